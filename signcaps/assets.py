@@ -1,0 +1,200 @@
+"""Where files come from: the user cache, checksummed downloads, and offline alternatives.
+
+The hand model is resolved in this order: an explicit path -> $SIGNCAPS_HAND_MODEL -> the user
+cache -> the official MediaPipe download -> a build from the TFLite files inside the
+`mediapipe==0.10.21` wheel on PyPI. Every downloaded byte is checked against a pinned sha256.
+"""
+from __future__ import annotations
+
+from signcaps.errors import UserError
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HAND_MODEL_ENV = "SIGNCAPS_HAND_MODEL"
+CACHE_ENV = "SIGNCAPS_CACHE_DIR"
+HAND_MODEL_NAME = "hand_landmarker.task"
+
+
+class AssetError(UserError, RuntimeError):
+    """A file that cannot be found, fetched or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    sha256: str
+    size: int | None = None
+
+
+# Pinned version 1 of the float16 bundle (the "latest" alias may change under us).
+OFFICIAL_HAND_MODEL = Download(
+    url="https://storage.googleapis.com/mediapipe-models/hand_landmarker/hand_landmarker/float16/1/hand_landmarker.task",
+    sha256="fbc2a30080c3c557093b5ddfc334698132eb341044ccee322ccf8bcf3607cde1",
+    size=7_819_105,
+)
+
+# The same two networks ship inside this PyPI wheel; member name in the .task -> (wheel path, sha256).
+WHEEL_SPEC = "mediapipe==0.10.21"
+WHEEL_MEMBERS = {
+    "hand_detector.tflite": (
+        "mediapipe/modules/palm_detection/palm_detection_full.tflite",
+        "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54",
+    ),
+    "hand_landmarks_detector.tflite": (
+        "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
+        "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """$SIGNCAPS_CACHE_DIR, else $XDG_CACHE_HOME/signcaps, else ~/.cache/signcaps."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "signcaps"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(spec: Download, dest: Path, progress: Callable[[int, int | None], None] | None = None, timeout: float = 30.0) -> Path:
+    """Fetch `spec.url` to `dest` atomically; refuse bytes whose sha256 differs."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    host = urllib.request.urlparse(spec.url).netloc or spec.url
+    tmp = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(spec.url, timeout=timeout) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or spec.size
+            done = 0
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                digest.update(block)
+                done += len(block)
+                if progress:
+                    progress(done, total)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        tmp.unlink(missing_ok=True)
+        reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or err
+        raise AssetError(f"cannot download {spec.url} ({host} unreachable or refused: {reason})") from None
+    if digest.hexdigest() != spec.sha256:
+        tmp.unlink(missing_ok=True)
+        raise AssetError(f"checksum mismatch for {spec.url}: got {digest.hexdigest()[:12]}…, expected {spec.sha256[:12]}…")
+    os.replace(tmp, dest)
+    return dest
+
+
+def check_hand_model(path: Path) -> Path:
+    """A MediaPipe .task bundle is an uncompressed zip holding the two TFLite networks."""
+    if not path.is_file():
+        raise AssetError(f"hand model not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            names = set(bundle.namelist())
+            compressed = [i.filename for i in bundle.infolist() if i.compress_type != zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, OSError):
+        raise AssetError(f"{path} is not a MediaPipe hand model (.task bundle)") from None
+    missing = sorted(set(WHEEL_MEMBERS) - names)
+    if missing:
+        raise AssetError(f"{path} is not a hand landmarker bundle (missing {', '.join(missing)})")
+    if compressed:
+        raise AssetError(f"{path} is a compressed zip; MediaPipe needs it stored uncompressed (zip -0)")
+    return path
+
+
+def build_from_wheel(wheel: Path, dest: Path) -> Path:
+    """Write a .task bundle from the TFLite files inside a mediapipe wheel, verified member by member."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as out:
+            for member, (inner, expected) in WHEEL_MEMBERS.items():
+                try:
+                    data = src.read(inner)
+                except KeyError:
+                    raise AssetError(f"{wheel.name} has no {inner}") from None
+                got = hashlib.sha256(data).hexdigest()
+                if got != expected:
+                    raise AssetError(f"{inner} in {wheel.name} has sha256 {got[:12]}…, expected {expected[:12]}…")
+                out.writestr(member, data)
+    except zipfile.BadZipFile:
+        tmp.unlink(missing_ok=True)
+        raise AssetError(f"{wheel} is not a wheel (zip)") from None
+    except AssetError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, dest)
+    return dest
+
+
+def fetch_wheel(workdir: Path) -> Path:
+    """`pip download` the pinned mediapipe wheel (any platform's wheel carries the same models)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
+           "--platform", "manylinux_2_28_x86_64", "--disable-pip-version-check", "-q", "-d", str(workdir), WHEEL_SPEC]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(workdir.glob("mediapipe-*.whl"))
+    if result.returncode != 0 or not wheels:
+        last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise AssetError(f"cannot fetch {WHEEL_SPEC} from PyPI: {last}")
+    return wheels[0]
+
+
+def explicit_hand_model(explicit: str | Path | None) -> Path | None:
+    """The user's own choice (flag, then environment), checked; None when they made none."""
+    if explicit:
+        return check_hand_model(Path(explicit).expanduser())
+    if os.environ.get(HAND_MODEL_ENV):
+        path = Path(os.environ[HAND_MODEL_ENV]).expanduser()
+        try:
+            return check_hand_model(path)
+        except AssetError as err:
+            raise AssetError(f"{err} (from ${HAND_MODEL_ENV})") from None
+    return None
+
+
+def resolve_hand_model(explicit: str | Path | None = None, allow_fetch: bool = True,
+                       log: Callable[[str], None] = lambda _msg: None,
+                       official: Download = OFFICIAL_HAND_MODEL) -> Path:
+    """Find (or fetch) the hand model following the documented chain."""
+    chosen = explicit_hand_model(explicit)
+    if chosen is not None:
+        return chosen
+    cached = cache_dir() / HAND_MODEL_NAME
+    if cached.is_file():
+        return check_hand_model(cached)
+    if not allow_fetch:
+        raise AssetError(missing_model_message())
+    errors = []
+    try:
+        log(f"downloading {official.url}")
+        return check_hand_model(download(official, cached))
+    except AssetError as err:
+        errors.append(str(err))
+    try:
+        log(f"building the hand model from the {WHEEL_SPEC} wheel on PyPI")
+        with tempfile.TemporaryDirectory() as tmp:
+            return check_hand_model(build_from_wheel(fetch_wheel(Path(tmp)), cached))
+    except AssetError as err:
+        errors.append(str(err))
+    raise AssetError(f"{missing_model_message()} [tried: {'; '.join(errors)}]")
+
+
+def missing_model_message() -> str:
+    return (f"no hand model: pass --hand-model PATH or set {HAND_MODEL_ENV} to a hand_landmarker.task, "
+            f"or run `signcaps models pull` where the internet or PyPI is reachable")

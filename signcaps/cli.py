@@ -1,0 +1,42 @@
+"""`signcaps` command line: one Typer app, command groups registered from signcaps.commands."""
+from __future__ import annotations
+
+import typer
+
+from signcaps import __version__
+from signcaps.commands import common  # noqa: F401  (quiets MediaPipe logging before any import of it)
+
+app = typer.Typer(
+    name="signcaps",
+    help="Sign-language digit recognition with Capsule Networks: crop hands, train, export, run live.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"signcaps {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version and exit")) -> None:
+    """Sign-language digit recognition with Capsule Networks."""
+
+
+def _register() -> None:
+    from importlib import import_module
+
+    for name in ("data", "training", "deploy", "live", "explain"):
+        try:
+            module = import_module(f"signcaps.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"signcaps.commands.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register()

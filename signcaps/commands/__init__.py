@@ -1,0 +1,1 @@
+"""Typer command groups; each module registers the commands of one area on the app."""

@@ -1,0 +1,73 @@
+"""What every command shares: one-line user errors, JSON output, tables, common options."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from signcaps.errors import UserError
+
+# MediaPipe/LiteRT log every model load to stderr; keep the terminal for our own messages.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+out = Console()  # tables and results: stdout
+err = Console(stderr=True)  # progress, notes and errors: stderr (keeps --json clean)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HandModelOption = typer.Option(None, "--hand-model", help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or a download)")
+JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
+
+
+def user_errors(func: F) -> F:
+    """Turn the user's mistakes into `error: …` on one line and exit code 1; Ctrl-C into exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=_jsonable) + "\n")
+    sys.stdout.flush()
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    result = Table(title=title, title_justify="left")
+    for column in columns:
+        result.add_column(column, justify="left" if column in ("class", "model", "file", "stage", "setting") else "right")
+    for row in rows:
+        result.add_row(*(_cell(v) for v in row))
+    return result
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)

@@ -1,0 +1,76 @@
+"""`signcaps models pull`, `signcaps data fetch`, `signcaps data prepare`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    models = typer.Typer(help="The MediaPipe hand model.", no_args_is_help=True)
+    data = typer.Typer(help="Datasets: download, crop hands, cache.", no_args_is_help=True)
+    models.command("pull")(models_pull)
+    data.command("fetch")(data_fetch)
+    data.command("prepare")(data_prepare)
+    app.add_typer(models, name="models")
+    app.add_typer(data, name="data")
+
+
+@user_errors
+def models_pull(hand_model: Optional[str] = HandModelOption) -> None:
+    """Find or fetch the hand model (download, else build it from the mediapipe wheel on PyPI) and print its path."""
+    from signcaps.assets import resolve_hand_model
+
+    path = resolve_hand_model(hand_model, log=lambda msg: err.print(f"[dim]{msg}[/]"))
+    out.print(str(path))
+
+
+@user_errors
+def data_fetch(
+    name: str = typer.Argument("digits", help="dataset to download (digits)"),
+    source: Optional[Path] = typer.Option(None, "--from", help="an already downloaded archive (.zip) or extracted folder"),
+    dest: Path = typer.Option(Path("data/raw"), "--dest", help="where datasets are installed"),
+) -> None:
+    """Download a public dataset, verify every file against its sha256 manifest, install under --dest."""
+    from signcaps.datasets import fetch
+
+    if source is None:
+        err.print(f"downloading {name} …")
+    result = fetch(name, dest, archive=source)
+    out.print(f"{result.path}  ({result.verified} files verified"
+              f"{f', {result.unverified} not in the manifest' if result.unverified else ''})")
+
+
+@user_errors
+def data_prepare(
+    src: Path = typer.Option(..., "--src", help="image-folder dataset: one sub-folder per class"),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="recipe YAML (crop/detect settings)"),
+    set_: list[str] = typer.Option([], "--set", help="override a recipe value, e.g. crop.margin=0.3"),
+    fallback: bool = typer.Option(False, "--fallback", help="use the whole image when no hand is found"),
+    refresh: bool = typer.Option(False, "--refresh", help="ignore an existing cache"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Crop every hand once into the cache and report, per class, what was found and skipped."""
+    from signcaps.config import load_recipe
+    from signcaps.data import class_report, prepare
+
+    cfg = load_recipe(recipe, [*set_, *(["crop.fallback_whole_image=true"] if fallback else [])])
+    crops, scan, path = prepare(src, cfg.data, cfg.crop, cfg.detect, hand_model, refresh=refresh, show_progress=not json_out)
+    rows = class_report(crops, scan)
+    if json_out:
+        print_json({"cache": str(path), "classes": rows, "skipped": crops.skipped})
+        return
+    columns = ["class", "images", "hands", "fallbacks", "no_hand", "unreadable", "ignored"]
+    body = [[r[c] for c in columns] + (["(empty folder)"] if r["empty"] else [""]) for r in rows]
+    total = ["total"] + [sum(r[c] for r in rows) for c in columns[1:]] + [""]
+    out.print(table(f"{scan.root}", [*columns, "note"], [*body, total]))
+    for rel, reason in crops.skipped:
+        if reason != "no hand found":
+            err.print(f"skipped {rel}: {reason}", highlight=False)
+    found = sum(r["hands"] for r in rows)
+    images = sum(r["images"] for r in rows)
+    out.print(f"hands found in {found}/{images} images ({found / max(images, 1):.1%}); cache: {path}")

@@ -1,0 +1,83 @@
+"""`signcaps train` and `signcaps eval`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+
+
+@user_errors
+def train_command(
+    recipe: Optional[Path] = typer.Option(None, "--recipe", "-r", help="recipe YAML (default: built-in defaults = train/recipes/capsnet.yaml)"),
+    set_: list[str] = typer.Option([], "--set", help="override any recipe value, e.g. --set train.lr=1e-3"),
+    model: Optional[str] = typer.Option(None, "--model", help="model name from the registry (capsnet, capsnet-sabour, cnn)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="number of epochs"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, augmentation, order)"),
+    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset (one folder per class)"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="output folder (default runs/<recipe>-<model>-s<seed>)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last.pt"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Train a model from a recipe; writes checkpoints, metrics.json and plots into the run folder."""
+    from signcaps.config import load_recipe
+    from signcaps.train import train
+
+    flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed, "data.root": data, "train.device": device}
+    overrides = [*set_, *(f"{k}={v}" for k, v in flags.items() if v is not None)]
+    cfg = load_recipe(recipe, overrides)
+    summary = train(cfg, run_dir, resume=resume, hand_model=hand_model, show_progress=not json_out)
+    if not summary:
+        return  # not rank 0
+    if json_out:
+        print_json({k: v for k, v in summary.items() if k != "history"})
+        return
+    rows = [[summary["model"], f"{summary['params']:,}", summary["epochs"], f"{summary['seconds_per_epoch']:.1f}",
+             f"{summary['train_seconds']:.0f}", f"{summary['best_val_acc']:.2%}",
+             f"{summary['test_acc']:.2%}" if summary["test_acc"] is not None else "-"]]
+    out.print(table("training result", ["model", "params", "epochs", "s/epoch", "train s", "val acc", "test acc"], rows))
+
+
+@user_errors
+def eval_command(
+    checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a run"),
+    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset with the model's classes (default: the training data)"),
+    split: str = typer.Option("auto", "--split", help="test | val | train | all; auto = test split of the training data, all of any other folder"),
+    robustness: bool = typer.Option(False, "--robustness", help="accuracy under rotation, scale, translation and brightness changes"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for PNGs and JSON (default: next to the checkpoint)"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint on a dataset."""
+    from signcaps.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
+    if robustness:
+        from signcaps.robustness import robustness_sweep
+
+        result["robustness"] = robustness_sweep(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
+    if json_out:
+        print_json(result)
+        return
+    report = result["report"]
+    rows = [[c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]] for c in report["per_class"]]
+    out.print(table(f"{result['data']} ({result['split']})", ["class", "precision", "recall", "f1", "support"], rows))
+    classes = report["classes"]
+    out.print(table("confusion (rows true, columns predicted)", ["class", *classes],
+                    [[name, *row] for name, row in zip(classes, report["confusion"])]))
+    if result["skipped"]:
+        err.print(f"{len(result['skipped'])} image(s) skipped (no hand or unreadable), e.g. {result['skipped'][0]}")
+    out.print(f"accuracy {report['accuracy']:.2%} on {report['samples']} images; confusion matrix: {result['confusion_png']}")
+    if robustness:
+        from signcaps.robustness import print_robustness
+
+        print_robustness(result["robustness"])

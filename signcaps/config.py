@@ -1,0 +1,211 @@
+"""Typed configuration: one recipe file -> nested dataclasses, with dotted CLI overrides.
+
+Every tunable number of the project lives here (or in a recipe that sets it), so a recipe plus
+a seed is the complete description of a run.
+"""
+from __future__ import annotations
+
+from signcaps.errors import UserError
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(UserError, ValueError):
+    """A recipe or override that does not fit the config schema (user error, one line)."""
+
+
+@dataclass
+class DetectConfig:
+    """MediaPipe HandLandmarker settings."""
+
+    num_hands: int = 1
+    min_detection_confidence: float = 0.5
+    min_presence_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    # Still images whose hand fills the frame need context for the palm detector: pad each side
+    # by this fraction of the longer side (replicated border). 0.3 finds 99.4% of dataset hands.
+    context_pad: float = 0.3
+
+
+@dataclass
+class CropConfig:
+    """The one preprocessing path shared by training, export checks and live inference."""
+
+    input_size: int = 32
+    channels: int = 1  # 1 = grayscale, 3 = RGB
+    margin: float = 0.2  # extra context around the landmark box, as a fraction of its side
+    mirror_left: bool = False  # flip left hands so every crop shows a right hand
+    mean: float = 0.5
+    std: float = 0.5
+    fallback_whole_image: bool = False  # use the centre square when no hand is found
+
+    @property
+    def cache_key(self) -> str:
+        """Crops depend only on these settings (normalisation is applied later)."""
+        return f"s{self.input_size}-m{self.margin:g}-mirror{int(self.mirror_left)}-fb{int(self.fallback_whole_image)}"
+
+
+@dataclass
+class DataConfig:
+    root: str = "../shared/datasets/sign-language-digits"
+    split: str = "participant"  # participant | stratified | group
+    group_pattern: str | None = None  # regex with one group naming the participant (split=group)
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    split_seed: int = 0
+    cache_dir: str = "data/cache"
+
+
+@dataclass
+class AugmentConfig:
+    """albumentations pipeline, applied to training crops only."""
+
+    enabled: bool = True
+    rotate: float = 15.0  # degrees, +-
+    scale: float = 0.1  # +- fraction
+    translate: float = 0.08  # +- fraction of the side
+    shear: float = 5.0  # degrees, +-
+    affine_p: float = 0.8
+    brightness: float = 0.25
+    contrast: float = 0.25
+    color_p: float = 0.7
+    blur_p: float = 0.1
+    noise_p: float = 0.1
+    hflip_p: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "capsnet"
+    routing_iterations: int = 3
+    params: dict[str, Any] = field(default_factory=dict)  # architecture overrides for the registry entry
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    lr_min: float = 2e-5
+    weight_decay: float = 0.0
+    recon_weight: float = 0.0005  # Sabour et al.: 0.0005 x sum of squared errors
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # mixed precision on CUDA only; CPU always runs float32
+    threads: int = 0  # torch intra-op threads; 0 = torch default
+    out_dir: str = "runs"
+
+
+@dataclass
+class Recipe:
+    name: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    crop: CropConfig = field(default_factory=CropConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check/convert one leaf value against its annotation (handles X | None, int->float)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        annotation = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(annotation)
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if annotation is str and isinstance(value, str):
+        return value
+    if isinstance(value, str) and annotation in (int, float):
+        try:
+            return annotation(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: expected {getattr(annotation, '__name__', annotation)}, got {value!r}")
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        path = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: expected a mapping")
+            kwargs[name] = _build(hint, value, path)
+        else:
+            kwargs[name] = _coerce(value, hint, path)
+    return cls(**kwargs)
+
+
+def recipe_from_dict(values: dict[str, Any]) -> Recipe:
+    return _build(Recipe, values or {}, "")
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
+    """Load a YAML recipe (None = built-in defaults) and apply `section.key=value` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"recipe not found: {path}")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"recipe {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"recipe {path} must be a mapping of sections")
+        values.setdefault("name", path.stem)
+    for item in overrides or []:
+        apply_override(values, item)
+    return recipe_from_dict(values)
+
+
+def apply_override(values: dict[str, Any], item: str) -> None:
+    """`train.epochs=5` -> values['train']['epochs'] = 5 (YAML-parsed value)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    parts = key.strip().split(".")
+    node = values
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def save_recipe(recipe: Recipe, path: Path) -> None:
+    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))

@@ -1,0 +1,70 @@
+"""torchrun integration: rank discovery, process group, and rank-0-only side effects.
+
+Runs unchanged without torchrun (world size 1). gloo on CPU, NCCL on CUDA, chosen from the
+device, so the same command works on a laptop, a CPU cluster or a GPU node.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """auto -> CUDA when present (one GPU per local rank), else CPU."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA GPU")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
+
+
+def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
+    """Read torchrun's environment and join the process group (no-op for a single process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    info = DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    device = resolve_device(device_name, info.local_rank)
+    if info.enabled and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    return info, device
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+def shutdown(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_flag(info: DistInfo, value: bool) -> bool:
+    """Rank 0's decision, seen by every rank (e.g. 'stop now')."""
+    if not info.enabled:
+        return value
+    tensor = torch.tensor([int(value)])
+    dist.broadcast(tensor, src=0)
+    return bool(tensor.item())

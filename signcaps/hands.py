@@ -1,0 +1,108 @@
+"""MediaPipe HandLandmarker (Tasks API) behind a small, typed interface.
+
+IMAGE mode treats every picture independently (image folders); VIDEO mode tracks the hand
+between frames, which is about twice as fast on streams.
+"""
+from __future__ import annotations
+
+from signcaps.errors import UserError
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from signcaps.config import DetectConfig
+
+# MediaPipe's 21-landmark skeleton, as (start, end) index pairs, for drawing.
+HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
+    (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
+)
+
+
+class HandModelError(UserError, RuntimeError):
+    """The hand model file cannot be loaded by MediaPipe."""
+
+
+@dataclass(frozen=True)
+class Hand:
+    """One detected hand, in pixel coordinates of the frame it was found in."""
+
+    landmarks: np.ndarray  # (21, 2) float32, x and y in pixels
+    handedness: str  # "Left" or "Right", as MediaPipe labels it
+    score: float
+
+    @property
+    def is_left(self) -> bool:
+        return self.handedness == "Left"
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        x0, y0 = self.landmarks.min(axis=0)
+        x1, y1 = self.landmarks.max(axis=0)
+        return int(x0), int(y0), int(x1), int(y1)
+
+
+class HandDetector:
+    """Finds hands in RGB uint8 images.
+
+    `mode="image"` pads still images by `context_pad` before detection, because the palm
+    detector misses hands that fill the whole picture (83% -> 99% found on the digits data).
+    """
+
+    def __init__(self, model_path: str | Path, cfg: DetectConfig | None = None, mode: str = "image") -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self.cfg = cfg or DetectConfig()
+        if mode not in ("image", "video"):
+            raise ValueError(f"mode must be 'image' or 'video', not {mode!r}")
+        self.mode = mode
+        running_mode = vision.RunningMode.IMAGE if mode == "image" else vision.RunningMode.VIDEO
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(model_path)),
+            running_mode=running_mode,
+            num_hands=self.cfg.num_hands,
+            min_hand_detection_confidence=self.cfg.min_detection_confidence,
+            min_hand_presence_confidence=self.cfg.min_presence_confidence,
+            min_tracking_confidence=self.cfg.min_tracking_confidence,
+        )
+        try:
+            self._landmarker = vision.HandLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise HandModelError(f"MediaPipe cannot load hand model {model_path}: {first}") from None
+        self._last_ts = -1
+
+    def detect(self, image_rgb: np.ndarray, timestamp_ms: int | None = None) -> list[Hand]:
+        """Hands in `image_rgb`, best score first. VIDEO mode needs increasing timestamps."""
+        import mediapipe as mp
+
+        pad = 0
+        if self.mode == "image" and self.cfg.context_pad > 0:
+            pad = int(round(self.cfg.context_pad * max(image_rgb.shape[:2])))
+            image_rgb = cv2.copyMakeBorder(image_rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
+        if self.mode == "image":
+            result = self._landmarker.detect(mp_image)
+        else:
+            ts = self._last_ts + 1 if timestamp_ms is None else max(int(timestamp_ms), self._last_ts + 1)
+            self._last_ts = ts
+            result = self._landmarker.detect_for_video(mp_image, ts)
+        h, w = image_rgb.shape[:2]
+        hands = []
+        for marks, handed in zip(result.hand_landmarks, result.handedness):
+            xy = np.array([[p.x * w - pad, p.y * h - pad] for p in marks], dtype=np.float32)
+            best = handed[0]
+            hands.append(Hand(xy, best.category_name, float(best.score)))
+        return sorted(hands, key=lambda hand: -hand.score)
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+    def __enter__(self) -> "HandDetector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

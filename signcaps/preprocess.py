@@ -1,0 +1,131 @@
+"""The ONE preprocessing path: square hand crop -> resize -> normalise.
+
+Training (via the crop cache), export parity checks, `predict` and `live` all call these
+functions, so what the model sees in deployment is exactly what it saw in training. Only
+numpy and OpenCV here: the torch-free runtime depends on this module.
+"""
+from __future__ import annotations
+
+from signcaps.errors import UserError
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from signcaps.config import CropConfig
+
+
+class ImageReadError(UserError, ValueError):
+    """A file that is not a readable image (corrupt, truncated, not an image)."""
+
+
+@dataclass(frozen=True)
+class SquareBox:
+    """A square region in frame pixel coordinates; may extend past the frame."""
+
+    x0: int
+    y0: int
+    side: int
+
+    @property
+    def x1(self) -> int:
+        return self.x0 + self.side
+
+    @property
+    def y1(self) -> int:
+        return self.y0 + self.side
+
+
+def read_image_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8, refusing corrupt or truncated files.
+
+    OpenCV silently decodes a truncated JPEG as a partly grey image, so the JPEG end marker
+    is checked explicitly: a half-written file must not become a training sample.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ImageReadError(f"cannot read {path}: {err.strerror}") from None
+    if not raw:
+        raise ImageReadError("empty file")
+    if raw[:2] == b"\xff\xd8" and raw.rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        raise ImageReadError("truncated JPEG (no end-of-image marker)")
+    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageReadError("not a decodable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def square_box(landmarks_xy: np.ndarray, margin: float) -> SquareBox:
+    """Square around the landmark bounding box, grown by `margin` of its longer side per side."""
+    lo = landmarks_xy.min(axis=0)
+    hi = landmarks_xy.max(axis=0)
+    centre = (lo + hi) / 2.0
+    side = float(max(hi - lo)) * (1.0 + 2.0 * margin)
+    side = max(side, 8.0)
+    x0 = int(round(centre[0] - side / 2.0))
+    y0 = int(round(centre[1] - side / 2.0))
+    return SquareBox(x0, y0, int(round(side)))
+
+
+def crop_square(image: np.ndarray, box: SquareBox, size: int) -> np.ndarray:
+    """Cut `box` out of `image` and resize to size x size.
+
+    Reads are clamped to the frame; the part of the square outside the frame is filled by
+    replicating the border, so a hand at the edge keeps its scale instead of being stretched.
+    """
+    h, w = image.shape[:2]
+    cx0, cy0 = max(box.x0, 0), max(box.y0, 0)
+    cx1, cy1 = min(box.x1, w), min(box.y1, h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        raise ValueError("crop box lies outside the frame")
+    patch = image[cy0:cy1, cx0:cx1]
+    pad = (cy0 - box.y0, box.y1 - cy1, cx0 - box.x0, box.x1 - cx1)
+    if any(pad):
+        patch = cv2.copyMakeBorder(patch, *pad, borderType=cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_AREA if box.side > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interp)
+
+
+def centre_box(image: np.ndarray) -> SquareBox:
+    """The largest centred square: the whole-image fallback when no hand is found."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    return SquareBox((w - side) // 2, (h - side) // 2, side)
+
+
+def crop_hand(image_rgb: np.ndarray, landmarks_xy: np.ndarray | None, is_left: bool, cfg: CropConfig) -> np.ndarray:
+    """RGB uint8 crop of one hand (or of the centre square when `landmarks_xy` is None)."""
+    box = centre_box(image_rgb) if landmarks_xy is None else square_box(landmarks_xy, cfg.margin)
+    crop = crop_square(image_rgb, box, cfg.input_size)
+    if cfg.mirror_left and is_left:
+        crop = np.ascontiguousarray(crop[:, ::-1])
+    return crop
+
+
+def to_tensor(crop_rgb: np.ndarray, cfg: CropConfig) -> np.ndarray:
+    """RGB uint8 HxWx3 crop -> float32 CxHxW model input (grey or RGB, normalised)."""
+    if crop_rgb.shape[:2] != (cfg.input_size, cfg.input_size):
+        crop_rgb = cv2.resize(crop_rgb, (cfg.input_size, cfg.input_size), interpolation=cv2.INTER_AREA)
+    if cfg.channels == 1:
+        pixels = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY)[None]
+    else:
+        pixels = crop_rgb.transpose(2, 0, 1)
+    return ((pixels.astype(np.float32) / 255.0 - cfg.mean) / cfg.std).astype(np.float32)
+
+
+def to_batch(crops_rgb: list[np.ndarray] | np.ndarray, cfg: CropConfig) -> np.ndarray:
+    """Stack crops into an NxCxHxW float32 batch."""
+    if len(crops_rgb) == 0:
+        return np.zeros((0, cfg.channels, cfg.input_size, cfg.input_size), np.float32)
+    return np.stack([to_tensor(c, cfg) for c in crops_rgb])
+
+
+def to_image(tensor: np.ndarray, cfg: CropConfig) -> np.ndarray:
+    """Inverse of `to_tensor` for display: CxHxW float -> HxWx3 RGB uint8."""
+    pixels = np.clip((tensor * cfg.std + cfg.mean) * 255.0, 0, 255).astype(np.uint8)
+    pixels = pixels.transpose(1, 2, 0)
+    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else np.ascontiguousarray(pixels)

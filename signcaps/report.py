@@ -1,0 +1,66 @@
+"""Plots people would rather look at than read: curves, confusion matrices, sweeps."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(history: list[dict], path: Path, title: str) -> Path:
+    """Training loss and train/validation accuracy per epoch."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    epochs = [h["epoch"] for h in history]
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train")
+    ax_acc.plot(epochs, [h["val_acc"] for h in history], label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion(report: dict, path: Path, title: str) -> Path:
+    matrix = np.array(report["confusion"])
+    classes = report["classes"]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    limit = matrix.max() / 2 if matrix.size else 0
+    for (row, col), value in np.ndenumerate(matrix):
+        if value:
+            ax.text(col, row, str(value), ha="center", va="center", color="white" if value > limit else "black", fontsize=8)
+    ax.set_title(f"{title}\naccuracy {report['accuracy']:.2%} of {report['samples']}")
+    return _save(fig, path)
+
+
+def plot_sweep(curves: dict[str, tuple[list[float], list[float]]], path: Path, xlabel: str, title: str) -> Path:
+    """One line per model: accuracy against a transform parameter (robustness sweeps)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (xs, ys) in curves.items():
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)

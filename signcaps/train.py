@@ -1,0 +1,261 @@
+"""Training loop: seeded, resumable, DDP-aware, writing a self-describing run folder.
+
+Run folder: recipe.yaml, last.pt (resume point, every epoch), best.pt (best validation
+accuracy), metrics.json (history, timings, test report), curves.png, confusion.png.
+"""
+from __future__ import annotations
+
+from signcaps.errors import UserError
+
+import json
+import random
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from signcaps import __version__
+from signcaps.capsules import margin_loss, reconstruction_loss
+from signcaps.checkpoint import CheckpointError, checkpoint_recipe, load_checkpoint, load_weights, save_checkpoint
+from signcaps.config import Recipe, save_recipe
+from signcaps.data import CropDataset, CropSet, build_augmenter, prepare, split_indices
+from signcaps.distributed import DistInfo, barrier, init_distributed, shutdown
+from signcaps.metrics import classification_report
+from signcaps.models import build_model, count_parameters
+from signcaps.progress import console, progress_bar
+
+
+class TrainingInterrupted(UserError, RuntimeError):
+    """Ctrl-C or SIGTERM: the last finished epoch is safe in last.pt."""
+
+
+class TrainStep(nn.Module):
+    """Loss computation as a module, so DDP sees (and synchronises) the full forward pass."""
+
+    def __init__(self, model: nn.Module, recipe: Recipe) -> None:
+        super().__init__()
+        self.model, self.recipe = model, recipe
+
+    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        crop, train = self.recipe.crop, self.recipe.train
+        if getattr(self.model, "has_decoder", False):
+            lengths, capsules = self.model.forward_capsules(images)
+        else:
+            lengths, capsules = self.model(images), None
+        loss = margin_loss(lengths.float(), targets)
+        if capsules is not None and train.recon_weight > 0:
+            recon = self.model.reconstruct(capsules, targets)
+            target01 = (images * crop.std + crop.mean).clamp(0, 1)
+            loss = loss + train.recon_weight * reconstruction_loss(recon.float(), target01.float())
+        return loss, lengths.detach(), targets
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Each epoch reseeds from (seed, epoch): a resumed run replays exactly what it would have done."""
+    return seed * 100_003 + epoch
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    return Path(recipe.train.out_dir) / f"{recipe.name}-{recipe.model.name}-s{recipe.train.seed}"
+
+
+def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo, show_progress: bool) -> tuple[CropSet, dict[str, np.ndarray]]:
+    """Rank 0 detects and caches the crops; the other ranks wait, then read the same cache."""
+    if info.is_main:
+        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model, show_progress=show_progress)
+    barrier(info)
+    if not info.is_main:
+        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model, show_progress=False)
+    return crops, split_indices(crops.paths, crops.labels, recipe.data)
+
+
+def predict_lengths(model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Class-capsule lengths for a float32 NxCxHxW array (no augmentation, eval mode)."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(images[start:start + batch_size]).to(device)
+            out.append(model(batch).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def tensors_of(crops: CropSet, recipe: Recipe) -> np.ndarray:
+    from signcaps.preprocess import to_batch
+
+    return to_batch(crops.crops, recipe.crop)
+
+
+def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.device) -> tuple[DataLoader, DistributedSampler]:
+    """DistributedSampler even for one process, so 1 x B and N x B/N see the same global batches."""
+    train = recipe.train
+    if train.batch_size % info.world_size:
+        raise ValueError(f"train.batch_size {train.batch_size} must be divisible by the {info.world_size} processes")
+    dataset = CropDataset(crops.crops, crops.labels, recipe.crop, build_augmenter(recipe.augment))
+    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=train.seed)
+    loader = DataLoader(dataset, batch_size=train.batch_size // info.world_size, sampler=sampler,
+                        num_workers=train.num_workers, persistent_workers=train.num_workers > 0,
+                        pin_memory=device.type == "cuda", drop_last=False)
+    return loader, sampler
+
+
+def check_resumable(state: dict[str, Any], recipe: Recipe, path: Path) -> None:
+    """Resuming with another model, crop or data setting would silently mix two experiments."""
+    saved = checkpoint_recipe(state)
+    for section in ("model", "crop", "data"):
+        if asdict(getattr(saved, section)) != asdict(getattr(recipe, section)):
+            raise CheckpointError(f"{path} was trained with a different {section} config; "
+                                  f"resume with the recipe in {path.parent / 'recipe.yaml'}")
+
+
+def train(recipe: Recipe, run_dir: Path | None = None, resume: bool = False, hand_model: str | None = None,
+          show_progress: bool = True) -> dict[str, Any]:
+    """Train `recipe` into `run_dir`; returns the summary also written to metrics.json."""
+    info, device = init_distributed(recipe.train.device)
+    try:
+        return _train(recipe, Path(run_dir or default_run_dir(recipe)), resume, hand_model, show_progress, info, device)
+    finally:
+        shutdown(info)
+
+
+def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, show_progress: bool,
+           info: DistInfo, device: torch.device) -> dict[str, Any]:
+    cfg = recipe.train
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    show_progress = show_progress and info.is_main
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    if info.is_main and last_path.exists() and not resume:
+        raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    crops, splits = load_splits(recipe, hand_model, info, show_progress)
+    train_set, val_set, test_set = (crops.subset(splits[k]) for k in ("train", "val", "test"))
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ValueError(f"split left {len(train_set)} training and {len(val_set)} validation images; add data or change fractions")
+
+    seed_everything(cfg.seed)
+    model = build_model(recipe.model, recipe.crop, len(crops.classes)).to(device)
+    step = TrainStep(model, recipe).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
+    start_epoch, best_val, history = 0, -1.0, []
+    if resume:
+        if not last_path.is_file():
+            raise CheckpointError(f"nothing to resume: {last_path} does not exist")
+        state = load_checkpoint(last_path)
+        check_resumable(state, recipe, last_path)
+        load_weights(model, state["model_state"], str(last_path))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_val, history = int(state["epoch"]) + 1, float(state["best_val"]), list(state["history"])
+    ddp_step = step
+    if info.enabled:
+        ddp_step = torch.nn.parallel.DistributedDataParallel(step, device_ids=[device.index] if device.type == "cuda" else None)
+
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_recipe(recipe, run_dir / "recipe.yaml")
+        (run_dir / "split.json").write_text(json.dumps({k: [crops.paths[i] for i in v] for k, v in splits.items()}))
+        console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
+                      f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val {len(val_set)} / test {len(test_set)}")
+    loader, sampler = make_loader(train_set, recipe, info, device)
+    val_x = tensors_of(val_set, recipe)
+    base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__, "data_fingerprint": crops.fingerprint}
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            seed_everything(epoch_seed(cfg.seed, epoch))
+            sampler.set_epoch(epoch)
+            started = time.perf_counter()
+            train_loss, train_acc = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}", show_progress)
+            scheduler.step()
+            seconds = time.perf_counter() - started
+            if info.is_main:
+                val_pred = predict_lengths(model, val_x, device).argmax(1)
+                val_acc = float((val_pred == val_set.labels).mean())
+                history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_acc": val_acc,
+                                "seconds": seconds, "lr": optimizer.param_groups[0]["lr"]})
+                improved = val_acc > best_val
+                best_val = max(best_val, val_acc)
+                weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                if improved:
+                    save_checkpoint({**base_state, "model_state": weights, "epoch": epoch, "val_acc": val_acc}, best_path)
+                save_checkpoint({**base_state, "model_state": weights, "optimizer": optimizer.state_dict(),
+                                 "scheduler": scheduler.state_dict(), "epoch": epoch, "best_val": best_val,
+                                 "history": history}, last_path)
+                console.print(f"epoch {epoch + 1:3d}  loss {train_loss:.4f}  train {train_acc:.2%}  val {val_acc:.2%}"
+                              f"  {seconds:5.1f}s{'  *best' if improved else ''}")
+            barrier(info)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(f"interrupted in epoch {epoch + 1}; epochs up to {epoch} are saved in {last_path}; "
+                                  f"continue with: signcaps train --recipe {run_dir / 'recipe.yaml'} --run-dir {run_dir} --resume") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    if not info.is_main:
+        return {}
+    return finish_run(run_dir, recipe, crops, test_set, device, history)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_epoch(step: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
+              amp: bool, label: str, show_progress: bool) -> tuple[float, float]:
+    step.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    use_amp = amp and device.type == "cuda"
+    with progress_bar(label, len(loader), enabled=show_progress) as advance:
+        for images, targets in loader:
+            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, lengths, _ = step(images, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(targets)
+            correct += int((lengths.argmax(1) == targets).sum())
+            seen += len(targets)
+            advance(1)
+    return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet, device: torch.device,
+               history: list[dict]) -> dict[str, Any]:
+    """Evaluate the best checkpoint on the held-out participants and write metrics and plots."""
+    from signcaps.report import plot_confusion, plot_curves
+
+    best = load_checkpoint(run_dir / "best.pt")
+    model = build_model(recipe.model, recipe.crop, len(crops.classes)).to(device)
+    load_weights(model, best["model_state"], str(run_dir / "best.pt"))
+    report = None
+    if len(test_set):
+        pred = predict_lengths(model, tensors_of(test_set, recipe), device).argmax(1)
+        report = classification_report(test_set.labels, pred, crops.classes)
+        plot_confusion(report, run_dir / "confusion.png", f"{recipe.model.name} test (unseen participants)")
+    plot_curves(history, run_dir / "curves.png", recipe.model.name)
+    summary = {
+        "recipe": recipe.name, "model": recipe.model.name, "seed": recipe.train.seed,
+        "params": count_parameters(model), "epochs": len(history),
+        "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else 0.0,
+        "train_seconds": float(sum(h["seconds"] for h in history)),
+        "best_epoch": int(best["epoch"]) + 1, "best_val_acc": float(best["val_acc"]),
+        "test_acc": report["accuracy"] if report else None, "test": report, "history": history,
+        "device": str(device), "torch_threads": torch.get_num_threads(), "data_fingerprint": crops.fingerprint,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
+    return summary
