@@ -98,11 +98,18 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
 
 
 def fingerprint(scan: FolderScan) -> str:
-    """Changes when any file is added, removed, renamed or rewritten."""
+    """Hash of every file's name, class and bytes: the identity of the training data.
+
+    Content rather than timestamps, so a copied dataset keeps its cache and an exported
+    model's fingerprint names the data, not the disk it was on.
+    """
     digest = hashlib.sha256()
     for path, label in scan.files:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(scan.root)}|{label}|{stat.st_size}|{int(stat.st_mtime)}\n".encode())
+        try:
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            content = "unreadable"
+        digest.update(f"{path.relative_to(scan.root).as_posix()}|{scan.classes[label]}|{content}\n".encode())
     return digest.hexdigest()[:16]
 
 

@@ -188,7 +188,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
                 val_acc = float((val_pred == val_set.labels).mean())
                 history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_acc": val_acc,
                                 "seconds": seconds, "lr": optimizer.param_groups[0]["lr"]})
-                improved = val_acc > best_val
+                improved = val_acc >= best_val  # ties go to the later, better-converged epoch
                 best_val = max(best_val, val_acc)
                 weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
                 if improved:
