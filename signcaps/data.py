@@ -325,6 +325,11 @@ class CropDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def reseed(self, seed: int) -> None:
+        """albumentations keeps its own generator; seed it so a run (and its resume) is reproducible."""
+        if self.augmenter is not None:
+            self.augmenter.set_random_seed(seed % (2**32))
+
     def __getitem__(self, index: int):
         from signcaps.preprocess import to_tensor
 

@@ -106,9 +106,22 @@ def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.de
     dataset = CropDataset(crops.crops, crops.labels, recipe.crop, build_augmenter(recipe.augment))
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=train.seed)
     loader = DataLoader(dataset, batch_size=train.batch_size // info.world_size, sampler=sampler,
-                        num_workers=train.num_workers, persistent_workers=train.num_workers > 0,
+                        num_workers=train.num_workers, worker_init_fn=_seed_worker,
                         pin_memory=device.type == "cuda", drop_last=False)
     return loader, sampler
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Workers restart every epoch with a seed drawn from the (epoch-seeded) main process."""
+    info = torch.utils.data.get_worker_info()
+    info.dataset.reseed(torch.initial_seed() + worker_id)
+
+
+def reseed_epoch(loader: DataLoader, sampler: DistributedSampler, seed: int, epoch: int, rank: int) -> None:
+    """Same seeds for the same (seed, epoch, rank): resumed runs replay uninterrupted ones."""
+    seed_everything(epoch_seed(seed, epoch))
+    sampler.set_epoch(epoch)
+    loader.dataset.reseed(epoch_seed(seed, epoch) * 31 + rank)
 
 
 def check_resumable(state: dict[str, Any], recipe: Recipe, path: Path) -> None:
@@ -177,8 +190,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
-            seed_everything(epoch_seed(cfg.seed, epoch))
-            sampler.set_epoch(epoch)
+            reseed_epoch(loader, sampler, cfg.seed, epoch, info.rank)
             started = time.perf_counter()
             train_loss, train_acc = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}", show_progress)
             scheduler.step()

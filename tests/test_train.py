@@ -1,0 +1,95 @@
+"""Tiny real training runs: loss falls, resume replays exactly, mismatches fail clearly."""
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from signcaps.checkpoint import CheckpointError, load_checkpoint
+from signcaps.cli import app
+from signcaps.config import load_recipe
+import signcaps.train
+from signcaps.train import TrainingInterrupted, train
+
+TINY = "model.params={stem_channels: [8, 16], primary_maps: 4, decoder_hidden: [32, 64]}"
+
+
+def tiny_recipe(root, cache, *extra):
+    return load_recipe(None, [f"data.root={root}", f"data.cache_dir={cache}", TINY, "train.batch_size=16",
+                              "train.lr=0.005", "data.val_fraction=0.2", "data.test_fraction=0.2", *extra])
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("crop-cache")
+
+
+def test_tiny_training_learns_and_writes_a_run_folder(mini_digits, cache, tmp_path):
+    summary = train(tiny_recipe(mini_digits, cache, "train.epochs=4"), tmp_path / "run", show_progress=False)
+    losses = [h["train_loss"] for h in summary["history"]]
+    assert losses[-1] < losses[0]
+    for name in ("best.pt", "last.pt", "recipe.yaml", "metrics.json", "curves.png", "confusion.png", "split.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["samples"] > 0 and 0 <= metrics["test_acc"] <= 1
+    assert len(metrics["test"]["confusion"]) == 10
+
+
+def test_resume_continues_and_matches_an_uninterrupted_run(mini_digits, cache, tmp_path, monkeypatch):
+    straight = train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "a", show_progress=False)
+    real_epoch, calls = signcaps.train.run_epoch, []
+
+    def ctrl_c_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(signcaps.train, "run_epoch", ctrl_c_in_second_epoch)
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "b", show_progress=False)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 0  # epoch 1 (0-based 0) is safe
+    monkeypatch.setattr(signcaps.train, "run_epoch", real_epoch)
+    resumed = train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "b", resume=True, show_progress=False)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert resumed["history"][1]["train_loss"] == pytest.approx(straight["history"][1]["train_loss"], rel=1e-5)
+    a = load_checkpoint(tmp_path / "a" / "last.pt")["model_state"]
+    b = load_checkpoint(tmp_path / "b" / "last.pt")["model_state"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_existing_run_needs_resume_and_matching_config(mini_digits, cache, tmp_path):
+    train(tiny_recipe(mini_digits, cache, "train.epochs=1"), tmp_path / "r", show_progress=False)
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "r", show_progress=False)
+    other = tiny_recipe(mini_digits, cache, "train.epochs=2", "model.params={stem_channels: [8, 32], primary_maps: 4, decoder_hidden: [32, 64]}")
+    with pytest.raises(CheckpointError, match="different model config"):
+        train(other, tmp_path / "r", resume=True, show_progress=False)
+
+
+def test_cli_train_and_eval(mini_digits, cache, tmp_path):
+    runner = CliRunner()
+    run = tmp_path / "cli-run"
+    args = ["train", "--data", str(mini_digits), "--epochs", "1", "--run-dir", str(run), "--json",
+            "--set", f"data.cache_dir={cache}", "--set", TINY, "--set", "train.batch_size=16"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["epochs"] == 1
+    result = runner.invoke(app, ["eval", str(run / "best.pt"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["split"] == "test" and report["report"]["samples"] > 0
+
+    bad = tmp_path / "bad-classes"
+    (bad / "eleven").mkdir(parents=True)
+    (bad / "eleven" / "a.jpg").write_bytes((mini_digits / "1").glob("*.JPG").__next__().read_bytes())
+    result = runner.invoke(app, ["eval", str(run / "best.pt"), "--data", str(bad)])
+    assert result.exit_code == 1
+    assert "does not know" in result.output and "Traceback" not in result.output
+
+
+def test_cli_reports_foreign_checkpoint(tmp_path):
+    fake = tmp_path / "model.pt"
+    fake.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(app, ["eval", str(fake)])
+    assert result.exit_code == 1 and "not a readable checkpoint" in result.output
