@@ -68,3 +68,17 @@ def broadcast_flag(info: DistInfo, value: bool) -> bool:
     tensor = torch.tensor([int(value)])
     dist.broadcast(tensor, src=0)
     return bool(tensor.item())
+
+
+def ranks_in_sync(info: DistInfo, module: torch.nn.Module) -> bool:
+    """True when every rank holds bit-identical weights (DDP's promise, checked at the end of a run)."""
+    if not info.enabled:
+        return True
+    with torch.no_grad():
+        flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in module.parameters()])
+        checksum = torch.tensor([flat.sum().item(), (flat * flat).sum().item(), flat.abs().max().item()], dtype=torch.float64)
+    gathered = [torch.zeros_like(checksum) for _ in range(info.world_size)]
+    if dist.get_backend() == "nccl":
+        checksum, gathered = checksum.cuda(), [g.cuda() for g in gathered]
+    dist.all_gather(gathered, checksum)
+    return all(torch.equal(gathered[0], g) for g in gathered[1:])

@@ -25,7 +25,7 @@ from signcaps.capsules import margin_loss, reconstruction_loss
 from signcaps.checkpoint import CheckpointError, checkpoint_recipe, load_checkpoint, load_weights, save_checkpoint
 from signcaps.config import Recipe, save_recipe
 from signcaps.data import CropDataset, CropSet, build_augmenter, prepare, split_indices
-from signcaps.distributed import DistInfo, barrier, init_distributed, shutdown
+from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
 from signcaps.metrics import classification_report
 from signcaps.models import build_model, count_parameters
 from signcaps.progress import console, progress_bar
@@ -192,7 +192,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         for epoch in range(start_epoch, cfg.epochs):
             reseed_epoch(loader, sampler, cfg.seed, epoch, info.rank)
             started = time.perf_counter()
-            train_loss, train_acc = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}", show_progress)
+            sums = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}", show_progress)
+            train_loss, train_acc = global_means(info, sums, device)
             scheduler.step()
             seconds = time.perf_counter() - started
             if info.is_main:
@@ -217,9 +218,11 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+    in_sync = ranks_in_sync(info, model)
     if not info.is_main:
         return {}
-    return finish_run(run_dir, recipe, crops, test_set, device, history)
+    summary = finish_run(run_dir, recipe, crops, test_set, device, history, world_size=info.world_size, in_sync=in_sync)
+    return summary
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -227,7 +230,8 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def run_epoch(step: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
-              amp: bool, label: str, show_progress: bool) -> tuple[float, float]:
+              amp: bool, label: str, show_progress: bool) -> tuple[float, int, int]:
+    """One pass over this rank's shard; returns (summed loss, correct, seen) for global averaging."""
     step.train()
     total_loss, correct, seen = 0.0, 0, 0
     use_amp = amp and device.type == "cuda"
@@ -243,11 +247,21 @@ def run_epoch(step: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimi
             correct += int((lengths.argmax(1) == targets).sum())
             seen += len(targets)
             advance(1)
-    return total_loss / max(seen, 1), correct / max(seen, 1)
+    return total_loss, correct, seen
+
+
+def global_means(info: DistInfo, sums: tuple[float, int, int], device: torch.device) -> tuple[float, float]:
+    """Mean loss and accuracy over all ranks' samples (each rank only saw its shard)."""
+    totals = torch.tensor(sums, dtype=torch.float64)
+    if info.enabled:
+        totals = totals.to(device)
+        torch.distributed.all_reduce(totals)
+    loss_sum, correct, seen = totals.tolist()
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 
 def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet, device: torch.device,
-               history: list[dict]) -> dict[str, Any]:
+               history: list[dict], world_size: int = 1, in_sync: bool = True) -> dict[str, Any]:
     """Evaluate the best checkpoint on the held-out participants and write metrics and plots."""
     from signcaps.report import plot_confusion, plot_curves
 
@@ -268,6 +282,7 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         "best_epoch": int(best["epoch"]) + 1, "best_val_acc": float(best["val_acc"]),
         "test_acc": report["accuracy"] if report else None, "test": report, "history": history,
         "device": str(device), "torch_threads": torch.get_num_threads(), "data_fingerprint": crops.fingerprint,
+        "world_size": world_size, "ranks_in_sync": in_sync,
     }
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     return summary
