@@ -1,0 +1,154 @@
+"""`signcaps export`, `signcaps predict`, `signcaps bench model`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)
+    app.command("predict")(predict_command)
+    bench = typer.Typer(help="Latency benchmarks on this machine.", no_args_is_help=True)
+    bench.command("model")(bench_model_command)
+    app.add_typer(bench, name="bench")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.2f}"
+
+
+@user_errors
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a run"),
+    output: Path = typer.Option(..., "--output", "-o", help="ONNX file to write (int8: NAME.int8.onnx next to it)"),
+    int8: bool = typer.Option(False, "--int8", help="also write a static int8 model calibrated on training crops"),
+    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset for the parity check (default: the test split of the training data)"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Export a checkpoint to ONNX with its preprocessing in the metadata; verify it against torch on real crops."""
+    from signcaps.export import PARITY_ATOL, export_checkpoint
+
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    report = export_checkpoint(checkpoint, output, data=data, int8=int8, hand_model=hand_model,
+                               show_progress=not json_out, log=log)
+    if json_out:
+        print_json(report)
+    else:
+        p = report["parity"]
+        recon = f", max |Δ reconstruction| {p['reconstruction_max_abs_diff']:.1e}" if "reconstruction_max_abs_diff" in p else ""
+        out.print(f"parity vs torch on {p['samples']} real crops ({p['split']} of {p['data']}): "
+                  f"max |Δ lengths| {p['max_abs_diff']:.1e} (limit {PARITY_ATOL:g}), "
+                  f"same class on {p['argmax_agree']}/{p['samples']}{recon}", highlight=False, soft_wrap=True)
+        out.print(f"wrote {report['output']} ({_mb(report['float']['size_bytes'])} MB, opset {report['opset']}, "
+                  f"outputs: {', '.join(report['outputs'])})", highlight=False, soft_wrap=True)
+        if "int8" in report:
+            f, q = report["float"], report["int8"]
+            split = p["split"]
+            rows = [["float32", Path(f["path"]).name, _mb(f["size_bytes"]), f"{f['latency_ms']:.3f}", f"{f['accuracy']:.2%}"],
+                    ["int8", Path(q["path"]).name, _mb(q["size_bytes"]), f"{q['latency_ms']:.3f}", f"{q['accuracy']:.2%}"]]
+            out.print(table("float vs int8", ["model", "file", "size MB", "ms/crop (batch 1)", f"{split} accuracy"], rows))
+            change = round(-report["int8_accuracy_drop_points"], 2) + 0.0  # no "-0.00"
+            out.print(f"wrote {q['path']}; int8 agrees with float on {q['agree_with_float']}/{q['samples']} crops; "
+                      f"{split} accuracy change {change:+.2f} points", highlight=False, soft_wrap=True)
+    for warning in report["warnings"]:
+        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+@user_errors
+def predict_command(
+    inputs: list[Path] = typer.Argument(..., help="image files and/or folders (searched recursively)"),
+    model: Optional[Path] = typer.Option(None, "--model", help="ONNX model from `signcaps export` (default: the shipped model)"),
+    threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Find the hand in each image and classify it; files without a hand or unreadable ones are reported."""
+    import sys
+
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from signcaps.predict import NO_HAND, UNREADABLE, Predictor, collect_images
+    from signcaps.runtime import load_classifier
+
+    clf = load_classifier(model, threads=threads)  # a wrong model fails before any path or detector work
+    files = collect_images(inputs)
+    rows: list[dict[str, Any]] = []
+    with Predictor(clf, hand_model) as predictor:
+        classes = predictor.classes
+        for result in predictor.predict_all(files):
+            if json_out:
+                print_json(result)
+            else:
+                rows.append(result)
+    if json_out:
+        return
+    body = []
+    for r in rows:
+        if r["status"] == UNREADABLE:
+            body.append([r["file"], UNREADABLE, "-", *(["-"] * len(classes))])
+        elif r["status"] == NO_HAND:
+            body.append([r["file"], NO_HAND, "-", *(["-"] * len(classes))])
+        else:
+            body.append([r["file"], r["class"], f"{r['confidence']:.3f}", *(f"{r['confidences'][c]:.3f}" for c in classes)])
+    result_table = table("predictions (capsule lengths)", ["file", "class", "confidence", *classes], body)
+    # Piped output has no terminal width to respect: print the table at its natural width
+    # instead of squeezing thirteen columns into 80 characters.
+    if out.is_terminal:
+        out.print(result_table)
+    else:
+        natural = Measurement.get(out, out.options.update_width(10_000), result_table).maximum
+        Console(file=sys.stdout, width=max(out.width, natural), no_color=True).print(result_table)
+    for r in rows:
+        if r["status"] == UNREADABLE:
+            err.print(f"{r['file']}: unreadable ({r['error']})", highlight=False, soft_wrap=True)
+    found = sum(1 for r in rows if r["hand"])
+    err.print(f"{len(rows)} file(s): {found} classified, {sum(r['status'] == NO_HAND for r in rows)} without a hand, "
+              f"{sum(r['status'] == UNREADABLE for r in rows)} unreadable", highlight=False)
+
+
+@user_errors
+def bench_model_command(
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="checkpoint for the torch row (and the ONNX export when --model is not given)"),
+    model: Optional[Path] = typer.Option(None, "--model", help="float ONNX model (default: an export of --checkpoint, else the shipped model)"),
+    int8_model: Optional[Path] = typer.Option(None, "--int8-model", help="int8 ONNX model (default: NAME.int8.onnx next to --model)"),
+    budget: float = typer.Option(1.0, "--budget", help="seconds of timed runs per measurement (at least 30 runs)"),
+    json_out: bool = JsonOption,
+) -> None:
+    """Latency per crop of torch, ONNX float and ONNX int8 at batch 1 and 32 on this machine."""
+    from signcaps.bench import bench_model
+
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    result = bench_model(checkpoint, model, int8_model, budget_s=budget, log=log)
+    if json_out:
+        print_json(result)
+        return
+    batches = sorted({r["batch"] for r in result["rows"]})
+    keys: list[tuple[str, int]] = []
+    for r in result["rows"]:
+        if (r["engine"], r["threads"]) not in keys:
+            keys.append((r["engine"], r["threads"]))
+    body = []
+    for engine, threads in keys:
+        cells = {r["batch"]: r for r in result["rows"] if r["engine"] == engine and r["threads"] == threads}
+        any_row = next(iter(cells.values()))
+        body.append([engine, threads, *(f"{cells[b]['ms_per_crop']:.3f}" if b in cells else "-" for b in batches),
+                     f"{cells[1]['best_ms_per_crop']:.3f}" if 1 in cells else "-", _mb(any_row["size_bytes"])])
+    machine = result["machine"]
+    title = (f"{result['model']} {'x'.join(map(str, result['input']))} — ms per crop (median; fastest run) on "
+             f"{machine['cpu_count']} CPU(s), onnxruntime {machine['onnxruntime']}")
+    out.print(table(title, ["model", "threads", *(f"batch {b}" for b in batches), "batch 1 fastest", "file MB"], body))
+    s = result["summary"]
+    if s["onnx_float_batch1_ms"] is not None:
+        line = (f"ONNX float batch 1 (1 thread): {s['onnx_float_batch1_ms']:.3f} ms per crop "
+                f"({'meets' if s['target_met'] else 'misses'} the {s['target_ms']:g} ms target)")
+        if "speedup_vs_torch_batch1" in s:
+            line += f", {s['speedup_vs_torch_batch1']:.1f}x {'faster' if s['faster_than_torch'] else 'slower'} than torch"
+        out.print(line, highlight=False, soft_wrap=True)
+    for note in result["notes"]:
+        err.print(f"note: {note}", highlight=False)

@@ -1,0 +1,216 @@
+"""`signcaps export` (float + int8) and `signcaps bench model` on a tiny capsnet trained on real crops."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from signcaps.cli import app
+
+SHARED = Path(os.environ.get("SIGNCAPS_SHARED", Path(__file__).resolve().parents[2] / "shared")).resolve()
+DATASET = SHARED / "datasets" / "sign-language-digits"
+HAND_MODEL = SHARED / "models" / "hand_landmarker.task"
+# Every shape parameter spelled out, so a change of the registry defaults does not change this model.
+TINY_PARAMS = {"stem_channels": [8, 16], "stem_kernels": [5, 3], "stem_strides": [2, 2], "stem_padding": [2, 1],
+               "batch_norm": True, "primary_maps": 4, "primary_dim": 4, "primary_kernel": 3, "primary_stride": 2,
+               "primary_padding": 1, "digit_dim": 8, "decoder_hidden": [32, 64]}
+
+pytestmark = pytest.mark.skipif(not (DATASET.is_dir() and HAND_MODEL.is_file()), reason="needs ../shared data and hand model")
+
+
+def tiny_run(base: Path) -> dict[str, Path]:
+    """4 real images per class (symlinks), a tiny capsnet trained 3 epochs, and its ONNX export.
+
+    Built once per pytest session under the session's base temp; the other deploy test files
+    build the same thing the same way and reuse it when it is already there.
+    """
+    from signcaps.config import recipe_from_dict
+    from signcaps.export import export_checkpoint
+    from signcaps.train import train
+
+    root = base / "signcaps-tiny"
+    paths = {"data": root / "data", "checkpoint": root / "run" / "best.pt", "onnx": root / "model.onnx"}
+    if paths["onnx"].is_file():
+        return paths
+    for cls in sorted(p.name for p in DATASET.iterdir() if p.is_dir()):
+        (paths["data"] / cls).mkdir(parents=True, exist_ok=True)
+        for image in sorted((DATASET / cls).iterdir())[:4]:
+            link = paths["data"] / cls / image.name
+            if not link.exists():
+                link.symlink_to(image)
+    recipe = recipe_from_dict({
+        "name": "tiny",
+        "data": {"root": str(paths["data"]), "split": "stratified", "val_fraction": 0.25, "test_fraction": 0.25,
+                 "cache_dir": str(root / "cache")},
+        "model": {"name": "capsnet", "params": TINY_PARAMS},
+        "augment": {"enabled": False},
+        "train": {"epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu", "seed": 0},
+    })
+    if not paths["checkpoint"].is_file():
+        train(recipe, root / "run", hand_model=str(HAND_MODEL), show_progress=False)
+    export_checkpoint(paths["checkpoint"], paths["onnx"], hand_model=str(HAND_MODEL), show_progress=False)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    return tiny_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def real_crops(tiny: dict[str, Path]):
+    """The cached real crops of the tiny dataset, through the checkpoint's own settings."""
+    from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.data import prepare
+
+    model, recipe, classes, state = build_from_checkpoint(tiny["checkpoint"])
+    crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, str(HAND_MODEL),
+                          classes=classes, show_progress=False)
+    return model, recipe, classes, state, crops
+
+
+def test_round_trip_matches_torch_on_real_crops(tiny):
+    from signcaps.preprocess import to_batch
+    from signcaps.runtime import OnnxClassifier
+
+    model, recipe, classes, _, crops = real_crops(tiny)
+    assert len(crops) >= 20
+    clf = OnnxClassifier(tiny["onnx"])
+    got = clf.classify_crops(list(crops.crops))
+    x = torch.from_numpy(to_batch(crops.crops, recipe.crop))
+    with torch.no_grad():
+        ref_lengths, caps = model.forward_capsules(x)
+        ref_recon = model.reconstruct(caps).numpy()
+    ref = ref_lengths.numpy()
+    assert got.shape == (len(crops), len(classes))
+    assert np.abs(got - ref).max() <= 1e-4
+    assert (got.argmax(1) == ref.argmax(1)).all()
+    recon = clf.reconstruct(x.numpy())
+    assert recon.shape == (len(crops), 1, 32, 32)
+    assert 0.0 <= recon.min() and recon.max() <= 1.0
+    assert np.abs(recon - ref_recon).max() <= 1e-4
+    # dynamic batch: one crop and an odd batch give the same rows
+    assert np.allclose(clf.classify(x.numpy()[:1]), got[:1], atol=1e-5)
+    assert np.allclose(clf.classify(x.numpy()[:7]), got[:7], atol=1e-5)
+
+
+def test_graph_and_metadata(tiny):
+    from signcaps.checkpoint import load_checkpoint
+
+    model = onnx.load(str(tiny["onnx"]))
+    onnx.checker.check_model(model)
+    assert [i.name for i in model.graph.input] == ["input"]
+    assert [o.name for o in model.graph.output] == ["lengths", "reconstruction"]
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [1, 32, 32]
+    lengths, recon = (o.type.tensor_type.shape.dim for o in model.graph.output)
+    assert lengths[0].dim_param and lengths[1].dim_value == 10
+    assert recon[0].dim_param and [d.dim_value for d in recon[1:]] == [1, 32, 32]
+    assert {op.domain or "ai.onnx": op.version for op in model.opset_import}["ai.onnx"] == 17
+    meta = json.loads({p.key: p.value for p in model.metadata_props}["signcaps"])
+    state = load_checkpoint(tiny["checkpoint"])
+    assert meta["format"] == "signcaps-onnx" and meta["format_version"] == 1
+    assert meta["classes"] == [str(c) for c in state["classes"]]
+    assert (meta["input_size"], meta["channels"], meta["colour"]) == (32, 1, "gray")
+    assert (meta["mean"], meta["std"], meta["margin"], meta["mirror_left"]) == (0.5, 0.5, 0.2, False)
+    assert meta["detect"]["min_detection_confidence"] == state["recipe"]["detect"]["min_detection_confidence"]
+    assert meta["data_fingerprint"] == state["data_fingerprint"]
+    assert meta["model"] == "capsnet" and meta["signcaps_version"] and meta["precision"] == "float32"
+
+
+def test_export_cli_prints_parity(tiny, runner, tmp_path):
+    out = tmp_path / "m.onnx"
+    result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "parity vs torch on" in result.output and "same class on" in result.output
+    assert out.is_file() and not list(tmp_path.glob("*.part")) and not list(tmp_path.glob("*.staged"))
+
+
+def test_int8_export(tiny, runner, tmp_path, monkeypatch):
+    from signcaps.runtime import OnnxClassifier
+
+    out = tmp_path / "tiny.onnx"
+    result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(out), "--int8", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    q_path = tmp_path / "tiny.int8.onnx"
+    assert report["int8"]["path"] == str(q_path) and q_path.is_file()
+    assert report["int8"]["size_bytes"] < report["float"]["size_bytes"]
+    assert 0.0 <= report["int8"]["accuracy"] <= 1.0 and report["int8"]["latency_ms"] > 0
+    assert report["int8"]["quantization"]["quantized_nodes"]
+    drop = report["int8_accuracy_drop_points"]
+    assert any("int8 loses" in w for w in report["warnings"]) == (drop > 0.5)
+    clf = OnnxClassifier(q_path)
+    assert clf.meta["precision"] == "int8" and clf.classes == report["classes"]
+    ops = {n.op_type for n in onnx.load(str(q_path)).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    # the table form; with a zero tolerance any measured change (even none) must be called out
+    import signcaps.export as export
+
+    monkeypatch.setattr(export, "INT8_MAX_DROP_POINTS", -1.0)
+    result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(tmp_path / "again.onnx"), "--int8"])
+    assert result.exit_code == 0, result.output
+    assert "float vs int8" in result.output and "again.int8.onnx" in result.output
+    assert "warning: int8 loses" in result.output and "deploy the float model" in result.output
+
+
+def test_failed_parity_writes_nothing(tiny, tmp_path, monkeypatch):
+    import signcaps.export as export
+    from signcaps.errors import UserError
+
+    monkeypatch.setattr(export, "PARITY_ATOL", -1.0)
+    out = tmp_path / "never.onnx"
+    with pytest.raises(UserError, match="does not reproduce torch"):
+        export.export_checkpoint(tiny["checkpoint"], out, show_progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_without_decoder_exports_lengths_only(tiny, tmp_path):
+    from signcaps.checkpoint import save_checkpoint
+    from signcaps.config import recipe_from_dict
+    from signcaps.export import export_checkpoint_onnx
+    from signcaps.models import build_model
+    from signcaps.runtime import OnnxClassifier
+
+    recipe = recipe_from_dict({"model": {"name": "cnn", "params": {"channels": [4, 8], "fc_hidden": 16}}})
+    torch.manual_seed(0)
+    model = build_model(recipe.model, recipe.crop, 10).eval()
+    ckpt = tmp_path / "cnn.pt"
+    save_checkpoint({"recipe": recipe.to_dict(), "classes": [str(i) for i in range(10)], "version": "test",
+                     "data_fingerprint": "none", "model_state": model.state_dict(), "epoch": 0, "val_acc": 0.0}, ckpt)
+    assert export_checkpoint_onnx(ckpt, tmp_path / "cnn.onnx") == ["lengths"]
+    clf = OnnxClassifier(tmp_path / "cnn.onnx")
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert not clf.has_reconstruction and clf.reconstruct(x) is None
+    assert np.abs(clf.classify(x) - ref).max() <= 1e-5
+
+
+def test_bench_json(tiny, runner):
+    result = runner.invoke(app, ["bench", "model", "--checkpoint", str(tiny["checkpoint"]), "--model", str(tiny["onnx"]),
+                                 "--budget", "0.02", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    engines = {(r["engine"], r["threads"], r["batch"]) for r in report["rows"]}
+    assert {("torch float32", 2, 1), ("torch float32", 2, 32), ("onnx float32", 1, 1), ("onnx float32", 2, 32)} <= engines
+    assert all(r["ms_per_crop"] > 0 for r in report["rows"])
+    assert report["summary"]["onnx_float_batch1_ms"] > 0 and "faster_than_torch" in report["summary"]
+
+
+def test_export_rejects_a_non_checkpoint(runner, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = runner.invoke(app, ["export", str(bad), "-o", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "error:" in result.output
