@@ -1,0 +1,57 @@
+"""`signcaps explain` (what a capsule encodes) and `signcaps robustness` (compare checkpoints)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, table, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explain")(explain_command)
+    app.command("robustness")(robustness_command)
+
+
+@user_errors
+def explain_command(
+    checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a capsule-network run"),
+    image: Path = typer.Argument(..., help="a photo with one hand showing a digit"),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: explain-<image>.png beside the checkpoint)"),
+    fallback: bool = typer.Option(False, "--fallback", help="use the centre square of the image when no hand is found"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Reconstruction from the winning capsule and the 16 x 11 capsule-dimension perturbation grid, as one PNG."""
+    from signcaps.explain import explain_image
+
+    result = explain_image(checkpoint, image, output, hand_model=hand_model, fallback=fallback)
+    if json_out:
+        print_json(result)
+        return
+    lengths = result["lengths"]
+    rows = [[name, f"{value:.4f}", "◀" if name == result["class"] else ""] for name, value in lengths.items()]
+    out.print(table("capsule lengths", ["class", "length", "predicted"], rows))
+    where = "hand found" if result["hand"] else "no hand: centre square used"
+    out.print(f"predicted {result['class']} (length {lengths[result['class']]:.3f}, {where}); "
+              f"explanation: {result['png']}", highlight=False)
+
+
+@user_errors
+def robustness_command(
+    checkpoints: list[Path] = typer.Argument(..., help="checkpoints to compare (e.g. a capsnet and a cnn best.pt)"),
+    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset with the models' classes (default: each model's training data)"),
+    split: str = typer.Option("auto", "--split", help="test | val | train | all; auto = test split of the training data, all of any other folder"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for the PNGs and JSON (default: the checkpoints' common folder)"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Accuracy of several checkpoints under rotation, scale, translation and brightness changes, in one table and plot."""
+    from signcaps.robustness import compare_checkpoints, print_comparison
+
+    result = compare_checkpoints(checkpoints, data, split, hand_model, out_dir, show_progress=not json_out)
+    if json_out:
+        print_json(result)
+        return
+    print_comparison(result)

@@ -1,0 +1,226 @@
+"""What a capsule encodes: reconstructions and the dimension-perturbation grid of Sabour et al.
+
+`explain_image` detects the hand in a picture, crops it through the shared preprocessing,
+decodes the winning digit capsule, and decodes it again with each of its dimensions nudged by
+-0.25 .. +0.25 in steps of 0.05 (paper, figure 4). The result is one PNG tiled with OpenCV so
+its size follows exactly from the layout constants below (see `figure_size`).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from signcaps.errors import UserError
+
+DELTAS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(-5, 6))  # 11 columns
+
+# Layout of the PNG, in pixels.
+CELL_TARGET = 80  # crops are upscaled by an integer factor to at least this many pixels
+PAD = 4  # gap between cells and around the grid
+LABEL_W = 56  # row labels ("d0" .. "d15")
+LABEL_H = 24  # column labels ("-0.25" .. "+0.25")
+CAPTION_H = 24  # captions above the input / reconstruction / lengths header
+HEADER_CELLS = 2  # input and reconstruction are shown HEADER_CELLS x bigger than grid cells
+
+
+class ExplainError(UserError, ValueError):
+    """A checkpoint or image that cannot be explained (no decoder, no hand)."""
+
+
+# ----------------------------------------------------------------------------- model helpers
+
+
+def _as_batch(x: Any) -> "torch.Tensor":  # noqa: F821
+    import torch
+
+    tensor = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x.float()
+    return tensor[None] if tensor.dim() == 3 else tensor
+
+
+def _require_decoder(model: Any) -> None:
+    if not getattr(model, "has_decoder", False):
+        raise ExplainError(f"{type(model).__name__} has no decoder: reconstructions need a capsule network")
+
+
+def capsules(model: Any, batch: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths (N, K), digit capsules (N, K, D)) for a float32 (N, C, H, W) or (C, H, W) input."""
+    import torch
+
+    _require_decoder(model)
+    model.eval()
+    with torch.no_grad():
+        lengths, caps = model.forward_capsules(_as_batch(batch))
+    return lengths.float().numpy(), caps.float().numpy()
+
+
+def reconstruction(model: Any, batch: Any) -> np.ndarray:
+    """Decoder output from each sample's winning (longest) capsule: (N, C, H, W) float32 in [0, 1]."""
+    import torch
+
+    _require_decoder(model)
+    model.eval()
+    with torch.no_grad():
+        _, caps = model.forward_capsules(_as_batch(batch))
+        return model.reconstruct(caps).float().numpy()
+
+
+def perturbation_grid(model: Any, crop_tensor: Any, deltas: tuple[float, ...] = DELTAS,
+                      target: int | None = None) -> np.ndarray:
+    """Decode the winning capsule (or `target`'s) with each dimension shifted by each delta.
+
+    `crop_tensor`: one model input, (C, H, W) or (1, C, H, W). Returns (D, len(deltas), C, H, W)
+    float32 in [0, 1]: row d = dimension d, column j = that dimension plus deltas[j]. The decoder
+    is always masked with the same class, so a perturbation never switches which capsule is drawn.
+    """
+    import torch
+
+    _require_decoder(model)
+    model.eval()
+    with torch.no_grad():
+        lengths, caps = model.forward_capsules(_as_batch(crop_tensor)[:1])
+        k = int(lengths[0].argmax()) if target is None else int(target)
+        num_dims = caps.shape[2]
+        steps = torch.tensor(deltas, dtype=caps.dtype)
+        batch = caps.repeat(num_dims * len(deltas), 1, 1)  # (D*J, K, D)
+        rows = torch.arange(num_dims).repeat_interleave(len(deltas))
+        batch[torch.arange(len(batch)), k, rows] += steps.repeat(num_dims)
+        images = model.reconstruct(batch, torch.full((len(batch),), k, dtype=torch.long))
+    return images.float().numpy().reshape(num_dims, len(deltas), *images.shape[1:])
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def cell_size(input_size: int) -> int:
+    return input_size * max(1, math.ceil(CELL_TARGET / input_size))
+
+
+def figure_size(input_size: int, dims: int = 16, columns: int = len(DELTAS)) -> tuple[int, int]:
+    """(height, width) of the explain PNG for this crop size and grid."""
+    cell = cell_size(input_size)
+    width = LABEL_W + columns * cell + (columns + 1) * PAD
+    header = PAD + CAPTION_H + HEADER_CELLS * cell + PAD
+    height = header + LABEL_H + dims * (cell + PAD) + PAD
+    return height, width
+
+
+def _rgb(image01: np.ndarray, size: int) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> (size, size, 3) uint8, nearest-neighbour upscaled (pixels stay crisp)."""
+    pixels = np.clip(np.rint(image01 * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return cv2.resize(np.ascontiguousarray(pixels), (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.45, centre_w: int | None = None) -> None:
+    """Black text with baseline y; centred in [x, x + centre_w) when given."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    if centre_w is not None:
+        (tw, _), _ = cv2.getTextSize(text, font, scale, 1)
+        x += max(0, (centre_w - tw) // 2)
+    cv2.putText(canvas, text, (int(x), int(y)), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def render(input01: np.ndarray, recon01: np.ndarray, grid01: np.ndarray, lengths: np.ndarray,
+           classes: list[str], predicted: int, deltas: tuple[float, ...] = DELTAS) -> np.ndarray:
+    """The explain figure as an (H, W, 3) uint8 RGB image; size = `figure_size`."""
+    input_size = input01.shape[-1]
+    dims, columns = grid01.shape[:2]
+    cell = cell_size(input_size)
+    height, width = figure_size(input_size, dims, columns)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+
+    # header: model input, reconstruction, capsule lengths
+    big = HEADER_CELLS * cell
+    top = PAD + CAPTION_H
+    x = LABEL_W + PAD
+    for caption, image in (("input", input01), (f"reconstruction ({classes[predicted]})", recon01)):
+        canvas[top:top + big, x:x + big] = _rgb(image, big)
+        _text(canvas, caption, x, top - 7, centre_w=big)
+        x += big + PAD
+    bars_x = x + 8 * PAD
+    label_w = 8 * max(len(c) for c in classes) + 12
+    bar_max = max(20, width - PAD - bars_x - label_w - 48)
+    _text(canvas, f"capsule lengths: predicted {classes[predicted]} ({lengths[predicted]:.3f})", bars_x, top - 7)
+    row_h = big / len(classes)
+    for i, (name, value) in enumerate(zip(classes, lengths)):
+        y0 = int(top + i * row_h)
+        y1 = max(y0 + 1, int(top + (i + 1) * row_h) - 2)
+        scale = min(0.45, max(0.25, row_h / 40))
+        _text(canvas, name, bars_x, y1 - 1, scale)
+        colour = (200, 60, 40) if i == predicted else (90, 120, 200)
+        x0 = bars_x + label_w
+        cv2.rectangle(canvas, (x0, y0), (x0 + max(1, int(bar_max * float(value))), y1), colour, -1)
+        _text(canvas, f"{value:.2f}", x0 + int(bar_max * float(value)) + 4, y1 - 1, scale)
+
+    # perturbation grid with column (delta) and row (dimension) labels
+    grid_top = PAD + CAPTION_H + big + PAD + LABEL_H
+    _text(canvas, "dim", 8, grid_top - 7)
+    for j, delta in enumerate(deltas):
+        x = LABEL_W + PAD + j * (cell + PAD)
+        _text(canvas, f"{delta:+.2f}" if delta else "0", x, grid_top - 7, centre_w=cell)
+    for d in range(dims):
+        y = grid_top + d * (cell + PAD)
+        _text(canvas, f"d{d}", 8, y + cell // 2 + 5, 0.5)
+        for j in range(columns):
+            x = LABEL_W + PAD + j * (cell + PAD)
+            canvas[y:y + cell, x:x + cell] = _rgb(grid01[d, j], cell)
+    return canvas
+
+
+# ----------------------------------------------------------------------------- the command's work
+
+
+def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | None = None,
+                  hand_model: str | Path | None = None, fallback: bool = False) -> dict[str, Any]:
+    """Detect and crop the hand in `image`, classify it and write the explain PNG.
+
+    Returns {"image", "png", "class", "class_index", "lengths" {class: length}, "hand",
+    "handedness", "model", "checkpoint"}. Default PNG: explain-<image stem>.png beside the checkpoint.
+    """
+    from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.preprocess import crop_hand, read_image_rgb, to_tensor
+
+    model, recipe, classes, _ = build_from_checkpoint(checkpoint)
+    if not getattr(model, "has_decoder", False):
+        raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
+                           f"explain needs a capsule network (capsnet, capsnet-sabour)")
+    image = Path(image)
+    rgb = read_image_rgb(image)
+    hand = _find_hand(rgb, recipe.detect, hand_model)
+    if hand is None and not fallback:
+        raise ExplainError(f"no hand found in {image}; pass --fallback to explain the centre square of the image")
+    crop = crop_hand(rgb, None if hand is None else hand.landmarks, bool(hand and hand.is_left), recipe.crop)
+    tensor = to_tensor(crop, recipe.crop)
+    lengths, _ = capsules(model, tensor)
+    lengths = lengths[0]
+    predicted = int(lengths.argmax())
+    recon = reconstruction(model, tensor)[0]
+    grid = perturbation_grid(model, tensor, target=predicted)
+    input01 = np.clip(tensor * recipe.crop.std + recipe.crop.mean, 0, 1)
+    figure = render(input01, recon, grid, lengths, classes, predicted)
+    png = Path(out) if out else Path(checkpoint).parent / f"explain-{image.stem}.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        written = cv2.imwrite(str(png), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        written = False
+    if not written:
+        raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
+    return {"image": str(image), "png": str(png), "class": classes[predicted], "class_index": predicted,
+            "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "hand": hand is not None,
+            "handedness": None if hand is None else hand.handedness, "model": recipe.model.name,
+            "checkpoint": str(checkpoint)}
+
+
+def _find_hand(rgb: np.ndarray, detect_cfg: Any, hand_model: str | Path | None) -> Any:
+    from signcaps.assets import resolve_hand_model
+    from signcaps.hands import HandDetector
+
+    with HandDetector(resolve_hand_model(hand_model), detect_cfg, mode="image") as detector:
+        hands = detector.detect(rgb)
+    return hands[0] if hands else None
