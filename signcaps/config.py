@@ -90,7 +90,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 64
     lr: float = 2e-3
     lr_min: float = 2e-5

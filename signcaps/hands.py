@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from signcaps.errors import UserError
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +73,13 @@ class HandDetector:
             min_tracking_confidence=self.cfg.min_tracking_confidence,
         )
         try:
-            self._landmarker = vision.HandLandmarker.create_from_options(options)
+            with quiet_native_stderr():
+                self._landmarker = vision.HandLandmarker.create_from_options(options)
         except (RuntimeError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise HandModelError(f"MediaPipe cannot load hand model {model_path}: {first}") from None
         self._last_ts = -1
+        self._first_call = True
 
     def detect(self, image_rgb: np.ndarray, timestamp_ms: int | None = None) -> list[Hand]:
         """Hands in `image_rgb`, best score first. VIDEO mode needs increasing timestamps."""
@@ -84,6 +90,10 @@ class HandDetector:
             pad = int(round(self.cfg.context_pad * max(image_rgb.shape[:2])))
             image_rgb = cv2.copyMakeBorder(image_rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
+        if self._first_call:  # LiteRT logs its delegate setup on the first inference
+            self._first_call = False
+            with quiet_native_stderr():
+                return self.detect(image_rgb if pad == 0 else image_rgb[pad:-pad, pad:-pad], timestamp_ms)
         if self.mode == "image":
             result = self._landmarker.detect(mp_image)
         else:
@@ -106,3 +116,27 @@ class HandDetector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C++ log lines written straight to file descriptor 2 (GLOG settings don't reach LiteRT).
+
+    Only wraps model loading and the first inference; SIGNCAPS_VERBOSE=1 keeps the logs.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        fd = -1
+    if fd < 0 or os.environ.get("SIGNCAPS_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)

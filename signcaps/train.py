@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from signcaps.errors import UserError
 
+import dataclasses
 import json
 import random
 import signal
@@ -27,7 +28,7 @@ from signcaps.config import Recipe, save_recipe
 from signcaps.data import CropDataset, CropSet, build_augmenter, prepare, split_indices
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
 from signcaps.metrics import classification_report
-from signcaps.models import build_model, count_parameters
+from signcaps.models import build_model, count_parameters, resolved_config
 from signcaps.progress import console, progress_bar
 
 
@@ -127,6 +128,7 @@ def reseed_epoch(loader: DataLoader, sampler: DistributedSampler, seed: int, epo
 def check_resumable(state: dict[str, Any], recipe: Recipe, path: Path) -> None:
     """Resuming with another model, crop or data setting would silently mix two experiments."""
     saved = checkpoint_recipe(state)
+    saved.model = resolved_config(saved.model)
     for section in ("model", "crop", "data"):
         if asdict(getattr(saved, section)) != asdict(getattr(recipe, section)):
             raise CheckpointError(f"{path} was trained with a different {section} config; "
@@ -145,6 +147,7 @@ def train(recipe: Recipe, run_dir: Path | None = None, resume: bool = False, han
 
 def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, show_progress: bool,
            info: DistInfo, device: torch.device) -> dict[str, Any]:
+    recipe = dataclasses.replace(recipe, model=resolved_config(recipe.model))
     cfg = recipe.train
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
