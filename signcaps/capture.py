@@ -1,0 +1,315 @@
+"""Frames from a camera, a video file, a folder of images or a stream URL, behind one interface.
+
+`open_source("0")` opens camera 0, `open_source("clip.mp4")` a video, `open_source("frames/")`
+the images of a folder in natural order ("f2" before "f10"), `open_source("rtsp://…")` a
+stream. Every source yields `Frame`s (BGR uint8, an index and a timestamp in milliseconds) and
+ends in one of three ways:
+
+* normally: `read()` returns None (a file or folder is exhausted);
+* the source cannot be opened: `CaptureError` from `open_source` (one line, no traceback);
+* frames stop arriving (a camera unplugged, a stream stalled): `CaptureError` from `read()`
+  after `max_failures` failed reads in a row, or from `ThreadedReader.read()` after
+  `stall_timeout` seconds without a frame.
+
+Timestamps: files and folders use frame index / fps (reproducible, what MediaPipe's VIDEO
+mode wants for recorded video); cameras and streams use the monotonic clock since opening.
+
+Only OpenCV and numpy here, like `preprocess`: the torch-free runtime path depends on it.
+"""
+from __future__ import annotations
+
+import os
+
+# FFMPEG prints its own errors ("Connection refused", "moov atom not found") to stderr; our
+# one-line messages say the same thing. Must be set before OpenCV first initialises FFMPEG.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from signcaps.errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+DEFAULT_FPS = 30.0
+STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+
+try:  # silence "[ WARN] can't open camera by index" and friends; our message replaces them
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+except AttributeError:  # pragma: no cover - very old OpenCV
+    pass
+
+
+class CaptureError(UserError, RuntimeError):
+    """A source that cannot be opened or stopped delivering frames (one line)."""
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # BGR uint8, H x W x 3
+    index: int  # 0-based position in the source
+    timestamp_ms: int  # for MediaPipe VIDEO mode: strictly increasing
+    read_ms: float = 0.0  # time spent reading and decoding this frame
+
+
+def natural_key(text: str) -> list:
+    """'f2' before 'f10' (same rule as the dataset scanner)."""
+    import re
+
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+class FrameSource:
+    """Base of all sources: `read()` -> Frame, or None at a normal end."""
+
+    kind: str = "source"  # camera | video | folder | stream
+    name: str = "source"  # for messages: "camera 0", "clip.mp4", …
+    fps: float = DEFAULT_FPS
+    frame_count: int | None = None  # known length (files, folders), else None
+    live: bool = False  # frames arrive in real time (camera, stream): drop rather than queue
+
+    def read(self) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) when known before the first frame."""
+        return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            frame = self.read()
+            if frame is None:
+                return
+            yield frame
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CvSource(FrameSource):
+    """Camera index, video file or stream URL through cv2.VideoCapture."""
+
+    def __init__(self, target: int | str, kind: str, name: str, fps: float | None = None,
+                 max_failures: int = 30, request_size: tuple[int, int] | None = None,
+                 open_timeout_s: float = 10.0) -> None:
+        self.kind, self.name = kind, name
+        self.live = kind in ("camera", "stream")
+        self.max_failures = max(1, int(max_failures))
+        if kind == "stream":
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(open_timeout_s * 1000)]
+            self._cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+        else:
+            self._cap = cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            self._cap.release()
+            if kind == "camera":
+                raise CaptureError(f"cannot open camera {target} (no such device, or it is busy or not permitted); "
+                                   f"pass --source with another index, a video file, a folder of images or a URL")
+            if kind == "stream":
+                raise CaptureError(f"cannot open stream {name} (unreachable, refused or not a video stream)")
+            raise CaptureError(f"cannot open video {name} (not a video OpenCV/FFMPEG can decode)")
+        if request_size and kind == "camera":
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, request_size[0])
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, request_size[1])
+        reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = float(fps) if fps else (reported if 1.0 <= reported <= 1000.0 else DEFAULT_FPS)
+        if kind == "video":
+            count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            self.frame_count = count if count > 0 else None
+        self._index = 0
+        self._t0 = time.monotonic()
+        self._last_ts = -1
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        w = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        h = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        return (w, h) if w > 0 and h > 0 else None
+
+    def read(self) -> Frame | None:
+        failures = 0
+        while True:
+            start = time.perf_counter()
+            ok, image = self._cap.read()
+            read_ms = (time.perf_counter() - start) * 1000.0
+            if ok and image is not None and image.size:
+                break
+            if not self.live:
+                return None  # end of the file
+            failures += 1
+            if failures >= self.max_failures:
+                what = "camera" if self.kind == "camera" else "stream"
+                raise CaptureError(f"{self.name} stopped delivering frames ({failures} reads in a row failed; "
+                                   f"{what} unplugged, closed or stalled)")
+            time.sleep(0.01)
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        if self.live:
+            ts = int((time.monotonic() - self._t0) * 1000.0)
+        else:
+            ts = int(round(self._index * 1000.0 / self.fps))
+        ts = max(ts, self._last_ts + 1)
+        self._last_ts = ts
+        frame = Frame(image, self._index, ts, read_ms)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class FolderSource(FrameSource):
+    """Images of a folder (not recursive) in natural order; unreadable files are skipped and counted."""
+
+    kind = "folder"
+
+    def __init__(self, paths: list[Path], name: str, fps: float | None = None) -> None:
+        self.name = name
+        self.paths = paths
+        self.fps = float(fps) if fps else DEFAULT_FPS
+        self.frame_count = len(paths)
+        self.skipped: list[str] = []
+        self._pos = 0
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        while self._pos < len(self.paths):
+            path = self.paths[self._pos]
+            self._pos += 1
+            start = time.perf_counter()
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            read_ms = (time.perf_counter() - start) * 1000.0
+            if image is None or not image.size:
+                self.skipped.append(path.name)
+                continue
+            frame = Frame(image, self._index, int(round(self._index * 1000.0 / self.fps)), read_ms)
+            self._index += 1
+            return frame
+        return None
+
+
+def parse_source(spec: str | int) -> tuple[str, int | str]:
+    """('camera', 0) | ('stream', url) | ('folder', path) | ('image', path) | ('video', path)."""
+    text = str(spec).strip()
+    if text.isdigit():
+        return "camera", int(text)
+    if text.lower().startswith(STREAM_PREFIXES) or "://" in text:
+        return "stream", text
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return "folder", str(path)
+    if path.is_file():
+        return ("image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"), str(path)
+    raise CaptureError(f"no such file or folder: {text} (--source takes a camera index like 0, a video file, "
+                       f"a folder of images or a URL)")
+
+
+def open_source(spec: str | int, fps: float | None = None, max_failures: int = 30,
+                request_size: tuple[int, int] | None = None) -> FrameSource:
+    """Open any kind of source; `fps` overrides the rate of files/folders (timestamps, output video)."""
+    kind, target = parse_source(spec)
+    if kind == "camera":
+        return CvSource(target, "camera", f"camera {target}", fps, max_failures, request_size)
+    if kind == "stream":
+        return CvSource(target, "stream", str(target), fps, max_failures)
+    path = Path(target)
+    if kind == "folder":
+        paths = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                       key=lambda p: natural_key(p.name))
+        if not paths:
+            raise CaptureError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return FolderSource(paths, str(path), fps)
+    if kind == "image":
+        return FolderSource([path], str(path), fps)
+    return CvSource(str(path), "video", str(path), fps, max_failures)
+
+
+_END = object()
+
+
+class ThreadedReader:
+    """Reads a source in a background thread so decoding overlaps the caller's work.
+
+    OpenCV releases the GIL while it decodes, so on two cores the next frame is ready by the
+    time the current one is processed. Files are read completely (the queue blocks when full);
+    live sources keep only the newest frames (older ones are dropped and counted), so the
+    display never lags behind the camera. `read()` raises CaptureError when no frame arrives
+    within `stall_timeout` seconds, whatever the source is blocked on.
+    """
+
+    def __init__(self, source: FrameSource, depth: int = 4, stall_timeout: float | None = 10.0) -> None:
+        self.source = source
+        self.stall_timeout = stall_timeout
+        self.dropped = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="signcaps-capture", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self.source.live and isinstance(item, Frame):
+                    try:
+                        self._queue.get_nowait()  # drop the oldest frame, keep the newest
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    self._put(_END)
+                    return
+                if not self._put(frame):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+
+    def read(self) -> Frame | None:
+        try:
+            item = self._queue.get(timeout=self.stall_timeout)
+        except queue.Empty:
+            raise CaptureError(f"no frame from {self.source.name} for {self.stall_timeout:g} s "
+                               f"(source stalled or disconnected)") from None
+        if item is _END:
+            self._queue.put(_END)  # further reads keep returning None
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+        if not self._thread.is_alive():  # a read blocked inside a driver keeps its capture
+            self.source.close()
+
+    def __enter__(self) -> "ThreadedReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

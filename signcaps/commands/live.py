@@ -1,0 +1,205 @@
+"""`signcaps live`, `signcaps collect` and `signcaps bench live`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+
+SourceOption = typer.Option("0", "--source", "-s", help="camera index (0), video file, folder of images (natural order) or stream URL")
+ModelOption = typer.Option(None, "--model", "-m", help="ONNX model (default: the shipped default model)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("live")(live_command)
+    app.command("collect")(collect_command)
+    bench = _bench_group(app)
+    bench.command("live")(bench_live_command)
+
+
+def _bench_group(app: typer.Typer) -> typer.Typer:
+    """The `bench` group: reuse the one another command module registered already (deploy: `bench model`), else add it."""
+    for info in app.registered_groups:
+        if info.name == "bench" and info.typer_instance is not None:
+            return info.typer_instance
+    bench = typer.Typer(help="Speed measurements.", no_args_is_help=True)
+    app.add_typer(bench, name="bench")
+    return bench
+
+
+def _size(text: Optional[str]) -> Optional[tuple[int, int]]:
+    if not text:
+        return None
+    from signcaps.live import LiveError
+
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 16 or int(h) < 16:
+        raise LiveError(f"--camera-size must look like 640x480, got {text!r}")
+    return int(w), int(h)
+
+
+@user_errors
+def live_command(
+    source: str = SourceOption,
+    model: Optional[str] = ModelOption,
+    hands: int = typer.Option(1, "--hands", help="hands to recognise at once (each smoothed separately)"),
+    smoothing: float = typer.Option(0.5, "--smoothing", help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
+    threshold: float = typer.Option(0.5, "--threshold", help="show '?' when the winning (smoothed) capsule is shorter than this"),
+    window: bool = typer.Option(True, "--window/--no-window", help="show a window (off automatically without a display)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the annotated video here (mp4v, same size and fps as the input)"),
+    explain: bool = typer.Option(False, "--explain", help="show the crop and its capsule reconstruction (models with a decoder)"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate of a folder source (default 30) or override a video's"),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="stop after this many frames"),
+    timeout: float = typer.Option(10.0, "--timeout", help="seconds without a frame before the source counts as stalled"),
+    camera_size: Optional[str] = typer.Option(None, "--camera-size", help="ask the camera for this resolution, e.g. 1280x720"),
+    screenshots: Path = typer.Option(Path("."), "--screenshots", help="folder for the 's' key's screenshots"),
+    threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
+    serial: bool = typer.Option(False, "--serial", help="no capture/detection/writer threads (for comparison)"),
+    detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only, reusing them in between (faster, boxes lag)"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = typer.Option(False, "--json", help="one JSON line per frame on stdout (time, frame, state, hands)"),
+) -> None:
+    """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
+
+    Keys in the window: q or Esc quits, s saves a screenshot, p pauses. Ends with a summary
+    (frames, FPS, per-stage latency); Ctrl-C ends cleanly too.
+    """
+    from signcaps.live import LiveConfig, run_live
+
+    cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, smoothing=smoothing,
+                     threshold=threshold, window=window, output=str(output) if output else None, json=json_out,
+                     explain=explain, fps=fps, max_frames=max_frames, stall_timeout=timeout,
+                     camera_size=_size(camera_size), screenshot_dir=str(screenshots), threads=threads,
+                     pipeline=not serial, detect_every=detect_every).check()
+    on_result = (lambda result, classes: print_json(result.to_json(classes))) if json_out else None
+    summary = run_live(cfg, on_result=on_result, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    print_summary(summary, to_stderr=True)
+    if summary.error is not None:
+        raise summary.error
+    if summary.reason == "interrupted":
+        raise typer.Exit(130)
+
+
+def print_summary(summary, to_stderr: bool) -> None:
+    """The end-of-run summary: one line, then per-stage latency (stderr keeps --json clean)."""
+    console = err if to_stderr else out
+    size = f"{summary.size[0]}x{summary.size[1]}" if summary.size else "?"
+    extras = []
+    if summary.dropped:
+        extras.append(f"{summary.dropped} dropped")
+    if summary.skipped:
+        extras.append(f"{summary.skipped} unreadable skipped")
+    if summary.output:
+        extras.append(f"video: {summary.output}")
+    states = ", ".join(f"{k} {v}" for k, v in sorted(summary.states.items()))
+    console.print(f"{summary.reason}: {summary.frames} frames ({size}) from {summary.source} in {summary.seconds:.1f} s, "
+                  f"{summary.fps:.1f} fps{'; ' + states if states else ''}{'; ' + '; '.join(extras) if extras else ''}",
+                  highlight=False, soft_wrap=True)
+    if summary.stages:
+        rows = [[stage, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['mean']:.2f}"] for stage, v in summary.stages.items()]
+        console.print(table("latency per stage (ms)", ["stage", "p50", "p95", "mean"], rows))
+
+
+@user_errors
+def collect_command(
+    label: str = typer.Option(..., "--label", "-l", help="class name to record (a digit, or your own sign)"),
+    out_dir: Path = typer.Option(..., "--out", help="image-folder dataset to add to: OUT/<label>/<timestamp>-<i>.png"),
+    source: str = SourceOption,
+    every: int = typer.Option(5, "--every", help="keep every k-th frame that shows a hand"),
+    max_crops: int = typer.Option(100, "--max", help="stop after this many crops"),
+    size: int = typer.Option(160, "--size", help="side of the saved crops in pixels"),
+    margin: float = typer.Option(0.5, "--margin", help="context around the hand, as a fraction of its size per side"),
+    window: bool = typer.Option(True, "--window/--no-window", help="show a preview window (off without a display)"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate of a folder source (default 30)"),
+    timeout: float = typer.Option(10.0, "--timeout", help="seconds without a frame before the source counts as stalled"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Record hand crops from a camera or video into an image-folder dataset, for training your own signs.
+
+    Then: `signcaps data prepare --src OUT` and `signcaps train --data OUT`.
+    """
+    from signcaps.collect import CollectConfig, collect
+
+    cfg = CollectConfig(label=label, out=str(out_dir), source=source, every=every, max_crops=max_crops, size=size,
+                        margin=margin, window=window, fps=fps, stall_timeout=timeout, hand_model=hand_model).check()
+    result = collect(cfg, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False),
+                     progress=not json_out)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        out.print(f"{result.reason}: saved {result.saved} crop(s) of '{label}' to {result.folder} "
+                  f"({result.frames} frames read, {result.with_hand} with a hand)", highlight=False, soft_wrap=True)
+    if result.error is not None:
+        raise result.error
+    if result.reason == "interrupted":
+        raise typer.Exit(130)
+
+
+@user_errors
+def bench_live_command(
+    source: str = typer.Option(..., "--source", "-s", help="a recorded video or image folder (a camera works too: 300 frames, paced by the camera)"),
+    model: Optional[str] = ModelOption,
+    hands: int = typer.Option(1, "--hands", help="hands to recognise at once"),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="stop after this many frames"),
+    warmup: int = typer.Option(10, "--warmup", help="frames left out of the statistics"),
+    repeat: int = typer.Option(1, "--repeat", help="runs per mode; the fastest is reported"),
+    mode: str = typer.Option("both", "--mode", help="pipelined | serial | both"),
+    explain: bool = typer.Option(False, "--explain", help="include the reconstruction"),
+    threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
+    detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """End-to-end FPS and per-stage latency (capture, detect, crop, classify, draw) p50/p95 of the live loop."""
+    from signcaps.live import LiveConfig, LiveError, bench_live
+
+    from signcaps.capture import parse_source
+
+    if mode not in ("pipelined", "serial", "both"):
+        raise LiveError(f"--mode must be pipelined, serial or both, not {mode!r}")
+    if max_frames is None and parse_source(source)[0] in ("camera", "stream"):
+        max_frames = 300  # a camera never ends by itself
+    from signcaps.runtime import load_classifier
+
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # before we add our own
+    cores = os.cpu_count()
+    classifier = load_classifier(model, threads=threads)
+    modes = ["serial", "pipelined"] if mode == "both" else [mode]
+    results = {}
+    for name in modes:
+        cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, window=False,
+                         max_frames=max_frames, warmup=warmup, explain=explain, threads=threads,
+                         pipeline=name == "pipelined", detect_every=detect_every).check()
+        results[name] = bench_live(cfg, classifier, repeat=repeat)
+    if json_out:
+        print_json({**{name: summary.to_dict() for name, summary in results.items()},
+                    "machine": {"cores": cores, "load_before": None if load is None else round(load, 2)}})
+        return
+    first = next(iter(results.values()))
+    size = f"{first.size[0]}x{first.size[1]}" if first.size else "?"
+    stages = []
+    for summary in results.values():
+        stages += [s for s in summary.stages if s not in stages]
+    columns = ["stage"] + [f"{name} {p}" for name in results for p in ("p50", "p95")]
+    rows = []
+    for stage in stages:
+        row = [stage]
+        for summary in results.values():
+            v = summary.stages.get(stage)
+            row += [f"{v['p50']:.2f}", f"{v['p95']:.2f}"] if v else ["-", "-"]
+        rows.append(row)
+    out.print(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up), ms", columns, rows))
+    if "pipelined" in results:
+        err.print("[dim]wait = the main thread idle, waiting for detection (pipelined mode only)[/]", highlight=False)
+    for name, summary in results.items():
+        share = f"{summary.classifier_share:.1%}" if summary.classifier_share is not None else "-"
+        cpu = f"; {summary.cpu_ms_per_frame:.1f} ms CPU per frame (all threads)" if summary.cpu_ms_per_frame else ""
+        out.print(f"{name}: {summary.fps:.1f} fps end to end; classifier {share} of stage time{cpu}", highlight=False)
+    if load is not None and cores and load > 0.5 * cores:
+        err.print(f"[yellow]note:[/] load average {load:.1f} on {cores} cores while measuring: other processes "
+                  f"compete for the CPU, the numbers are pessimistic", highlight=False)

@@ -1,0 +1,809 @@
+"""Live recognition: frames -> hands (MediaPipe VIDEO mode) -> crops -> capsule lengths -> overlay.
+
+The steps per frame, each timed for the summary and `signcaps bench live`:
+
+    capture   read + decode a frame (camera, video, folder, URL; `signcaps.capture`)
+    detect    BGR->RGB and MediaPipe HandLandmarker in VIDEO mode (tracks between frames)
+    crop      `preprocess.crop_hand` with the model's CropConfig + `to_batch` (the one
+              preprocessing path shared with training)
+    classify  the ONNX runtime: class-capsule lengths for every hand in one batch
+    draw      the overlay (`signcaps.overlay`)
+
+Predictions are stabilised per hand slot: capsule lengths are smoothed with an exponential
+moving average, a smoothed winner below `threshold` shows "?" instead of a guess, and a frame
+without hands is the "no_hand" state. With `hands > 1`, detections are matched to slots by
+position (and handedness), so each hand keeps its own smoothing.
+
+By default the loop is pipelined: capture, detection and video writing run in their own
+threads (OpenCV and MediaPipe release the GIL), overlapping detection of frame t+1 with the
+classification and drawing of frame t. `pipeline=False` runs everything serially.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from signcaps.capture import CaptureError, Frame, ThreadedReader, open_source, parse_source
+from signcaps.errors import UserError
+from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_image
+
+STAGES = ("capture", "detect", "crop", "classify", "draw")
+
+
+class LiveError(UserError, ValueError):
+    """Settings of the live loop that cannot work (one line)."""
+
+
+@dataclass
+class LiveConfig:
+    """Everything `signcaps live` can be told; validated by `check()`."""
+
+    source: str = "0"  # camera index, video file, folder of images or URL
+    model: str | None = None  # ONNX file; None = the shipped default model
+    hand_model: str | None = None  # hand_landmarker.task; None = the usual resolution chain
+    hands: int = 1  # hands to track, each with its own smoothing slot
+    smoothing: float = 0.5  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
+    threshold: float = 0.5  # smoothed winning length below this shows "?" (state "uncertain")
+    keep_frames: int = 5  # a slot keeps its smoothing this many frames after its hand vanished
+    window: bool = True  # show a window (ignored when there is no display)
+    output: str | None = None  # annotated video (mp4v), same size and fps as the input
+    json: bool = False  # one JSON line per frame on stdout
+    explain: bool = False  # show the crop and the capsule reconstruction (if the model has one)
+    fps: float | None = None  # override the source frame rate (folders default to 30)
+    max_frames: int | None = None  # stop after this many frames
+    stall_timeout: float = 10.0  # seconds without a frame before giving up
+    max_failures: int = 30  # failed reads in a row before a camera/stream counts as gone
+    threads: int = 1  # onnxruntime intra-op threads
+    pipeline: bool = True  # capture/detect/write in threads (False = serial loop)
+    screenshot_dir: str = "."  # where `s` saves the annotated frame
+    camera_size: tuple[int, int] | None = None  # request this camera resolution (width, height)
+    draw: bool = True  # draw the overlay (bench without drawing: False)
+    warmup: int = 0  # frames left out of the latency statistics (model and detector warm-up)
+    detect_every: int = 1  # run the hand detector on every n-th frame (others reuse its hands)
+
+    def check(self) -> "LiveConfig":
+        if not 0.0 < self.smoothing <= 1.0:
+            raise LiveError(f"--smoothing must be in (0, 1] (1 = no smoothing), got {self.smoothing:g}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise LiveError(f"--threshold must be in [0, 1], got {self.threshold:g}")
+        if not 1 <= self.hands <= 4:
+            raise LiveError(f"--hands must be 1 to 4, got {self.hands}")
+        if self.fps is not None and not 0.1 <= self.fps <= 1000:
+            raise LiveError(f"--fps must be between 0.1 and 1000, got {self.fps:g}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise LiveError(f"--max-frames must be at least 1, got {self.max_frames}")
+        if not 1 <= self.detect_every <= 10:
+            raise LiveError(f"--detect-every must be 1 to 10, got {self.detect_every}")
+        if self.keep_frames < 0:
+            raise LiveError("keep_frames must be >= 0")
+        if self.output:
+            suffix = Path(self.output).suffix.lower()
+            if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+                raise LiveError(f"--output must be a video file name (.mp4, .avi, …), got {self.output}")
+        return self
+
+
+# ------------------------------------------------------------------------------ predictions
+
+
+@dataclass
+class HandResult:
+    """One hand slot in one frame."""
+
+    slot: int
+    hand: Any  # signcaps.hands.Hand
+    crop_box: SquareBox
+    raw: np.ndarray  # (K,) capsule lengths of this frame
+    lengths: np.ndarray  # (K,) smoothed lengths
+    best: int  # index of the longest smoothed capsule
+    label: str | None  # class name, None when below the threshold
+    crop: np.ndarray | None = None  # model-input view of the crop (RGB uint8), --explain
+    reconstruction: np.ndarray | None = None  # decoder image (RGB uint8), --explain
+
+    @property
+    def confidence(self) -> float:
+        return float(self.lengths[self.best])
+
+
+@dataclass
+class FrameResult:
+    index: int
+    time_s: float  # source timestamp in seconds
+    hands: list[HandResult]
+    state: str  # no_hand | uncertain | ok
+
+    def to_json(self, classes: list[str]) -> dict[str, Any]:
+        return {
+            "time": round(self.time_s, 4),
+            "frame": self.index,
+            "state": self.state,
+            "hands": [{
+                "slot": h.slot,
+                "box": list(h.hand.box),
+                "crop_box": [h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1],
+                "class": h.label,
+                "best": classes[h.best],
+                "confidence": round(h.confidence, 4),
+                "confidences": {name: round(float(v), 4) for name, v in zip(classes, h.lengths)},
+                "raw": {name: round(float(v), 4) for name, v in zip(classes, h.raw)},
+                "handedness": h.hand.handedness,
+                "score": round(float(h.hand.score), 4),
+            } for h in self.hands],
+        }
+
+
+@dataclass
+class _Slot:
+    centre: np.ndarray
+    size: float
+    handedness: str
+    lengths: np.ndarray
+    missed: int = 0
+
+
+class HandSlots:
+    """Per-hand temporal smoothing: match detections to slots, then EMA the capsule lengths.
+
+    A detection continues a slot when its centre lies within `max_jump` hand sizes of the
+    slot's last centre (handedness that differs costs half a hand size); otherwise it starts
+    afresh in a free slot, so a new hand or a jump across the frame never inherits an old
+    hand's average. Slots whose hand is missing for more than `keep_frames` frames are freed.
+    """
+
+    def __init__(self, count: int, alpha: float, keep_frames: int = 5, max_jump: float = 1.0) -> None:
+        self.slots: list[_Slot | None] = [None] * count
+        self.alpha = float(alpha)
+        self.keep_frames = keep_frames
+        self.max_jump = max_jump
+
+    def reset(self) -> None:
+        self.slots = [None] * len(self.slots)
+
+    def update(self, hands: list, raw: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(slot, smoothed lengths) for each detection, in the order of `hands`."""
+        centres = [(h.landmarks.min(axis=0) + h.landmarks.max(axis=0)) / 2.0 for h in hands]
+        sizes = [float(max(h.landmarks.max(axis=0) - h.landmarks.min(axis=0))) or 1.0 for h in hands]
+        pairs = []
+        for d, hand in enumerate(hands):
+            for s, slot in enumerate(self.slots):
+                if slot is None:
+                    continue
+                cost = float(np.linalg.norm(centres[d] - slot.centre)) / max(slot.size, sizes[d])
+                cost += 0.5 if hand.handedness != slot.handedness else 0.0
+                if cost <= self.max_jump:
+                    pairs.append((cost, d, s))
+        assigned: dict[int, int] = {}
+        used: set[int] = set()
+        for _cost, d, s in sorted(pairs):
+            if d not in assigned and s not in used:
+                assigned[d] = s
+                used.add(s)
+        for d in range(len(hands)):  # unmatched detections take a free slot, else the stalest one
+            if d in assigned:
+                continue
+            free = [s for s in range(len(self.slots)) if s not in used]
+            if not free:
+                continue
+            s = min(free, key=lambda i: (self.slots[i] is not None, -(self.slots[i].missed if self.slots[i] else 0), i))
+            self.slots[s] = None
+            assigned[d] = s
+            used.add(s)
+        out = []
+        for d, hand in enumerate(hands):
+            s = assigned.get(d)
+            if s is None:  # more detections than slots (cannot happen with num_hands = slots)
+                continue
+            slot = self.slots[s]
+            if slot is None:
+                slot = self.slots[s] = _Slot(centres[d], sizes[d], hand.handedness, raw[d].astype(np.float32).copy())
+            else:
+                slot.lengths = (self.alpha * raw[d] + (1.0 - self.alpha) * slot.lengths).astype(np.float32)
+                slot.centre, slot.size, slot.handedness, slot.missed = centres[d], sizes[d], hand.handedness, 0
+            out.append((s, slot.lengths.copy()))
+        for s, slot in enumerate(self.slots):
+            if slot is not None and s not in used:
+                slot.missed += 1
+                if slot.missed > self.keep_frames:
+                    self.slots[s] = None
+        return out
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+class StageStats:
+    """Per-stage latencies (ms) and frame times; p50/p95 for the summary and the benchmark."""
+
+    def __init__(self, warmup: int = 0) -> None:
+        self.warmup = warmup
+        self.samples: dict[str, list[float]] = {}
+        self.frames = 0
+        self.counted = 0
+        self._t_start: float | None = None  # wall clock when the counted frames began
+        self._t_end: float | None = None
+        self._excluded = 0.0
+        self._cpu_start: float | None = None  # process CPU time (all threads, MediaPipe's too)
+        self._cpu_end: float | None = None
+
+    def start(self) -> None:
+        """Call when the loop starts (after opening everything)."""
+        self._t_start = time.perf_counter()
+        self._cpu_start = time.process_time()
+
+    def frame_done(self, timings: dict[str, float]) -> None:
+        now = time.perf_counter()
+        self.frames += 1
+        if self._t_start is None:
+            self._t_start = now
+        if self.frames <= self.warmup:
+            self._t_start = now
+            self._cpu_start = time.process_time()
+            return
+        self.counted += 1
+        self._t_end = now
+        self._cpu_end = time.process_time()
+        for stage, ms in timings.items():
+            self.samples.setdefault(stage, []).append(ms)
+
+    def exclude(self, seconds: float) -> None:
+        """Leave time out of the FPS (a pause)."""
+        self._excluded += seconds
+
+    @property
+    def seconds(self) -> float:
+        if self._t_start is None or self._t_end is None:
+            return 0.0
+        return max(self._t_end - self._t_start - self._excluded, 1e-9)
+
+    @property
+    def cpu_ms_per_frame(self) -> float | None:
+        """Process CPU time per counted frame: on an idle machine with N cores, FPS <= N * 1000 / this."""
+        if not self.counted or self._cpu_start is None or self._cpu_end is None:
+            return None
+        return (self._cpu_end - self._cpu_start) * 1000.0 / self.counted
+
+    @property
+    def fps(self) -> float:
+        return self.counted / self.seconds if self.counted and self.seconds > 0 else 0.0
+
+    def table(self) -> dict[str, dict[str, float]]:
+        result = {}
+        order = [*STAGES, *sorted(set(self.samples) - set(STAGES))]
+        for stage in order:
+            values = self.samples.get(stage)
+            if not values:
+                continue
+            array = np.asarray(values)
+            result[stage] = {"p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)),
+                             "mean": float(array.mean()), "total_s": float(array.sum() / 1000.0)}
+        return result
+
+    def classifier_share(self) -> float | None:
+        """Classifier time as a fraction of all measured stage time (the pipeline's CPU work)."""
+        totals = {stage: sum(values) for stage, values in self.samples.items() if stage != "wait"}
+        whole = sum(totals.values())
+        return totals.get("classify", 0.0) / whole if whole > 0 else None
+
+
+@dataclass
+class LiveSummary:
+    frames: int
+    seconds: float
+    fps: float
+    stages: dict[str, dict[str, float]]
+    classifier_share: float | None
+    reason: str  # end of input | quit | interrupted | max frames | stopped (error)
+    source: str
+    size: tuple[int, int] | None
+    dropped: int = 0
+    skipped: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    output: str | None = None
+    pipeline: bool = True
+    error: UserError | None = None
+    cpu_ms_per_frame: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
+            "size": list(self.size) if self.size else None, "reason": self.reason, "pipeline": self.pipeline,
+            "dropped": self.dropped, "skipped": self.skipped, "states": self.states, "output": self.output,
+            "classifier_share": None if self.classifier_share is None else round(self.classifier_share, 4),
+            "stages": {k: {m: round(v, 3) for m, v in d.items()} for k, d in self.stages.items()},
+            "error": str(self.error) if self.error else None,
+            "cpu_ms_per_frame": None if self.cpu_ms_per_frame is None else round(self.cpu_ms_per_frame, 3),
+        }
+
+
+# ------------------------------------------------------------------------------ the pipeline
+
+
+_WINDOW_PROBE: dict[tuple[str, str, str], bool] = {}
+
+
+def display_available(probe: bool = True) -> bool:
+    """Whether cv2.imshow can open a window here.
+
+    Linux/BSD without $DISPLAY or $WAYLAND_DISPLAY: no. With one, a throw-away process opens
+    and closes a window first (`probe`), because OpenCV's Qt backend aborts the whole process,
+    not raising anything, when the display named there cannot be reached.
+    """
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return False
+    if not probe:
+        return True
+    key = (os.environ.get("DISPLAY", ""), os.environ.get("WAYLAND_DISPLAY", ""), os.environ.get("QT_QPA_PLATFORM", ""))
+    if key not in _WINDOW_PROBE:
+        import subprocess
+
+        code = "import cv2; cv2.namedWindow('signcaps-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); cv2.waitKey(1)"
+        try:
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=15)
+            _WINDOW_PROBE[key] = done.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _WINDOW_PROBE[key] = False
+    return _WINDOW_PROBE[key]
+
+
+class Recogniser:
+    """Detections of one frame -> smoothed per-slot predictions (crop, classify, smooth)."""
+
+    def __init__(self, classifier, cfg: LiveConfig) -> None:
+        self.classifier = classifier
+        self.classes = list(classifier.classes)
+        self.crop_cfg = classifier.crop_cfg
+        self.cfg = cfg
+        self.explain = bool(cfg.explain and getattr(classifier, "has_reconstruction", False))
+        self.slots = HandSlots(cfg.hands, cfg.smoothing, cfg.keep_frames)
+
+    def __call__(self, rgb: np.ndarray, hands: list, frame: Frame, timings: dict[str, float]) -> FrameResult:
+        t0 = time.perf_counter()
+        kept, crops = [], []
+        for hand in hands[: self.cfg.hands]:
+            try:
+                crops.append(crop_hand(rgb, hand.landmarks, hand.is_left, self.crop_cfg))
+            except ValueError:  # landmarks entirely outside the frame: nothing to classify
+                continue
+            kept.append(hand)
+        hands = kept
+        batch = to_batch(crops, self.crop_cfg)
+        t1 = time.perf_counter()
+        recon = None
+        if not hands:
+            raw = np.zeros((0, len(self.classes)), np.float32)
+        elif self.explain and hasattr(self.classifier, "classify_and_reconstruct"):
+            raw, recon = self.classifier.classify_and_reconstruct(batch)  # one pass for both outputs
+        else:
+            raw = self.classifier.classify(batch)
+            if self.explain:
+                recon = self.classifier.reconstruct(batch)
+        raw = np.asarray(raw, np.float32)
+        t2 = time.perf_counter()
+        timings["crop"] = (t1 - t0) * 1000.0
+        timings["classify"] = (t2 - t1) * 1000.0  # includes the decoder with --explain
+        results = []
+        for d, (slot, smoothed) in enumerate(self.slots.update(hands, raw)):
+            best = int(np.argmax(smoothed))
+            label = self.classes[best] if smoothed[best] >= self.cfg.threshold else None
+            result = HandResult(slot, hands[d], square_box(hands[d].landmarks, self.crop_cfg.margin), raw[d], smoothed,
+                                best, label)
+            if self.explain:
+                result.crop = to_image(batch[d], self.crop_cfg)
+                if recon is not None:
+                    result.reconstruction = _recon_image(recon[d])
+            results.append(result)
+        results.sort(key=lambda r: r.slot)
+        if not results:
+            state = "no_hand"
+        elif all(r.label is None for r in results):
+            state = "uncertain"
+        else:
+            state = "ok"
+        return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
+
+
+def _recon_image(recon: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> RGB uint8."""
+    pixels = np.clip(np.asarray(recon, np.float32) * 255.0, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else np.ascontiguousarray(pixels)
+
+
+def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,
+             paused: bool = False, note: str | None = None) -> np.ndarray:
+    from signcaps.overlay import HandView, draw_frame
+
+    cfg = recogniser.cfg
+    views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
+                      h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction) for h in result.hands]
+    return draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
+
+
+class _Sentinel:
+    pass
+
+
+_END = _Sentinel()
+
+
+class _DetectWorker:
+    """Detection in its own thread: while the main thread classifies and draws frame t, this
+    converts and detects frame t+1 (MediaPipe releases the GIL while it runs)."""
+
+    def __init__(self, read: Callable[[], Frame | None], detect: _Detect, depth: int = 2) -> None:
+        self._read = read
+        self._detect = detect
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="signcaps-detect", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self._read()
+                if frame is None:
+                    self._put(_END)
+                    return
+                item = self._detect(frame)
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            self._put(exc)
+
+    def get(self) -> tuple | None:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    return None
+        if item is _END:
+            self._queue.put(_END)
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+class _Detect:
+    """BGR->RGB and hand detection; with `every` > 1 the detector runs on every n-th frame only
+    and the frames between reuse its hands (their landmarks lag by up to n-1 frames)."""
+
+    def __init__(self, detector, every: int = 1) -> None:
+        self.detector = detector
+        self.every = max(1, int(every))
+        self._hands: list = []
+        self._count = 0
+
+    def __call__(self, frame: Frame) -> tuple:
+        t0 = time.perf_counter()
+        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        if self._count % self.every == 0:
+            self._hands = self.detector.detect(rgb, frame.timestamp_ms)
+        self._count += 1
+        return frame, rgb, self._hands, (time.perf_counter() - t0) * 1000.0
+
+
+class _Writer:
+    """Annotated frames -> video file, optionally in a thread (encoding overlaps the loop)."""
+
+    def __init__(self, path: str, fps: float, size: tuple[int, int], threaded: bool) -> None:
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(Path(path).expanduser())
+        self.size = size
+        self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+        if not self._writer.isOpened():
+            raise LiveError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is not writable)")
+        self.frames = 0
+        self.ms: list[float] = []
+        self._queue: queue.Queue | None = queue.Queue(maxsize=8) if threaded else None
+        self._error: BaseException | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="signcaps-writer", daemon=True)
+            self._thread.start()
+
+    def _encode(self, image: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        if (image.shape[1], image.shape[0]) != self.size:  # a folder of differently sized frames
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+        self.ms.append((time.perf_counter() - t0) * 1000.0)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            image = self._queue.get()
+            if image is None:
+                return
+            try:
+                self._encode(image)
+            except BaseException as exc:  # noqa: BLE001
+                self._error = exc
+
+    def write(self, image: np.ndarray) -> None:
+        if self._queue is None:
+            self._encode(image)
+        else:
+            self._queue.put(image)
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+        self._writer.release()
+
+
+@dataclass
+class _Window:
+    name: str = "signcaps live"
+    open: bool = False
+
+    def show(self, image: np.ndarray) -> bool:
+        try:
+            if not self.open:
+                cv2.namedWindow(self.name, cv2.WINDOW_NORMAL)
+                self.open = True
+            cv2.imshow(self.name, image)
+            return True
+        except cv2.error:
+            self.open = False
+            return False
+
+    def closed_by_user(self) -> bool:
+        try:
+            return cv2.getWindowProperty(self.name, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:
+            return True
+
+    def key(self, wait_ms: int = 1) -> int:
+        return cv2.waitKey(wait_ms) & 0xFF
+
+    def close(self) -> None:
+        if self.open:
+            try:
+                cv2.destroyWindow(self.name)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
+
+
+def run_live(cfg: LiveConfig, classifier=None, on_result: Callable[[FrameResult, list[str]], None] | None = None,
+             log: Callable[[str], None] = lambda _msg: None) -> LiveSummary:
+    """Run the loop until the input ends, the user quits, or Ctrl-C; never raises for a source
+    that stops mid-run (the summary carries the error). Opening errors are raised (UserError)."""
+    return _run_live(cfg, classifier, on_result, log)
+
+
+def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, list[str]], None] | None,
+              log: Callable[[str], None]) -> LiveSummary:
+    from signcaps.assets import resolve_hand_model
+    from signcaps.hands import HandDetector
+
+    cfg.check()
+    parse_source(cfg.source)  # a missing file fails before the models load
+    if classifier is None:
+        from signcaps.runtime import load_classifier
+
+        classifier = load_classifier(cfg.model, threads=cfg.threads)
+    recogniser = Recogniser(classifier, cfg)
+    if cfg.explain and not recogniser.explain:
+        log("this model has no reconstruction output; --explain shows nothing extra")
+    detect_cfg = _detect_config(classifier, cfg.hands)
+    hand_model = resolve_hand_model(cfg.hand_model, log=log)
+    detector = HandDetector(hand_model, detect_cfg, mode="video")
+    try:
+        source = open_source(cfg.source, fps=cfg.fps, max_failures=cfg.max_failures, request_size=cfg.camera_size)
+    except BaseException:
+        detector.close()
+        raise
+    window = None
+    if cfg.window:
+        if display_available():
+            window = _Window()
+        else:
+            log("no usable display: running without a window (use --output and/or --json to see results)")
+    stats = StageStats(cfg.warmup)
+    states: dict[str, int] = {}
+    reason, error = "end of input", None
+    writer: _Writer | None = None
+    reader: ThreadedReader | None = None
+    worker: _DetectWorker | None = None
+    fps_ema: float | None = None
+    last_tick: float | None = None
+    note, note_until = None, 0.0
+    size: tuple[int, int] | None = None
+    pace_origin: float | None = None
+    detect = _Detect(detector, cfg.detect_every)
+    try:
+        if cfg.pipeline:
+            reader = ThreadedReader(source, depth=4, stall_timeout=cfg.stall_timeout)
+            worker = _DetectWorker(reader.read, detect)
+            next_item = worker.get
+        else:  # serial; a camera or stream still reads in a thread so a stall can time out
+            if source.live:
+                reader = ThreadedReader(source, depth=1, stall_timeout=cfg.stall_timeout)
+            read = reader.read if reader is not None else source.read
+
+            def next_item() -> tuple | None:
+                frame = read()
+                return None if frame is None else detect(frame)
+        stats.start()
+        while True:
+            if cfg.max_frames is not None and stats.frames >= cfg.max_frames:
+                reason = "max frames"
+                break
+            t_wait = time.perf_counter()
+            item = next_item()
+            wait_ms = (time.perf_counter() - t_wait) * 1000.0
+            if item is None:
+                break
+            frame, rgb, hands, detect_ms = item
+            if size is None:
+                size = (frame.image.shape[1], frame.image.shape[0])
+            timings = {"capture": frame.read_ms, "detect": detect_ms}
+            if cfg.pipeline:
+                timings["wait"] = wait_ms
+            result = recogniser(rgb, hands, frame, timings)
+            states[result.state] = states.get(result.state, 0) + 1
+            now = time.perf_counter()
+            if last_tick is not None:
+                instant = 1.0 / max(now - last_tick, 1e-6)
+                fps_ema = instant if fps_ema is None else 0.9 * fps_ema + 0.1 * instant
+            last_tick = now
+            image = frame.image
+            if cfg.draw:
+                t0 = time.perf_counter()
+                image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None)
+                timings["draw"] = (time.perf_counter() - t0) * 1000.0
+            if cfg.output:
+                if writer is None:
+                    writer = _Writer(cfg.output, source.fps, (image.shape[1], image.shape[0]), threaded=cfg.pipeline)
+                t0 = time.perf_counter()
+                writer.write(image)
+                if not cfg.pipeline:
+                    timings["write"] = (time.perf_counter() - t0) * 1000.0
+            if on_result is not None:
+                on_result(result, recogniser.classes)
+            stats.frame_done(timings)
+            if window is not None:
+                wait_ms = 1
+                if not source.live:  # play files at their own frame rate while they are watched
+                    if pace_origin is None:
+                        pace_origin = time.perf_counter() - frame.timestamp_ms / 1000.0
+                    wait_ms = max(1, int((pace_origin + frame.timestamp_ms / 1000.0 - time.perf_counter()) * 1000.0))
+                action = _window_step(window, image, wait_ms)
+                while action in ("pause", "shot"):
+                    if action == "shot":
+                        saved = _screenshot(image, cfg.screenshot_dir, frame.index)
+                        note, note_until = f"saved {saved.name}", time.perf_counter() + 2.0
+                        log(f"screenshot: {saved}")
+                        action = None
+                        break
+                    paused_at = time.perf_counter()
+                    action = _paused_loop(window, image, result.index, cfg, log)
+                    stats.exclude(time.perf_counter() - paused_at)
+                    last_tick = pace_origin = None
+                if action == "quit":
+                    reason = "quit"
+                    break
+                if window.open is False:  # imshow failed (no usable display): carry on headless
+                    log("cannot show a window here: continuing without one")
+                    window = None
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    except CaptureError as exc:
+        reason, error = "stopped", exc
+    finally:
+        if worker is not None:
+            worker.close()
+        if reader is not None:
+            reader.close()
+        else:
+            source.close()
+        detector.close()
+        if writer is not None:
+            writer.close()
+            if writer.ms and cfg.pipeline:
+                stats.samples["write"] = writer.ms[stats.warmup:] if len(writer.ms) > stats.warmup else []
+        if window is not None:
+            window.close()
+    return LiveSummary(
+        frames=stats.frames, seconds=stats.seconds, fps=stats.fps, stages=stats.table(),
+        classifier_share=stats.classifier_share(), reason=reason, source=source.name,
+        size=size, dropped=reader.dropped if reader else 0,
+        skipped=len(getattr(source, "skipped", [])), states=states, output=writer.path if writer else None,
+        pipeline=cfg.pipeline, error=error, cpu_ms_per_frame=stats.cpu_ms_per_frame,
+    )
+
+
+def _detect_config(classifier, hands: int):
+    import dataclasses
+
+    from signcaps.config import DetectConfig
+
+    base = getattr(classifier, "detect_cfg", None) or DetectConfig()
+    return dataclasses.replace(base, num_hands=hands)
+
+
+def _window_step(window: _Window, image: np.ndarray, wait_ms: int = 1) -> str | None:
+    if not window.show(image):
+        return None
+    key = window.key(wait_ms)
+    if key in (ord("q"), 27):
+        return "quit"
+    if key == ord("s"):
+        return "shot"
+    if key == ord("p"):
+        return "pause"
+    if window.closed_by_user():
+        return "quit"
+    return None
+
+
+def _paused_loop(window: _Window, image: np.ndarray, index: int, cfg: LiveConfig,
+                 log: Callable[[str], None]) -> str | None:
+    """Hold the last frame until p (resume), s (screenshot) or q/Esc (quit)."""
+    from signcaps.overlay import draw_status
+
+    shown = image.copy()
+    draw_status(shown, None, paused=True)
+    while True:
+        window.show(shown)
+        key = window.key(30)
+        if key in (ord("q"), 27) or window.closed_by_user():
+            return "quit"
+        if key == ord("p"):
+            return None
+        if key == ord("s"):
+            saved = _screenshot(image, cfg.screenshot_dir, index)
+            log(f"screenshot: {saved}")
+
+
+def _screenshot(image: np.ndarray, folder: str, index: int) -> Path:
+    path = Path(folder).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / f"signcaps-{time.strftime('%Y%m%d-%H%M%S')}-f{index}.png"
+    if not cv2.imwrite(str(target), image):
+        raise LiveError(f"cannot write screenshot {target}")
+    return target
+
+
+def bench_live(cfg: LiveConfig, classifier=None, repeat: int = 1) -> LiveSummary:
+    """The live loop on a recorded source without a window: what `signcaps bench live` reports."""
+    cfg.window = False
+    cfg.json = False
+    best: LiveSummary | None = None
+    for _ in range(max(1, repeat)):
+        summary = run_live(cfg, classifier)
+        if summary.error:
+            raise summary.error
+        if best is None or summary.fps > best.fps:
+            best = summary
+    assert best is not None
+    return best

@@ -1,0 +1,205 @@
+"""Drawing the live view: hand boxes and skeletons, the predicted digit, capsule-length bars, FPS.
+
+Everything is drawn in place on a BGR uint8 frame with OpenCV primitives (about a millisecond
+at 640x480) and scales with the frame height, so any frame size works. The layout:
+
+    +-----------+------------------------------------+-----------+
+    | 3   0.94  |                                    |  61.2 fps |
+    | 0 ▇       |         [box + skeleton]           |           |
+    | 1 ▇▇      |               "3"                  |           |
+    | …         |                                    |           |
+    | 9 ▇       |                                    |           |
+    | crop|rec  |  (--explain)                       |           |
+    +-----------+------------------------------------+-----------+
+
+One panel per hand slot: slot 0 at the left edge, slot 1 at the right edge (below the FPS).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from signcaps.hands import HAND_CONNECTIONS
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+# BGR colours, one per hand slot, then the shared ones.
+SLOT_COLOURS = ((80, 200, 255), (255, 160, 80), (120, 255, 120), (200, 120, 255))
+WIN = (60, 220, 60)  # the winning capsule
+BAR = (170, 170, 170)
+UNSURE = (0, 190, 255)  # winner below the threshold
+TEXT = (255, 255, 255)
+SHADOW = (0, 0, 0)
+
+
+@dataclass
+class HandView:
+    """What the overlay needs to know about one hand (decoupled from the pipeline types)."""
+
+    slot: int
+    landmarks: np.ndarray | None  # (21, 2) pixels; None = the slot's hand is missing this frame
+    box: tuple[int, int, int, int] | None  # crop square x0, y0, x1, y1
+    lengths: np.ndarray | None  # (K,) smoothed capsule lengths
+    label: str | None  # None = below the threshold ("?")
+    handedness: str = ""
+    crop: np.ndarray | None = None  # RGB model-input crop (--explain)
+    reconstruction: np.ndarray | None = None  # RGB decoder image (--explain)
+
+
+def scale_for(shape: tuple[int, ...]) -> float:
+    """Drawing scale: 1.0 at 480 px frame height."""
+    return float(np.clip(shape[0] / 480.0, 0.35, 4.0))
+
+
+def _text(img: np.ndarray, text: str, org: tuple[int, int], size: float, colour=TEXT, thick: int = 1) -> None:
+    """Text with a dark drop shadow, readable on any background.
+
+    The shadow is the same text shifted, not a thicker stroke: OpenCV 5 renders fonts whose
+    advance depends on the thickness, so a thicker outline would not line up with the text.
+    """
+    shift = max(1, int(round(size * 2)))
+    cv2.putText(img, text, (org[0] + shift, org[1] + shift), FONT, size, SHADOW, thick, cv2.LINE_AA)
+    cv2.putText(img, text, org, FONT, size, colour, thick, cv2.LINE_AA)
+
+
+def _darken(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, keep: float = 0.35) -> None:
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 > x0 and y1 > y0:
+        roi = img[y0:y1, x0:x1]
+        cv2.convertScaleAbs(roi, dst=roi, alpha=keep)
+
+
+def draw_hand(img: np.ndarray, view: HandView, threshold: float) -> None:
+    """Crop box, skeleton and the predicted digit next to the hand."""
+    if view.landmarks is None or view.box is None:
+        return
+    s = scale_for(img.shape)
+    colour = SLOT_COLOURS[view.slot % len(SLOT_COLOURS)]
+    x0, y0, x1, y1 = view.box
+    cv2.rectangle(img, (x0, y0), (x1, y1), colour, max(1, int(round(2 * s))), cv2.LINE_AA)
+    pts = np.round(view.landmarks).astype(np.int32)
+    lines = [np.array([pts[a], pts[b]]) for a, b in HAND_CONNECTIONS]
+    cv2.polylines(img, lines, False, colour, max(1, int(round(2 * s))), cv2.LINE_AA)
+    radius = max(2, int(round(3 * s)))
+    for x, y in pts:
+        cv2.circle(img, (int(x), int(y)), radius, TEXT, -1, cv2.LINE_AA)
+    text = view.label if view.label is not None else "?"
+    size = 1.6 * s
+    thick = max(2, int(round(3 * s)))
+    (tw, th), _ = cv2.getTextSize(text, FONT, size, thick)
+    tx = int(np.clip(x0, 0, max(img.shape[1] - tw, 0)))
+    ty = y0 - int(6 * s) if y0 - th - int(6 * s) > 0 else min(y1 + th + int(6 * s), img.shape[0] - 2)
+    _text(img, text, (tx, ty), size, colour if view.label is not None else UNSURE, thick)
+
+
+def panel_size(img_shape: tuple[int, ...], classes: int, explain: bool) -> tuple[int, int]:
+    s = scale_for(img_shape)
+    row = max(8, int(round(18 * s)))
+    width = int(round(150 * s))
+    height = int(round(44 * s)) + classes * row + (int(round(70 * s)) if explain else 0) + int(round(6 * s))
+    return width, height
+
+
+def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: float, x: int, y: int,
+               explain: bool = False) -> None:
+    """The big digit and one labelled bar per class capsule at (x, y); winner highlighted."""
+    s = scale_for(img.shape)
+    width, height = panel_size(img.shape, len(classes), explain)
+    _darken(img, x, y, x + width, y + height)
+    pad = int(round(6 * s))
+    colour = SLOT_COLOURS[view.slot % len(SLOT_COLOURS)]
+    header = int(round(40 * s))
+    if view.lengths is None:
+        _text(img, "no hand", (x + pad, y + int(header * 0.7)), 0.7 * s, TEXT, max(1, int(round(2 * s))))
+        lengths = np.zeros(len(classes), np.float32)
+        best = -1
+    else:
+        lengths = np.clip(np.asarray(view.lengths, np.float32), 0.0, 1.0)
+        best = int(np.argmax(lengths))
+        big = view.label if view.label is not None else "?"
+        _text(img, big, (x + pad, y + header - int(4 * s)), 1.3 * s, colour if view.label is not None else UNSURE,
+              max(2, int(round(3 * s))))
+        _text(img, f"{lengths[best]:.2f}", (x + int(round(60 * s)), y + int(header * 0.55)), 0.5 * s)
+        if view.handedness:
+            _text(img, view.handedness[0], (x + int(round(60 * s)), y + header - int(4 * s)), 0.45 * s, colour)
+    row = max(8, int(round(18 * s)))
+    label_w = int(round(26 * s))
+    bar_x0 = x + pad + label_w
+    bar_w = width - 2 * pad - label_w
+    for i, name in enumerate(classes):
+        top = y + header + i * row
+        winner = i == best
+        _text(img, name[:3], (x + pad, top + row - int(4 * s)), 0.45 * s, TEXT, 1)
+        length = int(round(float(lengths[i]) * bar_w))
+        fill = (WIN if view.label is not None else UNSURE) if winner else BAR
+        cv2.rectangle(img, (bar_x0, top + 2), (bar_x0 + bar_w, top + row - 3), (70, 70, 70), 1)
+        if length > 0:
+            cv2.rectangle(img, (bar_x0, top + 2), (bar_x0 + length, top + row - 3), fill, -1)
+    tx = bar_x0 + int(round(threshold * bar_w))  # the threshold as a thin vertical line
+    cv2.line(img, (tx, y + header), (tx, y + header + len(classes) * row), UNSURE, 1)
+    if explain:
+        draw_explain(img, view, x + pad, y + header + len(classes) * row + pad, int(round(64 * s)))
+
+
+def draw_explain(img: np.ndarray, view: HandView, x: int, y: int, side: int) -> None:
+    """The model-input crop and its live capsule reconstruction, upscaled side by side."""
+    for k, picture in enumerate((view.crop, view.reconstruction)):
+        x0 = x + k * (side + 4)
+        if picture is None:
+            continue
+        _paste(img, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), x0, y, side)
+        cv2.rectangle(img, (x0, y), (x0 + side, y + side), (90, 90, 90), 1)
+    s = scale_for(img.shape)
+    if view.crop is not None:
+        _text(img, "in", (x + 2, y + side - 3), 0.35 * s)
+    if view.reconstruction is not None:
+        _text(img, "recon", (x + side + 6, y + side - 3), 0.35 * s)
+
+
+def _paste(img: np.ndarray, picture: np.ndarray, x: int, y: int, side: int) -> None:
+    tile = cv2.resize(picture, (side, side), interpolation=cv2.INTER_NEAREST)
+    h, w = img.shape[:2]
+    x1, y1 = min(x + side, w), min(y + side, h)
+    if x1 > x and y1 > y and x >= 0 and y >= 0:
+        img[y:y1, x:x1] = tile[: y1 - y, : x1 - x]
+
+
+def draw_status(img: np.ndarray, fps: float | None, paused: bool = False, note: str | None = None) -> None:
+    """FPS in the top-right corner; PAUSED and short notes (e.g. "saved shot.png") at the bottom."""
+    s = scale_for(img.shape)
+    if fps is not None:
+        text = f"{fps:5.1f} fps"
+        (tw, th), _ = cv2.getTextSize(text, FONT, 0.6 * s, 1)
+        _text(img, text, (img.shape[1] - tw - int(8 * s), th + int(8 * s)), 0.6 * s)
+    bottom = img.shape[0] - int(10 * s)
+    if paused:
+        _text(img, "PAUSED (p)", (int(8 * s), bottom), 0.7 * s, UNSURE, max(1, int(round(2 * s))))
+    if note:
+        (tw, _), _ = cv2.getTextSize(note, FONT, 0.5 * s, 1)
+        _text(img, note, (max(img.shape[1] - tw - int(8 * s), 0), bottom), 0.5 * s)
+
+
+def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], threshold: float, slots: int,
+               fps: float | None = None, explain: bool = False, paused: bool = False, note: str | None = None) -> np.ndarray:
+    """Everything for one frame, in place; `slots` panels are always drawn ("no hand" when empty)."""
+    s = scale_for(img.shape)
+    by_slot = {v.slot: v for v in views}
+    width, _ = panel_size(img.shape, len(classes), explain)
+    margin = int(round(8 * s))
+    top_right = int(round(34 * s))  # below the FPS text
+    for slot in range(slots):
+        view = by_slot.get(slot) or HandView(slot, None, None, None, None)
+        if slot % 2 == 0:
+            x, y = margin, margin
+        else:
+            x, y = img.shape[1] - width - margin, top_right
+        if slot >= 2:  # rarely used: further slots below the first two
+            _, height = panel_size(img.shape, len(classes), explain)
+            y += height + margin
+        draw_panel(img, view, classes, threshold, x, y, explain)
+    for view in views:  # hands last: a hand under a panel stays visible
+        draw_hand(img, view, threshold)
+    draw_status(img, fps, paused, note)
+    return img

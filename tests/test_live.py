@@ -1,0 +1,510 @@
+"""`signcaps live` and `bench live` end to end on generated videos, plus the pieces they rest on.
+
+The clip is built in the test from real dataset photos pasted into 640x480 frames (see
+tests/videos.py). Prediction accuracy needs a trained model: the shipped default model, or
+one named by $SIGNCAPS_TEST_LIVE_MODEL; everything else runs with whatever ONNX is at hand
+(an untrained capsnet exported by `signcaps.export` when there is no default model).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import videos  # noqa: E402  (tests/videos.py: synthetic clips)
+
+pytestmark = pytest.mark.skipif(not videos.DATASET.is_dir() or not videos.HAND_MODEL.is_file(),
+                                reason="needs the digits dataset and the MediaPipe hand model under /work/shared")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "signcaps" / "resources" / "default_model.onnx"
+CLIP_DIGITS = [2, 5, 7, 0]
+FRAMES_PER_DIGIT = 16
+
+
+def trained_model() -> Path | None:
+    """The model whose predictions are checked: the shipped default, else $SIGNCAPS_TEST_LIVE_MODEL."""
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL
+    named = os.environ.get("SIGNCAPS_TEST_LIVE_MODEL")
+    return Path(named) if named and Path(named).is_file() else None
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory) -> Path:
+    """A trained model if there is one, else an untrained capsnet exported here (fast, no data)."""
+    model = trained_model()
+    if model is not None:
+        return model
+    try:
+        import torch
+
+        from signcaps.config import Recipe
+        from signcaps.export import export_onnx
+        from signcaps.models import build_model
+    except ImportError as err:  # pragma: no cover - depends on the tree's state
+        pytest.skip(f"no default model and no signcaps.export to build one ({err})")
+    recipe = Recipe()
+    torch.manual_seed(0)
+    net = build_model(recipe.model, recipe.crop, 10).eval()
+    path = tmp_path_factory.mktemp("model") / "untrained.onnx"
+    export_onnx(net, recipe, [str(d) for d in range(10)], {}, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _hand_model(monkeypatch) -> None:
+    monkeypatch.setenv("SIGNCAPS_HAND_MODEL", str(videos.HAND_MODEL))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> tuple[Path, list[int | None]]:
+    """640x480, 30 fps: 3 empty frames, then four digits of 16 frames, 2 empty frames between them."""
+    path = tmp_path_factory.mktemp("clip") / "signs.mp4"
+    frames = videos.sign_frames(CLIP_DIGITS, FRAMES_PER_DIGIT, seed=4, blank_frames=3, gap=2)
+    labels = videos.write_video(path, frames)
+    return path, labels
+
+
+def invoke(args: list[str]):
+    from signcaps.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+@pytest.fixture(scope="module")
+def live_run(clip, onnx_model, tmp_path_factory):
+    """One `signcaps live --no-window --output --json` run on the clip, shared by the checks below."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SIGNCAPS_HAND_MODEL", str(videos.HAND_MODEL))
+    out = tmp_path_factory.mktemp("live") / "annotated.mp4"
+    try:
+        result = invoke(["live", "--source", str(clip[0]), "--model", str(onnx_model), "--no-window",
+                         "--output", str(out), "--json"])
+    finally:
+        mp.undo()
+    return result, out
+
+
+def test_live_writes_annotated_video_with_same_frames(live_run, clip):
+    result, out = live_run
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    n = len(clip[1])
+    assert videos.count_frames(out) == n
+    cap_in, cap_out = cv2.VideoCapture(str(clip[0])), cv2.VideoCapture(str(out))
+    assert int(cap_out.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640 and int(cap_out.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 480
+    assert cap_out.get(cv2.CAP_PROP_FPS) == pytest.approx(cap_in.get(cv2.CAP_PROP_FPS), abs=0.01)
+    for _ in range(10):  # frame 10 shows the first hand
+        ok_in, frame_in = cap_in.read()
+        ok_out, frame_out = cap_out.read()
+    assert ok_in and ok_out
+    diff = cv2.absdiff(frame_in, frame_out).max(axis=2)
+    bars = diff[60:220, 30:150]  # the capsule-length bars of hand slot 0 (top left)
+    assert (bars > 40).mean() > 0.05, "no overlay where the bars should be"
+    assert diff[300:470, 180:460].mean() < diff[60:220, 30:150].mean()  # the frame itself is kept
+
+
+def test_live_json_lines(live_run, clip):
+    result, _ = live_run
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    labels = clip[1]
+    assert len(lines) == len(labels)
+    assert [row["frame"] for row in lines] == list(range(len(labels)))
+    assert lines[1]["time"] == pytest.approx(1 / 30, abs=1e-3)
+    assert lines[0]["state"] == "no_hand" and lines[0]["hands"] == []
+    with_hand = [row for row in lines if row["hands"]]
+    assert len(with_hand) >= 0.9 * sum(label is not None for label in labels)
+    hand = with_hand[0]["hands"][0]
+    assert set(hand) >= {"box", "class", "confidences", "handedness", "slot"}
+    assert sorted(hand["confidences"]) == [str(d) for d in range(10)]
+    assert all(0.0 <= v <= 1.0 for v in hand["confidences"].values())
+    assert hand["handedness"] in ("Left", "Right")
+    assert len(hand["box"]) == 4
+    # the summary goes to stderr, never into the JSON stream
+    assert "frames" in result.stderr and "detect" in result.stderr and "classify" in result.stderr
+
+
+@pytest.mark.skipif(trained_model() is None, reason="accuracy needs a trained model: signcaps/resources/default_model.onnx "
+                    "is not shipped yet (or set SIGNCAPS_TEST_LIVE_MODEL=path.onnx)")
+def test_live_predictions_match_the_signed_digits(live_run, clip):
+    result, _ = live_run
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    hits = []
+    for row, label in zip(lines, clip[1]):
+        if label is None:
+            hits.append(row["state"] == "no_hand")
+        else:
+            hits.append(bool(row["hands"]) and row["hands"][0]["class"] == str(label))
+    assert np.mean(hits) >= 0.9, f"{np.mean(hits):.1%} of frames right"
+
+
+def test_frame_folder_source_in_natural_order(onnx_model, tmp_path):
+    """frame2 comes before frame10; small frames (320x240) work too; the frame rate is --fps; --explain draws."""
+    frames = list(videos.sign_frames([3], 6, size=(320, 240), scale=1.2, seed=1, blank_frames=6))
+    videos.write_folder(tmp_path / "frames", frames)  # frame0..frame5 blank, frame6..frame11 a hand
+    result = invoke(["live", "--source", str(tmp_path / "frames"), "--model", str(onnx_model), "--no-window",
+                     "--json", "--fps", "10", "--serial", "--explain", "--output", str(tmp_path / "explain.mp4")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["frame"] for row in lines] == list(range(12))
+    assert lines[3]["time"] == pytest.approx(0.3)
+    states = [row["state"] for row in lines]
+    assert states[:6] == ["no_hand"] * 6
+    assert sum(s != "no_hand" for s in states[6:]) >= 5
+    assert "320x240" in result.stderr
+    assert videos.count_frames(tmp_path / "explain.mp4") == 12
+
+
+def test_two_hands_keep_their_slots(onnx_model, tmp_path):
+    """--hands 2: a right hand (left half) and a mirrored one (right half) moving towards each other."""
+    right, left = videos.dataset_photo(3), cv2.flip(videos.dataset_photo(5), 1)
+    colour = videos.background_colour(right)
+    frames = []
+    for k in range(12):
+        frame = videos.compose(right, (640, 480), (170 + 2 * k, 240), 2.2, colour)
+        frame[:, 320:] = videos.compose(left, (640, 480), (470 - 2 * k, 250), 2.2, colour)[:, 320:]
+        frames.append((frame, None))
+    videos.write_video(tmp_path / "two.mp4", frames)
+    result = invoke(["live", "--source", str(tmp_path / "two.mp4"), "--model", str(onnx_model), "--no-window",
+                     "--json", "--hands", "2", "--output", str(tmp_path / "two-out.mp4")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 12
+    two = [row for row in rows if len(row["hands"]) == 2]
+    assert len(two) >= 10
+    side = {}  # slot -> which half of the frame its hand is in; must never change
+    for row in two:
+        assert sorted(h["slot"] for h in row["hands"]) == [0, 1]
+        for hand in row["hands"]:
+            half = (hand["box"][0] + hand["box"][2]) / 2 > 320
+            assert side.setdefault(hand["slot"], half) == half
+    assert len(set(side.values())) == 2
+
+
+def _one_line_error(result, needle: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and needle in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_missing_camera_is_one_line_error_in_a_real_process(onnx_model, tmp_path):
+    env = {**os.environ, "SIGNCAPS_HAND_MODEL": str(videos.HAND_MODEL), "COLUMNS": "200"}
+    cli = [sys.executable, "-c", "from signcaps.cli import app; app()"]
+    proc = subprocess.run([*cli, "live", "--source", "9", "--model", str(onnx_model), "--no-window"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: cannot open camera 9")
+    assert proc.stdout == ""
+
+
+def test_missing_file_and_broken_video(onnx_model, tmp_path):
+    _one_line_error(invoke(["live", "--source", str(tmp_path / "nope.mp4"), "--model", str(onnx_model), "--no-window"]),
+                    "no such file or folder")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 50)
+    _one_line_error(invoke(["live", "--source", str(broken), "--model", str(onnx_model), "--no-window"]),
+                    "cannot open video")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _one_line_error(invoke(["live", "--source", str(empty), "--model", str(onnx_model), "--no-window"]), "holds no images")
+
+
+def test_bad_settings_are_one_line_errors(onnx_model, clip):
+    _one_line_error(invoke(["live", "--source", str(clip[0]), "--smoothing", "0"]), "--smoothing")
+    _one_line_error(invoke(["live", "--source", str(clip[0]), "--threshold", "1.5"]), "--threshold")
+    _one_line_error(invoke(["live", "--source", str(clip[0]), "--hands", "9"]), "--hands")
+    _one_line_error(invoke(["live", "--source", str(clip[0]), "--output", "x.txt"]), "--output")
+
+
+# ------------------------------------------------------------------------ stalls and Ctrl-C
+
+
+class FakeLiveSource:
+    """A camera that delivers `good` frames, then blocks (stall) or raises (Ctrl-C)."""
+
+    kind, name, fps, frame_count, live = "camera", "camera 7", 30.0, None, True
+
+    def __init__(self, good: int, then: str) -> None:
+        self.good, self.then, self.index = good, then, 0
+        self.skipped: list[str] = []
+
+    @property
+    def size(self):
+        return (160, 120)
+
+    def read(self):
+        from signcaps.capture import Frame
+
+        if self.index >= self.good:
+            if self.then == "interrupt":
+                raise KeyboardInterrupt
+            time.sleep(30)  # frames stop arriving
+        image = np.full((120, 160, 3), 180, np.uint8)
+        frame = Frame(image, self.index, self.index * 33)
+        self.index += 1
+        return frame
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("serial", [False, True])
+def test_interrupt_ends_cleanly_with_summary(onnx_model, monkeypatch, serial):
+    monkeypatch.setattr("signcaps.live.open_source", lambda *a, **k: FakeLiveSource(4, "interrupt"))
+    monkeypatch.setattr("signcaps.live.parse_source", lambda spec: ("camera", 7))
+    result = invoke(["live", "--source", "7", "--model", str(onnx_model), "--no-window", "--json",
+                     *(["--serial"] if serial else [])])
+    assert result.exit_code == 130, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert len(result.stdout.splitlines()) == 4
+    assert "interrupted: 4 frames" in result.stderr and "p95" in result.stderr
+
+
+def test_stalled_source_ends_with_one_line_and_summary(onnx_model, monkeypatch):
+    monkeypatch.setattr("signcaps.live.open_source", lambda *a, **k: FakeLiveSource(3, "stall"))
+    monkeypatch.setattr("signcaps.live.parse_source", lambda spec: ("camera", 7))
+    result = invoke(["live", "--source", "7", "--model", str(onnx_model), "--no-window", "--timeout", "0.5"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "3 frames" in result.stderr and "capture" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no frame from camera 7 for 0.5 s" in errors[0]
+    assert "Traceback" not in result.output
+
+
+def test_camera_whose_reads_fail_counts_as_gone(monkeypatch):
+    from signcaps import capture
+
+    class DeadCapture:
+        def __init__(self, *a, **k):
+            self.reads = 0
+
+        def isOpened(self):
+            return True
+
+        def get(self, prop):
+            return 0.0
+
+        def set(self, *a):
+            return True
+
+        def read(self):
+            self.reads += 1
+            return False, None
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(capture.cv2, "VideoCapture", DeadCapture)
+    source = capture.open_source("0", max_failures=3)
+    with pytest.raises(capture.CaptureError, match="camera 0 stopped delivering frames"):
+        source.read()
+
+
+def test_threaded_reader_keeps_order_and_ends(tmp_path):
+    from signcaps.capture import ThreadedReader, open_source
+
+    for i in range(7):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((20, 30, 3), i * 30, np.uint8))
+    (tmp_path / "f3.png").write_bytes(b"broken")  # unreadable frames are skipped and counted
+    source = open_source(tmp_path, fps=5)
+    with ThreadedReader(source, depth=2) as reader:
+        frames = []
+        while (frame := reader.read()) is not None:
+            frames.append(frame)
+        assert reader.read() is None
+    assert [int(f.image[0, 0, 0]) for f in frames] == [0, 30, 60, 120, 150, 180]
+    assert [f.timestamp_ms for f in frames] == [0, 200, 400, 600, 800, 1000]
+    assert source.skipped == ["f3.png"]
+
+
+# ------------------------------------------------------------------------ smoothing and states
+
+
+class _Hand:
+    def __init__(self, x: float, y: float, handedness: str = "Right", side: float = 100.0) -> None:
+        self.landmarks = np.array([[x - side / 2, y - side / 2], [x + side / 2, y + side / 2]], np.float32)
+        self.handedness = handedness
+        self.score = 0.9
+
+    @property
+    def is_left(self) -> bool:
+        return self.handedness == "Left"
+
+    @property
+    def box(self):
+        return (0, 0, 1, 1)
+
+
+def test_ema_smoothing_and_reset_on_a_new_hand():
+    from signcaps.live import HandSlots
+
+    slots = HandSlots(1, alpha=0.5, keep_frames=2)
+    a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    assert slots.update([_Hand(100, 100)], a)[0][1].tolist() == [1.0, 0.0]
+    assert slots.update([_Hand(105, 100)], b)[0][1].tolist() == [0.5, 0.5]
+    assert slots.update([_Hand(110, 100)], b)[0][1].tolist() == [0.25, 0.75]
+    # a hand far away is a new hand: no inherited average
+    assert slots.update([_Hand(500, 400)], a)[0][1].tolist() == [1.0, 0.0]
+    # a short gap keeps the average; a long one forgets it
+    slots.update([], a)
+    assert slots.update([_Hand(500, 400)], b)[0][1].tolist() == [0.5, 0.5]
+    for _ in range(3):
+        slots.update([], a)
+    assert slots.update([_Hand(500, 400)], b)[0][1].tolist() == [0.0, 1.0]
+
+
+def test_two_hands_keep_their_slots_when_order_changes():
+    from signcaps.live import HandSlots
+
+    slots = HandSlots(2, alpha=0.5)
+    left, right = _Hand(100, 200, "Left"), _Hand(500, 200, "Right")
+    first = slots.update([left, right], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    second = slots.update([_Hand(510, 205, "Right"), _Hand(95, 200, "Left")], np.array([[0.0, 1.0], [1.0, 0.0]]))
+    assert [s for s, _ in first] == [0, 1]
+    assert [s for s, _ in second] == [1, 0]  # matched by position, not by detection order
+    assert second[0][1].tolist() == [0.0, 1.0] and second[1][1].tolist() == [1.0, 0.0]
+
+
+class _FakeClassifier:
+    classes = [str(d) for d in range(10)]
+    has_reconstruction = True
+
+    def __init__(self, lengths: np.ndarray) -> None:
+        from signcaps.config import CropConfig, DetectConfig
+
+        self.crop_cfg, self.detect_cfg = CropConfig(), DetectConfig()
+        self.lengths = lengths
+
+    def classify(self, batch):
+        return np.repeat(self.lengths[None], len(batch), axis=0)
+
+    def reconstruct(self, batch):
+        return np.full((len(batch), 1, 32, 32), 0.5, np.float32)
+
+
+def test_threshold_shows_question_mark_and_states():
+    from signcaps.capture import Frame
+    from signcaps.live import LiveConfig, Recogniser
+
+    low = np.full(10, 0.1, np.float32)
+    low[4] = 0.3
+    image = np.full((240, 320, 3), 128, np.uint8)
+    frame = Frame(image, 0, 0)
+    recogniser = Recogniser(_FakeClassifier(low), LiveConfig(threshold=0.5, explain=True).check())
+    result = recogniser(image, [_Hand(160, 120)], frame, {})
+    assert result.state == "uncertain"
+    assert result.hands[0].label is None and result.hands[0].best == 4
+    assert result.hands[0].reconstruction.shape == (32, 32, 3) and result.hands[0].crop.shape == (32, 32, 3)
+    row = result.to_json(recogniser.classes)
+    assert row["hands"][0]["class"] is None and row["hands"][0]["best"] == "4"
+    assert recogniser(image, [], frame, {}).state == "no_hand"
+    high = low.copy()
+    high[4] = 0.95
+    confident = Recogniser(_FakeClassifier(high), LiveConfig(threshold=0.5).check())(image, [_Hand(160, 120)], frame, {})
+    assert confident.state == "ok" and confident.hands[0].label == "4"
+
+
+@pytest.mark.parametrize("size", [(96, 64), (640, 480), (1920, 1080), (480, 640)])
+def test_overlay_draws_at_any_frame_size(size):
+    from signcaps.overlay import HandView, draw_frame
+
+    w, h = size
+    image = np.full((h, w, 3), 100, np.uint8)
+    marks = np.array([[w * 0.4 + i, h * 0.4 + 2 * i] for i in range(21)], np.float32)
+    lengths = np.linspace(0.0, 0.9, 10).astype(np.float32)
+    crop = np.zeros((32, 32, 3), np.uint8)
+    views = [HandView(0, marks, (int(w * 0.3), int(h * 0.3), int(w * 0.6), int(h * 0.6)), lengths, "9", "Right", crop, crop),
+             HandView(1, marks + 5, None, lengths, None)]
+    out = draw_frame(image, views, [str(d) for d in range(10)], 0.5, slots=2, fps=60.0, explain=True, paused=True,
+                     note="saved x.png")
+    assert out.shape == (h, w, 3) and (out != 100).any()
+
+
+def test_headless_detection(monkeypatch):
+    from signcaps.live import display_available
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):
+        assert display_available() is False
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert display_available(probe=False) is True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY")),
+                    reason="needs a Linux machine without a display")
+def test_unreachable_display_runs_headless_instead_of_aborting(onnx_model, clip, monkeypatch):
+    """OpenCV's Qt aborts the process on a dead $DISPLAY; the probe must catch that first."""
+    monkeypatch.setenv("DISPLAY", ":87")
+    result = invoke(["live", "--source", str(clip[0]), "--model", str(onnx_model), "--max-frames", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 3
+    assert "no usable display" in result.stderr
+
+
+@pytest.mark.skipif(not (Path("/usr/bin/Xvfb").exists() and Path("/usr/bin/xdotool").exists()),
+                    reason="the window test needs Xvfb and xdotool")
+def test_window_keys_screenshot_and_quit(onnx_model, clip, tmp_path):
+    """A real window on a virtual display: `s` saves a screenshot, `q` quits with the summary."""
+    display = ":%d" % (70 + os.getpid() % 20)
+    xvfb = subprocess.Popen(["/usr/bin/Xvfb", display, "-screen", "0", "800x600x24"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        env = {**os.environ, "DISPLAY": display, "SIGNCAPS_HAND_MODEL": str(videos.HAND_MODEL), "COLUMNS": "200"}
+        env.pop("WAYLAND_DISPLAY", None)
+        cli = [sys.executable, "-c", "from signcaps.cli import app; app()"]
+        live = subprocess.Popen([*cli, "live", "--source", str(clip[0]), "--model", str(onnx_model), "--fps", "10",
+                                 "--screenshots", str(tmp_path / "shots")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            found = subprocess.run(["/usr/bin/xdotool", "search", "--sync", "--name", "signcaps live"], env=env,
+                                   capture_output=True, text=True, timeout=30)
+            window = found.stdout.split()[0]
+            time.sleep(0.3)
+            for key in ("s", "q"):
+                subprocess.run(["/usr/bin/xdotool", "key", "--window", window, key], env=env, capture_output=True)
+                time.sleep(0.5)
+            _, err = live.communicate(timeout=30)
+        finally:
+            if live.poll() is None:
+                live.kill()
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+    assert live.returncode == 0, err
+    assert "quit:" in err
+    shots = list((tmp_path / "shots").glob("signcaps-*.png"))
+    assert len(shots) == 1 and cv2.imread(str(shots[0])).shape == (480, 640, 3)
+
+
+# ------------------------------------------------------------------------ bench
+
+
+def test_bench_live_reports_every_stage(clip, onnx_model):
+    result = invoke(["bench", "live", "--source", str(clip[0]), "--model", str(onnx_model), "--json",
+                     "--max-frames", "30", "--warmup", "5", "--mode", "pipelined"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["pipelined"]
+    assert report["frames"] == 30
+    assert set(report["stages"]) >= {"capture", "detect", "crop", "classify", "draw"}
+    for stage in ("capture", "detect", "crop", "classify", "draw"):
+        assert report["stages"][stage]["p95"] >= report["stages"][stage]["p50"] >= 0
+    assert report["fps"] > 0 and 0 < report["classifier_share"] < 1
+    assert report["size"] == [640, 480]

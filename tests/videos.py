@@ -1,0 +1,113 @@
+"""Synthetic "webcam" videos for the live/collect tests, built from real dataset photos.
+
+Each digit photo (100x100, a hand on a light grey wall) is scaled up about 2.3x and pasted onto
+a plain background of the wall's colour at a position that changes with every digit and
+drifts a little from frame to frame, so the detector has to find and track a moving hand.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DATASET = Path("/work/shared/datasets/sign-language-digits")
+HAND_MODEL = Path("/work/shared/models/hand_landmarker.task")
+
+def dataset_photo(digit: int, name: str | None = None, nth: int = 0) -> np.ndarray:
+    """BGR photo of `digit`: the named file, else the nth in sorted order."""
+    folder = DATASET / str(digit)
+    path = folder / name if name else sorted(folder.glob("*.JPG"))[nth]
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(path)
+    return image
+
+
+def background_colour(photo: np.ndarray) -> tuple[int, int, int]:
+    """The wall colour: median of the photo's top row (the hand never reaches the top corners)."""
+    border = np.concatenate([photo[0], photo[:, 0], photo[:, -1]])
+    return tuple(int(v) for v in np.median(border, axis=0))
+
+
+def compose(photo: np.ndarray, size: tuple[int, int], centre: tuple[float, float], scale: float,
+            background: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Frame of `size` (w, h) with `photo` scaled by `scale` and centred at `centre`."""
+    w, h = size
+    frame = np.empty((h, w, 3), np.uint8)
+    frame[:] = background if background is not None else background_colour(photo)
+    side = int(round(photo.shape[0] * scale))
+    tile = cv2.resize(photo, (side, side), interpolation=cv2.INTER_CUBIC)
+    x0 = int(round(centre[0] - side / 2))
+    y0 = int(round(centre[1] - side / 2))
+    fx0, fy0 = max(x0, 0), max(y0, 0)
+    fx1, fy1 = min(x0 + side, w), min(y0 + side, h)
+    frame[fy0:fy1, fx0:fx1] = tile[fy0 - y0: fy1 - y0, fx0 - x0: fx1 - x0]
+    return frame
+
+
+def sign_frames(digits: list[int], frames_per_digit: int = 15, size: tuple[int, int] = (640, 480),
+                scale: float = 2.3, seed: int = 0, nth: int = 0, blank_frames: int = 0, gap: int = 0):
+    """Yield (BGR frame, digit or None) for a clip that shows `digits` one after another.
+
+    `blank_frames` empty frames (no hand, label None) come first; `gap` empty frames separate
+    the digits, as when a signer lowers the hand between two signs.
+    """
+    rng = np.random.default_rng(seed)
+    w, h = size
+    photo0 = dataset_photo(digits[0], nth=nth) if digits else None
+    colour = background_colour(photo0) if photo0 is not None else (200, 200, 200)
+    for _ in range(blank_frames):
+        frame = np.empty((h, w, 3), np.uint8)
+        frame[:] = colour
+        yield frame, None
+    for n, digit in enumerate(digits):
+        if n:
+            for _ in range(gap):
+                frame = np.empty((h, w, 3), np.uint8)
+                frame[:] = colour
+                yield frame, None
+        photo = dataset_photo(digit, nth=nth)
+        side = photo.shape[0] * scale
+        cx = rng.uniform(side / 2 + 10, w - side / 2 - 10)
+        cy = rng.uniform(side / 2 + 10, h - side / 2 - 10)
+        dx, dy = rng.uniform(-1.5, 1.5, size=2)
+        for k in range(frames_per_digit):
+            yield compose(photo, size, (cx + dx * k, cy + dy * k), scale, colour), digit
+
+
+def write_video(path: str | Path, frames, fps: float = 30.0) -> list[int | None]:
+    """Write (frame, label) pairs as an mp4v video; returns the labels in frame order."""
+    path = Path(path)
+    labels: list[int | None] = []
+    writer = None
+    for frame, label in frames:
+        if writer is None:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+            assert writer.isOpened(), f"cannot write {path}"
+        writer.write(frame)
+        labels.append(label)
+    if writer is not None:
+        writer.release()
+    return labels
+
+
+def write_folder(folder: str | Path, frames, pattern: str = "frame{}.png") -> list[int | None]:
+    """Write (frame, label) pairs as numbered images (unpadded numbers: tests natural order)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = []
+    for i, (frame, label) in enumerate(frames):
+        cv2.imwrite(str(folder / pattern.format(i)), frame)
+        labels.append(label)
+    return labels
+
+
+def count_frames(path: str | Path) -> int:
+    """Frames actually decodable (not the container's claim)."""
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
