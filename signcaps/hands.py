@@ -10,7 +10,7 @@ from signcaps.errors import UserError
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,16 +90,15 @@ class HandDetector:
             pad = int(round(self.cfg.context_pad * max(image_rgb.shape[:2])))
             image_rgb = cv2.copyMakeBorder(image_rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
-        if self._first_call:  # LiteRT logs its delegate setup on the first inference
+        # LiteRT logs its delegate setup on the first inference
+        with quiet_native_stderr() if self._first_call else nullcontext():
             self._first_call = False
-            with quiet_native_stderr():
-                return self.detect(image_rgb if pad == 0 else image_rgb[pad:-pad, pad:-pad], timestamp_ms)
-        if self.mode == "image":
-            result = self._landmarker.detect(mp_image)
-        else:
-            ts = self._last_ts + 1 if timestamp_ms is None else max(int(timestamp_ms), self._last_ts + 1)
-            self._last_ts = ts
-            result = self._landmarker.detect_for_video(mp_image, ts)
+            if self.mode == "image":
+                result = self._landmarker.detect(mp_image)
+            else:
+                ts = self._last_ts + 1 if timestamp_ms is None else max(int(timestamp_ms), self._last_ts + 1)
+                self._last_ts = ts
+                result = self._landmarker.detect_for_video(mp_image, ts)
         h, w = image_rgb.shape[:2]
         hands = []
         for marks, handed in zip(result.hand_landmarks, result.handedness):
@@ -109,7 +108,8 @@ class HandDetector:
         return sorted(hands, key=lambda hand: -hand.score)
 
     def close(self) -> None:
-        self._landmarker.close()
+        with quiet_native_stderr():
+            self._landmarker.close()
 
     def __enter__(self) -> "HandDetector":
         return self
@@ -120,23 +120,42 @@ class HandDetector:
 
 @contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Silence C++ log lines written straight to file descriptor 2 (GLOG settings don't reach LiteRT).
+    """Send what native libraries write to file descriptor 2 to /dev/null; Python keeps stderr.
 
-    Only wraps model loading and the first inference; SIGNCAPS_VERBOSE=1 keeps the logs.
+    MediaPipe's LiteRT prints INFO/WARNING lines ("Creating LiteRT environment", "Input tensor
+    memory is not aligned", …) straight to fd 2 when a detector is created, first runs and
+    closes; GLOG/TF environment variables do not reach it. Python's own `sys.stderr` (our
+    messages, the summary, tracebacks) is re-pointed at the real stderr meanwhile.
+    Wraps detector creation, its first inference and close. Set SIGNCAPS_NATIVE_LOGS=1 to see
+    the native lines.
     """
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):
-        fd = -1
-    if fd < 0 or os.environ.get("SIGNCAPS_VERBOSE"):
+    if os.environ.get("SIGNCAPS_NATIVE_LOGS"):
         yield
         return
-    sys.stderr.flush()
-    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):
+        yield
+        return
+    try:
+        is_fd2 = sys.stderr.fileno() == 2
+    except (OSError, AttributeError, ValueError):
+        is_fd2 = False  # e.g. a test runner's captured stream: it does not use fd 2
+    old = sys.stderr
+    replacement = None
+    if is_fd2:
+        replacement = open(saved, "w", buffering=1, closefd=False, encoding=getattr(old, "encoding", None) or "utf-8",
+                           errors="backslashreplace")
+        sys.stderr = replacement
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
     try:
         yield
     finally:
-        os.dup2(saved, fd)
+        if replacement is not None:
+            replacement.flush()
+            sys.stderr = old
+        os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)

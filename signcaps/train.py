@@ -69,7 +69,9 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def default_run_dir(recipe: Recipe) -> Path:
-    return Path(recipe.train.out_dir) / f"{recipe.name}-{recipe.model.name}-s{recipe.train.seed}"
+    """runs/<recipe>-s<seed> (the model name when no recipe file was given)."""
+    name = recipe.model.name if recipe.name == "default" else recipe.name
+    return Path(recipe.train.out_dir) / f"{name}-s{recipe.train.seed}"
 
 
 def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo, show_progress: bool) -> tuple[CropSet, dict[str, np.ndarray]]:
@@ -189,6 +191,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     val_x = tensors_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__, "data_fingerprint": crops.fingerprint}
 
+    run_started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     epoch = start_epoch
     try:
@@ -224,8 +227,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     in_sync = ranks_in_sync(info, model)
     if not info.is_main:
         return {}
-    summary = finish_run(run_dir, recipe, crops, test_set, device, history, world_size=info.world_size, in_sync=in_sync)
-    return summary
+    return finish_run(run_dir, recipe, crops, test_set, device, history, world_size=info.world_size, in_sync=in_sync,
+                      wall_seconds=time.perf_counter() - run_started)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -264,7 +267,7 @@ def global_means(info: DistInfo, sums: tuple[float, int, int], device: torch.dev
 
 
 def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet, device: torch.device,
-               history: list[dict], world_size: int = 1, in_sync: bool = True) -> dict[str, Any]:
+               history: list[dict], world_size: int = 1, in_sync: bool = True, wall_seconds: float = 0.0) -> dict[str, Any]:
     """Evaluate the best checkpoint on the held-out participants and write metrics and plots."""
     from signcaps.report import plot_confusion, plot_curves
 
@@ -286,6 +289,7 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         "test_acc": report["accuracy"] if report else None, "test": report, "history": history,
         "device": str(device), "torch_threads": torch.get_num_threads(), "data_fingerprint": crops.fingerprint,
         "world_size": world_size, "ranks_in_sync": in_sync,
+        "wall_seconds": wall_seconds,  # this session's loop incl. validation and checkpoints (not crop caching)
     }
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -12,6 +12,7 @@ from signcaps.commands.common import HandModelOption, JsonOption, err, out, prin
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("eval")(eval_command)
+    app.command("summarize")(summarize_command)
 
 
 @user_errors
@@ -23,7 +24,7 @@ def train_command(
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, augmentation, order)"),
     data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset (one folder per class)"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="output folder (default runs/<recipe>-<model>-s<seed>)"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="output folder (default runs/<recipe>-s<seed>)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last.pt"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
@@ -81,3 +82,25 @@ def eval_command(
         from signcaps.robustness import print_robustness
 
         print_robustness(result["robustness"])
+
+
+@user_errors
+def summarize_command(
+    run_dirs: list[Path] = typer.Argument(..., help="finished run folders (each with metrics.json)"),
+    markdown: bool = typer.Option(False, "--markdown", help="print the markdown table used in train/README.md"),
+    json_out: bool = JsonOption,
+) -> None:
+    """Results table over runs: params, seconds per epoch, training time, test accuracy mean/spread per model."""
+    from signcaps.summary import load_runs, summarize
+    from signcaps.summary import markdown as to_markdown
+
+    rows = summarize(load_runs(run_dirs))
+    if json_out:
+        print_json(rows)
+    elif markdown:
+        print(to_markdown(rows))
+    else:
+        out.print(table("runs", ["model", "params", "seeds", "s/epoch", "train s", "test mean", "min", "max"],
+                        [[r["model"], f"{r['params']:,}", len(r["seeds"]), f"{r['seconds_per_epoch']:.1f}",
+                          f"{r['train_seconds']:.0f}", f"{r['test_acc_mean']:.2%}", f"{r['test_acc_min']:.2%}",
+                          f"{r['test_acc_max']:.2%}"] for r in rows]))

@@ -1,0 +1,53 @@
+"""Aggregate finished runs (metrics.json) into the results table of train/README.md."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from signcaps.errors import UserError
+
+
+def load_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    runs = []
+    for run_dir in run_dirs:
+        path = run_dir / "metrics.json"
+        if not path.is_file():
+            raise UserError(f"{run_dir} has no metrics.json (not a finished run)")
+        runs.append({**json.loads(path.read_text()), "run_dir": str(run_dir)})
+    return runs
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model: mean and spread of test accuracy over seeds, timing, size."""
+    rows = []
+    for model in dict.fromkeys(run["model"] for run in runs):
+        group = [run for run in runs if run["model"] == model]
+        accs = [run["test_acc"] for run in group if run["test_acc"] is not None]
+        rows.append({
+            "model": model,
+            "params": group[0]["params"],
+            "seeds": sorted(run["seed"] for run in group),
+            "epochs": group[0]["epochs"],
+            "seconds_per_epoch": statistics.mean(run["seconds_per_epoch"] for run in group),
+            "train_seconds": statistics.mean(run["train_seconds"] for run in group),
+            "wall_seconds": statistics.mean(run.get("wall_seconds", run["train_seconds"]) for run in group),
+            "test_acc_mean": statistics.mean(accs) if accs else None,
+            "test_acc_min": min(accs) if accs else None,
+            "test_acc_max": max(accs) if accs else None,
+            "test_acc_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
+            "test_accs": accs,
+        })
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| model | params | seeds | epochs | s/epoch | train time (s) | test acc, mean | min - max | std |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        acc = f"{r['test_acc_mean']:.2%}" if r["test_acc_mean"] is not None else "-"
+        span = f"{r['test_acc_min']:.2%} - {r['test_acc_max']:.2%}" if r["test_accs"] else "-"
+        lines.append(f"| `{r['model']}` | {r['params']:,} | {', '.join(map(str, r['seeds']))} | {r['epochs']} | "
+                     f"{r['seconds_per_epoch']:.1f} | {r['train_seconds']:.0f} | {acc} | {span} | {r['test_acc_std']:.2%} |")
+    return "\n".join(lines)
