@@ -50,3 +50,55 @@ def mini_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for path in digit_images(digit, 12):
             shutil.copy(path, root / str(digit) / path.name)
     return root
+
+
+# ---------------------------------------------------------------- tiny trained models, built once
+
+# Every shape parameter spelled out, so a change of the registry defaults does not change this model.
+TINY_PARAMS = {"stem_channels": [8, 16], "stem_kernels": [5, 3], "stem_strides": [2, 2], "stem_padding": [2, 1],
+               "batch_norm": True, "primary_maps": 4, "primary_dim": 4, "primary_kernel": 3, "primary_stride": 2,
+               "primary_padding": 1, "digit_dim": 8, "decoder_hidden": [32, 64]}
+TINY_CAPS = ("model.params={stem_channels: [8, 16], stem_kernels: [5, 3], stem_strides: [2, 2], stem_padding: [2, 1], "
+             "primary_maps: 4, primary_stride: 2, primary_padding: 1, decoder_hidden: [32, 64]}")
+TINY_CNN = "model.params={channels: [8, 16], fc_hidden: 32}"
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """4 real images per class (symlinks), a tiny capsnet trained 3 epochs, and its ONNX export."""
+    from signcaps.config import recipe_from_dict
+    from signcaps.export import export_checkpoint
+    from signcaps.train import train
+
+    root = tmp_path_factory.getbasetemp() / "signcaps-tiny"
+    paths = {"data": root / "data", "checkpoint": root / "run" / "best.pt", "onnx": root / "model.onnx"}
+    for cls in sorted(p.name for p in DIGITS.iterdir() if p.is_dir()):
+        (paths["data"] / cls).mkdir(parents=True, exist_ok=True)
+        for image in sorted((DIGITS / cls).iterdir())[:4]:
+            (paths["data"] / cls / image.name).symlink_to(image)
+    recipe = recipe_from_dict({
+        "name": "tiny",
+        "data": {"root": str(paths["data"]), "split": "stratified", "val_fraction": 0.25, "test_fraction": 0.25,
+                 "cache_dir": str(root / "cache")},
+        "model": {"name": "capsnet", "params": TINY_PARAMS},
+        "augment": {"enabled": False},
+        "train": {"epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu", "seed": 0},
+    })
+    train(recipe, root / "run", hand_model=str(HAND_MODEL), show_progress=False)
+    export_checkpoint(paths["checkpoint"], paths["onnx"], hand_model=str(HAND_MODEL), show_progress=False)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(mini_digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny capsnet and a tiny CNN (one epoch each) in <base>/capsnet and <base>/cnn."""
+    from signcaps.config import load_recipe
+    from signcaps.train import train
+
+    base = tmp_path_factory.getbasetemp() / "signcaps-tiny-runs"
+    cache = tmp_path_factory.getbasetemp() / "signcaps-tiny-crop-cache"
+    common = [f"data.root={mini_digits}", f"data.cache_dir={cache}", "train.batch_size=16", "train.epochs=1",
+              "data.val_fraction=0.2", "data.test_fraction=0.2"]
+    train(load_recipe(None, [*common, TINY_CAPS]), base / "capsnet", show_progress=False)
+    train(load_recipe(None, [*common, "model.name=cnn", TINY_CNN]), base / "cnn", show_progress=False)
+    return base

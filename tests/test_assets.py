@@ -8,7 +8,13 @@ from functools import partial
 import pytest
 
 from signcaps import assets
-from signcaps.assets import AssetError, Download, build_from_wheel, download, resolve_hand_model
+from signcaps.assets import (
+    AssetError,
+    Download,
+    build_from_wheel,
+    download,
+    resolve_hand_model,
+)
 
 
 def test_explicit_path_wins(hand_model, monkeypatch):

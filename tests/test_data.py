@@ -4,14 +4,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import digit_images
 
-from signcaps.config import AugmentConfig, CropConfig, DataConfig, DetectConfig, load_recipe
-from signcaps.data import (CropDataset, DatasetError, build_augmenter, class_report, participant_groups, prepare,
-                           scan_folder, split_indices)
+from signcaps.config import (
+    AugmentConfig,
+    CropConfig,
+    DataConfig,
+    DetectConfig,
+    load_recipe,
+)
+from signcaps.data import (
+    CropDataset,
+    DatasetError,
+    build_augmenter,
+    class_report,
+    participant_groups,
+    prepare,
+    scan_folder,
+    split_indices,
+)
 from signcaps.hands import HandDetector
 from signcaps.preprocess import read_image_rgb
-
-from conftest import digit_images
 
 
 def test_hands_found_in_at_least_90_percent_of_a_dataset_sample(digits_root, hand_model):

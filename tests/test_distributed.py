@@ -7,12 +7,13 @@ import sys
 
 import pytest
 import torch
+from conftest import TINY_CAPS
 
 from signcaps.checkpoint import load_checkpoint
 
 # No BatchNorm (per-rank batch statistics differ by design) and no augmentation (per-rank
 # random streams): what remains must match single-process training with the same global batch.
-SETTINGS = ["--set", "model.params={stem_channels: [8, 16], primary_maps: 4, decoder_hidden: [32, 64], batch_norm: false}",
+SETTINGS = ["--set", TINY_CAPS.replace("}", ", batch_norm: false}"),
             "--set", "augment.enabled=false", "--set", "train.batch_size=16", "--set", "train.threads=1",
             "--set", "data.val_fraction=0.2", "--set", "data.test_fraction=0.2", "--epochs", "2", "--json"]
 

@@ -1,5 +1,4 @@
 """`signcaps explain` on a tiny real capsule model: the perturbation grid and its PNG."""
-import shutil
 
 import cv2
 import numpy as np
@@ -9,31 +8,7 @@ from typer.testing import CliRunner
 
 from signcaps.checkpoint import build_from_checkpoint
 from signcaps.cli import app
-from signcaps.config import load_recipe
 from signcaps.explain import DELTAS, perturbation_grid, reconstruction
-from signcaps.train import train
-
-TINY_CAPS = "model.params={stem_channels: [8, 16], primary_maps: 4, decoder_hidden: [32, 64]}"
-TINY_CNN = "model.params={channels: [8, 16], fc_hidden: 32}"
-
-
-def tiny(root, cache, *extra):
-    return load_recipe(None, [f"data.root={root}", f"data.cache_dir={cache}", "train.batch_size=16", "train.epochs=1",
-                              "data.val_fraction=0.2", "data.test_fraction=0.2", *extra])
-
-
-@pytest.fixture(scope="module")
-def runs(mini_digits, tmp_path_factory):
-    """A tiny capsnet and a tiny CNN (one epoch each) in runs/capsnet and runs/cnn; trained once per
-    test session (test_robustness.py and test_explain.py share them; they only read the runs)."""
-    base = tmp_path_factory.getbasetemp() / "signcaps-tiny-runs"
-    if not (base / "done").is_file():
-        shutil.rmtree(base, ignore_errors=True)
-        cache = tmp_path_factory.getbasetemp() / "signcaps-tiny-crop-cache"
-        train(tiny(mini_digits, cache, TINY_CAPS), base / "capsnet", show_progress=False)
-        train(tiny(mini_digits, cache, "model.name=cnn", TINY_CNN), base / "cnn", show_progress=False)
-        (base / "done").write_text("ok")
-    return base
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +16,8 @@ def photo(mini_digits):
     return sorted((mini_digits / "3").glob("*.JPG"))[0]
 
 
-def test_perturbation_grid_and_reconstruction(runs):
-    model, recipe, _, _ = build_from_checkpoint(runs / "capsnet" / "best.pt")
+def test_perturbation_grid_and_reconstruction(tiny_runs):
+    model, recipe, _, _ = build_from_checkpoint(tiny_runs / "capsnet" / "best.pt")
     batch = torch.rand(2, 1, 32, 32) * 2 - 1
     recon = reconstruction(model, batch)
     assert recon.shape == (2, 1, 32, 32) and recon.dtype == np.float32
@@ -55,9 +30,9 @@ def test_perturbation_grid_and_reconstruction(runs):
     assert not np.allclose(grid[:, 0], grid[:, -1])  # perturbing does change the picture
 
 
-def test_explain_writes_png_of_layout_size(runs, photo, tmp_path):
+def test_explain_writes_png_of_layout_size(tiny_runs, photo, tmp_path):
     png = tmp_path / "out" / "explain.png"
-    result = CliRunner().invoke(app, ["explain", str(runs / "capsnet" / "best.pt"), str(photo), "--out", str(png)])
+    result = CliRunner().invoke(app, ["explain", str(tiny_runs / "capsnet" / "best.pt"), str(photo), "--out", str(png)])
     assert result.exit_code == 0, result.output
     assert "predicted" in result.stdout and str(png) in result.stdout.replace("\n", "")
     image = cv2.imread(str(png))
@@ -69,19 +44,19 @@ def test_explain_writes_png_of_layout_size(runs, photo, tmp_path):
     assert image.shape == (height, width, 3) == (1852, 1160, 3)
 
 
-def test_explain_rejects_cnn_and_handless_images(runs, photo, tmp_path):
+def test_explain_rejects_cnn_and_handless_images(tiny_runs, photo, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["explain", str(runs / "cnn" / "best.pt"), str(photo), "--out", str(tmp_path / "x.png")])
+    result = runner.invoke(app, ["explain", str(tiny_runs / "cnn" / "best.pt"), str(photo), "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1 and "decoder" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x.png").exists()
 
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
-    result = runner.invoke(app, ["explain", str(runs / "capsnet" / "best.pt"), str(blank), "--out", str(tmp_path / "b.png")])
+    result = runner.invoke(app, ["explain", str(tiny_runs / "capsnet" / "best.pt"), str(blank), "--out", str(tmp_path / "b.png")])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "no hand" in result.output and "--fallback" in result.output
-    result = runner.invoke(app, ["explain", str(runs / "capsnet" / "best.pt"), str(blank), "--fallback", "--json",
+    result = runner.invoke(app, ["explain", str(tiny_runs / "capsnet" / "best.pt"), str(blank), "--fallback", "--json",
                                  "--out", str(tmp_path / "b.png")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "b.png").is_file()

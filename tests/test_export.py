@@ -2,65 +2,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import HAND_MODEL
 from typer.testing import CliRunner
 
 from signcaps.cli import app
-
-SHARED = Path(os.environ.get("SIGNCAPS_SHARED", Path(__file__).resolve().parents[2] / "shared")).resolve()
-DATASET = SHARED / "datasets" / "sign-language-digits"
-HAND_MODEL = SHARED / "models" / "hand_landmarker.task"
-# Every shape parameter spelled out, so a change of the registry defaults does not change this model.
-TINY_PARAMS = {"stem_channels": [8, 16], "stem_kernels": [5, 3], "stem_strides": [2, 2], "stem_padding": [2, 1],
-               "batch_norm": True, "primary_maps": 4, "primary_dim": 4, "primary_kernel": 3, "primary_stride": 2,
-               "primary_padding": 1, "digit_dim": 8, "decoder_hidden": [32, 64]}
-
-pytestmark = pytest.mark.skipif(not (DATASET.is_dir() and HAND_MODEL.is_file()), reason="needs ../shared data and hand model")
-
-
-def tiny_run(base: Path) -> dict[str, Path]:
-    """4 real images per class (symlinks), a tiny capsnet trained 3 epochs, and its ONNX export.
-
-    Built once per pytest session under the session's base temp; the other deploy test files
-    build the same thing the same way and reuse it when it is already there.
-    """
-    from signcaps.config import recipe_from_dict
-    from signcaps.export import export_checkpoint
-    from signcaps.train import train
-
-    root = base / "signcaps-tiny"
-    paths = {"data": root / "data", "checkpoint": root / "run" / "best.pt", "onnx": root / "model.onnx"}
-    if paths["onnx"].is_file():
-        return paths
-    for cls in sorted(p.name for p in DATASET.iterdir() if p.is_dir()):
-        (paths["data"] / cls).mkdir(parents=True, exist_ok=True)
-        for image in sorted((DATASET / cls).iterdir())[:4]:
-            link = paths["data"] / cls / image.name
-            if not link.exists():
-                link.symlink_to(image)
-    recipe = recipe_from_dict({
-        "name": "tiny",
-        "data": {"root": str(paths["data"]), "split": "stratified", "val_fraction": 0.25, "test_fraction": 0.25,
-                 "cache_dir": str(root / "cache")},
-        "model": {"name": "capsnet", "params": TINY_PARAMS},
-        "augment": {"enabled": False},
-        "train": {"epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu", "seed": 0},
-    })
-    if not paths["checkpoint"].is_file():
-        train(recipe, root / "run", hand_model=str(HAND_MODEL), show_progress=False)
-    export_checkpoint(paths["checkpoint"], paths["onnx"], hand_model=str(HAND_MODEL), show_progress=False)
-    return paths
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    return tiny_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

@@ -1,29 +1,16 @@
 """`signcaps predict` on a mixed folder of real hands, a blank image and a fake JPEG."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import HAND_MODEL
 from typer.testing import CliRunner
 
 from signcaps.cli import app
-
-# The tiny real-data model is built by the helper in test_export.py (see test_runtime.py).
-_spec = importlib.util.spec_from_file_location("_signcaps_tiny_fixture", Path(__file__).with_name("test_export.py"))
-_fixture = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixture)
-HAND_MODEL, DATASET = _fixture.HAND_MODEL, _fixture.DATASET
-
-pytestmark = pytest.mark.skipif(not (DATASET.is_dir() and HAND_MODEL.is_file()), reason="needs ../shared data and hand model")
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    return _fixture.tiny_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,18 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import digit_images
 
 from signcaps.config import CropConfig
 from signcaps.hands import HandDetector
-from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb, square_box, to_image, to_tensor
-
-from conftest import digit_images
+from signcaps.preprocess import (
+    ImageReadError,
+    crop_hand,
+    read_image_rgb,
+    square_box,
+    to_image,
+    to_tensor,
+)
 
 
 def test_square_box_is_square_with_margin():

@@ -1,37 +1,18 @@
 """Robustness sweeps on tiny real models: one accuracy per setting, identity = plain accuracy."""
 import json
-import shutil
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from signcaps.cli import app
-from signcaps.config import load_recipe
-from signcaps.robustness import SWEEPS, affine, apply_transform, brightness, print_comparison, print_robustness
-from signcaps.train import train
-
-TINY_CAPS = "model.params={stem_channels: [8, 16], primary_maps: 4, decoder_hidden: [32, 64]}"
-TINY_CNN = "model.params={channels: [8, 16], fc_hidden: 32}"
-
-
-def tiny(root, cache, *extra):
-    return load_recipe(None, [f"data.root={root}", f"data.cache_dir={cache}", "train.batch_size=16", "train.epochs=1",
-                              "data.val_fraction=0.2", "data.test_fraction=0.2", *extra])
-
-
-@pytest.fixture(scope="module")
-def runs(mini_digits, tmp_path_factory):
-    """A tiny capsnet and a tiny CNN (one epoch each) in runs/capsnet and runs/cnn; trained once per
-    test session (test_robustness.py and test_explain.py share them; they only read the runs)."""
-    base = tmp_path_factory.getbasetemp() / "signcaps-tiny-runs"
-    if not (base / "done").is_file():
-        shutil.rmtree(base, ignore_errors=True)
-        cache = tmp_path_factory.getbasetemp() / "signcaps-tiny-crop-cache"
-        train(tiny(mini_digits, cache, TINY_CAPS), base / "capsnet", show_progress=False)
-        train(tiny(mini_digits, cache, "model.name=cnn", TINY_CNN), base / "cnn", show_progress=False)
-        (base / "done").write_text("ok")
-    return base
+from signcaps.robustness import (
+    SWEEPS,
+    affine,
+    apply_transform,
+    brightness,
+    print_comparison,
+    print_robustness,
+)
 
 
 def test_transforms_are_deterministic_and_exact():
@@ -49,8 +30,8 @@ def test_transforms_are_deterministic_and_exact():
     assert np.array_equal(apply_transform(crops, "rotation", 30), apply_transform(crops, "rotation", 30))
 
 
-def test_eval_robustness_gives_one_accuracy_per_setting_and_identity_is_plain_accuracy(runs, tmp_path, capsys):
-    checkpoint = runs / "capsnet" / "best.pt"
+def test_eval_robustness_gives_one_accuracy_per_setting_and_identity_is_plain_accuracy(tiny_runs, tmp_path, capsys):
+    checkpoint = tiny_runs / "capsnet" / "best.pt"
     result = CliRunner().invoke(app, ["eval", str(checkpoint), "--robustness", "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     evaluation = json.loads(result.stdout.strip().splitlines()[-1])
@@ -72,8 +53,8 @@ def test_eval_robustness_gives_one_accuracy_per_setting_and_identity_is_plain_ac
     assert "rotation -60°" in printed and "brightness +0.4" in printed and str(tmp_path / "robustness.png") in printed.replace("\n", "")
 
 
-def test_robustness_command_compares_checkpoints(runs, tmp_path, capsys):
-    args = ["robustness", str(runs / "capsnet" / "best.pt"), str(runs / "cnn" / "best.pt"), "--out", str(tmp_path), "--json"]
+def test_robustness_command_compares_checkpoints(tiny_runs, tmp_path, capsys):
+    args = ["robustness", str(tiny_runs / "capsnet" / "best.pt"), str(tiny_runs / "cnn" / "best.pt"), "--out", str(tmp_path), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])

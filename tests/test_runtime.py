@@ -1,7 +1,6 @@
 """`signcaps.runtime`: metadata, rejection of bad files with one-line errors, torch-free inference."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,26 +10,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import HAND_MODEL
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from signcaps.cli import app
 from signcaps.config import CropConfig, DetectConfig
 from signcaps.errors import UserError
-
-# The tiny real-data model is built by the helper in test_export.py (loaded by file path, so it
-# works whatever pytest import mode is used); within one session it is built only once.
-_spec = importlib.util.spec_from_file_location("_signcaps_tiny_fixture", Path(__file__).with_name("test_export.py"))
-_fixture = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixture)
-HAND_MODEL, DATASET = _fixture.HAND_MODEL, _fixture.DATASET
-
-pytestmark = pytest.mark.skipif(not (DATASET.is_dir() and HAND_MODEL.is_file()), reason="needs ../shared data and hand model")
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    return _fixture.tiny_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

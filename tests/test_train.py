@@ -3,15 +3,16 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_CAPS
 from typer.testing import CliRunner
 
+import signcaps.train
 from signcaps.checkpoint import CheckpointError, load_checkpoint
 from signcaps.cli import app
 from signcaps.config import load_recipe
-import signcaps.train
 from signcaps.train import TrainingInterrupted, train
 
-TINY = "model.params={stem_channels: [8, 16], primary_maps: 4, decoder_hidden: [32, 64]}"
+TINY = TINY_CAPS
 
 
 def tiny_recipe(root, cache, *extra):
@@ -62,7 +63,7 @@ def test_existing_run_needs_resume_and_matching_config(mini_digits, cache, tmp_p
     train(tiny_recipe(mini_digits, cache, "train.epochs=1"), tmp_path / "r", show_progress=False)
     with pytest.raises(CheckpointError, match="--resume"):
         train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "r", show_progress=False)
-    other = tiny_recipe(mini_digits, cache, "train.epochs=2", "model.params={stem_channels: [8, 32], primary_maps: 4, decoder_hidden: [32, 64]}")
+    other = tiny_recipe(mini_digits, cache, "train.epochs=2", TINY_CAPS.replace("[8, 16]", "[8, 32]"))
     with pytest.raises(CheckpointError, match="different model config"):
         train(other, tmp_path / "r", resume=True, show_progress=False)
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from conftest import DIGITS as DATASET  # noqa: F401  (../shared beside the project)
 
-DATASET = Path("/work/shared/datasets/sign-language-digits")
-HAND_MODEL = Path("/work/shared/models/hand_landmarker.task")
 
 def dataset_photo(digit: int, name: str | None = None, nth: int = 0) -> np.ndarray:
     """BGR photo of `digit`: the named file, else the nth in sorted order."""
