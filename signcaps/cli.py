@@ -27,15 +27,10 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 def _register() -> None:
-    from importlib import import_module
+    """Each command group lives in its own module; `deploy` creates the `bench` group that `live` extends."""
+    from signcaps.commands import data, deploy, explain, live, training
 
-    for name in ("data", "training", "deploy", "live", "explain"):
-        try:
-            module = import_module(f"signcaps.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"signcaps.commands.{name}":
-                raise
-            continue
+    for module in (data, training, deploy, live, explain):
         module.register(app)
 
 

@@ -1,0 +1,56 @@
+"""Every command answers --help; --version; user mistakes end in one line, not a traceback."""
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from signcaps import __version__
+from signcaps.cli import app
+
+
+def command_paths(group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for name, command in group.commands.items():
+        paths.append((*prefix, name))
+        if getattr(command, "commands", None):
+            paths += command_paths(command, (*prefix, name))
+    return paths
+
+
+ALL_COMMANDS = command_paths(typer.main.get_command(app))
+
+
+def test_expected_commands_exist():
+    names = {" ".join(p) for p in ALL_COMMANDS}
+    for expected in ("train", "eval", "export", "predict", "live", "collect", "explain", "robustness",
+                     "bench model", "bench live", "data fetch", "data prepare", "models pull", "summarize"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=lambda p: " ".join(p))
+def test_help(path):
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_version_from_the_installed_console_script():
+    result = subprocess.run([sys.executable, "-m", "signcaps", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"signcaps {__version__}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--recipe", "nope.yaml"], "recipe not found"),
+    (["train", "--set", "train.epochs=lots"], "train.epochs"),
+    (["train", "--model", "resnet"], "unknown model"),
+    (["train", "--data", "/nonexistent"], "dataset folder not found"),
+    (["data", "prepare", "--src", "/nonexistent"], "dataset folder not found"),
+    (["data", "fetch", "mnist"], "unknown dataset"),
+    (["predict", "x.jpg", "--model", "/nonexistent.onnx"], "nonexistent"),
+])
+def test_user_errors_are_one_line(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
