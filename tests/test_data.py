@@ -110,3 +110,31 @@ def test_augmentation_only_changes_training_crops():
     assert not np.array_equal(augmented[0][0], plain[0][0])
     assert augmented[0][0].shape == (1, 16, 16)
     assert build_augmenter(AugmentConfig(enabled=False)) is None
+
+
+def test_fetch_installs_a_verified_copy_and_refuses_a_tampered_one(digits_root, tmp_path):
+    """`data fetch digits --from FOLDER`: the offline path, verified against the shipped manifest."""
+    from signcaps.datasets import FetchError, fetch
+
+    result = fetch("digits", tmp_path / "raw", archive=digits_root)
+    assert result.verified >= 1000 and result.unverified == 0
+    assert sorted(p.name for p in result.path.iterdir()) == [str(d) for d in range(10)]
+
+    tampered = tmp_path / "tampered" / "Dataset"
+    shutil.copytree(result.path, tampered)
+    victim = next((tampered / "4").iterdir())
+    victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(FetchError, match="1 changed"):
+        fetch("digits", tmp_path / "raw2", archive=tampered.parent)
+    assert not (tmp_path / "raw2" / "sign-language-digits").exists()
+
+
+def test_fetch_offline_error_points_to_from(monkeypatch, tmp_path):
+    from signcaps import datasets
+
+    import dataclasses
+
+    offline = dataclasses.replace(datasets.DATASETS["digits"], url="http://127.0.0.1:9/archive.zip")
+    monkeypatch.setitem(datasets.DATASETS, "digits", offline)
+    with pytest.raises(datasets.FetchError, match="--from"):
+        datasets.fetch("digits", tmp_path, timeout=2)
