@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 demo: setup
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps train --recipe train/recipes/capsnet.yaml --data $(DATA) --run-dir $(RUN) $(if $(wildcard $(RUN)/last.pt),--resume)
-	$(VENV)/bin/signcaps export $(RUN)/best.pt -o $(RUN)/model.onnx
+	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps export $(RUN)/best.pt -o $(RUN)/model.onnx
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps predict --model $(RUN)/model.onnx $(DATA)/3/IMG_1121.JPG $(DATA)/7/IMG_1125.JPG
 
 test: setup

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from conftest import DIGITS as DATASET  # noqa: F401  (../shared beside the project)
+from conftest import HAND_MODEL  # noqa: F401  (re-exported for the live tests)
 
 
 def dataset_photo(digit: int, name: str | None = None, nth: int = 0) -> np.ndarray:
