@@ -244,6 +244,70 @@ def open_source(spec: str | int, fps: float | None = None, max_failures: int = 3
 _END = object()
 
 
+class BackgroundStage:
+    """One producer thread feeding a bounded queue: the shared shape of the live pipeline stages.
+
+    `produce()` runs in the thread until it returns None (the end, seen by every later `get`) or
+    raises (the exception is re-raised in the consumer). With `drop_oldest`, a full queue drops
+    its oldest item instead of blocking, so a live camera never lags behind.
+    """
+
+    def __init__(self, produce, depth: int, name: str, drop_oldest: bool = False) -> None:
+        self._produce = produce
+        self._drop_oldest = drop_oldest
+        self.dropped = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self._drop_oldest and item is not _END and not isinstance(item, BaseException):
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self._produce()
+                if item is None:
+                    self._put(_END)
+                    return
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+
+    def get(self, timeout: float | None) -> object | None:
+        """The next item, None at the end; raises queue.Empty after `timeout` seconds without one."""
+        item = self._queue.get(timeout=timeout)
+        if item is _END:
+            self._queue.put(_END)  # further gets keep returning None
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self, join_timeout: float = 1.0) -> bool:
+        """Stop the thread; True when it has ended."""
+        self._stop.set()
+        self._thread.join(timeout=join_timeout)
+        return not self._thread.is_alive()
+
+
 class ThreadedReader:
     """Reads a source in a background thread so decoding overlaps the caller's work.
 
@@ -257,55 +321,21 @@ class ThreadedReader:
     def __init__(self, source: FrameSource, depth: int = 4, stall_timeout: float | None = 10.0) -> None:
         self.source = source
         self.stall_timeout = stall_timeout
-        self.dropped = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="signcaps-capture", daemon=True)
-        self._thread.start()
+        self._stage = BackgroundStage(source.read, depth, "signcaps-capture", drop_oldest=source.live)
 
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                if self.source.live and isinstance(item, Frame):
-                    try:
-                        self._queue.get_nowait()  # drop the oldest frame, keep the newest
-                        self.dropped += 1
-                    except queue.Empty:
-                        pass
-        return False
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                frame = self.source.read()
-                if frame is None:
-                    self._put(_END)
-                    return
-                if not self._put(frame):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put(exc)
+    @property
+    def dropped(self) -> int:
+        return self._stage.dropped
 
     def read(self) -> Frame | None:
         try:
-            item = self._queue.get(timeout=self.stall_timeout)
+            return self._stage.get(self.stall_timeout)
         except queue.Empty:
             raise CaptureError(f"no frame from {self.source.name} for {self.stall_timeout:g} s "
                                f"(source stalled or disconnected)") from None
-        if item is _END:
-            self._queue.put(_END)  # further reads keep returning None
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-        if not self._thread.is_alive():  # a read blocked inside a driver keeps its capture
+        if self._stage.close():  # a read blocked inside a driver keeps its capture
             self.source.close()
 
     def __enter__(self) -> "ThreadedReader":

@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from signcaps.capture import CaptureError, Frame, ThreadedReader, open_source, parse_source
+from signcaps.capture import BackgroundStage, CaptureError, Frame, ThreadedReader, open_source, parse_source
 from signcaps.errors import UserError
 from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_image
 
@@ -429,65 +429,27 @@ def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps
     return draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
 
 
-class _Sentinel:
-    pass
-
-
-_END = _Sentinel()
-
-
 class _DetectWorker:
     """Detection in its own thread: while the main thread classifies and draws frame t, this
     converts and detects frame t+1 (MediaPipe releases the GIL while it runs)."""
 
     def __init__(self, read: Callable[[], Frame | None], detect: _Detect, depth: int = 2) -> None:
-        self._read = read
-        self._detect = detect
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="signcaps-detect", daemon=True)
-        self._thread.start()
+        def produce() -> tuple | None:
+            frame = read()
+            return None if frame is None else detect(frame)
 
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                frame = self._read()
-                if frame is None:
-                    self._put(_END)
-                    return
-                item = self._detect(frame)
-                if not self._put(item):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            self._put(exc)
+        self._stage = BackgroundStage(produce, depth, "signcaps-detect")
 
     def get(self) -> tuple | None:
         while True:
             try:
-                item = self._queue.get(timeout=0.5)
-                break
+                return self._stage.get(timeout=0.5)
             except queue.Empty:
-                if not self._thread.is_alive():
+                if not self._stage.alive:
                     return None
-        if item is _END:
-            self._queue.put(_END)
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
+        self._stage.close(join_timeout=2.0)
 
 
 class _Detect:
