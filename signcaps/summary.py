@@ -11,7 +11,7 @@ from signcaps.errors import UserError
 
 def load_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:
     runs = []
-    for run_dir in run_dirs:
+    for run_dir in dict.fromkeys(Path(d).resolve() for d in run_dirs):  # a path given twice counts once
         path = run_dir / "metrics.json"
         if not path.is_file():
             raise UserError(f"{run_dir} has no metrics.json (not a finished run)")

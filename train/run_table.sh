@@ -19,4 +19,4 @@ for seed in 0 1 2; do
   run cnn "$seed" "$@"
 done
 run capsnet-sabour 0 "$@"
-"$SIGNCAPS" summarize "$OUT"/capsnet-s* "$OUT"/cnn-s* "$OUT"/capsnet-sabour-s* --markdown
+"$SIGNCAPS" summarize "$OUT"/capsnet-s[0-9]* "$OUT"/cnn-s[0-9]* "$OUT"/capsnet-sabour-s[0-9]* --markdown
