@@ -138,3 +138,10 @@ def test_fetch_offline_error_points_to_from(monkeypatch, tmp_path):
     monkeypatch.setitem(datasets.DATASETS, "digits", offline)
     with pytest.raises(datasets.FetchError, match="--from"):
         datasets.fetch("digits", tmp_path, timeout=2)
+
+
+@pytest.mark.slow
+def test_hands_found_in_at_least_90_percent_of_the_whole_dataset(digits_root, tmp_path):
+    cfg = load_recipe(None, [f"data.cache_dir={tmp_path}"])
+    crops, scan, _ = prepare(digits_root, cfg.data, cfg.crop, cfg.detect, show_progress=False)
+    assert len(crops) / len(scan.files) >= 0.90

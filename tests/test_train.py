@@ -94,3 +94,28 @@ def test_cli_reports_foreign_checkpoint(tmp_path):
     fake.write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(app, ["eval", str(fake)])
     assert result.exit_code == 1 and "not a readable checkpoint" in result.output
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_epoch(mini_digits, cache, tmp_path):
+    """A real `kill` (SIGTERM) of the CLI mid-run: one-line message, last.pt kept, --resume finishes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "killed"
+    args = [sys.executable, "-m", "signcaps", "train", "--data", str(mini_digits), "--run-dir", str(run),
+            "--set", f"data.cache_dir={cache}", "--set", TINY, "--set", "train.batch_size=16", "--epochs", "30"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "--resume" in stderr and "Traceback" not in stderr
+    saved = load_checkpoint(run / "last.pt")["epoch"]
+    result = subprocess.run([*args, "--resume", "--json"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    assert len(history) == 30 and history[saved]["epoch"] == saved + 1
