@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,17 +257,6 @@ def build_augmenter(cfg: AugmentConfig):
         A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.3, 1.0), p=cfg.blur_p),
         A.GaussNoise(std_range=(0.02, 0.06), p=cfg.noise_p),
     ])
-
-
-def iter_chunks(items: Iterable, size: int):
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 # ------------------------------------------------------------------------------- prepare

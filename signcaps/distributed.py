@@ -61,15 +61,6 @@ def shutdown(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
-def broadcast_flag(info: DistInfo, value: bool) -> bool:
-    """Rank 0's decision, seen by every rank (e.g. 'stop now')."""
-    if not info.enabled:
-        return value
-    tensor = torch.tensor([int(value)])
-    dist.broadcast(tensor, src=0)
-    return bool(tensor.item())
-
-
 def ranks_in_sync(info: DistInfo, module: torch.nn.Module) -> bool:
     """True when every rank holds bit-identical weights (DDP's promise, checked at the end of a run)."""
     if not info.enabled:

@@ -166,9 +166,6 @@ class HandSlots:
         self.keep_frames = keep_frames
         self.max_jump = max_jump
 
-    def reset(self) -> None:
-        self.slots = [None] * len(self.slots)
-
     def update(self, hands: list, raw: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """(slot, smoothed lengths) for each detection, in the order of `hands`."""
         centres = [(h.landmarks.min(axis=0) + h.landmarks.max(axis=0)) / 2.0 for h in hands]
