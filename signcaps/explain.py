@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from signcaps.errors import UserError
+from signcaps.preprocess import unit_to_rgb
 
 DELTAS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(-5, 6))  # 11 columns
 
@@ -110,10 +111,7 @@ def figure_size(input_size: int, dims: int = 16, columns: int = len(DELTAS)) -> 
 
 def _rgb(image01: np.ndarray, size: int) -> np.ndarray:
     """(C, H, W) in [0, 1] -> (size, size, 3) uint8, nearest-neighbour upscaled (pixels stay crisp)."""
-    pixels = np.clip(np.rint(image01 * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
-    if pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return cv2.resize(np.ascontiguousarray(pixels), (size, size), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(unit_to_rgb(image01), (size, size), interpolation=cv2.INTER_NEAREST)
 
 
 def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.45, centre_w: int | None = None) -> None:

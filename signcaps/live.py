@@ -35,7 +35,7 @@ import numpy as np
 
 from signcaps.capture import BackgroundStage, CaptureError, Frame, ThreadedReader, open_source, parse_source
 from signcaps.errors import UserError
-from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_image
+from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_image, unit_to_rgb
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
 
@@ -398,7 +398,7 @@ class Recogniser:
             if self.explain:
                 result.crop = to_image(batch[d], self.crop_cfg)
                 if recon is not None:
-                    result.reconstruction = _recon_image(recon[d])
+                    result.reconstruction = unit_to_rgb(recon[d])
             results.append(result)
         results.sort(key=lambda r: r.slot)
         if not results:
@@ -408,12 +408,6 @@ class Recogniser:
         else:
             state = "ok"
         return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
-
-
-def _recon_image(recon: np.ndarray) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> RGB uint8."""
-    pixels = np.clip(np.asarray(recon, np.float32) * 255.0, 0, 255).astype(np.uint8).transpose(1, 2, 0)
-    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else np.ascontiguousarray(pixels)
 
 
 def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,

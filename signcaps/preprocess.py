@@ -126,6 +126,10 @@ def to_batch(crops_rgb: list[np.ndarray] | np.ndarray, cfg: CropConfig) -> np.nd
 
 def to_image(tensor: np.ndarray, cfg: CropConfig) -> np.ndarray:
     """Inverse of `to_tensor` for display: CxHxW float -> HxWx3 RGB uint8."""
-    pixels = np.clip((tensor * cfg.std + cfg.mean) * 255.0, 0, 255).astype(np.uint8)
-    pixels = pixels.transpose(1, 2, 0)
+    return unit_to_rgb(tensor * cfg.std + cfg.mean)
+
+
+def unit_to_rgb(image01: np.ndarray) -> np.ndarray:
+    """CxHxW float in [0, 1] (a crop or a decoder reconstruction) -> HxWx3 RGB uint8 for display."""
+    pixels = np.clip(np.rint(np.asarray(image01, np.float32) * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
     return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else np.ascontiguousarray(pixels)
