@@ -32,6 +32,8 @@ class DetectConfig:
     # Still images whose hand fills the frame need context for the palm detector: pad each side
     # by this fraction of the longer side (replicated border). 0.3 finds 99.4% of dataset hands.
     context_pad: float = 0.3
+    # A still without a hand is tried once more with this padding (-1: no retry).
+    retry_pad: float = 0.6
 
 
 @dataclass
@@ -78,7 +80,13 @@ class AugmentConfig:
     color_p: float = 0.7
     blur_p: float = 0.1
     noise_p: float = 0.1
-    hflip_p: float = 0.0
+    hflip_p: float = 0.0  # flips image and pose together
+    jpeg_p: float = 0.0  # JPEG artefacts (quality 15-70)
+    background_p: float = 0.0  # replace the background through the hand mask (colours, noise, textures, clutter)
+    temperature: float = 0.0  # +- colour-temperature gain (red up / blue down and back)
+    gamma: float = 0.0  # +- log gamma of the light curve
+    pose_tilt: float = 0.0  # +- degrees of out-of-plane rotation of the landmarks
+    pose_jitter: float = 0.0  # per-joint noise, in wrist-to-knuckle units
 
 
 @dataclass
@@ -96,6 +104,7 @@ class TrainConfig:
     lr_min: float = 2e-5
     weight_decay: float = 0.0
     recon_weight: float = 0.0005  # Sabour et al.: 0.0005 x sum of squared errors
+    pose_recon_weight: float = 0.01  # x sum of squared errors of the decoded landmarks (pose models)
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from signcaps.config import AugmentConfig, CropConfig, DataConfig, DetectConfig
+from signcaps.config import CropConfig, DataConfig, DetectConfig
 from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: hand landmarks, handedness and hand masks beside the crops
 
 
 class DatasetError(UserError, ValueError):
@@ -51,13 +51,27 @@ class CropSet:
     fallback: np.ndarray  # (N,) bool: whole-image crop because no hand was found
     skipped: list[tuple[str, str]]  # (relative path, reason): unreadable or no hand
     fingerprint: str
+    points: np.ndarray | None = None  # (N, 21, 3) float32 landmarks in image pixels (x, y, z * width)
+    left: np.ndarray | None = None  # (N,) bool: MediaPipe called the hand a left one
+    masks: np.ndarray | None = None  # (N, S, S) uint8 hand mask of each crop (255 = hand)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: np.ndarray) -> "CropSet":
+        def pick(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[index]
+
         return CropSet(self.classes, self.crops[index], self.labels[index], [self.paths[i] for i in index],
-                       self.fallback[index], [], self.fingerprint)
+                       self.fallback[index], [], self.fingerprint, pick(self.points), pick(self.left), pick(self.masks))
+
+    def poses(self, mirror_left: bool) -> np.ndarray:
+        """(N, 21, 3) normalised poses through `landmarks.normalize_poses` (the one pose path)."""
+        from signcaps.landmarks import normalize_poses
+
+        if self.points is None or self.left is None:
+            raise DatasetError("this crop cache has no hand landmarks; rebuild it with `signcaps data prepare --refresh`")
+        return normalize_poses(self.points, self.left, mirror_left)
 
 
 def natural_key(text: str) -> list:
@@ -114,7 +128,8 @@ def fingerprint(scan: FolderScan) -> str:
 
 
 def cache_path(data_cfg: DataConfig, scan: FolderScan, crop: CropConfig, detect: DetectConfig) -> Path:
-    settings = f"{crop.cache_key}-d{detect.min_detection_confidence:g}-p{detect.min_presence_confidence:g}-c{detect.context_pad:g}"
+    settings = (f"{crop.cache_key}-d{detect.min_detection_confidence:g}-p{detect.min_presence_confidence:g}"
+                f"-c{detect.context_pad:g}-r{detect.retry_pad:g}")
     return Path(data_cfg.cache_dir) / f"{scan.root.name}-{fingerprint(scan)}-{settings}-v{CACHE_VERSION}.npz"
 
 
@@ -122,7 +137,8 @@ def load_cache(path: Path) -> CropSet:
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"]))
         return CropSet(meta["classes"], npz["crops"], npz["labels"].astype(np.int64), meta["paths"],
-                       npz["fallback"].astype(bool), [tuple(s) for s in meta["skipped"]], meta["fingerprint"])
+                       npz["fallback"].astype(bool), [tuple(s) for s in meta["skipped"]], meta["fingerprint"],
+                       npz["points"].astype(np.float32), npz["left"].astype(bool), npz["masks"])
 
 
 def save_cache(crops: CropSet, path: Path) -> None:
@@ -130,14 +146,33 @@ def save_cache(crops: CropSet, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"classes": crops.classes, "paths": crops.paths, "skipped": crops.skipped, "fingerprint": crops.fingerprint}
     tmp = path.with_name(path.name + ".part.npz")
-    np.savez(tmp, crops=crops.crops, labels=crops.labels, fallback=crops.fallback, meta=np.array(json.dumps(meta)))
+    np.savez(tmp, crops=crops.crops, labels=crops.labels, fallback=crops.fallback, points=crops.points,
+             left=crops.left, masks=crops.masks, meta=np.array(json.dumps(meta)))
     os.replace(tmp, path)
+
+
+def crop_sample(image: np.ndarray, hand, crop_cfg: CropConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(crop, points, mask crop, left) of one image's hand, or of its centre square when `hand` is None.
+
+    The mask goes through the same `crop_hand` as the pixels, so it stays aligned with the
+    crop (mirroring included) whatever the crop settings.
+    """
+    from signcaps.scenes import hand_mask
+
+    if hand is None:
+        size = crop_cfg.input_size
+        crop = crop_hand(image, None, False, crop_cfg)
+        return crop, np.zeros((21, 3), np.float32), np.full((size, size), 255, np.uint8), False
+    crop = crop_hand(image, hand.landmarks, hand.is_left, crop_cfg)
+    mask = (hand_mask(image, hand.landmarks) * 255 + 0.5).astype(np.uint8)
+    mask_crop = crop_hand(np.repeat(mask[..., None], 3, axis=2), hand.landmarks, hand.is_left, crop_cfg)[..., 0]
+    return crop, hand.points, mask_crop, hand.is_left
 
 
 def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
                     progress: Callable[[int], None] | None = None) -> CropSet:
     """Run the hand detector once per image; unreadable and hand-less files are recorded, not fatal."""
-    crops, labels, paths, fallback, skipped = [], [], [], [], []
+    crops, labels, paths, fallback, skipped, points, left, masks = [], [], [], [], [], [], [], []
     for path, label in scan.files:
         rel = str(path.relative_to(scan.root))
         try:
@@ -147,18 +182,23 @@ def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
             skipped.append((rel, f"unreadable: {err}"))
         else:
             if hands or crop_cfg.fallback_whole_image:
-                hand = hands[0] if hands else None
-                crops.append(crop_hand(image, hand.landmarks if hand else None, bool(hand and hand.is_left), crop_cfg))
+                crop, marks, mask, is_left = crop_sample(image, hands[0] if hands else None, crop_cfg)
+                crops.append(crop)
+                points.append(marks)
+                masks.append(mask)
+                left.append(is_left)
                 labels.append(label)
                 paths.append(rel)
-                fallback.append(hand is None)
+                fallback.append(not hands)
             else:
                 skipped.append((rel, "no hand found"))
         if progress:
             progress(1)
     size = crop_cfg.input_size
     array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-    return CropSet(scan.classes, array, np.array(labels, np.int64), paths, np.array(fallback, bool), skipped, fingerprint(scan))
+    return CropSet(scan.classes, array, np.array(labels, np.int64), paths, np.array(fallback, bool), skipped,
+                   fingerprint(scan), np.array(points, np.float32).reshape(-1, 21, 3), np.array(left, bool),
+                   np.stack(masks) if masks else np.zeros((0, size, size), np.uint8))
 
 
 # ---------------------------------------------------------------------------------- splits
@@ -239,26 +279,6 @@ def split_by_groups(groups: np.ndarray, cfg: DataConfig, rng: np.random.Generato
     return {k: np.flatnonzero(names == k) for k in ("train", "val", "test")}
 
 
-# ---------------------------------------------------------------------------- augmentation
-
-def build_augmenter(cfg: AugmentConfig):
-    """albumentations pipeline for uint8 RGB crops, or None when disabled."""
-    if not cfg.enabled:
-        return None
-    import albumentations as A
-    import cv2
-
-    return A.Compose([
-        A.Affine(scale=(1 - cfg.scale, 1 + cfg.scale), translate_percent=(-cfg.translate, cfg.translate),
-                 rotate=(-cfg.rotate, cfg.rotate), shear=(-cfg.shear, cfg.shear),
-                 border_mode=cv2.BORDER_REPLICATE, p=cfg.affine_p),
-        A.HorizontalFlip(p=cfg.hflip_p),
-        A.RandomBrightnessContrast(brightness_limit=cfg.brightness, contrast_limit=cfg.contrast, p=cfg.color_p),
-        A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.3, 1.0), p=cfg.blur_p),
-        A.GaussNoise(std_range=(0.02, 0.06), p=cfg.noise_p),
-    ])
-
-
 # ------------------------------------------------------------------------------- prepare
 
 def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect_cfg: DetectConfig,
@@ -306,23 +326,29 @@ def class_report(crops: CropSet, scan: FolderScan) -> list[dict]:
 
 
 class CropDataset:
-    """torch-style Dataset: augmentation (training only) then the shared `to_tensor`."""
+    """torch-style Dataset of (image tensor, pose, label): augmentation (training only), then the
+    shared `to_tensor` and `normalize_pose`, exactly what inference computes."""
 
-    def __init__(self, crops: np.ndarray, labels: np.ndarray, crop_cfg: CropConfig, augmenter=None) -> None:
-        self.crops, self.labels, self.crop_cfg, self.augmenter = crops, labels, crop_cfg, augmenter
+    def __init__(self, crops: CropSet, crop_cfg: CropConfig, augmenter=None) -> None:
+        self.crops, self.labels, self.crop_cfg, self.augmenter = crops.crops, crops.labels, crop_cfg, augmenter
+        self.masks = crops.masks
+        self.poses = crops.poses(crop_cfg.mirror_left) if crops.points is not None else np.zeros((len(crops), 21, 3), np.float32)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def reseed(self, seed: int) -> None:
-        """albumentations keeps its own generator; seed it so a run (and its resume) is reproducible."""
+        """The augmenter keeps its own generators; seed them so a run (and its resume) is reproducible."""
         if self.augmenter is not None:
-            self.augmenter.set_random_seed(seed % (2**32))
+            self.augmenter.reseed(seed)
 
     def __getitem__(self, index: int):
+        from signcaps.augment import Sample
         from signcaps.preprocess import to_tensor
 
-        crop = self.crops[index]
+        crop, pose = self.crops[index], self.poses[index]
         if self.augmenter is not None:
-            crop = self.augmenter(image=crop)["image"]
-        return to_tensor(crop, self.crop_cfg), int(self.labels[index])
+            mask = self.masks[index] if self.masks is not None else None
+            augmented = self.augmenter(Sample(crop, pose, mask))
+            crop, pose = augmented.crop, augmented.pose
+        return to_tensor(crop, self.crop_cfg), np.asarray(pose, np.float32), int(self.labels[index])

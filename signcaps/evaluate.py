@@ -10,7 +10,7 @@ import torch
 from signcaps.checkpoint import build_from_checkpoint
 from signcaps.data import CropSet, DatasetError, prepare, split_indices
 from signcaps.metrics import classification_report
-from signcaps.train import predict_lengths, tensors_of
+from signcaps.infer import inputs_of, predict_lengths
 
 
 def load_eval_crops(checkpoint: str | Path, data: str | Path | None, split: str, hand_model: str | None,
@@ -37,7 +37,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None, split: 
     from signcaps.report import plot_confusion
 
     model, recipe, crops, split, skipped = load_eval_crops(checkpoint, data, split, hand_model, show_progress)
-    lengths = predict_lengths(model, tensors_of(crops, recipe), torch.device("cpu"))
+    lengths = predict_lengths(model, inputs_of(crops, recipe), torch.device("cpu"))
     report = classification_report(crops.labels, lengths.argmax(1), crops.classes)
     target = Path(out_dir) if out_dir else Path(checkpoint).parent
     png = plot_confusion(report, target / f"eval-confusion-{split}.png", f"{recipe.model.name} on {Path(data or recipe.data.root).name} ({split})")

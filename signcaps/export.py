@@ -24,12 +24,14 @@ from torch import nn
 from signcaps import __version__
 from signcaps.config import Recipe
 from signcaps.errors import UserError
+from signcaps.landmarks import NUM_JOINTS, POSE_META
 from signcaps.runtime import (
     FORMAT,
     FORMAT_VERSION,
-    INPUT_NAME,
+    INPUT_NAMES,
     LENGTHS,
     META_KEY,
+    POSE_RECONSTRUCTION,
     RECONSTRUCTION,
     OnnxClassifier,
 )
@@ -46,44 +48,57 @@ class ExportError(UserError, RuntimeError):
     """Export or its verification failed (one-line message)."""
 
 
-class _WithReconstruction(nn.Module):
-    """Exports (lengths, decoder image of the longest capsule) from a capsule model."""
+class _WithDecoders(nn.Module):
+    """Exports lengths plus the decoders' views of the longest capsule: the image and/or the landmarks."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, outputs: list[str]) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.outputs = model, outputs
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lengths, caps = self.model.forward_capsules(x)
-        return lengths, self.model.reconstruct(caps)
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        lengths, caps = self.model.forward_capsules(*xs)
+        out = [lengths]
+        if RECONSTRUCTION in self.outputs:
+            out.append(self.model.reconstruct(caps))
+        if POSE_RECONSTRUCTION in self.outputs:
+            out.append(self.model.reconstruct_pose(caps))
+        return tuple(out)
+
+
+def model_kinds(model: nn.Module) -> tuple[str, ...]:
+    """The model's inputs in forward order: "image" and/or "pose"."""
+    return tuple(getattr(model, "inputs", ("image",)))
 
 
 def has_reconstruction(model: nn.Module) -> bool:
     return bool(getattr(model, "has_decoder", False)) and hasattr(model, "forward_capsules") and hasattr(model, "reconstruct")
 
 
+def has_pose_reconstruction(model: nn.Module) -> bool:
+    return bool(getattr(model, "has_pose_decoder", False)) and hasattr(model, "reconstruct_pose")
+
+
 def export_module(model: nn.Module) -> tuple[nn.Module, list[str]]:
     """The module to trace and its output names."""
-    if has_reconstruction(model):
-        return _WithReconstruction(model).eval(), [LENGTHS, RECONSTRUCTION]
-    return model.eval(), [LENGTHS]
+    outputs = [LENGTHS, *([RECONSTRUCTION] if has_reconstruction(model) else []),
+               *([POSE_RECONSTRUCTION] if has_pose_reconstruction(model) else [])]
+    if len(outputs) > 1:
+        return _WithDecoders(model, outputs).eval(), outputs
+    return model.eval(), outputs
 
 
 def resolved_architecture(recipe: Recipe) -> dict[str, Any] | None:
     """The registry defaults merged with the recipe's overrides: the architecture actually exported."""
-    from signcaps.models import MODEL_DEFAULTS, merge_params
+    from signcaps.models import resolved_params
 
-    defaults = MODEL_DEFAULTS.get(recipe.model.name)
-    if defaults is None:
-        return None
-    merged = merge_params(recipe.model.name, defaults, recipe.model.params)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
+    return resolved_params(recipe.model)
 
 
 def build_metadata(recipe: Recipe, classes: list[str], state: dict[str, Any], outputs: list[str],
                    precision: str = "float32", model: nn.Module | None = None) -> dict[str, Any]:
     """The JSON stored under the metadata key ``signcaps``."""
     crop = recipe.crop
+    kinds = model_kinds(model) if model is not None else ("image",)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -97,6 +112,8 @@ def build_metadata(recipe: Recipe, classes: list[str], state: dict[str, Any], ou
         "mirror_left": crop.mirror_left,
         "fallback_whole_image": crop.fallback_whole_image,
         "detect": asdict(recipe.detect),
+        "inputs": {kind: INPUT_NAMES[kind] for kind in kinds},
+        **({"pose": {**POSE_META, "mirror_left": crop.mirror_left}} if "pose" in kinds else {}),
         "model": recipe.model.name,
         "model_params": recipe.model.params,
         "architecture": resolved_architecture(recipe),
@@ -143,16 +160,19 @@ def export_onnx(model: nn.Module, recipe: Recipe, classes: list[str], state: dic
 
     module, outputs = export_module(model)
     crop = recipe.crop
-    example = torch.zeros(2, crop.channels, crop.input_size, crop.input_size)
+    kinds = model_kinds(model)
+    shapes = {"image": (crop.channels, crop.input_size, crop.input_size), "pose": (NUM_JOINTS, 3)}
+    example = tuple(torch.zeros(2, *shapes[kind]) for kind in kinds)
+    input_names = [INPUT_NAMES[kind] for kind in kinds]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     traced = path.with_name(path.name + ".trace")
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(module, (example,), str(traced), dynamo=False, opset_version=OPSET,
-                              input_names=[INPUT_NAME], output_names=outputs,
-                              dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]},
+            torch.onnx.export(module, example, str(traced), dynamo=False, opset_version=OPSET,
+                              input_names=input_names, output_names=outputs,
+                              dynamic_axes={name: {0: "batch"} for name in [*input_names, *outputs]},
                               do_constant_folding=True, export_params=True)
         proto = onnx.load(str(traced))
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
@@ -173,7 +193,8 @@ def fix_output_shapes(proto: Any, num_classes: int, image_shape: tuple[int, int,
     The tracer cannot always infer them (e.g. through a Clip), and consumers of the graph
     should not have to run shape inference to learn the class count.
     """
-    known = {LENGTHS: ["batch", num_classes], RECONSTRUCTION: ["batch", *image_shape]}
+    known = {LENGTHS: ["batch", num_classes], RECONSTRUCTION: ["batch", *image_shape],
+             POSE_RECONSTRUCTION: ["batch", NUM_JOINTS, 3]}
     for output in proto.graph.output:
         if output.name not in known:
             continue
@@ -204,39 +225,48 @@ def int8_path_for(path: Path) -> Path:
 # ----------------------------------------------------------------------------- verification
 
 
-def torch_outputs(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
+def _split(x: dict[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
+    return {k: v[start:stop] for k, v in x.items()}
+
+
+def torch_outputs(model: nn.Module, x: dict[str, np.ndarray], batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Every exported output of ``model`` on real inputs ({"image": ..., "pose": ...}), computed by torch."""
     module, outputs = export_module(model)
-    lengths, recons = [], []
+    kinds = model_kinds(model)
+    count = len(x[kinds[0]])
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            out = module(torch.from_numpy(x[start:start + batch_size]))
-            if len(outputs) == 2:
-                lengths.append(out[0].numpy())
-                recons.append(out[1].numpy())
-            else:
-                lengths.append(out.numpy())
-    return np.concatenate(lengths), (np.concatenate(recons) if recons else None)
+        for start in range(0, count, batch_size):
+            out = module(*(torch.from_numpy(x[k][start:start + batch_size]) for k in kinds))
+            for name, value in zip(outputs, out if len(outputs) > 1 else (out,)):
+                parts[name].append(value.numpy())
+    return {name: np.concatenate(values) for name, values in parts.items()}
 
 
-def onnx_outputs(clf: OnnxClassifier, x: np.ndarray, batch_size: int = 64,
-                 reconstruct: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Lengths through the deployed (pruned) classification graph; reconstructions through the full one."""
-    lengths = np.concatenate([clf.classify(x[s:s + batch_size]) for s in range(0, len(x), batch_size)])
-    recon = None
-    if reconstruct and clf.has_reconstruction:
-        recon = np.concatenate([clf.reconstruct(x[s:s + batch_size]) for s in range(0, len(x), batch_size)])
-    return lengths, recon
+def onnx_outputs(clf: OnnxClassifier, x: dict[str, np.ndarray], batch_size: int = 64,
+                 reconstruct: bool = True) -> dict[str, np.ndarray]:
+    """Lengths through the deployed (pruned) classification graph; decoder outputs through the full one."""
+    count = len(next(iter(x.values())))
+    result = {LENGTHS: np.concatenate([clf.classify(_split(x, s, s + batch_size)) for s in range(0, count, batch_size)])}
+    if reconstruct and (clf.has_reconstruction or clf.has_pose_reconstruction):
+        chunks = [clf.explain_outputs(_split(x, s, s + batch_size)) for s in range(0, count, batch_size)]
+        for name in chunks[0]:
+            if name != LENGTHS:
+                result[name] = np.concatenate([c[name] for c in chunks])
+    return result
 
 
-def parity_report(ref_lengths: np.ndarray, ref_recon: np.ndarray | None, got_lengths: np.ndarray,
-                  got_recon: np.ndarray | None) -> dict[str, Any]:
+def parity_report(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, Any]:
+    ref_lengths, got_lengths = ref[LENGTHS], got[LENGTHS]
     diff = float(np.abs(ref_lengths - got_lengths).max()) if len(ref_lengths) else 0.0
     agree = int((ref_lengths.argmax(1) == got_lengths.argmax(1)).sum())
     report = {"samples": int(len(ref_lengths)), "max_abs_diff": diff, "argmax_agree": agree, "atol": PARITY_ATOL}
-    if ref_recon is not None and got_recon is not None:
-        report["reconstruction_max_abs_diff"] = float(np.abs(ref_recon - got_recon).max())
+    for name, key in ((RECONSTRUCTION, "reconstruction_max_abs_diff"), (POSE_RECONSTRUCTION, "pose_reconstruction_max_abs_diff")):
+        if name in ref and name in got and len(ref[name]):
+            report[key] = float(np.abs(ref[name] - got[name]).max())
     report["ok"] = bool(diff <= PARITY_ATOL and agree == len(ref_lengths)
-                        and report.get("reconstruction_max_abs_diff", 0.0) <= RECON_ATOL)
+                        and report.get("reconstruction_max_abs_diff", 0.0) <= RECON_ATOL
+                        and report.get("pose_reconstruction_max_abs_diff", 0.0) <= RECON_ATOL)
     return report
 
 
@@ -244,17 +274,18 @@ def parity_report(ref_lengths: np.ndarray, ref_recon: np.ndarray | None, got_len
 
 
 class _BatchReader:
-    """onnxruntime CalibrationDataReader over a float32 array of preprocessed crops."""
+    """onnxruntime CalibrationDataReader over preprocessed model inputs ({"image": ..., "pose": ...})."""
 
-    def __init__(self, x: np.ndarray, batch_size: int = 32) -> None:
+    def __init__(self, x: dict[str, np.ndarray], batch_size: int = 32) -> None:
         self.x, self.batch_size, self.start = x, batch_size, 0
+        self.count = len(next(iter(x.values())))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.start >= len(self.x):
+        if self.start >= self.count:
             return None
-        batch = self.x[self.start:self.start + self.batch_size]
+        batch = {INPUT_NAMES[k]: v[self.start:self.start + self.batch_size] for k, v in self.x.items()}
         self.start += self.batch_size
-        return {INPUT_NAME: batch}
+        return batch
 
     def rewind(self) -> None:
         self.start = 0
@@ -273,7 +304,7 @@ def nodes_to_quantize(model_proto: Any) -> tuple[list[str], list[str]]:
     for node in model_proto.graph.node:
         if node.op_type not in QUANTIZED_OPS:
             continue
-        if INPUT_NAME in node.input:
+        if any(name in node.input for name in INPUT_NAMES.values()):
             excluded.append(node.name)
         elif any(name in initializers for name in node.input[1:]):
             chosen.append(node.name)
@@ -282,7 +313,7 @@ def nodes_to_quantize(model_proto: Any) -> tuple[list[str], list[str]]:
     return chosen, excluded
 
 
-def quantize_int8(float_path: Path, out_path: Path, calibration: np.ndarray, meta: dict[str, Any]) -> dict[str, Any]:
+def quantize_int8(float_path: Path, out_path: Path, calibration: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, Any]:
     """Static QDQ int8 of a float export: int8 per-channel weights, uint8 MinMax-calibrated activations.
 
     U8S8 is onnxruntime's native integer path on x86-64; on this project's AVX2 CPU it was as
@@ -313,7 +344,7 @@ def quantize_int8(float_path: Path, out_path: Path, calibration: np.ndarray, met
         prepped.unlink(missing_ok=True)
         quantized.unlink(missing_ok=True)
     info = {"scheme": "static QDQ, int8 per-channel weights, uint8 activations (MinMax calibration)",
-            "calibration_samples": int(len(calibration)), "quantized_nodes": chosen, "float_nodes": excluded}
+            "calibration_samples": int(len(next(iter(calibration.values())))), "quantized_nodes": chosen, "float_nodes": excluded}
     set_metadata(proto, {**meta, "precision": "int8", "quantization": info})
     proto.producer_name, proto.producer_version = "signcaps", __version__
     save_onnx(proto, out_path)
@@ -321,10 +352,10 @@ def quantize_int8(float_path: Path, out_path: Path, calibration: np.ndarray, met
 
 
 def calibration_crops(recipe: Recipe, classes: list[str], hand_model: str | None, samples: int,
-                      show_progress: bool) -> np.ndarray:
-    """Up to ``samples`` preprocessed crops of the checkpoint's training split (fixed seed)."""
+                      show_progress: bool, kinds: tuple[str, ...] = ("image",)) -> dict[str, np.ndarray]:
+    """Up to ``samples`` preprocessed model inputs of the checkpoint's training split (fixed seed)."""
     from signcaps.data import DatasetError, prepare, split_indices
-    from signcaps.preprocess import to_batch
+    from signcaps.infer import inputs_of
 
     try:
         crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
@@ -336,18 +367,19 @@ def calibration_crops(recipe: Recipe, classes: list[str], hand_model: str | None
         raise ExportError(f"int8 calibration: the training split of {recipe.data.root} is empty")
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(train), size=min(samples, len(train)), replace=False))
-    return to_batch(train.crops[pick], recipe.crop)
+    inputs = inputs_of(train.subset(pick), recipe)
+    return {kind: inputs[kind] for kind in kinds}
 
 
 def _accuracy(lengths: np.ndarray, labels: np.ndarray) -> float:
     return float((lengths.argmax(1) == labels).mean()) if len(labels) else float("nan")
 
 
-def _latency_b1(path: Path, x: np.ndarray) -> float:
+def _latency_b1(path: Path, x: dict[str, np.ndarray]) -> float:
     from signcaps.bench import ms_per_crop
 
     clf = OnnxClassifier(path, threads=1)
-    one = x[:1]
+    one = _split(x, 0, 1)
     return ms_per_crop(lambda: clf.classify(one), 1, warmup=20, min_runs=100, budget_s=0.5)
 
 
@@ -362,7 +394,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     from signcaps.checkpoint import build_from_checkpoint
     from signcaps.data import DatasetError
     from signcaps.evaluate import load_eval_crops
-    from signcaps.preprocess import to_batch
+    from signcaps.infer import inputs_of
 
     output = Path(output)
     if output.is_dir():
@@ -377,18 +409,19 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
             _, _, crops, split, _ = load_eval_crops(checkpoint, data, "auto", hand_model, show_progress=show_progress)
         except DatasetError as err:
             raise ExportError(f"the parity check needs real crops: {err} (pass --data DIR, a folder per class)") from None
-        x = to_batch(crops.crops, recipe.crop)
+        inputs = inputs_of(crops, recipe)
+        x = {kind: inputs[kind] for kind in model_kinds(model)}
         clf = OnnxClassifier(staged, threads=1)
-        ref_lengths, ref_recon = torch_outputs(model, x)
-        got_lengths, got_recon = onnx_outputs(clf, x)
-        parity = parity_report(ref_lengths, ref_recon, got_lengths, got_recon)
+        got = onnx_outputs(clf, x)
+        parity = parity_report(torch_outputs(model, x), got)
         parity.update(split=split, data=str(data or recipe.data.root))
         if not parity["ok"]:
             raise ExportError(
                 f"ONNX does not reproduce torch on {parity['samples']} real crops: max |Δ lengths| "
                 f"{parity['max_abs_diff']:.2e} (limit {PARITY_ATOL:g}), same class on {parity['argmax_agree']}/"
-                f"{parity['samples']}" + (f", max |Δ reconstruction| {parity['reconstruction_max_abs_diff']:.2e}"
-                                          if "reconstruction_max_abs_diff" in parity else "") + "; nothing written")
+                f"{parity['samples']}" + "".join(f", max |Δ {key[:-13].replace('_', ' ')}| {parity[key]:.2e}"
+                                                 for key in ("reconstruction_max_abs_diff", "pose_reconstruction_max_abs_diff")
+                                                 if key in parity) + "; nothing written")
         os.replace(staged, output)
     finally:
         staged.unlink(missing_ok=True)
@@ -397,7 +430,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
         "checkpoint": str(checkpoint), "output": str(output), "model": recipe.model.name, "classes": classes,
         "outputs": outputs, "opset": OPSET, "parity": parity,
         "float": {"path": str(output), "size_bytes": output.stat().st_size,
-                  "accuracy": _accuracy(got_lengths, crops.labels)},
+                  "accuracy": _accuracy(got[LENGTHS], crops.labels)},
         "warnings": [],
     }
     if not int8:
@@ -405,18 +438,18 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
 
     q_path = int8_path_for(output)
     log(f"calibrating int8 on up to {calibration_samples} training crops")
-    calib = calibration_crops(recipe, classes, hand_model, calibration_samples, show_progress)
+    calib = calibration_crops(recipe, classes, hand_model, calibration_samples, show_progress, model_kinds(model))
     log("quantising to int8")
     info = quantize_int8(output, q_path, calib, meta)
     q_clf = OnnxClassifier(q_path, threads=1)
-    q_lengths, _ = onnx_outputs(q_clf, x, reconstruct=False)
+    q_lengths = onnx_outputs(q_clf, x, reconstruct=False)[LENGTHS]
     float_acc, q_acc = report["float"]["accuracy"], _accuracy(q_lengths, crops.labels)
     log("timing batch-1 latency")
     report["float"]["latency_ms"] = _latency_b1(output, x)
     report["int8"] = {"path": str(q_path), "size_bytes": q_path.stat().st_size, "accuracy": q_acc,
                       "latency_ms": _latency_b1(q_path, x),
-                      "agree_with_float": int((q_lengths.argmax(1) == got_lengths.argmax(1)).sum()),
-                      "samples": int(len(x)), "quantization": info}
+                      "agree_with_float": int((q_lengths.argmax(1) == got[LENGTHS].argmax(1)).sum()),
+                      "samples": int(len(crops)), "quantization": info}
     drop = (float_acc - q_acc) * 100.0
     report["int8_accuracy_drop_points"] = drop
     if drop > INT8_MAX_DROP_POINTS:

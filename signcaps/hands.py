@@ -18,13 +18,7 @@ import cv2
 import numpy as np
 
 from signcaps.config import DetectConfig
-
-# MediaPipe's 21-landmark skeleton, as (start, end) index pairs, for drawing.
-HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
-    (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
-)
-
+from signcaps.landmarks import HAND_CONNECTIONS  # noqa: F401  (re-exported: drawing code imports it from here)
 
 class HandModelError(UserError, RuntimeError):
     """The hand model file cannot be loaded by MediaPipe."""
@@ -37,6 +31,13 @@ class Hand:
     landmarks: np.ndarray  # (21, 2) float32, x and y in pixels
     handedness: str  # "Left" or "Right", as MediaPipe labels it
     score: float
+    depth: np.ndarray | None = None  # (21,) float32, MediaPipe's z in the pixel units of x (z * width)
+
+    @property
+    def points(self) -> np.ndarray:
+        """(21, 3) float32 x, y, z in frame pixels: the input of `landmarks.normalize_pose`."""
+        depth = self.depth if self.depth is not None else np.zeros(len(self.landmarks), np.float32)
+        return np.concatenate([self.landmarks, depth[:, None]], axis=1).astype(np.float32)
 
     @property
     def is_left(self) -> bool:
@@ -54,6 +55,8 @@ class HandDetector:
 
     `mode="image"` pads still images by `context_pad` before detection, because the palm
     detector misses hands that fill the whole picture (83% -> 99% found on the digits data).
+    A still where no hand is found is tried once more with `retry_pad` (a different context,
+    hence a different scale for the palm detector) before it counts as "no hand".
     """
 
     def __init__(self, model_path: str | Path, cfg: DetectConfig | None = None, mode: str = "image") -> None:
@@ -83,11 +86,18 @@ class HandDetector:
 
     def detect(self, image_rgb: np.ndarray, timestamp_ms: int | None = None) -> list[Hand]:
         """Hands in `image_rgb`, best score first. VIDEO mode needs increasing timestamps."""
+        if self.mode == "video":
+            return self._detect(image_rgb, 0.0, timestamp_ms)
+        hands = self._detect(image_rgb, self.cfg.context_pad, None)
+        if not hands and self.cfg.retry_pad >= 0 and self.cfg.retry_pad != self.cfg.context_pad:
+            hands = self._detect(image_rgb, self.cfg.retry_pad, None)
+        return hands
+
+    def _detect(self, image_rgb: np.ndarray, context_pad: float, timestamp_ms: int | None) -> list[Hand]:
         import mediapipe as mp
 
-        pad = 0
-        if self.mode == "image" and self.cfg.context_pad > 0:
-            pad = int(round(self.cfg.context_pad * max(image_rgb.shape[:2])))
+        pad = int(round(context_pad * max(image_rgb.shape[:2]))) if context_pad > 0 else 0
+        if pad:
             image_rgb = cv2.copyMakeBorder(image_rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
         # LiteRT logs its delegate setup on the first inference
@@ -102,9 +112,9 @@ class HandDetector:
         h, w = image_rgb.shape[:2]
         hands = []
         for marks, handed in zip(result.hand_landmarks, result.handedness):
-            xy = np.array([[p.x * w - pad, p.y * h - pad] for p in marks], dtype=np.float32)
+            xyz = np.array([[p.x * w - pad, p.y * h - pad, p.z * w] for p in marks], dtype=np.float32)
             best = handed[0]
-            hands.append(Hand(xy, best.category_name, float(best.score)))
+            hands.append(Hand(xyz[:, :2].copy(), best.category_name, float(best.score), xyz[:, 2].copy()))
         return sorted(hands, key=lambda hand: -hand.score)
 
     def close(self) -> None:

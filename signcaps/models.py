@@ -1,8 +1,9 @@
-"""Model registry: capsule networks and a CNN baseline, all built from the recipe's configs.
+"""Model registry: image, hand-pose and fused capsule networks plus CNN and landmark-MLP baselines.
 
-Every model's ``forward(x)`` maps (N, C, H, W) float32 crops to per-class scores in [0, 1]
-(capsule lengths, or sigmoid scores for the CNN), so one margin loss, one evaluation path and
-one ONNX export serve all of them. Shapes are computed at construction from ``CropConfig``, so
+Every model's ``forward(*inputs)`` maps its inputs (``model.inputs``, in that order: "image" =
+(N, C, H, W) float32 crops, "pose" = (N, 21, 3) normalised landmarks) to per-class scores in
+[0, 1] (capsule lengths, or sigmoid scores for the baselines), so one margin loss, one evaluation
+path and one ONNX export serve all of them. Shapes are computed at construction from ``CropConfig``, so
 any crop size/channel count works as long as the layers still fit.
 """
 from __future__ import annotations
@@ -20,15 +21,16 @@ from signcaps.capsules import (
     RoutingCapsules,
     capsule_lengths,
     conv_output_size,
+    squash,
 )
 from signcaps.config import CropConfig, ModelConfig
 from signcaps.errors import UserError
+from signcaps.landmarks import NUM_JOINTS, PARTS, TIPS
 
 
 class ModelConfigError(UserError, ValueError):
     """An unknown model name or architecture parameter (one line for the CLI)."""
 
-ModelFactory = Callable[[ModelConfig, CropConfig, int], nn.Module]
 
 
 # ----------------------------------------------------------------------------- capsule networks
@@ -120,7 +122,9 @@ def _prefer_channels_last(*modules: nn.Module) -> None:
 class CapsNet(nn.Module):
     """Capsule network; ``forward`` returns only the class-capsule lengths (what ONNX exports)."""
 
+    inputs = ("image",)
     has_decoder = True
+    has_pose_decoder = False
 
     def __init__(
         self,
@@ -206,6 +210,7 @@ CNN_DEFAULTS: dict[str, Any] = {
 class CNNBaseline(nn.Module):
     """Plain CNN whose sigmoid scores stand in for capsule lengths (same loss, same export)."""
 
+    inputs = ("image",)
     has_decoder = False
 
     def __init__(self, spec: CNNSpec, in_channels: int, input_size: int, num_classes: int, name: str = "cnn") -> None:
@@ -242,6 +247,194 @@ class CNNBaseline(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> per-class sigmoid scores (N, K) in [0, 1]."""
         return torch.sigmoid(self.head(self.features(x)))
+
+
+# ----------------------------------------------------------------------------- hand-pose capsules
+
+
+@dataclass
+class PoseSpec:
+    """Part capsules from the hand's geometry, routed into the digit capsules.
+
+    Each part of the hand (palm, thumb, four fingers: ``landmarks.PARTS``) gets its own small
+    network that turns the part's joints (in the wrist frame and relative to the part's base)
+    into ``caps_per_part`` capsules of ``part_dim`` dimensions; a seventh group reads the
+    fingertip contacts (distances between tips, and from each tip to the wrist), which decide
+    digits that differ only in which fingers touch.
+    """
+
+    caps_per_part: int
+    part_dim: int
+    part_hidden: int
+    digit_dim: int
+    decoder_hidden: tuple[int, ...]
+    routing_init_std: float = 0.05
+
+
+POSE_DEFAULTS: dict[str, Any] = {
+    "caps_per_part": 8,
+    "part_dim": 8,
+    "part_hidden": 64,
+    "digit_dim": 16,
+    "decoder_hidden": (128, 256),
+    "routing_init_std": 0.05,
+}
+
+_TIP_PAIRS = [(a, b) for i, a in enumerate(TIPS) for b in TIPS[i + 1:]]
+
+
+class PoseEncoder(nn.Module):
+    """(N, 21, 3) normalised pose -> (N, parts x caps_per_part, part_dim) squashed part capsules."""
+
+    def __init__(self, caps_per_part: int, part_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.caps_per_part, self.part_dim = caps_per_part, part_dim
+        self.parts = [tuple(joints) for joints in PARTS.values()]
+        widths = [6 * len(joints) for joints in self.parts] + [len(_TIP_PAIRS) + len(TIPS)]
+        self.nets = nn.ModuleList(
+            nn.Sequential(nn.Linear(w, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, caps_per_part * part_dim))
+            for w in widths
+        )
+        self.num_capsules = len(widths) * caps_per_part
+
+    def part_features(self, pose: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for joints in self.parts:
+            part = pose[:, list(joints)]
+            features.append(torch.cat([part.flatten(1), (part - part[:, :1]).flatten(1)], dim=1))
+        tips = pose[:, list(TIPS)]
+        first = pose[:, [a for a, _ in _TIP_PAIRS]]
+        second = pose[:, [b for _, b in _TIP_PAIRS]]
+        contacts = torch.linalg.vector_norm(first - second, dim=-1)
+        features.append(torch.cat([contacts, torch.linalg.vector_norm(tips, dim=-1)], dim=1))
+        return features
+
+    def forward(self, pose: torch.Tensor) -> torch.Tensor:
+        caps = [net(f).unflatten(1, (self.caps_per_part, self.part_dim)) for net, f in zip(self.nets, self.part_features(pose))]
+        return squash(torch.cat(caps, dim=1))
+
+
+class PoseDecoder(nn.Module):
+    """Masked digit capsules -> the 21 landmarks (N, 21, 3): the pose the winning capsule describes."""
+
+    def __init__(self, num_caps: int, caps_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.masker = Decoder(num_caps, caps_dim, (1, 1, 1), ())  # only its masking is used
+        layers: list[nn.Module] = []
+        width = num_caps * caps_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            width = h
+        layers.append(nn.Linear(width, NUM_JOINTS * 3))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, caps: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self.masker.mask(caps, targets)).unflatten(1, (NUM_JOINTS, 3))
+
+
+class PoseCapsNet(nn.Module):
+    """Hand-pose capsule network: part capsules of the landmarks -> routing -> digit capsules."""
+
+    inputs = ("pose",)
+    has_decoder = False
+    has_pose_decoder = True
+
+    def __init__(self, spec: PoseSpec, num_classes: int, routing_iterations: int = 3) -> None:
+        super().__init__()
+        self.spec, self.num_classes = spec, num_classes
+        self.encoder = PoseEncoder(spec.caps_per_part, spec.part_dim, spec.part_hidden)
+        self.digits = RoutingCapsules(self.encoder.num_capsules, spec.part_dim, num_classes, spec.digit_dim,
+                                      routing_iterations, spec.routing_init_std)
+        self.pose_decoder = PoseDecoder(num_classes, spec.digit_dim, spec.decoder_hidden)
+
+    def forward_capsules(self, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        caps = self.digits(self.encoder(pose))
+        return capsule_lengths(caps), caps
+
+    def forward(self, pose: torch.Tensor) -> torch.Tensor:
+        return self.forward_capsules(pose)[0]
+
+    def reconstruct_pose(self, digit_caps: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        return self.pose_decoder(digit_caps, targets)
+
+
+class FusedCapsNet(CapsNet):
+    """Image capsules and pose capsules routed by agreement into the same digit capsules.
+
+    The image still adds what landmarks miss (contact, shading, a finger MediaPipe misplaced);
+    the pose adds what the image cannot be trusted with (a new wall, new light). During training
+    a whole modality is dropped for some samples (``image_dropout``, ``pose_dropout``), so each
+    alone must carry the class and neither can hide behind the other.
+    """
+
+    inputs = ("image", "pose")
+    has_pose_decoder = True
+
+    def __init__(self, spec: CapsNetSpec, pose: PoseSpec, in_channels: int, input_size: int, num_classes: int,
+                 routing_iterations: int = 3, image_dropout: float = 0.0, pose_dropout: float = 0.0,
+                 name: str = "fused-capsnet") -> None:
+        super().__init__(spec, in_channels, input_size, num_classes, routing_iterations, name)
+        if pose.part_dim != spec.primary_dim:
+            raise ModelConfigError(f"model '{name}': part_dim ({pose.part_dim}) must equal primary_dim ({spec.primary_dim})")
+        self.pose_spec = pose
+        self.image_dropout, self.pose_dropout = image_dropout, pose_dropout
+        self.encoder = PoseEncoder(pose.caps_per_part, pose.part_dim, pose.part_hidden)
+        self.digits = RoutingCapsules(self.num_primary + self.encoder.num_capsules, spec.primary_dim, num_classes,
+                                      spec.digit_dim, routing_iterations, spec.routing_init_std)
+        self.pose_decoder = PoseDecoder(num_classes, spec.digit_dim, pose.decoder_hidden)
+
+    def forward_capsules(self, x: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        image_caps, pose_caps = self.primary(self.stem(x)), self.encoder(pose)
+        if self.training and (self.image_dropout > 0 or self.pose_dropout > 0):
+            image_caps, pose_caps = self._drop_modalities(image_caps, pose_caps)
+        caps = self.digits(torch.cat([image_caps, pose_caps], dim=1))
+        return capsule_lengths(caps), caps
+
+    def _drop_modalities(self, image_caps: torch.Tensor, pose_caps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = image_caps.shape[0]
+        drop_image = torch.rand(n, device=image_caps.device) < self.image_dropout
+        drop_pose = (torch.rand(n, device=image_caps.device) < self.pose_dropout) & ~drop_image
+        return (image_caps * (~drop_image).to(image_caps.dtype)[:, None, None],
+                pose_caps * (~drop_pose).to(pose_caps.dtype)[:, None, None])
+
+    def forward(self, x: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.forward_capsules(x, pose)[0]
+
+    def reconstruct_pose(self, digit_caps: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        return self.pose_decoder(digit_caps, targets)
+
+
+# ----------------------------------------------------------------------------- landmark MLP baseline
+
+
+@dataclass
+class LandmarkMLPSpec:
+    """What the landmark gesture apps ship: an MLP on the 63 normalised coordinates."""
+
+    hidden: tuple[int, ...]
+    dropout: float
+
+
+MLP_DEFAULTS: dict[str, Any] = {"hidden": (128, 128), "dropout": 0.1}
+
+
+class LandmarkMLP(nn.Module):
+    inputs = ("pose",)
+    has_decoder = False
+
+    def __init__(self, spec: LandmarkMLPSpec, num_classes: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = NUM_JOINTS * 3
+        for h in spec.hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True), nn.Dropout(spec.dropout)]
+            width = h
+        layers.append(nn.Linear(width, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, pose: torch.Tensor) -> torch.Tensor:
+        """(N, 21, 3) -> per-class sigmoid scores (N, K), standing in for capsule lengths."""
+        return torch.sigmoid(self.net(pose))
 
 
 # ----------------------------------------------------------------------------- registry
@@ -288,7 +481,7 @@ def merge_params(model: str, defaults: dict[str, Any], params: dict[str, Any] | 
 
 
 def _capsnet_spec(model: str, merged: dict[str, Any]) -> CapsNetSpec:
-    spec = CapsNetSpec(**merged)
+    spec = CapsNetSpec(**{k: v for k, v in merged.items() if k in CapsNetSpec.__dataclass_fields__})
     stem_lengths = {len(spec.stem_channels), len(spec.stem_kernels), len(spec.stem_strides), len(spec.stem_padding)}
     if len(stem_lengths) != 1:
         raise ModelConfigError(
@@ -297,40 +490,81 @@ def _capsnet_spec(model: str, merged: dict[str, Any]) -> CapsNetSpec:
     return spec
 
 
-def _capsnet_factory(name: str, defaults: dict[str, Any]) -> ModelFactory:
-    def build(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int) -> nn.Module:
-        spec = _capsnet_spec(name, merge_params(name, defaults, model_cfg.params))
-        return CapsNet(spec, crop_cfg.channels, crop_cfg.input_size, num_classes, model_cfg.routing_iterations, name)
-
-    build.__doc__ = f"Build '{name}' (defaults: {defaults})."
-    return build
+def _pose_spec(merged: dict[str, Any], prefix: str = "") -> PoseSpec:
+    fields_ = PoseSpec.__dataclass_fields__
+    return PoseSpec(**{k: merged[prefix + k] for k in fields_ if prefix + k in merged})
 
 
-def _build_cnn(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int) -> nn.Module:
-    """Build the CNN baseline; ``routing_iterations`` does not apply and is ignored."""
-    spec = CNNSpec(**merge_params("cnn", CNN_DEFAULTS, model_cfg.params))
-    return CNNBaseline(spec, crop_cfg.channels, crop_cfg.input_size, num_classes)
+# A factory gets (merged params, crop config, class count, routing iterations, registry name).
+ModelFactory = Callable[[dict[str, Any], CropConfig, int, int, str], nn.Module]
 
 
-MODELS: dict[str, ModelFactory] = {
-    "capsnet": _capsnet_factory("capsnet", CAPSNET_DEFAULTS),
-    "capsnet-sabour": _capsnet_factory("capsnet-sabour", SABOUR_DEFAULTS),
-    "cnn": _build_cnn,
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered architecture: how to build it, its default parameters, what it reads."""
+
+    factory: ModelFactory
+    defaults: dict[str, Any]
+    inputs: tuple[str, ...]  # "image" (the crop) and/or "pose" (the normalised landmarks)
+    summary: str
+
+
+FUSED_DEFAULTS: dict[str, Any] = {
+    **CAPSNET_DEFAULTS,
+    "caps_per_part": 8,
+    "part_hidden": 64,
+    "pose_decoder_hidden": (128, 256),
+    "image_dropout": 0.25,
+    "pose_dropout": 0.1,
 }
 
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "capsnet": CAPSNET_DEFAULTS,
-    "capsnet-sabour": SABOUR_DEFAULTS,
-    "cnn": CNN_DEFAULTS,
+
+def _build_fused(p: dict[str, Any], crop: CropConfig, k: int, iters: int, name: str) -> nn.Module:
+    pose = PoseSpec(p["caps_per_part"], p["primary_dim"], p["part_hidden"], p["digit_dim"], p["pose_decoder_hidden"])
+    return FusedCapsNet(_capsnet_spec(name, p), pose, crop.channels, crop.input_size, k, iters,
+                        p["image_dropout"], p["pose_dropout"], name)
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    "capsnet": ModelEntry(
+        lambda p, crop, k, iters, name: CapsNet(_capsnet_spec(name, p), crop.channels, crop.input_size, k, iters, name),
+        CAPSNET_DEFAULTS, ("image",), "image capsules on the 32x32 hand crop (the first default)"),
+    "capsnet-sabour": ModelEntry(
+        lambda p, crop, k, iters, name: CapsNet(_capsnet_spec(name, p), crop.channels, crop.input_size, k, iters, name),
+        SABOUR_DEFAULTS, ("image",), "the paper's MNIST CapsNet (Sabour et al. 2017)"),
+    "pose-capsnet": ModelEntry(
+        lambda p, crop, k, iters, name: PoseCapsNet(_pose_spec(p), k, iters),
+        POSE_DEFAULTS, ("pose",), "hand-pose part capsules (palm, fingers, contacts) from the landmarks"),
+    "fused-capsnet": ModelEntry(_build_fused, FUSED_DEFAULTS, ("image", "pose"),
+                                "image capsules and pose capsules routed into the same digit capsules"),
+    "cnn": ModelEntry(
+        lambda p, crop, k, iters, name: CNNBaseline(CNNSpec(**p), crop.channels, crop.input_size, k),
+        CNN_DEFAULTS, ("image",), "baseline: a plain CNN on the crop"),
+    "landmark-mlp": ModelEntry(
+        lambda p, crop, k, iters, name: LandmarkMLP(LandmarkMLPSpec(**p), k),
+        MLP_DEFAULTS, ("pose",), "baseline: an MLP on the landmarks, what landmark gesture apps ship"),
 }
+
+
+def list_models() -> list[str]:
+    """Names of every registered architecture (the CLI's help and the tests iterate these)."""
+    return sorted(REGISTRY)
+
+
+def model_entry(name: str) -> ModelEntry:
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise ModelConfigError(f"unknown model '{name}'; choose from: {', '.join(list_models())}")
+    return entry
 
 
 def build_model(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int) -> nn.Module:
     """Instantiate the registry entry ``model_cfg.name`` for this crop geometry and class count."""
-    factory = MODELS.get(model_cfg.name)
-    if factory is None:
-        raise ModelConfigError(f"unknown model '{model_cfg.name}'; choose from: {', '.join(sorted(MODELS))}")
-    return factory(model_cfg, crop_cfg, num_classes)
+    entry = model_entry(model_cfg.name)
+    params = merge_params(model_cfg.name, entry.defaults, model_cfg.params)
+    model = entry.factory(params, crop_cfg, num_classes, model_cfg.routing_iterations, model_cfg.name)
+    model.inputs = entry.inputs
+    return model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -338,14 +572,15 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def resolved_params(model_cfg: ModelConfig) -> dict[str, Any]:
+    """Every architecture parameter of the config spelled out (plain lists, no tuples)."""
+    merged = merge_params(model_cfg.name, model_entry(model_cfg.name).defaults, model_cfg.params)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
+
 
 def resolved_config(model_cfg: ModelConfig) -> ModelConfig:
-    """The config with every architecture parameter spelled out (plain lists, no tuples).
+    """The config with every architecture parameter spelled out.
 
     Checkpoints store this, so a later change of registry defaults can't break loading them.
     """
-    if model_cfg.name not in MODEL_DEFAULTS:
-        raise ModelConfigError(f"unknown model '{model_cfg.name}'; choose from: {', '.join(sorted(MODELS))}")
-    merged = merge_params(model_cfg.name, MODEL_DEFAULTS[model_cfg.name], model_cfg.params)
-    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
-    return ModelConfig(model_cfg.name, model_cfg.routing_iterations, plain)
+    return ModelConfig(model_cfg.name, model_cfg.routing_iterations, resolved_params(model_cfg))

@@ -43,7 +43,7 @@ def collect_images(inputs: Iterable[str | Path]) -> list[Path]:
 
 def predict_image(path: Path, clf: Any, detector: Any) -> dict[str, Any]:
     """One result row: file, status, hand found, class, confidence, per-class capsule lengths."""
-    from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb
+    from signcaps.preprocess import ImageReadError, hand_sample, read_image_rgb
 
     row: dict[str, Any] = {"file": str(path), "status": OK, "hand": False, "class": None, "confidence": None,
                            "confidences": None, "handedness": None, "error": None}
@@ -56,10 +56,10 @@ def predict_image(path: Path, clf: Any, detector: Any) -> dict[str, Any]:
         return {**row, "status": NO_HAND}
     hand = hands[0]
     try:
-        crop = crop_hand(image, hand.landmarks, hand.is_left, clf.crop_cfg)
+        crop, pose = hand_sample(image, hand, clf.crop_cfg)
     except ValueError:  # landmarks entirely outside the picture: nothing to classify
         return {**row, "status": NO_HAND}
-    lengths = clf.classify_crops([crop])[0]
+    lengths = clf.classify_crops([crop], [pose])[0]
     best = int(lengths.argmax())
     return {**row, "hand": True, "class": clf.classes[best], "confidence": float(lengths[best]),
             "confidences": {name: float(v) for name, v in zip(clf.classes, lengths)},

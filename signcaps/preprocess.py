@@ -106,6 +106,18 @@ def crop_hand(image_rgb: np.ndarray, landmarks_xy: np.ndarray | None, is_left: b
     return crop
 
 
+def hand_sample(image_rgb: np.ndarray, hand, cfg: CropConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(crop, normalised pose) of one detected hand: what every model input is made from.
+
+    `hand` is a `hands.Hand` (landmarks, points, is_left). Raises ValueError when the hand lies
+    entirely outside the frame.
+    """
+    from signcaps.landmarks import normalize_pose
+
+    crop = crop_hand(image_rgb, hand.landmarks, hand.is_left, cfg)
+    return crop, normalize_pose(hand.points, hand.is_left, cfg.mirror_left)
+
+
 def to_tensor(crop_rgb: np.ndarray, cfg: CropConfig) -> np.ndarray:
     """RGB uint8 HxWx3 crop -> float32 CxHxW model input (grey or RGB, normalised)."""
     if crop_rgb.shape[:2] != (cfg.input_size, cfg.input_size):

@@ -23,13 +23,18 @@ import numpy as np
 
 from signcaps.config import CropConfig, DetectConfig
 from signcaps.errors import UserError
+from signcaps.landmarks import NUM_JOINTS
 
 META_KEY = "signcaps"
 FORMAT = "signcaps-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optional "landmarks" input, described by the metadata's "inputs" and "pose"
+READABLE_VERSIONS = (1, 2)
 INPUT_NAME = "input"
+POSE_INPUT = "landmarks"
+INPUT_NAMES = {"image": INPUT_NAME, "pose": POSE_INPUT}  # model input kind -> ONNX graph input name
 LENGTHS = "lengths"
 RECONSTRUCTION = "reconstruction"
+POSE_RECONSTRUCTION = "pose_reconstruction"
 DEFAULT_MODEL_NAME = "default_model.onnx"
 
 
@@ -118,9 +123,13 @@ def read_metadata(model: Any, source: str) -> dict[str, Any]:
         raise ModelLoadError(f"{source}: the signcaps metadata is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelLoadError(f"{source}: the signcaps metadata has no '{FORMAT}' format tag")
-    if int(meta.get("format_version", 0)) != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise ModelLoadError(f"{source} uses signcaps ONNX format version {meta.get('format_version')}; "
-                             f"this signcaps reads version {FORMAT_VERSION}")
+                             f"this signcaps reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+    inputs = meta.setdefault("inputs", {"image": INPUT_NAME})
+    if not isinstance(inputs, dict) or not inputs or any(INPUT_NAMES.get(k) != v for k, v in inputs.items()):
+        raise ModelLoadError(f"{source}: the signcaps metadata 'inputs' must map image/pose to "
+                             f"{INPUT_NAMES}, got {inputs!r}")
     missing = [k for k in ("classes", "input_size", "channels", "mean", "std", "margin", "mirror_left") if k not in meta]
     if missing:
         raise ModelLoadError(f"{source}: the signcaps metadata lacks {', '.join(missing)}")
@@ -176,8 +185,10 @@ class OnnxClassifier:
         self.classes: list[str] = [str(c) for c in self.meta["classes"]]
         self.crop_cfg: CropConfig = crop_config_from_meta(self.meta)
         self.detect_cfg: DetectConfig = detect_config_from_meta(self.meta)
+        self.inputs: dict[str, str] = dict(self.meta["inputs"])
         self._check_signature(model, source)
         self.has_reconstruction: bool = any(o.name == RECONSTRUCTION for o in model.graph.output)
+        self.has_pose_reconstruction: bool = any(o.name == POSE_RECONSTRUCTION for o in model.graph.output)
         self._model = model
         self._full = None
         graph = prune_to_outputs(model, [LENGTHS]) if len(model.graph.output) > 1 else model
@@ -189,15 +200,16 @@ class OnnxClassifier:
             raise ModelLoadError(f"onnxruntime cannot load {source}: {first[:200]}") from None
 
     def _check_signature(self, model: Any, source: str) -> None:
-        inputs = [i for i in model.graph.input if i.name not in {init.name for init in model.graph.initializer}]
-        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-            names = [i.name for i in inputs]
-            raise ModelLoadError(f"{source} must have exactly one input named '{INPUT_NAME}', has {names}")
-        got = _dims(inputs[0])
-        want = [self.crop_cfg.channels, self.crop_cfg.input_size, self.crop_cfg.input_size]
-        # A symbolic dim cannot disagree; a static one must match the metadata.
-        if len(got) != 4 or any(isinstance(g, int) and g != w for g, w in zip(got[1:], want)):
-            raise ModelLoadError(f"{source}: input shape {got} disagrees with its metadata (N, {want[0]}, {want[1]}, {want[2]})")
+        inputs = {i.name: _dims(i) for i in model.graph.input if i.name not in {init.name for init in model.graph.initializer}}
+        if set(inputs) != set(self.inputs.values()):
+            raise ModelLoadError(f"{source} has inputs {sorted(inputs)}, its metadata names {sorted(self.inputs.values())}")
+        expected = {INPUT_NAME: list(self.input_shape), POSE_INPUT: [NUM_JOINTS, 3]}
+        for name, got in inputs.items():
+            want = expected[name]
+            # A symbolic dim cannot disagree; a static one must match the metadata.
+            if len(got) != len(want) + 1 or any(isinstance(g, int) and g != w for g, w in zip(got[1:], want)):
+                raise ModelLoadError(f"{source}: input '{name}' shape {got} disagrees with its metadata (N, "
+                                     f"{', '.join(map(str, want))})")
         outputs = {o.name: _dims(o) for o in model.graph.output}
         if LENGTHS not in outputs:
             raise ModelLoadError(f"{source} has no '{LENGTHS}' output (outputs: {sorted(outputs)})")
@@ -212,27 +224,54 @@ class OnnxClassifier:
     def input_shape(self) -> tuple[int, int, int]:
         return (self.crop_cfg.channels, self.crop_cfg.input_size, self.crop_cfg.input_size)
 
-    def _as_batch(self, batch: np.ndarray) -> np.ndarray:
-        array = np.ascontiguousarray(batch, dtype=np.float32)
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4 or tuple(array.shape[1:]) != self.input_shape:
-            raise ModelInputError(f"batch shape {tuple(np.shape(batch))} does not fit the model input (N, "
-                                 f"{', '.join(map(str, self.input_shape))})")
-        return array
+    @property
+    def needs_pose(self) -> bool:
+        """Whether the model reads hand landmarks (then every call must bring them)."""
+        return "pose" in self.inputs
 
-    def classify(self, batch: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) float32 preprocessed crops -> class-capsule lengths (N, K)."""
-        array = self._as_batch(batch)
-        if len(array) == 0:
+    def _feed(self, inputs: np.ndarray | dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        """ONNX feed from {"image": (N, C, H, W), "pose": (N, 21, 3)} (a bare array is the image)."""
+        if not isinstance(inputs, dict):
+            inputs = {"image": inputs}
+        shapes = {"image": self.input_shape, "pose": (NUM_JOINTS, 3)}
+        feed, count = {}, None
+        for kind, name in self.inputs.items():
+            if kind not in inputs:
+                raise ModelInputError(f"this model needs its '{kind}' input ({'hand landmarks' if kind == 'pose' else 'crops'})")
+            array = np.ascontiguousarray(inputs[kind], dtype=np.float32)
+            if array.ndim == len(shapes[kind]):
+                array = array[None]
+            if array.ndim != len(shapes[kind]) + 1 or tuple(array.shape[1:]) != shapes[kind]:
+                raise ModelInputError(f"{kind} batch shape {tuple(np.shape(inputs[kind]))} does not fit the model input "
+                                      f"(N, {', '.join(map(str, shapes[kind]))})")
+            if count is not None and len(array) != count:
+                raise ModelInputError("the model's inputs hold different numbers of hands")
+            feed[name], count = array, len(array)
+        return feed, count or 0
+
+    def classify(self, inputs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """Preprocessed model inputs ({"image": crops (N, C, H, W), "pose": (N, 21, 3)}; a bare
+        array is the image batch) -> class-capsule lengths (N, K)."""
+        feed, count = self._feed(inputs)
+        if count == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        return self._session.run([LENGTHS], {INPUT_NAME: array})[0]
+        return self._session.run([LENGTHS], feed)[0]
 
-    def classify_crops(self, crops_rgb: list[np.ndarray] | np.ndarray) -> np.ndarray:
-        """RGB uint8 hand crops (from ``preprocess.crop_hand``) -> lengths (N, K)."""
+    def hand_inputs(self, crops_rgb: list[np.ndarray] | np.ndarray, poses: list[np.ndarray] | np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
+        """RGB uint8 crops (`preprocess.crop_hand`) and normalised poses (`landmarks.normalize_pose`)
+        -> the model's inputs, through the shared `to_batch`."""
         from signcaps.preprocess import to_batch
 
-        return self.classify(to_batch(crops_rgb, self.crop_cfg))
+        inputs = {"image": to_batch(crops_rgb, self.crop_cfg)}
+        if poses is not None:
+            inputs["pose"] = np.asarray(poses, np.float32).reshape(-1, NUM_JOINTS, 3)
+        return inputs
+
+    def classify_crops(self, crops_rgb: list[np.ndarray] | np.ndarray,
+                       poses: list[np.ndarray] | np.ndarray | None = None) -> np.ndarray:
+        """RGB uint8 hand crops (and their normalised poses, for models that read them) -> lengths (N, K)."""
+        return self.classify(self.hand_inputs(crops_rgb, poses))
 
     def _full_session(self):
         if self._full is None:
@@ -242,19 +281,25 @@ class OnnxClassifier:
                                               providers=["CPUExecutionProvider"])
         return self._full
 
-    def classify_and_reconstruct(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Lengths and decoder images in one pass (reconstruction None for models without a decoder)."""
-        if not self.has_reconstruction:
-            return self.classify(batch), None
-        array = self._as_batch(batch)
-        if len(array) == 0:
-            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, *self.input_shape), np.float32)
-        lengths, recon = self._full_session().run([LENGTHS, RECONSTRUCTION], {INPUT_NAME: array})
-        return lengths, recon
+    def explain_outputs(self, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Lengths plus every decoder output the model has (image and/or pose), in one pass."""
+        names = [LENGTHS, *([RECONSTRUCTION] if self.has_reconstruction else []),
+                 *([POSE_RECONSTRUCTION] if self.has_pose_reconstruction else [])]
+        feed, count = self._feed(inputs)
+        if len(names) == 1 or count == 0:
+            return {LENGTHS: self.classify(inputs)}
+        return dict(zip(names, self._full_session().run(names, feed)))
 
-    def reconstruct(self, batch: np.ndarray) -> np.ndarray | None:
+    def classify_and_reconstruct(self, inputs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Lengths and decoder images in one pass (reconstruction None for models without an image decoder)."""
+        if not self.has_reconstruction:
+            return self.classify(inputs), None
+        out = self.explain_outputs(inputs)
+        return out[LENGTHS], out.get(RECONSTRUCTION, np.zeros((0, *self.input_shape), np.float32))
+
+    def reconstruct(self, inputs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | None:
         """Decoder image (N, C, H, W) in [0, 1] of the longest capsule, or None without a decoder."""
-        return self.classify_and_reconstruct(batch)[1]
+        return self.classify_and_reconstruct(inputs)[1]
 
     def __repr__(self) -> str:
         return (f"OnnxClassifier({str(self.path)!r}, model={self.meta.get('model')!r}, "

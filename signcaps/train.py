@@ -25,7 +25,9 @@ from signcaps import __version__
 from signcaps.capsules import margin_loss, reconstruction_loss
 from signcaps.checkpoint import CheckpointError, checkpoint_recipe, load_checkpoint, load_weights, save_checkpoint
 from signcaps.config import Recipe, save_recipe
-from signcaps.data import CropDataset, CropSet, build_augmenter, prepare, split_indices
+from signcaps.augment import build_augmenter
+from signcaps.data import CropDataset, CropSet, prepare, split_indices
+from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
 from signcaps.metrics import classification_report
 from signcaps.models import build_model, count_parameters, resolved_config
@@ -43,17 +45,23 @@ class TrainStep(nn.Module):
         super().__init__()
         self.model, self.recipe = model, recipe
 
-    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, images: torch.Tensor, poses: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         crop, train = self.recipe.crop, self.recipe.train
-        if getattr(self.model, "has_decoder", False):
-            lengths, capsules = self.model.forward_capsules(images)
+        xs = select_inputs(self.model, {"image": images, "pose": poses})
+        image_decoder = getattr(self.model, "has_decoder", False) and train.recon_weight > 0
+        pose_decoder = getattr(self.model, "has_pose_decoder", False) and train.pose_recon_weight > 0
+        if image_decoder or pose_decoder:
+            lengths, capsules = self.model.forward_capsules(*xs)
         else:
-            lengths, capsules = self.model(images), None
+            lengths, capsules = self.model(*xs), None
         loss = margin_loss(lengths.float(), targets)
-        if capsules is not None and train.recon_weight > 0:
+        if image_decoder:
             recon = self.model.reconstruct(capsules, targets)
             target01 = (images * crop.std + crop.mean).clamp(0, 1)
             loss = loss + train.recon_weight * reconstruction_loss(recon.float(), target01.float())
+        if pose_decoder:
+            recon_pose = self.model.reconstruct_pose(capsules, targets)
+            loss = loss + train.pose_recon_weight * reconstruction_loss(recon_pose.float(), poses.float())
         return loss, lengths.detach(), targets
 
 
@@ -84,29 +92,12 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo, show_pro
     return crops, split_indices(crops.paths, crops.labels, recipe.data)
 
 
-def predict_lengths(model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
-    """Class-capsule lengths for a float32 NxCxHxW array (no augmentation, eval mode)."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[start:start + batch_size]).to(device)
-            out.append(model(batch).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
-def tensors_of(crops: CropSet, recipe: Recipe) -> np.ndarray:
-    from signcaps.preprocess import to_batch
-
-    return to_batch(crops.crops, recipe.crop)
-
-
 def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.device) -> tuple[DataLoader, DistributedSampler]:
     """DistributedSampler even for one process, so 1 x B and N x B/N see the same global batches."""
     train = recipe.train
     if train.batch_size % info.world_size:
         raise ValueError(f"train.batch_size {train.batch_size} must be divisible by the {info.world_size} processes")
-    dataset = CropDataset(crops.crops, crops.labels, recipe.crop, build_augmenter(recipe.augment))
+    dataset = CropDataset(crops, recipe.crop, build_augmenter(recipe.augment))
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=train.seed)
     loader = DataLoader(dataset, batch_size=train.batch_size // info.world_size, sampler=sampler,
                         num_workers=train.num_workers, worker_init_fn=_seed_worker,
@@ -188,7 +179,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
                       f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val {len(val_set)} / test {len(test_set)}")
     loader, sampler = make_loader(train_set, recipe, info, device)
-    val_x = tensors_of(val_set, recipe)
+    val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__, "data_fingerprint": crops.fingerprint}
 
     run_started = time.perf_counter()
@@ -242,10 +233,11 @@ def run_epoch(step: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimi
     total_loss, correct, seen = 0.0, 0, 0
     use_amp = amp and device.type == "cuda"
     with progress_bar(label, len(loader), enabled=show_progress) as advance:
-        for images, targets in loader:
-            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        for images, poses, targets in loader:
+            images, poses = images.to(device, non_blocking=True), poses.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, lengths, _ = step(images, targets)
+                loss, lengths, _ = step(images, poses, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -276,7 +268,7 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
     load_weights(model, best["model_state"], str(run_dir / "best.pt"))
     report = None
     if len(test_set):
-        pred = predict_lengths(model, tensors_of(test_set, recipe), device).argmax(1)
+        pred = predict_lengths(model, inputs_of(test_set, recipe), device).argmax(1)
         report = classification_report(test_set.labels, pred, crops.classes)
         plot_confusion(report, run_dir / "confusion.png", f"{recipe.model.name} test (unseen participants)")
     plot_curves(history, run_dir / "curves.png", recipe.model.name)

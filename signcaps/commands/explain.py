@@ -40,17 +40,33 @@ def explain_command(
 
 @user_errors
 def robustness_command(
-    checkpoints: list[Path] = typer.Argument(..., help="checkpoints to compare (e.g. a capsnet and a cnn best.pt)"),
+    models: list[Path] = typer.Argument(..., help="checkpoints to compare (e.g. a capsnet and a cnn best.pt); with --domain also .onnx files"),
+    domain: bool = typer.Option(False, "--domain", help="domain shifts (backgrounds, light, colour cast, blur, JPEG, mirrored hands) "
+                                "through the whole pipeline, instead of the rotation/scale/translation/brightness sweep"),
+    shift: list[str] = typer.Option([], "--shift", help="with --domain: only these shifts (repeatable; default all)"),
     data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset with the models' classes (default: each model's training data)"),
     split: str = typer.Option("auto", "--split", help="test | val | train | all; auto = test split of the training data, all of any other folder"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for the PNGs and JSON (default: the checkpoints' common folder)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Accuracy of several checkpoints under rotation, scale, translation and brightness changes, in one table and plot."""
+    """Accuracy of several models under controlled changes, in one table and plot."""
+    if domain:
+        from signcaps.shifts import evaluate_shifts, shift_rows
+
+        report = evaluate_shifts(models, shift or None, data, "test" if split == "auto" else split, hand_model,
+                                 out_dir or Path("."), show_progress=not json_out)
+        if json_out:
+            print_json(report)
+            return
+        columns = ["shift", *(m["label"] for m in report["models"])]
+        out.print(table(f"domain shifts: accuracy on {report['images']} photos ({report['split']} split; no hand = wrong)",
+                        columns, shift_rows(report)))
+        out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
+        return
     from signcaps.robustness import compare_checkpoints, print_comparison
 
-    result = compare_checkpoints(checkpoints, data, split, hand_model, out_dir, show_progress=not json_out)
+    result = compare_checkpoints(models, data, split, hand_model, out_dir, show_progress=not json_out)
     if json_out:
         print_json(result)
         return
