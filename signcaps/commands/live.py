@@ -63,8 +63,9 @@ def live_command(
 ) -> None:
     """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
 
-    Keys in the window: q or Esc quits, s saves a screenshot, p pauses. Ends with a summary
-    (frames, FPS, per-stage latency); Ctrl-C ends cleanly too.
+    Keys in the window: q or Esc quits, s saves a screenshot, p pauses, f toggles fullscreen,
+    h lists the keys. The window opens at the frame's size (smaller only to fit the screen) and
+    keeps its aspect ratio. Ends with a summary (frames, FPS, per-stage latency); Ctrl-C ends cleanly too.
     """
     from signcaps.live import LiveConfig, run_live
 
