@@ -48,8 +48,8 @@ class HandView:
 
 
 def scale_for(shape: tuple[int, ...]) -> float:
-    """Drawing scale: 1.0 at 480 px frame height."""
-    return float(np.clip(shape[0] / 480.0, 0.35, 4.0))
+    """Drawing scale: 1.0 at 480 px frame height (plain floats: called many times per frame)."""
+    return min(max(shape[0] / 480.0, 0.35), 4.0)
 
 
 def _line(s: float) -> int:

@@ -151,15 +151,20 @@ def bench_live_command(
     explain: bool = typer.Option(False, "--explain", help="include the reconstruction"),
     threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
     detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only"),
+    detector: bool = typer.Option(True, "--detector/--no-detector", help="also time the hand detector alone on the same frames"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """End-to-end FPS and per-stage latency (capture, detect, crop, classify, draw) p50/p95 of the live loop."""
+    """End-to-end FPS and per-stage latency (capture, detect, crop, classify, draw) p50/p95 of the live loop.
+
+    First the hand detector alone on the same frames (decode left out): the loop's ceiling; then
+    live fps / detector-alone fps says how much of it the loop keeps.
+    """
     from signcaps.livebench import bench_live_modes
 
     bench = bench_live_modes(source, model=model, hand_model=hand_model, hands=hands, max_frames=max_frames,
                              warmup=warmup, repeat=repeat, mode=mode, explain=explain, threads=threads,
-                             detect_every=detect_every)
+                             detect_every=detect_every, detector=detector)
     results = bench.results
     if json_out:
         print_json(bench.to_dict())
@@ -183,7 +188,13 @@ def bench_live_command(
     for name, summary in results.items():
         share = f"{summary.classifier_share:.1%}" if summary.classifier_share is not None else "-"
         cpu = f"; {summary.cpu_ms_per_frame:.1f} ms CPU per frame (all threads)" if summary.cpu_ms_per_frame else ""
-        out.print(f"{name}: {summary.fps:.1f} fps end to end; classifier {share} of stage time{cpu}", highlight=False)
+        ratio = bench.ratio(name)
+        vs = f" = {ratio:.2f} x the detector alone" if ratio is not None else ""
+        out.print(f"{name}: {summary.fps:.1f} fps end to end{vs}; classifier {share} of stage time{cpu}", highlight=False)
+    if bench.detector is not None:
+        d = bench.detector
+        out.print(f"detector alone: {d.fps:.1f} fps, {d.cpu_ms_per_frame:.1f} ms CPU per frame "
+                  f"({d.with_hand}/{d.frames} frames with a hand)", highlight=False)
     if bench.busy:
         err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: other processes "
                   f"compete for the CPU, the numbers are pessimistic", highlight=False)
