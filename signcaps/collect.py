@@ -93,7 +93,7 @@ def collect(cfg: CollectConfig, log: Callable[[str], None] = lambda _msg: None, 
 def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> CollectResult:
     from signcaps.assets import resolve_hand_model
     from signcaps.hands import HandDetector
-    from signcaps.live import display_available
+    from signcaps.window import display_available
 
     cfg.check()
     folder = Path(cfg.out).expanduser() / cfg.label

@@ -1,4 +1,4 @@
-"""Live recognition: frames -> hands (MediaPipe VIDEO mode) -> crops -> capsule lengths -> overlay.
+"""Live recognition, the loop: frames -> hands (MediaPipe VIDEO mode) -> `Recogniser` -> consumers.
 
 The steps per frame, each timed for the summary and `signcaps bench live`:
 
@@ -9,21 +9,24 @@ The steps per frame, each timed for the summary and `signcaps bench live`:
     classify  the ONNX runtime: class-capsule lengths for every hand in one batch
     draw      the overlay (`signcaps.overlay`)
 
-Predictions are stabilised per hand slot: capsule lengths are smoothed with an exponential
-moving average, a smoothed winner below `threshold` shows "?" instead of a guess, and a frame
-without hands is the "no_hand" state. With `hands > 1`, detections are matched to slots by
-position (and handedness), so each hand keeps its own smoothing.
+What happens to one frame's hands (crop, classify, smooth, threshold) is `signcaps.recognise`;
+this module is the loop around it and its I/O, like whisper's `transcribe` around `decoding`.
+The consumers of each annotated frame are the window and its keys (`signcaps.window`), the
+video writer (`signcaps.writers`) and the caller's `on_result` (JSON lines).
 
 By default the loop is pipelined: capture, detection and video writing run in their own
 threads (OpenCV and MediaPipe release the GIL), overlapping detection of frame t+1 with the
 classification and drawing of frame t. `pipeline=False` runs everything serially.
+
+OpenCV's own worker threads are turned off while the loop runs (`cv2.setNumThreads(1)`): every
+OpenCV call here is small (a colour conversion, a crop resize, drawing), and splitting it across
+cores only makes it compete with MediaPipe for them. Measured with `bench live` on 2 loaded
+cores (median of 4 interleaved runs of 200 frames): 20.1 instead of 22.0 ms CPU per frame serial,
+21.0 instead of 21.7 pipelined; the detector alone did not change (17.9 vs 17.4).
 """
 from __future__ import annotations
 
-import os
 import queue
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,9 +38,12 @@ import numpy as np
 
 from signcaps.capture import BackgroundStage, CaptureError, Frame, ThreadedReader, open_source, parse_source
 from signcaps.errors import UserError
-from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_image, unit_to_rgb
+from signcaps.recognise import FrameResult, HandResult, HandSlots, Recogniser  # noqa: F401  (the loop's public types)
+from signcaps.window import Window, display_available, paused_loop, save_screenshot, window_step
+from signcaps.writers import VideoWriter
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
+
 
 
 class LiveError(UserError, ValueError):
@@ -91,128 +97,6 @@ class LiveConfig:
             if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
                 raise LiveError(f"--output must be a video file name (.mp4, .avi, …), got {self.output}")
         return self
-
-
-# ------------------------------------------------------------------------------ predictions
-
-
-@dataclass
-class HandResult:
-    """One hand slot in one frame."""
-
-    slot: int
-    hand: Any  # signcaps.hands.Hand
-    crop_box: SquareBox
-    raw: np.ndarray  # (K,) capsule lengths of this frame
-    lengths: np.ndarray  # (K,) smoothed lengths
-    best: int  # index of the longest smoothed capsule
-    label: str | None  # class name, None when below the threshold
-    crop: np.ndarray | None = None  # model-input view of the crop (RGB uint8), --explain
-    reconstruction: np.ndarray | None = None  # decoder image (RGB uint8), --explain
-
-    @property
-    def confidence(self) -> float:
-        return float(self.lengths[self.best])
-
-
-@dataclass
-class FrameResult:
-    index: int
-    time_s: float  # source timestamp in seconds
-    hands: list[HandResult]
-    state: str  # no_hand | uncertain | ok
-
-    def to_json(self, classes: list[str]) -> dict[str, Any]:
-        return {
-            "time": round(self.time_s, 4),
-            "frame": self.index,
-            "state": self.state,
-            "hands": [{
-                "slot": h.slot,
-                "box": list(h.hand.box),
-                "crop_box": [h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1],
-                "class": h.label,
-                "best": classes[h.best],
-                "confidence": round(h.confidence, 4),
-                "confidences": {name: round(float(v), 4) for name, v in zip(classes, h.lengths)},
-                "raw": {name: round(float(v), 4) for name, v in zip(classes, h.raw)},
-                "handedness": h.hand.handedness,
-                "score": round(float(h.hand.score), 4),
-            } for h in self.hands],
-        }
-
-
-@dataclass
-class _Slot:
-    centre: np.ndarray
-    size: float
-    handedness: str
-    lengths: np.ndarray
-    missed: int = 0
-
-
-class HandSlots:
-    """Per-hand temporal smoothing: match detections to slots, then EMA the capsule lengths.
-
-    A detection continues a slot when its centre lies within `max_jump` hand sizes of the
-    slot's last centre (handedness that differs costs half a hand size); otherwise it starts
-    afresh in a free slot, so a new hand or a jump across the frame never inherits an old
-    hand's average. Slots whose hand is missing for more than `keep_frames` frames are freed.
-    """
-
-    def __init__(self, count: int, alpha: float, keep_frames: int = 5, max_jump: float = 1.0) -> None:
-        self.slots: list[_Slot | None] = [None] * count
-        self.alpha = float(alpha)
-        self.keep_frames = keep_frames
-        self.max_jump = max_jump
-
-    def update(self, hands: list, raw: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """(slot, smoothed lengths) for each detection, in the order of `hands`."""
-        centres = [(h.landmarks.min(axis=0) + h.landmarks.max(axis=0)) / 2.0 for h in hands]
-        sizes = [float(max(h.landmarks.max(axis=0) - h.landmarks.min(axis=0))) or 1.0 for h in hands]
-        pairs = []
-        for d, hand in enumerate(hands):
-            for s, slot in enumerate(self.slots):
-                if slot is None:
-                    continue
-                cost = float(np.linalg.norm(centres[d] - slot.centre)) / max(slot.size, sizes[d])
-                cost += 0.5 if hand.handedness != slot.handedness else 0.0
-                if cost <= self.max_jump:
-                    pairs.append((cost, d, s))
-        assigned: dict[int, int] = {}
-        used: set[int] = set()
-        for _cost, d, s in sorted(pairs):
-            if d not in assigned and s not in used:
-                assigned[d] = s
-                used.add(s)
-        for d in range(len(hands)):  # unmatched detections take a free slot, else the stalest one
-            if d in assigned:
-                continue
-            free = [s for s in range(len(self.slots)) if s not in used]
-            if not free:
-                continue
-            s = min(free, key=lambda i: (self.slots[i] is not None, -(self.slots[i].missed if self.slots[i] else 0), i))
-            self.slots[s] = None
-            assigned[d] = s
-            used.add(s)
-        out = []
-        for d, hand in enumerate(hands):
-            s = assigned.get(d)
-            if s is None:  # more detections than slots (cannot happen with num_hands = slots)
-                continue
-            slot = self.slots[s]
-            if slot is None:
-                slot = self.slots[s] = _Slot(centres[d], sizes[d], hand.handedness, raw[d].astype(np.float32).copy())
-            else:
-                slot.lengths = (self.alpha * raw[d] + (1.0 - self.alpha) * slot.lengths).astype(np.float32)
-                slot.centre, slot.size, slot.handedness, slot.missed = centres[d], sizes[d], hand.handedness, 0
-            out.append((s, slot.lengths.copy()))
-        for s, slot in enumerate(self.slots):
-            if slot is not None and s not in used:
-                slot.missed += 1
-                if slot.missed > self.keep_frames:
-                    self.slots[s] = None
-        return out
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -322,92 +206,7 @@ class LiveSummary:
         }
 
 
-# ------------------------------------------------------------------------------ the pipeline
-
-
-_WINDOW_PROBE: dict[tuple[str, str, str], bool] = {}
-
-
-def display_available(probe: bool = True) -> bool:
-    """Whether cv2.imshow can open a window here.
-
-    Linux/BSD without $DISPLAY or $WAYLAND_DISPLAY: no. With one, a throw-away process opens
-    and closes a window first (`probe`), because OpenCV's Qt backend aborts the whole process,
-    not raising anything, when the display named there cannot be reached.
-    """
-    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            return False
-    if not probe:
-        return True
-    key = (os.environ.get("DISPLAY", ""), os.environ.get("WAYLAND_DISPLAY", ""), os.environ.get("QT_QPA_PLATFORM", ""))
-    if key not in _WINDOW_PROBE:
-        import subprocess
-
-        code = "import cv2; cv2.namedWindow('signcaps-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); cv2.waitKey(1)"
-        try:
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=15)
-            _WINDOW_PROBE[key] = done.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _WINDOW_PROBE[key] = False
-    return _WINDOW_PROBE[key]
-
-
-class Recogniser:
-    """Detections of one frame -> smoothed per-slot predictions (crop, classify, smooth)."""
-
-    def __init__(self, classifier, cfg: LiveConfig) -> None:
-        self.classifier = classifier
-        self.classes = list(classifier.classes)
-        self.crop_cfg = classifier.crop_cfg
-        self.cfg = cfg
-        self.explain = bool(cfg.explain and getattr(classifier, "has_reconstruction", False))
-        self.slots = HandSlots(cfg.hands, cfg.smoothing, cfg.keep_frames)
-
-    def __call__(self, rgb: np.ndarray, hands: list, frame: Frame, timings: dict[str, float]) -> FrameResult:
-        t0 = time.perf_counter()
-        kept, crops = [], []
-        for hand in hands[: self.cfg.hands]:
-            try:
-                crops.append(crop_hand(rgb, hand.landmarks, hand.is_left, self.crop_cfg))
-            except ValueError:  # landmarks entirely outside the frame: nothing to classify
-                continue
-            kept.append(hand)
-        hands = kept
-        batch = to_batch(crops, self.crop_cfg)
-        t1 = time.perf_counter()
-        recon = None
-        if not hands:
-            raw = np.zeros((0, len(self.classes)), np.float32)
-        elif self.explain and hasattr(self.classifier, "classify_and_reconstruct"):
-            raw, recon = self.classifier.classify_and_reconstruct(batch)  # one pass for both outputs
-        else:
-            raw = self.classifier.classify(batch)
-            if self.explain:
-                recon = self.classifier.reconstruct(batch)
-        raw = np.asarray(raw, np.float32)
-        t2 = time.perf_counter()
-        timings["crop"] = (t1 - t0) * 1000.0
-        timings["classify"] = (t2 - t1) * 1000.0  # includes the decoder with --explain
-        results = []
-        for d, (slot, smoothed) in enumerate(self.slots.update(hands, raw)):
-            best = int(np.argmax(smoothed))
-            label = self.classes[best] if smoothed[best] >= self.cfg.threshold else None
-            result = HandResult(slot, hands[d], square_box(hands[d].landmarks, self.crop_cfg.margin), raw[d], smoothed,
-                                best, label)
-            if self.explain:
-                result.crop = to_image(batch[d], self.crop_cfg)
-                if recon is not None:
-                    result.reconstruction = unit_to_rgb(recon[d])
-            results.append(result)
-        results.sort(key=lambda r: r.slot)
-        if not results:
-            state = "no_hand"
-        elif all(r.label is None for r in results):
-            state = "uncertain"
-        else:
-            state = "ok"
-        return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
+# ------------------------------------------------------------------------------ the loop
 
 
 def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,
@@ -462,90 +261,6 @@ class _Detect:
         return frame, rgb, self._hands, (time.perf_counter() - t0) * 1000.0
 
 
-class _Writer:
-    """Annotated frames -> video file, optionally in a thread (encoding overlaps the loop)."""
-
-    def __init__(self, path: str, fps: float, size: tuple[int, int], threaded: bool) -> None:
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.path = str(Path(path).expanduser())
-        self.size = size
-        self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
-        if not self._writer.isOpened():
-            raise LiveError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is not writable)")
-        self.frames = 0
-        self.ms: list[float] = []
-        self._queue: queue.Queue | None = queue.Queue(maxsize=8) if threaded else None
-        self._error: BaseException | None = None
-        if threaded:
-            self._thread = threading.Thread(target=self._run, name="signcaps-writer", daemon=True)
-            self._thread.start()
-
-    def _encode(self, image: np.ndarray) -> None:
-        t0 = time.perf_counter()
-        if (image.shape[1], image.shape[0]) != self.size:  # a folder of differently sized frames
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
-        self.frames += 1
-        self.ms.append((time.perf_counter() - t0) * 1000.0)
-
-    def _run(self) -> None:
-        assert self._queue is not None
-        while True:
-            image = self._queue.get()
-            if image is None:
-                return
-            try:
-                self._encode(image)
-            except BaseException as exc:  # noqa: BLE001
-                self._error = exc
-
-    def write(self, image: np.ndarray) -> None:
-        if self._queue is None:
-            self._encode(image)
-        else:
-            self._queue.put(image)
-
-    def close(self) -> None:
-        if self._queue is not None:
-            self._queue.put(None)
-            self._thread.join()
-        self._writer.release()
-
-
-@dataclass
-class _Window:
-    name: str = "signcaps live"
-    open: bool = False
-
-    def show(self, image: np.ndarray) -> bool:
-        try:
-            if not self.open:
-                cv2.namedWindow(self.name, cv2.WINDOW_NORMAL)
-                self.open = True
-            cv2.imshow(self.name, image)
-            return True
-        except cv2.error:
-            self.open = False
-            return False
-
-    def closed_by_user(self) -> bool:
-        try:
-            return cv2.getWindowProperty(self.name, cv2.WND_PROP_VISIBLE) < 1
-        except cv2.error:
-            return True
-
-    def key(self, wait_ms: int = 1) -> int:
-        return cv2.waitKey(wait_ms) & 0xFF
-
-    def close(self) -> None:
-        if self.open:
-            try:
-                cv2.destroyWindow(self.name)
-                cv2.waitKey(1)
-            except cv2.error:
-                pass
-
-
 def run_live(cfg: LiveConfig, classifier=None, on_result: Callable[[FrameResult, list[str]], None] | None = None,
              log: Callable[[str], None] = lambda _msg: None) -> LiveSummary:
     """Run the loop until the input ends, the user quits, or Ctrl-C; never raises for a source
@@ -578,13 +293,13 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     window = None
     if cfg.window:
         if display_available():
-            window = _Window()
+            window = Window()
         else:
             log("no usable display: running without a window (use --output and/or --json to see results)")
     stats = StageStats(cfg.warmup)
     states: dict[str, int] = {}
     reason, error = "end of input", None
-    writer: _Writer | None = None
+    writer: VideoWriter | None = None
     reader: ThreadedReader | None = None
     worker: _DetectWorker | None = None
     fps_ema: float | None = None
@@ -593,6 +308,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     size: tuple[int, int] | None = None
     pace_origin: float | None = None
     detect = _Detect(detector, cfg.detect_every)
+    cv_threads: int | None = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     try:
         if cfg.pipeline:
             reader = ThreadedReader(source, depth=4, stall_timeout=cfg.stall_timeout)
@@ -636,7 +353,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                 timings["draw"] = (time.perf_counter() - t0) * 1000.0
             if cfg.output:
                 if writer is None:
-                    writer = _Writer(cfg.output, source.fps, (image.shape[1], image.shape[0]), threaded=cfg.pipeline)
+                    writer = VideoWriter(cfg.output, source.fps, (image.shape[1], image.shape[0]), threaded=cfg.pipeline)
                 t0 = time.perf_counter()
                 writer.write(image)
                 if not cfg.pipeline:
@@ -650,16 +367,16 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                     if pace_origin is None:
                         pace_origin = time.perf_counter() - frame.timestamp_ms / 1000.0
                     wait_ms = max(1, int((pace_origin + frame.timestamp_ms / 1000.0 - time.perf_counter()) * 1000.0))
-                action = _window_step(window, image, wait_ms)
+                action = window_step(window, image, wait_ms)
                 while action in ("pause", "shot"):
                     if action == "shot":
-                        saved = _screenshot(image, cfg.screenshot_dir, frame.index)
+                        saved = save_screenshot(image, cfg.screenshot_dir, frame.index)
                         note, note_until = f"saved {saved.name}", time.perf_counter() + 2.0
                         log(f"screenshot: {saved}")
                         action = None
                         break
                     paused_at = time.perf_counter()
-                    action = _paused_loop(window, image, result.index, cfg, log)
+                    action = paused_loop(window, image, result.index, cfg.screenshot_dir, log)
                     stats.exclude(time.perf_counter() - paused_at)
                     last_tick = pace_origin = None
                 if action == "quit":
@@ -673,6 +390,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     except CaptureError as exc:
         reason, error = "stopped", exc
     finally:
+        if cv_threads is not None:
+            cv2.setNumThreads(cv_threads)
         if worker is not None:
             worker.close()
         if reader is not None:
@@ -703,60 +422,3 @@ def _detect_config(classifier, hands: int):
     base = getattr(classifier, "detect_cfg", None) or DetectConfig()
     return dataclasses.replace(base, num_hands=hands)
 
-
-def _window_step(window: _Window, image: np.ndarray, wait_ms: int = 1) -> str | None:
-    if not window.show(image):
-        return None
-    key = window.key(wait_ms)
-    if key in (ord("q"), 27):
-        return "quit"
-    if key == ord("s"):
-        return "shot"
-    if key == ord("p"):
-        return "pause"
-    if window.closed_by_user():
-        return "quit"
-    return None
-
-
-def _paused_loop(window: _Window, image: np.ndarray, index: int, cfg: LiveConfig,
-                 log: Callable[[str], None]) -> str | None:
-    """Hold the last frame until p (resume), s (screenshot) or q/Esc (quit)."""
-    from signcaps.overlay import draw_status
-
-    shown = image.copy()
-    draw_status(shown, None, paused=True)
-    while True:
-        window.show(shown)
-        key = window.key(30)
-        if key in (ord("q"), 27) or window.closed_by_user():
-            return "quit"
-        if key == ord("p"):
-            return None
-        if key == ord("s"):
-            saved = _screenshot(image, cfg.screenshot_dir, index)
-            log(f"screenshot: {saved}")
-
-
-def _screenshot(image: np.ndarray, folder: str, index: int) -> Path:
-    path = Path(folder).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    target = path / f"signcaps-{time.strftime('%Y%m%d-%H%M%S')}-f{index}.png"
-    if not cv2.imwrite(str(target), image):
-        raise LiveError(f"cannot write screenshot {target}")
-    return target
-
-
-def bench_live(cfg: LiveConfig, classifier=None, repeat: int = 1) -> LiveSummary:
-    """The live loop on a recorded source without a window: what `signcaps bench live` reports."""
-    cfg.window = False
-    cfg.json = False
-    best: LiveSummary | None = None
-    for _ in range(max(1, repeat)):
-        summary = run_live(cfg, classifier)
-        if summary.error:
-            raise summary.error
-        if best is None or summary.fps > best.fps:
-            best = summary
-    assert best is not None
-    return best

@@ -48,8 +48,13 @@ class HandView:
 
 
 def scale_for(shape: tuple[int, ...]) -> float:
-    """Drawing scale: 1.0 at 480 px frame height."""
-    return float(np.clip(shape[0] / 480.0, 0.35, 4.0))
+    """Drawing scale: 1.0 at 480 px frame height (plain floats: called many times per frame)."""
+    return min(max(shape[0] / 480.0, 0.35), 4.0)
+
+
+def _line(s: float) -> int:
+    """Line thickness for thin strokes (borders, the threshold mark): 1 px at 480 p, 2 at 720 p and up."""
+    return max(1, int(round(s)))
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], size: float, colour=TEXT, thick: int = 1) -> None:
@@ -121,9 +126,9 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
         big = view.label if view.label is not None else "?"
         _text(img, big, (x + pad, y + header - int(4 * s)), 1.3 * s, colour if view.label is not None else UNSURE,
               max(2, int(round(3 * s))))
-        _text(img, f"{lengths[best]:.2f}", (x + int(round(60 * s)), y + int(header * 0.55)), 0.5 * s)
+        _text(img, f"{lengths[best]:.2f}", (x + int(round(60 * s)), y + int(header * 0.55)), 0.5 * s, TEXT, _line(s))
         if view.handedness:
-            _text(img, view.handedness[0], (x + int(round(60 * s)), y + header - int(4 * s)), 0.45 * s, colour)
+            _text(img, view.handedness[0], (x + int(round(60 * s)), y + header - int(4 * s)), 0.45 * s, colour, _line(s))
     row = max(8, int(round(18 * s)))
     label_w = int(round(26 * s))
     bar_x0 = x + pad + label_w
@@ -131,14 +136,15 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
     for i, name in enumerate(classes):
         top = y + header + i * row
         winner = i == best
-        _text(img, name[:3], (x + pad, top + row - int(4 * s)), 0.45 * s, TEXT, 1)
+        _text(img, name[:3], (x + pad, top + row - int(4 * s)), 0.45 * s, TEXT, _line(s))
         length = int(round(float(lengths[i]) * bar_w))
         fill = (WIN if view.label is not None else UNSURE) if winner else BAR
-        cv2.rectangle(img, (bar_x0, top + 2), (bar_x0 + bar_w, top + row - 3), (70, 70, 70), 1)
+        inset_top, inset_bottom = max(1, int(round(2 * s))), max(2, int(round(3 * s)))
+        cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + bar_w, top + row - inset_bottom), (70, 70, 70), _line(s))
         if length > 0:
-            cv2.rectangle(img, (bar_x0, top + 2), (bar_x0 + length, top + row - 3), fill, -1)
+            cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + length, top + row - inset_bottom), fill, -1)
     tx = bar_x0 + int(round(threshold * bar_w))  # the threshold as a thin vertical line
-    cv2.line(img, (tx, y + header), (tx, y + header + len(classes) * row), UNSURE, 1)
+    cv2.line(img, (tx, y + header), (tx, y + header + len(classes) * row), UNSURE, _line(s))
     if explain:
         draw_explain(img, view, x + pad, y + header + len(classes) * row + pad, int(round(64 * s)))
 
@@ -171,14 +177,42 @@ def draw_status(img: np.ndarray, fps: float | None, paused: bool = False, note: 
     s = scale_for(img.shape)
     if fps is not None:
         text = f"{fps:5.1f} fps"
-        (tw, th), _ = cv2.getTextSize(text, FONT, 0.6 * s, 1)
-        _text(img, text, (img.shape[1] - tw - int(8 * s), th + int(8 * s)), 0.6 * s)
+        (tw, th), _ = cv2.getTextSize(text, FONT, 0.6 * s, _line(s))
+        _text(img, text, (img.shape[1] - tw - int(8 * s), th + int(8 * s)), 0.6 * s, TEXT, _line(s))
     bottom = img.shape[0] - int(10 * s)
     if paused:
         _text(img, "PAUSED (p)", (int(8 * s), bottom), 0.7 * s, UNSURE, max(1, int(round(2 * s))))
     if note:
-        (tw, _), _ = cv2.getTextSize(note, FONT, 0.5 * s, 1)
-        _text(img, note, (max(img.shape[1] - tw - int(8 * s), 0), bottom), 0.5 * s)
+        (tw, _), _ = cv2.getTextSize(note, FONT, 0.5 * s, _line(s))
+        _text(img, note, (max(img.shape[1] - tw - int(8 * s), 0), bottom), 0.5 * s, TEXT, _line(s))
+
+
+def draw_hint(img: np.ndarray, text: str) -> np.ndarray:
+    """A short hint at the bottom centre (the window's "h: keys" when it opens)."""
+    s = scale_for(img.shape)
+    (tw, _), _ = cv2.getTextSize(text, FONT, 0.5 * s, _line(s))
+    _text(img, text, ((img.shape[1] - tw) // 2, img.shape[0] - int(10 * s)), 0.5 * s, TEXT, _line(s))
+    return img
+
+
+def draw_help(img: np.ndarray, keys: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """The window's keys in a dark box at the centre of the frame."""
+    s = scale_for(img.shape)
+    size, thick = 0.6 * s, _line(s)
+    row = int(round(30 * s))
+    pad = int(round(14 * s))
+    key_w = max(cv2.getTextSize(k, FONT, size, thick)[0][0] for k, _ in keys) + int(round(16 * s))
+    text_w = max(cv2.getTextSize(t, FONT, size, thick)[0][0] for _, t in keys)
+    width = min(img.shape[1], key_w + text_w + 2 * pad)
+    height = min(img.shape[0], row * (len(keys) + 1) + 2 * pad)
+    x0, y0 = (img.shape[1] - width) // 2, (img.shape[0] - height) // 2
+    _darken(img, x0, y0, x0 + width, y0 + height, keep=0.25)
+    _text(img, "keys", (x0 + pad, y0 + pad + int(row * 0.7)), size, UNSURE, thick)
+    for i, (key, what) in enumerate(keys, start=1):
+        base = y0 + pad + i * row + int(row * 0.7)
+        _text(img, key, (x0 + pad, base), size, WIN, thick)
+        _text(img, what, (x0 + pad + key_w, base), size, TEXT, thick)
+    return img
 
 
 def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], threshold: float, slots: int,

@@ -480,3 +480,18 @@ def test_bench_live_reports_every_stage(clip, onnx_model):
         assert report["stages"][stage]["p95"] >= report["stages"][stage]["p50"] >= 0
     assert report["fps"] > 0 and 0 < report["classifier_share"] < 1
     assert report["size"] == [640, 480]
+
+
+def test_bench_live_compares_with_the_detector_alone(clip, onnx_model):
+    result = invoke(["bench", "live", "--source", str(clip[0]), "--model", str(onnx_model), "--json",
+                     "--max-frames", "30", "--warmup", "5", "--mode", "serial"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    alone = report["detector_alone"]
+    assert alone["frames"] == 25 and alone["fps"] > 0 and alone["cpu_ms_per_frame"] > 0
+    assert 0 < alone["with_hand"] <= 25
+    assert report["ratio"]["serial"] == pytest.approx(report["serial"]["fps"] / alone["fps"], rel=0.01)
+    text = invoke(["bench", "live", "--source", str(clip[0]), "--model", str(onnx_model), "--max-frames", "20",
+                   "--warmup", "2", "--mode", "serial"])
+    assert text.exit_code == 0, text.output
+    assert "x the detector alone" in text.stdout and "detector alone:" in text.stdout

@@ -111,3 +111,39 @@ def count_frames(path: str | Path) -> int:
         n += 1
     cap.release()
     return n
+
+
+def changing_hands(frames: int, hold: int = 8, size: tuple[int, int] = (640, 480), seed: int = 0):
+    """Yield (frame, digit) for a benchmark clip: a different person's hand every `hold` frames.
+
+    Digits cycle 0..9 and each new sign takes the next photo of that digit (another participant),
+    at a random place, so the detector keeps having to find new hands, not only track one.
+    """
+    rng = np.random.default_rng(seed)
+    photos: dict[int, list[Path]] = {d: sorted((DATASET / str(d)).glob("*.JPG")) for d in range(10)}
+    w, h = size
+    for start in range(0, frames, hold):
+        k = start // hold
+        digit = k % 10
+        paths = photos[digit]
+        photo = cv2.imread(str(paths[(k // 10 * 7) % len(paths)]), cv2.IMREAD_COLOR)
+        scale = rng.uniform(2.0, 2.6)
+        side = photo.shape[0] * scale
+        cx, cy = rng.uniform(side / 2 + 10, w - side / 2 - 10), rng.uniform(side / 2 + 10, h - side / 2 - 10)
+        colour = background_colour(photo)
+        for j in range(min(hold, frames - start)):
+            yield compose(photo, size, (cx + j, cy), scale, colour), digit
+
+
+if __name__ == "__main__":  # the benchmark clip: python tests/videos.py bench.mp4 --frames 1920 --hold 8
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write a benchmark clip of dataset hands (a new hand every --hold frames)")
+    parser.add_argument("out")
+    parser.add_argument("--frames", type=int, default=1920)
+    parser.add_argument("--hold", type=int, default=8)
+    parser.add_argument("--size", default="640x480")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    labels = write_video(args.out, changing_hands(args.frames, args.hold, (width, height)))
+    print(f"{args.out}: {len(labels)} frames {width}x{height}")

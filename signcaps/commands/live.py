@@ -63,8 +63,9 @@ def live_command(
 ) -> None:
     """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
 
-    Keys in the window: q or Esc quits, s saves a screenshot, p pauses. Ends with a summary
-    (frames, FPS, per-stage latency); Ctrl-C ends cleanly too.
+    Keys in the window: q or Esc quits, s saves a screenshot, p pauses, f toggles fullscreen,
+    h lists the keys. The window opens at the frame's size (smaller only to fit the screen) and
+    keeps its aspect ratio. Ends with a summary (frames, FPS, per-stage latency); Ctrl-C ends cleanly too.
     """
     from signcaps.live import LiveConfig, run_live
 
@@ -150,35 +151,23 @@ def bench_live_command(
     explain: bool = typer.Option(False, "--explain", help="include the reconstruction"),
     threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
     detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only"),
+    detector: bool = typer.Option(True, "--detector/--no-detector", help="also time the hand detector alone on the same frames"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """End-to-end FPS and per-stage latency (capture, detect, crop, classify, draw) p50/p95 of the live loop."""
-    from signcaps.live import LiveConfig, LiveError, bench_live
+    """End-to-end FPS and per-stage latency (capture, detect, crop, classify, draw) p50/p95 of the live loop.
 
-    from signcaps.capture import parse_source
+    First the hand detector alone on the same frames (decode left out): the loop's ceiling; then
+    live fps / detector-alone fps says how much of it the loop keeps.
+    """
+    from signcaps.livebench import bench_live_modes
 
-    if mode not in ("pipelined", "serial", "both"):
-        raise LiveError(f"--mode must be pipelined, serial or both, not {mode!r}")
-    if max_frames is None and parse_source(source)[0] in ("camera", "stream"):
-        max_frames = 300  # a camera never ends by itself
-    from signcaps.runtime import load_classifier
-
-    import os
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # before we add our own
-    cores = os.cpu_count()
-    classifier = load_classifier(model, threads=threads)
-    modes = ["serial", "pipelined"] if mode == "both" else [mode]
-    results = {}
-    for name in modes:
-        cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, window=False,
-                         max_frames=max_frames, warmup=warmup, explain=explain, threads=threads,
-                         pipeline=name == "pipelined", detect_every=detect_every).check()
-        results[name] = bench_live(cfg, classifier, repeat=repeat)
+    bench = bench_live_modes(source, model=model, hand_model=hand_model, hands=hands, max_frames=max_frames,
+                             warmup=warmup, repeat=repeat, mode=mode, explain=explain, threads=threads,
+                             detect_every=detect_every, detector=detector)
+    results = bench.results
     if json_out:
-        print_json({**{name: summary.to_dict() for name, summary in results.items()},
-                    "machine": {"cores": cores, "load_before": None if load is None else round(load, 2)}})
+        print_json(bench.to_dict())
         return
     first = next(iter(results.values()))
     size = f"{first.size[0]}x{first.size[1]}" if first.size else "?"
@@ -199,7 +188,13 @@ def bench_live_command(
     for name, summary in results.items():
         share = f"{summary.classifier_share:.1%}" if summary.classifier_share is not None else "-"
         cpu = f"; {summary.cpu_ms_per_frame:.1f} ms CPU per frame (all threads)" if summary.cpu_ms_per_frame else ""
-        out.print(f"{name}: {summary.fps:.1f} fps end to end; classifier {share} of stage time{cpu}", highlight=False)
-    if load is not None and cores and load > 0.5 * cores:
-        err.print(f"[yellow]note:[/] load average {load:.1f} on {cores} cores while measuring: other processes "
+        ratio = bench.ratio(name)
+        vs = f" = {ratio:.2f} x the detector alone" if ratio is not None else ""
+        out.print(f"{name}: {summary.fps:.1f} fps end to end{vs}; classifier {share} of stage time{cpu}", highlight=False)
+    if bench.detector is not None:
+        d = bench.detector
+        out.print(f"detector alone: {d.fps:.1f} fps, {d.cpu_ms_per_frame:.1f} ms CPU per frame "
+                  f"({d.with_hand}/{d.frames} frames with a hand)", highlight=False)
+    if bench.busy:
+        err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: other processes "
                   f"compete for the CPU, the numbers are pessimistic", highlight=False)

@@ -1,0 +1,227 @@
+"""One frame's recognition: detected hands -> crops -> capsule lengths -> smoothed predictions.
+
+This is the pure per-frame step of `signcaps live` (as whisper's `decoding` is one 30 s window
+and `transcribe` the loop around it): no threads, no window, no files. The loop (`live.py`)
+feeds it a frame and the hands MediaPipe found; what it returns (`FrameResult`) is consumed by
+the overlay, the video writer, the JSON lines and number composition.
+
+Predictions are stabilised per hand slot: capsule lengths are smoothed with an exponential
+moving average, a smoothed winner below `threshold` shows "?" instead of a guess, and a frame
+without hands is the "no_hand" state. With `hands > 1`, detections are matched to slots by
+position (and handedness), so each hand keeps its own smoothing.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from signcaps.capture import Frame
+from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_image, unit_to_rgb
+
+
+class RecogniseSettings(Protocol):
+    """What the recogniser needs to know (`LiveConfig` has these fields; so can any small dataclass)."""
+
+    hands: int  # hand slots, each with its own smoothing
+    smoothing: float  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
+    threshold: float  # smoothed winning length below this is "?" (state "uncertain")
+    keep_frames: int  # a slot keeps its smoothing this many frames after its hand vanished
+    explain: bool  # also return the crop and its reconstruction
+
+
+@dataclass
+class Settings:
+    """A plain `RecogniseSettings` for scripts and tests that do not run the live loop."""
+
+    hands: int = 1
+    smoothing: float = 0.5
+    threshold: float = 0.5
+    keep_frames: int = 5
+    explain: bool = False
+
+
+@dataclass
+class HandResult:
+    """One hand slot in one frame."""
+
+    slot: int
+    hand: Any  # signcaps.hands.Hand
+    crop_box: SquareBox
+    raw: np.ndarray  # (K,) capsule lengths of this frame
+    lengths: np.ndarray  # (K,) smoothed lengths
+    best: int  # index of the longest smoothed capsule
+    label: str | None  # class name, None when below the threshold
+    crop: np.ndarray | None = None  # model-input view of the crop (RGB uint8), --explain
+    reconstruction: np.ndarray | None = None  # decoder image (RGB uint8), --explain
+
+    @property
+    def confidence(self) -> float:
+        return float(self.lengths[self.best])
+
+
+@dataclass
+class FrameResult:
+    index: int
+    time_s: float  # source timestamp in seconds
+    hands: list[HandResult]
+    state: str  # no_hand | uncertain | ok
+
+    def to_json(self, classes: list[str]) -> dict[str, Any]:
+        return {
+            "time": round(self.time_s, 4),
+            "frame": self.index,
+            "state": self.state,
+            "hands": [{
+                "slot": h.slot,
+                "box": list(h.hand.box),
+                "crop_box": [h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1],
+                "class": h.label,
+                "best": classes[h.best],
+                "confidence": round(h.confidence, 4),
+                "confidences": {name: round(float(v), 4) for name, v in zip(classes, h.lengths)},
+                "raw": {name: round(float(v), 4) for name, v in zip(classes, h.raw)},
+                "handedness": h.hand.handedness,
+                "score": round(float(h.hand.score), 4),
+            } for h in self.hands],
+        }
+
+
+@dataclass
+class _Slot:
+    centre: np.ndarray
+    size: float
+    handedness: str
+    lengths: np.ndarray
+    missed: int = 0
+
+
+class HandSlots:
+    """Per-hand temporal smoothing: match detections to slots, then EMA the capsule lengths.
+
+    A detection continues a slot when its centre lies within `max_jump` hand sizes of the
+    slot's last centre (handedness that differs costs half a hand size); otherwise it starts
+    afresh in a free slot, so a new hand or a jump across the frame never inherits an old
+    hand's average. Slots whose hand is missing for more than `keep_frames` frames are freed.
+    """
+
+    def __init__(self, count: int, alpha: float, keep_frames: int = 5, max_jump: float = 1.0) -> None:
+        self.slots: list[_Slot | None] = [None] * count
+        self.alpha = float(alpha)
+        self.keep_frames = keep_frames
+        self.max_jump = max_jump
+
+    def update(self, hands: list, raw: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(slot, smoothed lengths) for each detection, in the order of `hands`."""
+        centres = [(h.landmarks.min(axis=0) + h.landmarks.max(axis=0)) / 2.0 for h in hands]
+        sizes = [float(max(h.landmarks.max(axis=0) - h.landmarks.min(axis=0))) or 1.0 for h in hands]
+        pairs = []
+        for d, hand in enumerate(hands):
+            for s, slot in enumerate(self.slots):
+                if slot is None:
+                    continue
+                cost = float(np.linalg.norm(centres[d] - slot.centre)) / max(slot.size, sizes[d])
+                cost += 0.5 if hand.handedness != slot.handedness else 0.0
+                if cost <= self.max_jump:
+                    pairs.append((cost, d, s))
+        assigned: dict[int, int] = {}
+        used: set[int] = set()
+        for _cost, d, s in sorted(pairs):
+            if d not in assigned and s not in used:
+                assigned[d] = s
+                used.add(s)
+        for d in range(len(hands)):  # unmatched detections take a free slot, else the stalest one
+            if d in assigned:
+                continue
+            free = [s for s in range(len(self.slots)) if s not in used]
+            if not free:
+                continue
+            s = min(free, key=lambda i: (self.slots[i] is not None, -(self.slots[i].missed if self.slots[i] else 0), i))
+            self.slots[s] = None
+            assigned[d] = s
+            used.add(s)
+        out = []
+        for d, hand in enumerate(hands):
+            s = assigned.get(d)
+            if s is None:  # more detections than slots (cannot happen with num_hands = slots)
+                continue
+            slot = self.slots[s]
+            if slot is None:
+                slot = self.slots[s] = _Slot(centres[d], sizes[d], hand.handedness, raw[d].astype(np.float32).copy())
+            else:
+                slot.lengths = (self.alpha * raw[d] + (1.0 - self.alpha) * slot.lengths).astype(np.float32)
+                slot.centre, slot.size, slot.handedness, slot.missed = centres[d], sizes[d], hand.handedness, 0
+            out.append((s, slot.lengths.copy()))
+        for s, slot in enumerate(self.slots):
+            if slot is not None and s not in used:
+                slot.missed += 1
+                if slot.missed > self.keep_frames:
+                    self.slots[s] = None
+        return out
+
+
+class Recogniser:
+    """Detections of one frame -> smoothed per-slot predictions (crop, classify, smooth)."""
+
+    def __init__(self, classifier, cfg: RecogniseSettings) -> None:
+        self.classifier = classifier
+        self.classes = list(classifier.classes)
+        self.crop_cfg = classifier.crop_cfg
+        self.cfg = cfg
+        self.explain = bool(cfg.explain and getattr(classifier, "has_reconstruction", False))
+        self.slots = HandSlots(cfg.hands, cfg.smoothing, cfg.keep_frames)
+
+    def __call__(self, rgb: np.ndarray, hands: list, frame: Frame, timings: dict[str, float]) -> FrameResult:
+        hands, batch, raw, recon = self.classify(rgb, hands[: self.cfg.hands], timings)
+        results = []
+        for d, (slot, smoothed) in enumerate(self.slots.update(hands, raw)):
+            best = int(np.argmax(smoothed))
+            label = self.classes[best] if smoothed[best] >= self.cfg.threshold else None
+            result = HandResult(slot, hands[d], square_box(hands[d].landmarks, self.crop_cfg.margin), raw[d], smoothed,
+                                best, label)
+            if self.explain:
+                result.crop = to_image(batch[d], self.crop_cfg)
+                if recon is not None:
+                    result.reconstruction = unit_to_rgb(recon[d])
+            results.append(result)
+        results.sort(key=lambda r: r.slot)
+        if not results:
+            state = "no_hand"
+        elif all(r.label is None for r in results):
+            state = "uncertain"
+        else:
+            state = "ok"
+        return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
+
+    def classify(self, rgb: np.ndarray, hands: list, timings: dict[str, float]):
+        """Crop every hand, classify the crops in one batch: (kept hands, batch, lengths (N, K), reconstructions).
+
+        The model's inputs are built here and only here (crop and batch, then one classifier call),
+        so a model with a further input adds it in this one place.
+        """
+        t0 = time.perf_counter()
+        kept, crops = [], []
+        for hand in hands:
+            try:
+                crops.append(crop_hand(rgb, hand.landmarks, hand.is_left, self.crop_cfg))
+            except ValueError:  # landmarks entirely outside the frame: nothing to classify
+                continue
+            kept.append(hand)
+        batch = to_batch(crops, self.crop_cfg)
+        t1 = time.perf_counter()
+        recon = None
+        if not kept:
+            raw = np.zeros((0, len(self.classes)), np.float32)
+        elif self.explain and hasattr(self.classifier, "classify_and_reconstruct"):
+            raw, recon = self.classifier.classify_and_reconstruct(batch)  # one pass for both outputs
+        else:
+            raw = self.classifier.classify(batch)
+            if self.explain:
+                recon = self.classifier.reconstruct(batch)
+        raw = np.asarray(raw, np.float32)
+        t2 = time.perf_counter()
+        timings["crop"] = (t1 - t0) * 1000.0
+        timings["classify"] = (t2 - t1) * 1000.0  # includes the decoder with --explain
+        return kept, batch, raw, recon
