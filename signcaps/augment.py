@@ -64,22 +64,26 @@ class HandAugmenter:
         self.rng = np.random.default_rng(seed % (2**32))
         self.pixels.set_random_seed(seed % (2**32))
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, with_image: bool = True) -> Sample:
+        """Augment a sample; `with_image=False` (pose-only models) draws the same geometry but
+        leaves the pixels alone, which the model never reads."""
         cfg, rng = self.cfg, self.rng
         crop, pose = sample.crop, sample.pose
         size = crop.shape[0]
-        if sample.mask is not None and rng.random() < cfg.background_p:
+        replace = sample.mask is not None and rng.random() < cfg.background_p
+        if replace and with_image:
             crop = scenes.composite(crop, sample.mask.astype(np.float32) / 255.0, scenes.random_background(rng, size, size))
         linear = None
         if rng.random() < cfg.affine_p:
             matrix = random_affine(rng, cfg, size)
-            crop = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            if with_image:
+                crop = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             linear = matrix[:, :2]
         flip = bool(rng.random() < cfg.hflip_p)
-        if flip:
+        if flip and with_image:
             crop = np.ascontiguousarray(crop[:, ::-1])
-        crop = self._light(crop)
-        crop = self.pixels(image=crop)["image"]
+        if with_image:
+            crop = self.pixels(image=self._light(crop))["image"]
         pose = augment_pose(pose, rng, linear, flip, cfg.pose_tilt, cfg.pose_jitter)
         return Sample(crop, pose)
 

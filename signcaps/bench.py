@@ -69,6 +69,12 @@ def sample_batch(shape: tuple[int, int, int], batch_size: int) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, size=(batch_size, *shape)).astype(np.float32)
 
 
+def sample_inputs(kinds: tuple[str, ...] | list[str], image_shape: tuple[int, int, int], batch_size: int) -> dict[str, np.ndarray]:
+    """Deterministic inputs for every kind a model reads: image crops and/or (21, 3) poses."""
+    shapes = {"image": image_shape, "pose": (21, 3)}
+    return {kind: sample_batch(shapes[kind], batch_size) for kind in kinds}
+
+
 def int8_sibling(path: Path) -> Path:
     """`model.onnx` -> `model.int8.onnx` (where `signcaps export --int8` writes it)."""
     name = path.name[:-5] if path.name.endswith(".onnx") else path.name
@@ -81,7 +87,7 @@ def _time_onnx(path: Path, engine: str, threads: int, batch_sizes: tuple[int, ..
     clf = OnnxClassifier(path, threads=threads)
     rows = []
     for batch_size in batch_sizes:
-        x = sample_batch(clf.input_shape, batch_size)
+        x = sample_inputs(list(clf.inputs), clf.input_shape, batch_size)
         times = timings_ms(lambda: clf.classify(x), batch_size, warmup=_warmup(batch_size),
                            min_runs=_min_runs(batch_size), budget_s=budget_s)
         rows.append(_row(engine, threads, batch_size, path, times))
@@ -102,8 +108,9 @@ def _time_torch(checkpoint: Path, batch_sizes: tuple[int, ...], budget_s: float)
     try:
         with torch.inference_mode():
             for batch_size in batch_sizes:
-                x = torch.from_numpy(sample_batch(tuple(model.input_shape), batch_size))
-                times = timings_ms(lambda: model(x), batch_size, warmup=_warmup(batch_size),
+                shape = tuple(getattr(model, "input_shape", (1, 1, 1)))
+                x = [torch.from_numpy(v) for v in sample_inputs(model.inputs, shape, batch_size).values()]
+                times = timings_ms(lambda: model(*x), batch_size, warmup=_warmup(batch_size),
                                    min_runs=_min_runs(batch_size), budget_s=budget_s)
                 rows.append(_row("torch float32", TORCH_THREADS, batch_size, checkpoint, times))
     finally:

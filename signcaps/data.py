@@ -329,8 +329,9 @@ class CropDataset:
     """torch-style Dataset of (image tensor, pose, label): augmentation (training only), then the
     shared `to_tensor` and `normalize_pose`, exactly what inference computes."""
 
-    def __init__(self, crops: CropSet, crop_cfg: CropConfig, augmenter=None) -> None:
+    def __init__(self, crops: CropSet, crop_cfg: CropConfig, augmenter=None, kinds: tuple[str, ...] = ("image", "pose")) -> None:
         self.crops, self.labels, self.crop_cfg, self.augmenter = crops.crops, crops.labels, crop_cfg, augmenter
+        self.with_image = "image" in kinds  # pose-only models skip the pixel work they would never read
         self.masks = crops.masks
         self.poses = crops.poses(crop_cfg.mirror_left) if crops.points is not None else np.zeros((len(crops), 21, 3), np.float32)
 
@@ -349,6 +350,7 @@ class CropDataset:
         crop, pose = self.crops[index], self.poses[index]
         if self.augmenter is not None:
             mask = self.masks[index] if self.masks is not None else None
-            augmented = self.augmenter(Sample(crop, pose, mask))
+            augmented = self.augmenter(Sample(crop, pose, mask), self.with_image)
             crop, pose = augmented.crop, augmented.pose
-        return to_tensor(crop, self.crop_cfg), np.asarray(pose, np.float32), int(self.labels[index])
+        image = to_tensor(crop, self.crop_cfg) if self.with_image else np.zeros((1, 1, 1), np.float32)
+        return image, np.asarray(pose, np.float32), int(self.labels[index])

@@ -35,62 +35,82 @@ class ExplainError(UserError, ValueError):
 # ----------------------------------------------------------------------------- model helpers
 
 
-def _as_batch(x: Any) -> "torch.Tensor":  # noqa: F821
+def _as_batch(x: Any, dims: int = 3) -> "torch.Tensor":  # noqa: F821
+    """One sample ((C, H, W) crop, (21, 3) pose) or a batch of them, as a float tensor with a batch axis."""
     import torch
 
     tensor = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x.float()
-    return tensor[None] if tensor.dim() == 3 else tensor
+    return tensor[None] if tensor.dim() == dims else tensor
+
+
+def _inputs(model: Any, batch: Any, pose: Any = None) -> list:
+    """The model's forward arguments from an image batch and/or a pose batch."""
+    kinds = getattr(model, "inputs", ("image",))
+    given = {"image": batch, "pose": pose}
+    missing = [k for k in kinds if given[k] is None]
+    if missing:
+        raise ExplainError(f"this model needs its {' and '.join(missing)} input")
+    return [_as_batch(given[k], 3 if k == "image" else 2) for k in kinds]
 
 
 def _require_decoder(model: Any) -> None:
-    if not getattr(model, "has_decoder", False):
+    if not (getattr(model, "has_decoder", False) or getattr(model, "has_pose_decoder", False)):
         raise ExplainError(f"{type(model).__name__} has no decoder: reconstructions need a capsule network")
 
 
-def capsules(model: Any, batch: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(lengths (N, K), digit capsules (N, K, D)) for a float32 (N, C, H, W) or (C, H, W) input."""
+def capsules(model: Any, batch: Any, pose: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths (N, K), digit capsules (N, K, D)) for a float32 (N, C, H, W) or (C, H, W) input
+    (and/or (N, 21, 3) poses for the models that read them)."""
     import torch
 
     _require_decoder(model)
     model.eval()
     with torch.no_grad():
-        lengths, caps = model.forward_capsules(_as_batch(batch))
+        lengths, caps = model.forward_capsules(*_inputs(model, batch, pose))
     return lengths.float().numpy(), caps.float().numpy()
 
 
-def reconstruction(model: Any, batch: Any) -> np.ndarray:
-    """Decoder output from each sample's winning (longest) capsule: (N, C, H, W) float32 in [0, 1]."""
+def _decoder(model: Any, kind: str):
+    return model.reconstruct if kind == "image" else model.reconstruct_pose
+
+
+def reconstruction(model: Any, batch: Any, pose: Any = None, kind: str = "image") -> np.ndarray:
+    """Decoder output from each sample's winning (longest) capsule: images (N, C, H, W) in [0, 1],
+    or with ``kind="pose"`` landmarks (N, 21, 3)."""
     import torch
 
     _require_decoder(model)
     model.eval()
     with torch.no_grad():
-        _, caps = model.forward_capsules(_as_batch(batch))
-        return model.reconstruct(caps).float().numpy()
+        _, caps = model.forward_capsules(*_inputs(model, batch, pose))
+        return _decoder(model, kind)(caps).float().numpy()
 
 
 def perturbation_grid(model: Any, crop_tensor: Any, deltas: tuple[float, ...] = DELTAS,
-                      target: int | None = None) -> np.ndarray:
+                      target: int | None = None, pose: Any = None, kind: str = "image") -> np.ndarray:
     """Decode the winning capsule (or `target`'s) with each dimension shifted by each delta.
 
-    `crop_tensor`: one model input, (C, H, W) or (1, C, H, W). Returns (D, len(deltas), C, H, W)
-    float32 in [0, 1]: row d = dimension d, column j = that dimension plus deltas[j]. The decoder
-    is always masked with the same class, so a perturbation never switches which capsule is drawn.
+    `crop_tensor`: one model input, (C, H, W) or (1, C, H, W) (and `pose`, (21, 3), for models
+    that read landmarks). Returns (D, len(deltas), *decoded) float32: images (C, H, W) in [0, 1],
+    or landmarks (21, 3) with ``kind="pose"``. Row d = dimension d, column j = that dimension plus
+    deltas[j]. The decoder is always masked with the same class, so a perturbation never
+    switches which capsule is drawn.
     """
     import torch
 
     _require_decoder(model)
     model.eval()
     with torch.no_grad():
-        lengths, caps = model.forward_capsules(_as_batch(crop_tensor)[:1])
+        xs = [x[:1] for x in _inputs(model, crop_tensor, pose)]
+        lengths, caps = model.forward_capsules(*xs)
         k = int(lengths[0].argmax()) if target is None else int(target)
         num_dims = caps.shape[2]
         steps = torch.tensor(deltas, dtype=caps.dtype)
         batch = caps.repeat(num_dims * len(deltas), 1, 1)  # (D*J, K, D)
         rows = torch.arange(num_dims).repeat_interleave(len(deltas))
         batch[torch.arange(len(batch)), k, rows] += steps.repeat(num_dims)
-        images = model.reconstruct(batch, torch.full((len(batch),), k, dtype=torch.long))
-    return images.float().numpy().reshape(num_dims, len(deltas), *images.shape[1:])
+        decoded = _decoder(model, kind)(batch, torch.full((len(batch),), k, dtype=torch.long))
+    return decoded.float().numpy().reshape(num_dims, len(deltas), *decoded.shape[1:])
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -181,27 +201,63 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     "handedness", "model", "checkpoint"}. Default PNG: explain-<image stem>.png beside the checkpoint.
     """
     from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.landmarks import normalize_pose
     from signcaps.preprocess import crop_hand, read_image_rgb, to_tensor
 
     model, recipe, classes, _ = build_from_checkpoint(checkpoint)
-    if not getattr(model, "has_decoder", False):
+    if not (getattr(model, "has_decoder", False) or getattr(model, "has_pose_decoder", False)):
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
-                           f"explain needs a capsule network (capsnet, capsnet-sabour)")
+                           f"explain needs a capsule network (capsnet, pose-capsnet, fused-capsnet, capsnet-sabour)")
     image = Path(image)
     rgb = read_image_rgb(image)
     hand = _find_hand(rgb, recipe.detect, hand_model)
-    if hand is None and not fallback:
-        raise ExplainError(f"no hand found in {image}; pass --fallback to explain the centre square of the image")
+    if hand is None and (not fallback or "pose" in model.inputs):
+        raise ExplainError(f"no hand found in {image}" + ("" if "pose" in model.inputs else
+                                                           "; pass --fallback to explain the centre square of the image"))
     crop = crop_hand(rgb, None if hand is None else hand.landmarks, bool(hand and hand.is_left), recipe.crop)
     tensor = to_tensor(crop, recipe.crop)
-    lengths, _ = capsules(model, tensor)
-    lengths = lengths[0]
+    pose = None if hand is None else normalize_pose(hand.points, hand.is_left, recipe.crop.mirror_left)
+    lengths = capsules(model, tensor, pose)[0][0]
     predicted = int(lengths.argmax())
-    recon = reconstruction(model, tensor)[0]
-    grid = perturbation_grid(model, tensor, target=predicted)
-    input01 = np.clip(tensor * recipe.crop.std + recipe.crop.mean, 0, 1)
-    figure = render(input01, recon, grid, lengths, classes, predicted)
     png = Path(out) if out else Path(checkpoint).parent / f"explain-{image.stem}.png"
+    figures = []
+    if getattr(model, "has_decoder", False):
+        recon = reconstruction(model, tensor, pose)[0]
+        grid = perturbation_grid(model, tensor, target=predicted, pose=pose)
+        input01 = np.clip(tensor * recipe.crop.std + recipe.crop.mean, 0, 1)
+        figures.append((png, render(input01, recon, grid, lengths, classes, predicted)))
+    if getattr(model, "has_pose_decoder", False):
+        decoded = reconstruction(model, tensor, pose, kind="pose")[0]
+        grid = perturbation_grid(model, tensor, target=predicted, pose=pose, kind="pose")
+        target = png if not figures else png.with_name(f"{png.stem}-pose{png.suffix}")
+        figures.append((target, render(*pose_pictures(pose, decoded, grid), lengths, classes, predicted)))
+    for path, figure in figures:
+        _write_png(path, figure)
+    return {"image": str(image), "png": str(figures[0][0]), "pngs": [str(p) for p, _ in figures],
+            "class": classes[predicted], "class_index": predicted,
+            "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "hand": hand is not None,
+            "handedness": None if hand is None else hand.handedness, "model": recipe.model.name,
+            "checkpoint": str(checkpoint)}
+
+
+POSE_CELL = 96  # skeleton tiles are drawn at grid-cell size, not upscaled
+
+
+def pose_pictures(pose: np.ndarray, decoded: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skeleton drawings in `render`'s (C, H, W) [0, 1] format: the real landmarks, the winning
+    capsule's decoded hand over them, and every perturbed decoding (one scale for the grid)."""
+    from signcaps.overlay import pose_tile
+
+    def as01(tile: np.ndarray) -> np.ndarray:
+        return tile.transpose(2, 0, 1).astype(np.float32) / 255.0
+
+    everything = np.concatenate([pose[:, :2], grid[..., :2].reshape(-1, 2)])
+    bounds = (everything.min(axis=0), everything.max(axis=0))
+    cells = np.stack([np.stack([as01(pose_tile(pose, g, POSE_CELL, bounds=bounds)) for g in row]) for row in grid])
+    return as01(pose_tile(pose, None, POSE_CELL)), as01(pose_tile(pose, decoded, POSE_CELL)), cells
+
+
+def _write_png(png: Path, figure: np.ndarray) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     try:
         written = cv2.imwrite(str(png), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
@@ -209,10 +265,6 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
         written = False
     if not written:
         raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
-    return {"image": str(image), "png": str(png), "class": classes[predicted], "class_index": predicted,
-            "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "hand": hand is not None,
-            "handedness": None if hand is None else hand.handedness, "model": recipe.model.name,
-            "checkpoint": str(checkpoint)}
 
 
 def _find_hand(rgb: np.ndarray, detect_cfg: Any, hand_model: str | Path | None) -> Any:

@@ -215,7 +215,7 @@ def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps
 
     cfg = recogniser.cfg
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
-                      h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction) for h in result.hands]
+                      h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction, h.pose_tile) for h in result.hands]
     return draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
 
 

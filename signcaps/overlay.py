@@ -45,6 +45,7 @@ class HandView:
     handedness: str = ""
     crop: np.ndarray | None = None  # RGB model-input crop (--explain)
     reconstruction: np.ndarray | None = None  # RGB decoder image (--explain)
+    pose_tile: np.ndarray | None = None  # RGB: input skeleton and the decoded one (--explain, pose models)
 
 
 def scale_for(shape: tuple[int, ...]) -> float:
@@ -146,12 +147,15 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
     tx = bar_x0 + int(round(threshold * bar_w))  # the threshold as a thin vertical line
     cv2.line(img, (tx, y + header), (tx, y + header + len(classes) * row), UNSURE, _line(s))
     if explain:
-        draw_explain(img, view, x + pad, y + header + len(classes) * row + pad, int(round(64 * s)))
+        draw_explain(img, view, x + pad, y + header + len(classes) * row + pad, int(round(64 * s)), width - 2 * pad)
 
 
-def draw_explain(img: np.ndarray, view: HandView, x: int, y: int, side: int) -> None:
-    """The model-input crop and its live capsule reconstruction, upscaled side by side."""
-    for k, picture in enumerate((view.crop, view.reconstruction)):
+def draw_explain(img: np.ndarray, view: HandView, x: int, y: int, side: int, width: int | None = None) -> None:
+    """The model-input crop, its live capsule reconstruction and (pose models) the decoded skeleton, side by side."""
+    pictures = [p for p in (view.crop, view.reconstruction, view.pose_tile) if p is not None] if view.crop is not None else []
+    if width is not None and pictures:  # shrink the tiles so all of them fit the panel
+        side = max(8, min(side, (width - 4 * (len(pictures) - 1)) // len(pictures)))
+    for k, picture in enumerate(pictures):
         x0 = x + k * (side + 4)
         if picture is None:
             continue
@@ -162,6 +166,36 @@ def draw_explain(img: np.ndarray, view: HandView, x: int, y: int, side: int) -> 
         _text(img, "in", (x + 2, y + side - 3), 0.35 * s)
     if view.reconstruction is not None:
         _text(img, "recon", (x + side + 6, y + side - 3), 0.35 * s)
+    if view.pose_tile is not None:
+        _text(img, "pose", (x + (len(pictures) - 1) * (side + 4) + 2, y + side - 3), 0.35 * s)
+
+
+INPUT_BONES = (150, 150, 150)  # RGB: the landmarks the model read
+DECODED_BONES = (60, 220, 90)  # RGB: what the winning capsule decodes to
+
+
+def pose_tile(pose: np.ndarray, decoded: np.ndarray | None, size: int, margin: float = 0.12,
+              bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """RGB picture of a normalised pose (grey) and a decoded one (green) drawn over it.
+
+    Both are in wrist-centred, wrist-to-knuckle units; x and y are drawn as on screen, z is
+    dropped. One scale for both, so a decoded hand that is too small or turned shows as such;
+    `bounds` (x/y minimum and maximum) fixes the scale across several tiles.
+    """
+    from signcaps.landmarks import HAND_CONNECTIONS
+
+    tile = np.full((size, size, 3), 24, np.uint8)
+    poses = [np.asarray(pose, np.float32)[:, :2]] + ([np.asarray(decoded, np.float32)[:, :2]] if decoded is not None else [])
+    everything = np.concatenate(poses)
+    lo, hi = bounds if bounds is not None else (everything.min(axis=0), everything.max(axis=0))
+    scale = (1 - 2 * margin) * size / max(float((hi - lo).max()), 1e-6)
+    offset = size / 2.0 - scale * (lo + hi) / 2.0
+    thickness = max(1, size // 48)
+    for points, colour in zip(poses, (INPUT_BONES, DECODED_BONES)):
+        pixels = np.round((points * scale + offset) * 4).astype(np.int32)
+        for a, b in HAND_CONNECTIONS:
+            cv2.line(tile, tuple(pixels[a]), tuple(pixels[b]), colour, thickness, cv2.LINE_AA, shift=2)
+    return tile
 
 
 def _paste(img: np.ndarray, picture: np.ndarray, x: int, y: int, side: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from signcaps.capture import Frame
-from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_image, unit_to_rgb
+from signcaps.preprocess import SquareBox, hand_sample, square_box, to_batch, to_image, unit_to_rgb
 
 
 class RecogniseSettings(Protocol):
@@ -56,6 +56,7 @@ class HandResult:
     label: str | None  # class name, None when below the threshold
     crop: np.ndarray | None = None  # model-input view of the crop (RGB uint8), --explain
     reconstruction: np.ndarray | None = None  # decoder image (RGB uint8), --explain
+    pose_tile: np.ndarray | None = None  # input skeleton beside the decoded one (RGB uint8), --explain
 
     @property
     def confidence(self) -> float:
@@ -170,11 +171,12 @@ class Recogniser:
         self.classes = list(classifier.classes)
         self.crop_cfg = classifier.crop_cfg
         self.cfg = cfg
-        self.explain = bool(cfg.explain and getattr(classifier, "has_reconstruction", False))
+        self.explain = bool(cfg.explain and (getattr(classifier, "has_reconstruction", False)
+                                             or getattr(classifier, "has_pose_reconstruction", False)))
         self.slots = HandSlots(cfg.hands, cfg.smoothing, cfg.keep_frames)
 
     def __call__(self, rgb: np.ndarray, hands: list, frame: Frame, timings: dict[str, float]) -> FrameResult:
-        hands, batch, raw, recon = self.classify(rgb, hands[: self.cfg.hands], timings)
+        hands, batch, poses, raw, recon, pose_recon = self.classify(rgb, hands[: self.cfg.hands], timings)
         results = []
         for d, (slot, smoothed) in enumerate(self.slots.update(hands, raw)):
             best = int(np.argmax(smoothed))
@@ -182,9 +184,8 @@ class Recogniser:
             result = HandResult(slot, hands[d], square_box(hands[d].landmarks, self.crop_cfg.margin), raw[d], smoothed,
                                 best, label)
             if self.explain:
-                result.crop = to_image(batch[d], self.crop_cfg)
-                if recon is not None:
-                    result.reconstruction = unit_to_rgb(recon[d])
+                self._explain(result, batch[d], poses[d], None if recon is None else recon[d],
+                              None if pose_recon is None else pose_recon[d])
             results.append(result)
         results.sort(key=lambda r: r.slot)
         if not results:
@@ -196,32 +197,48 @@ class Recogniser:
         return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
 
     def classify(self, rgb: np.ndarray, hands: list, timings: dict[str, float]):
-        """Crop every hand, classify the crops in one batch: (kept hands, batch, lengths (N, K), reconstructions).
+        """Crop every hand and normalise its pose, classify all hands in one batch:
+        (kept hands, image batch, poses, lengths (N, K), image reconstructions, pose reconstructions).
 
-        The model's inputs are built here and only here (crop and batch, then one classifier call),
-        so a model with a further input adds it in this one place.
+        The model's inputs are built here and only here, through `preprocess.hand_sample`, the
+        function training's cache and `predict` use.
         """
         t0 = time.perf_counter()
-        kept, crops = [], []
+        kept, crops, poses = [], [], []
         for hand in hands:
             try:
-                crops.append(crop_hand(rgb, hand.landmarks, hand.is_left, self.crop_cfg))
+                crop, pose = hand_sample(rgb, hand, self.crop_cfg)
             except ValueError:  # landmarks entirely outside the frame: nothing to classify
                 continue
             kept.append(hand)
+            crops.append(crop)
+            poses.append(pose)
         batch = to_batch(crops, self.crop_cfg)
+        feed = {"image": batch, "pose": np.asarray(poses, np.float32).reshape(-1, 21, 3)} \
+            if getattr(self.classifier, "needs_pose", False) else batch
         t1 = time.perf_counter()
-        recon = None
+        recon = pose_recon = None
         if not kept:
             raw = np.zeros((0, len(self.classes)), np.float32)
-        elif self.explain and hasattr(self.classifier, "classify_and_reconstruct"):
-            raw, recon = self.classifier.classify_and_reconstruct(batch)  # one pass for both outputs
+        elif self.explain and hasattr(self.classifier, "explain_outputs"):
+            out = self.classifier.explain_outputs(feed)  # one pass for every output
+            raw, recon, pose_recon = out["lengths"], out.get("reconstruction"), out.get("pose_reconstruction")
         else:
-            raw = self.classifier.classify(batch)
+            raw = self.classifier.classify(feed)
             if self.explain:
-                recon = self.classifier.reconstruct(batch)
+                recon = self.classifier.reconstruct(feed)
         raw = np.asarray(raw, np.float32)
         t2 = time.perf_counter()
         timings["crop"] = (t1 - t0) * 1000.0
-        timings["classify"] = (t2 - t1) * 1000.0  # includes the decoder with --explain
-        return kept, batch, raw, recon
+        timings["classify"] = (t2 - t1) * 1000.0  # includes the decoders with --explain
+        return kept, batch, poses, raw, recon, pose_recon
+
+    def _explain(self, result: HandResult, image: np.ndarray, pose: np.ndarray, recon: np.ndarray | None,
+                 pose_recon: np.ndarray | None) -> None:
+        from signcaps.overlay import pose_tile
+
+        result.crop = to_image(image, self.crop_cfg)
+        if recon is not None:
+            result.reconstruction = unit_to_rgb(recon)
+        if pose_recon is not None:
+            result.pose_tile = pose_tile(pose, pose_recon, 64)

@@ -92,12 +92,13 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo, show_pro
     return crops, split_indices(crops.paths, crops.labels, recipe.data)
 
 
-def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.device) -> tuple[DataLoader, DistributedSampler]:
+def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.device,
+                kinds: tuple[str, ...] = ("image", "pose")) -> tuple[DataLoader, DistributedSampler]:
     """DistributedSampler even for one process, so 1 x B and N x B/N see the same global batches."""
     train = recipe.train
     if train.batch_size % info.world_size:
         raise ValueError(f"train.batch_size {train.batch_size} must be divisible by the {info.world_size} processes")
-    dataset = CropDataset(crops, recipe.crop, build_augmenter(recipe.augment))
+    dataset = CropDataset(crops, recipe.crop, build_augmenter(recipe.augment), kinds)
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=train.seed)
     loader = DataLoader(dataset, batch_size=train.batch_size // info.world_size, sampler=sampler,
                         num_workers=train.num_workers, worker_init_fn=_seed_worker,
@@ -178,7 +179,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         (run_dir / "split.json").write_text(json.dumps({k: [crops.paths[i] for i in v] for k, v in splits.items()}))
         console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
                       f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val {len(val_set)} / test {len(test_set)}")
-    loader, sampler = make_loader(train_set, recipe, info, device)
+    loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__, "data_fingerprint": crops.fingerprint}
 

@@ -102,3 +102,33 @@ def tiny_runs(mini_digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     train(load_recipe(None, [*common, TINY_CAPS]), base / "capsnet", show_progress=False)
     train(load_recipe(None, [*common, "model.name=cnn", TINY_CNN]), base / "cnn", show_progress=False)
     return base
+
+
+TINY_FUSED = {**TINY_PARAMS, "caps_per_part": 2, "part_hidden": 16, "pose_decoder_hidden": [16, 32]}
+TINY_POSE = {"caps_per_part": 2, "part_dim": 4, "part_hidden": 16, "digit_dim": 8, "decoder_hidden": [16, 32]}
+
+
+@pytest.fixture(scope="session")
+def tiny_pose_models(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+    """A tiny fused-capsnet and a tiny pose-capsnet on the `tiny` data (3 epochs each), exported to ONNX."""
+    from signcaps.config import recipe_from_dict
+    from signcaps.export import export_checkpoint
+    from signcaps.train import train
+
+    root = tmp_path_factory.getbasetemp() / "signcaps-tiny-pose"
+    models = {}
+    for name, params in (("fused-capsnet", TINY_FUSED), ("pose-capsnet", TINY_POSE)):
+        recipe = recipe_from_dict({
+            "name": f"tiny-{name}",
+            "data": {"root": str(tiny["data"]), "split": "stratified", "val_fraction": 0.25, "test_fraction": 0.25,
+                     "cache_dir": str(root / "cache")},
+            "crop": {"mirror_left": True},
+            "model": {"name": name, "params": params},
+            "augment": {"enabled": False},
+            "train": {"epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu", "seed": 0},
+        })
+        run = root / name
+        train(recipe, run, hand_model=str(HAND_MODEL), show_progress=False)
+        export_checkpoint(run / "best.pt", run / "model.onnx", hand_model=str(HAND_MODEL), show_progress=False)
+        models[name] = {"checkpoint": run / "best.pt", "onnx": run / "model.onnx", "data": tiny["data"]}
+    return models

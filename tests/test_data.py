@@ -15,15 +15,17 @@ from signcaps.config import (
 )
 from signcaps.data import (
     CropDataset,
+    CropSet,
     DatasetError,
-    build_augmenter,
     class_report,
     participant_groups,
     prepare,
     scan_folder,
     split_indices,
 )
+from signcaps.augment import Sample, build_augmenter
 from signcaps.hands import HandDetector
+from signcaps.landmarks import normalize_pose
 from signcaps.preprocess import read_image_rgb
 
 
@@ -101,15 +103,62 @@ def test_stratified_and_group_splits():
         assert not {paths[i].split("/")[1][:3] for i in index} & {paths[i].split("/")[1][:3] for i in others}
 
 
+def _crop_set(n: int = 4, size: int = 16) -> CropSet:
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    points = rng.normal(50, 20, (n, 21, 3)).astype(np.float32)
+    masks = np.zeros((n, size, size), np.uint8)
+    masks[:, 4:12, 4:12] = 255
+    return CropSet([str(i) for i in range(n)], crops, np.arange(n), [f"{i}/a.jpg" for i in range(n)],
+                   np.zeros(n, bool), [], "test", points, np.zeros(n, bool), masks)
+
+
 def test_augmentation_only_changes_training_crops():
-    crops = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
+    crops = _crop_set()
     cfg = CropConfig(input_size=16)
-    plain = CropDataset(crops, np.arange(4), cfg)
-    augmented = CropDataset(crops, np.arange(4), cfg, build_augmenter(AugmentConfig(affine_p=1.0, color_p=1.0)))
+    plain = CropDataset(crops, cfg)
+    augmented = CropDataset(crops, cfg, build_augmenter(AugmentConfig(affine_p=1.0, color_p=1.0, pose_jitter=0.02)))
     assert np.array_equal(plain[0][0], plain[0][0])
     assert not np.array_equal(augmented[0][0], plain[0][0])
-    assert augmented[0][0].shape == (1, 16, 16)
+    assert not np.allclose(augmented[0][1], plain[0][1])  # the pose moves with the pixels
+    assert augmented[0][0].shape == (1, 16, 16) and augmented[0][1].shape == (21, 3)
+    assert np.allclose(plain[0][1], normalize_pose(crops.points[0], False, cfg.mirror_left))
     assert build_augmenter(AugmentConfig(enabled=False)) is None
+
+
+def test_background_replacement_keeps_the_hand_and_changes_only_the_background():
+    crops = _crop_set()
+    cfg = AugmentConfig(affine_p=0.0, color_p=0.0, blur_p=0.0, noise_p=0.0, background_p=1.0)
+    augmenter = build_augmenter(cfg)
+    augmenter.reseed(3)
+    sample = Sample(crops.crops[0], crops.poses(False)[0], crops.masks[0])
+    out = augmenter(sample)
+    hand = crops.masks[0] == 255
+    assert np.array_equal(out.crop[hand], sample.crop[hand])
+    assert not np.array_equal(out.crop[~hand], sample.crop[~hand])
+
+
+def test_augmentation_rotates_the_pose_with_the_image():
+    """A pure 90-degree warp of the crop turns the normalised pose by the same angle on screen."""
+    from signcaps.landmarks import augment_pose
+
+    pose = normalize_pose(np.random.default_rng(1).normal(0, 30, (21, 3)), False, False)
+    quarter = np.array([[0.0, 1.0], [-1.0, 0.0]])  # cv2's +90 degrees (counter-clockwise on screen)
+    turned = augment_pose(pose, np.random.default_rng(0), quarter)
+    assert np.allclose(turned[:, 0], pose[:, 1], atol=1e-5) and np.allclose(turned[:, 1], -pose[:, 0], atol=1e-5)
+    assert np.allclose(turned[:, 2], pose[:, 2], atol=1e-5)
+
+
+def test_seeded_augmentation_replays_exactly():
+    crops = _crop_set()
+    cfg = CropConfig(input_size=16)
+    runs = []
+    for _ in range(2):
+        dataset = CropDataset(crops, cfg, build_augmenter(AugmentConfig(background_p=0.5, pose_tilt=10, pose_jitter=0.02)))
+        dataset.reseed(7)
+        runs.append([dataset[i] for i in range(4)])
+    for a, b in zip(*runs):
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
 def test_fetch_installs_a_verified_copy_and_refuses_a_tampered_one(digits_root, tmp_path):

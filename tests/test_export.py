@@ -70,7 +70,7 @@ def test_graph_and_metadata(tiny):
     assert {op.domain or "ai.onnx": op.version for op in model.opset_import}["ai.onnx"] == 17
     meta = json.loads({p.key: p.value for p in model.metadata_props}["signcaps"])
     state = load_checkpoint(tiny["checkpoint"])
-    assert meta["format"] == "signcaps-onnx" and meta["format_version"] == 1
+    assert meta["format"] == "signcaps-onnx" and meta["format_version"] == 2 and meta["inputs"] == {"image": "input"}
     assert meta["classes"] == [str(c) for c in state["classes"]]
     assert (meta["input_size"], meta["channels"], meta["colour"]) == (32, 1, "gray")
     assert (meta["mean"], meta["std"], meta["margin"], meta["mirror_left"]) == (0.5, 0.5, 0.2, False)
@@ -165,3 +165,40 @@ def test_export_rejects_a_non_checkpoint(runner, tmp_path):
     result = runner.invoke(app, ["export", str(bad), "-o", str(tmp_path / "x.onnx")])
     assert result.exit_code == 1
     assert "Traceback" not in result.output and "error:" in result.output
+
+
+@pytest.mark.parametrize("name", ["fused-capsnet", "pose-capsnet"])
+def test_landmark_models_export_a_landmarks_input_that_matches_torch_on_real_hands(tiny_pose_models, name):
+    """Format 2: a second input 'landmarks' (N, 21, 3) with its normalisation in the metadata;
+    onnxruntime reproduces torch on the real hands' crops and poses, decoders included."""
+    from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.data import prepare
+    from signcaps.export import torch_outputs
+    from signcaps.infer import inputs_of
+    from signcaps.runtime import OnnxClassifier
+
+    paths = tiny_pose_models[name]
+    proto = onnx.load(str(paths["onnx"]))
+    inputs = [i.name for i in proto.graph.input]
+    assert inputs == (["input", "landmarks"] if name == "fused-capsnet" else ["landmarks"])
+    landmarks = next(i for i in proto.graph.input if i.name == "landmarks").type.tensor_type.shape.dim
+    assert landmarks[0].dim_param and [d.dim_value for d in landmarks[1:]] == [21, 3]
+    assert "pose_reconstruction" in [o.name for o in proto.graph.output]
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["signcaps"])
+    assert meta["format_version"] == 2 and meta["inputs"]["pose"] == "landmarks"
+    assert meta["pose"]["normalization"] == "wrist-centred-v1" and meta["pose"]["mirror_left"] is True
+
+    model, recipe, classes, _ = build_from_checkpoint(paths["checkpoint"])
+    crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, str(HAND_MODEL),
+                          classes=classes, show_progress=False)
+    x = {k: v for k, v in inputs_of(crops, recipe).items() if k in model.inputs}
+    ref = torch_outputs(model, x)
+    clf = OnnxClassifier(paths["onnx"])
+    assert clf.needs_pose
+    got = clf.explain_outputs(x)
+    assert np.abs(got["lengths"] - ref["lengths"]).max() <= 1e-4
+    assert (got["lengths"].argmax(1) == ref["lengths"].argmax(1)).all()
+    assert np.abs(got["pose_reconstruction"] - ref["pose_reconstruction"]).max() <= 1e-3
+    assert np.allclose(clf.classify(x), got["lengths"], atol=1e-6)  # the pruned graph gives the same lengths
+    with pytest.raises(ValueError, match="pose"):
+        clf.classify({k: v for k, v in x.items() if k != "pose"})

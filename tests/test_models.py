@@ -7,7 +7,7 @@ import torch
 
 from signcaps.capsules import margin_loss, reconstruction_loss
 from signcaps.config import CropConfig, ModelConfig
-from signcaps.models import MODELS, build_model, count_parameters
+from signcaps.models import REGISTRY, build_model, count_parameters, list_models
 
 # The paper's layout is meant for 28x28; everything else runs at the project default (32x32).
 NATIVE_SIZE = {"capsnet-sabour": 28}
@@ -34,22 +34,34 @@ def _build(name: str, size: int | None = None, channels: int = 1, **model_kw) ->
     return build_model(ModelConfig(name=name, **model_kw), crop, num_classes=10)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+def _inputs(model: torch.nn.Module, n: int, size: int = 32, channels: int = 1) -> list[torch.Tensor]:
+    given = {"image": torch.randn(n, channels, size, size) * 3, "pose": torch.randn(n, 21, 3)}
+    return [given[kind] for kind in model.inputs]
+
+
+def test_registry_is_one_table_listed_by_list_models() -> None:
+    assert list_models() == sorted(REGISTRY)
+    assert {"capsnet", "pose-capsnet", "fused-capsnet", "cnn", "landmark-mlp"} <= set(list_models())
+    for name in list_models():
+        assert set(REGISTRY[name].inputs) <= {"image", "pose"} and REGISTRY[name].summary
+
+
+@pytest.mark.parametrize("name", list_models())
 def test_every_model_returns_scores_in_unit_interval(name: str) -> None:
     model = _build(name)
-    c, h, w = model.input_shape
-    x = torch.randn(3, c, h, w) * 3
+    assert model.inputs == REGISTRY[name].inputs
+    x = _inputs(model, 3, NATIVE_SIZE.get(name, 32))
     for train in (True, False):
         model.train(train)
         with torch.no_grad():
-            out = model(x)
+            out = model(*x)
         assert out.shape == (3, 10)
         assert out.dtype == torch.float32
         assert torch.all((out >= 0) & (out <= 1))
     assert count_parameters(model) == sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(MODELS) if n.startswith("capsnet")])
+@pytest.mark.parametrize("name", [n for n in list_models() if n.startswith("capsnet")])
 def test_capsule_models_expose_capsules_and_reconstruction(name: str) -> None:
     model = _build(name).eval()
     assert model.has_decoder is True
@@ -68,6 +80,34 @@ def test_capsule_models_expose_capsules_and_reconstruction(name: str) -> None:
 
 def test_cnn_baseline_has_no_decoder() -> None:
     assert _build("cnn").has_decoder is False
+
+
+@pytest.mark.parametrize("name", ["pose-capsnet", "fused-capsnet"])
+def test_pose_capsule_models_decode_the_winning_capsule_into_landmarks(name: str) -> None:
+    model = _build(name).eval()
+    assert model.has_pose_decoder is True
+    x = _inputs(model, 2)
+    with torch.no_grad():
+        lengths, caps = model.forward_capsules(*x)
+        assert caps.shape == (2, 10, 16)
+        assert torch.allclose(model(*x), lengths)
+        pose = model.reconstruct_pose(caps, torch.tensor([3, 7]))
+    assert pose.shape == (2, 21, 3)
+
+
+def test_fused_model_routes_image_and_pose_capsules_together() -> None:
+    model = _build("fused-capsnet").eval()
+    assert model.digits.in_caps == model.num_primary + model.encoder.num_capsules
+    image, pose = _inputs(model, 4)
+    with torch.no_grad():
+        both = model(image, pose)
+        other_pose = model(image, torch.randn(4, 21, 3))
+    assert not torch.allclose(both, other_pose)  # the pose reaches the digit capsules
+    model.train()
+    model.image_dropout, model.pose_dropout = 1.0, 0.0
+    with torch.no_grad():
+        a, b = model(image, pose), model(torch.randn_like(image), pose)
+    assert torch.allclose(a, b, atol=1e-6)  # with the image dropped, only the pose decides
 
 
 @pytest.mark.parametrize(

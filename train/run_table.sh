@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Reproduce the results table in train/README.md on this machine:
-#   capsnet and cnn with seeds 0 1 2, capsnet-sabour with seed 0, then the summary table.
+# Reproduce the results tables in train/README.md on this machine:
+#   every recipe with seeds 0 1 2 (the image-only ones in $EXTRA with $EXTRA_SEEDS; capsnet-sabour
+#   with seed 0 when SABOUR=1), the accuracy table, then the
+#   domain-shift table of the seed-0 models (`signcaps robustness --domain`).
 # Finished runs are skipped and interrupted ones resumed, so it can be re-run after a stop.
 # Extra arguments go to every `signcaps train` (e.g. --set data.cache_dir=/tmp/cache).
 set -euo pipefail
 SIGNCAPS=${SIGNCAPS:-.venv/bin/signcaps}
 OUT=${OUT:-runs/table}
+RECIPES=${RECIPES:-"pose-capsnet fused-capsnet landmark-mlp capsnet-bg capsnet cnn"}
+# The image-only recipes run with seed 0 only unless EXTRA_SEEDS says otherwise (CPU time).
+EXTRA=${EXTRA:-"capsnet-bg capsnet cnn"}
+EXTRA_SEEDS=${EXTRA_SEEDS:-"0"}
 
 run() {  # recipe seed [extra args]
   local dir="$OUT/$1-s$2"
@@ -15,8 +21,15 @@ run() {  # recipe seed [extra args]
 }
 
 for seed in 0 1 2; do
-  run capsnet "$seed" "$@"
-  run cnn "$seed" "$@"
+  for recipe in $RECIPES; do
+    case " $EXTRA " in *" $recipe "*) [[ " $EXTRA_SEEDS " == *" $seed "* ]] || continue ;; esac
+    run "$recipe" "$seed" "$@"
+  done
 done
-run capsnet-sabour 0 "$@"
-"$SIGNCAPS" summarize "$OUT"/capsnet-s[0-9]* "$OUT"/cnn-s[0-9]* "$OUT"/capsnet-sabour-s[0-9]* --markdown
+[ -n "${SABOUR:-}" ] && run capsnet-sabour 0 "$@"
+runs=()
+for recipe in $RECIPES; do runs+=("$OUT/$recipe"-s[0-9]*); done
+"$SIGNCAPS" summarize "${runs[@]}" --markdown
+models=()
+for recipe in $RECIPES; do models+=("$OUT/$recipe-s0/best.pt"); done
+"$SIGNCAPS" robustness --domain "${models[@]}" --out "$OUT/domain-shift"
