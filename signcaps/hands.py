@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -24,6 +24,12 @@ HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
     (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
     (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
 )
+
+# MediaPipe segfaults on very large images (a 20000 x 20000 still, padded for context, killed the
+# process) and gains nothing from them: the palm detector sees 192 x 192, the landmark model a
+# 224 x 224 crop. Larger frames are shrunk to this longest side before detection; the landmarks
+# are mapped back to the original pixels, so crops are still cut from the full-resolution image.
+MAX_DETECT_SIDE = 1920
 
 
 class HandModelError(UserError, RuntimeError):
@@ -85,6 +91,10 @@ class HandDetector:
         """Hands in `image_rgb`, best score first. VIDEO mode needs increasing timestamps."""
         import mediapipe as mp
 
+        scale = min(1.0, MAX_DETECT_SIDE / max(image_rgb.shape[:2]))
+        if scale < 1.0:
+            size = (max(1, round(image_rgb.shape[1] * scale)), max(1, round(image_rgb.shape[0] * scale)))
+            image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
         pad = 0
         if self.mode == "image" and self.cfg.context_pad > 0:
             pad = int(round(self.cfg.context_pad * max(image_rgb.shape[:2])))
@@ -105,6 +115,8 @@ class HandDetector:
             xy = np.array([[p.x * w - pad, p.y * h - pad] for p in marks], dtype=np.float32)
             best = handed[0]
             hands.append(Hand(xy, best.category_name, float(best.score)))
+        if scale < 1.0:
+            hands = [replace(hand, landmarks=hand.landmarks / np.float32(scale)) for hand in hands]
         return sorted(hands, key=lambda hand: -hand.score)
 
     def close(self) -> None:
