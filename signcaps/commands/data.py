@@ -41,7 +41,7 @@ def data_fetch(
         err.print(f"downloading {name} …")
     result = fetch(name, dest, archive=source)
     out.print(f"{result.path}  ({result.verified} files verified"
-              f"{f', {result.unverified} not in the manifest' if result.unverified else ''})")
+              f"{f', {result.unverified} not in the manifest left out' if result.unverified else ''})")
 
 
 @user_errors
