@@ -181,8 +181,16 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     "handedness", "model", "checkpoint"}. Default PNG: explain-<image stem>.png beside the checkpoint.
     """
     from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.outputs import atomic_write, ensure_writable_file
     from signcaps.preprocess import crop_hand, read_image_rgb, to_tensor
 
+    from signcaps.checkpoint import require_checkpoint_file
+
+    require_checkpoint_file(checkpoint)
+    png = Path(out) if out else Path(checkpoint).parent / f"explain-{Path(image).stem}.png"
+    if not cv2.haveImageWriter(str(png)):
+        raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
+    ensure_writable_file(png, "-o", inputs=[checkpoint, image])
     model, recipe, classes, _ = build_from_checkpoint(checkpoint)
     if not getattr(model, "has_decoder", False):
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
@@ -201,14 +209,17 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     grid = perturbation_grid(model, tensor, target=predicted)
     input01 = np.clip(tensor * recipe.crop.std + recipe.crop.mean, 0, 1)
     figure = render(input01, recon, grid, lengths, classes, predicted)
-    png = Path(out) if out else Path(checkpoint).parent / f"explain-{image.stem}.png"
-    png.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        written = cv2.imwrite(str(png), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
-    except cv2.error:
-        written = False
-    if not written:
-        raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
+    bgr = cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)
+
+    def write(tmp: Path) -> None:
+        try:
+            written = cv2.imwrite(str(tmp), bgr)
+        except cv2.error:
+            written = False
+        if not written:
+            raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
+
+    atomic_write(png, write)
     return {"image": str(image), "png": str(png), "class": classes[predicted], "class_index": predicted,
             "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "hand": hand is not None,
             "handedness": None if hand is None else hand.handedness, "model": recipe.model.name,

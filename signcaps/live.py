@@ -90,6 +90,9 @@ class LiveConfig:
             suffix = Path(self.output).suffix.lower()
             if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
                 raise LiveError(f"--output must be a video file name (.mp4, .avi, …), got {self.output}")
+            from signcaps.outputs import ensure_writable_file
+
+            ensure_writable_file(self.output, "--output", inputs=[self.source, self.model])
         return self
 
 
@@ -466,11 +469,17 @@ class _Writer:
     """Annotated frames -> video file, optionally in a thread (encoding overlaps the loop)."""
 
     def __init__(self, path: str, fps: float, size: tuple[int, int], threaded: bool) -> None:
+        from signcaps.outputs import temp_sibling
+
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.path = str(Path(path).expanduser())
+        # Written under a temporary name and renamed on close: a video already at --output
+        # stays untouched until there is a new one to replace it.
+        self._tmp = temp_sibling(Path(self.path))
         self.size = size
-        self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
         if not self._writer.isOpened():
+            self._tmp.unlink(missing_ok=True)
             raise LiveError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is not writable)")
         self.frames = 0
         self.ms: list[float] = []
@@ -510,6 +519,10 @@ class _Writer:
             self._queue.put(None)
             self._thread.join()
         self._writer.release()
+        if self.frames and self._tmp.is_file():
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
 
 
 @dataclass
