@@ -17,11 +17,12 @@ import json
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from signcaps.config import CropConfig, DetectConfig
+from signcaps.config import CropConfig, DetectConfig, Recipe, check_values
 from signcaps.errors import UserError
 
 META_KEY = "signcaps"
@@ -118,13 +119,46 @@ def read_metadata(model: Any, source: str) -> dict[str, Any]:
         raise ModelLoadError(f"{source}: the signcaps metadata is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelLoadError(f"{source}: the signcaps metadata has no '{FORMAT}' format tag")
-    if int(meta.get("format_version", 0)) != FORMAT_VERSION:
-        raise ModelLoadError(f"{source} uses signcaps ONNX format version {meta.get('format_version')}; "
+    version = meta.get("format_version")
+    if not _is_int(version) or version != FORMAT_VERSION:
+        raise ModelLoadError(f"{source} uses signcaps ONNX format version {version!r}; "
                              f"this signcaps reads version {FORMAT_VERSION}")
-    missing = [k for k in ("classes", "input_size", "channels", "mean", "std", "margin", "mirror_left") if k not in meta]
+    missing = [k for k, (_, _, required) in META_SCHEMA.items() if required and k not in meta]
     if missing:
         raise ModelLoadError(f"{source}: the signcaps metadata lacks {', '.join(missing)}")
+    for key, (valid, expected, _) in META_SCHEMA.items():
+        if key in meta and not valid(meta[key]):
+            raise ModelLoadError(f"{source}: signcaps metadata '{key}' should be {expected}, got {meta[key]!r:.60}")
     return meta
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _is_detect(value: Any) -> bool:
+    return value is None or (isinstance(value, dict) and all(v is None or _is_number(v) for v in value.values()))
+
+
+# What inference reads from the metadata: key -> (type check, what it should be, required).
+# A tampered or foreign file gets one line naming the key instead of a traceback deep in the
+# preprocessing. A new entry (e.g. a second input) is one more line here.
+META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
+    "classes": (lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                                                                    for c in v), "a non-empty list of class names", True),
+    "input_size": (lambda v: _is_int(v) and 8 <= v <= 1024, "an integer from 8 to 1024", True),
+    "channels": (lambda v: _is_int(v) and v in (1, 3), "1 or 3", True),
+    "mean": (_is_number, "a number", True),
+    "std": (lambda v: _is_number(v) and v > 0, "a positive number", True),
+    "margin": (lambda v: _is_number(v) and v >= 0, "a non-negative number", True),
+    "mirror_left": (lambda v: isinstance(v, bool), "true or false", True),
+    "fallback_whole_image": (lambda v: isinstance(v, bool), "true or false", False),
+    "detect": (_is_detect, "a mapping of detector settings to numbers", False),
+}
 
 
 def crop_config_from_meta(meta: dict[str, Any]) -> CropConfig:
@@ -147,6 +181,10 @@ def detect_config_from_meta(meta: dict[str, Any]) -> DetectConfig:
     for name, value in values.items():
         if name in known and value is not None:
             kwargs[name] = int(value) if name == "num_hands" else float(value)
+    try:
+        check_values(Recipe(detect=DetectConfig(**kwargs)))  # the same ranges as a recipe
+    except UserError as err:
+        raise ModelLoadError(f"signcaps metadata 'detect' is out of range: {err}") from None
     return DetectConfig(**kwargs)
 
 

@@ -160,6 +160,12 @@ def bench_live_command(
 
     if mode not in ("pipelined", "serial", "both"):
         raise LiveError(f"--mode must be pipelined, serial or both, not {mode!r}")
+    if repeat < 1:
+        raise LiveError(f"--repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise LiveError(f"--warmup must be 0 or more, got {warmup}")
+    if max_frames is not None and warmup >= max_frames:
+        raise LiveError(f"--warmup {warmup} leaves none of the {max_frames} frames (--max-frames) to measure")
     if max_frames is None and parse_source(source)[0] in ("camera", "stream"):
         max_frames = 300  # a camera never ends by itself
     from signcaps.runtime import load_classifier
@@ -176,6 +182,9 @@ def bench_live_command(
                          max_frames=max_frames, warmup=warmup, explain=explain, threads=threads,
                          pipeline=name == "pipelined", detect_every=detect_every).check()
         results[name] = bench_live(cfg, classifier, repeat=repeat)
+        if results[name].frames <= warmup:
+            raise LiveError(f"{source} gave {results[name].frames} frame(s), all inside --warmup {warmup}: "
+                            f"nothing left to measure; lower --warmup or use a longer source")
     if json_out:
         print_json({**{name: summary.to_dict() for name, summary in results.items()},
                     "machine": {"cores": cores, "load_before": None if load is None else round(load, 2)}})
