@@ -9,6 +9,7 @@ from signcaps.errors import UserError
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -130,8 +131,19 @@ class HandDetector:
         self.close()
 
 
+# fd 2 is one per process: two threads swapping it at once could leave it pointing at /dev/null.
+_NATIVE_STDERR_LOCK = threading.RLock()
+
+
 @contextmanager
 def quiet_native_stderr() -> Iterator[None]:
+    """`_redirect_native_stderr`, one thread at a time (the image reader runs in its own thread)."""
+    with _NATIVE_STDERR_LOCK, _redirect_native_stderr():
+        yield
+
+
+@contextmanager
+def _redirect_native_stderr() -> Iterator[None]:
     """Send what native libraries write to file descriptor 2 to /dev/null; Python keeps stderr.
 
     MediaPipe's LiteRT prints INFO/WARNING lines ("Creating LiteRT environment", "Input tensor

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from signcaps.errors import UserError
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +115,11 @@ def read_image_bgr(path: str | Path) -> np.ndarray:
                              f"(limit {MAX_IMAGE_PIXELS / 1e6:g} megapixels); downscale it first")
     if size is not None and 0 in size:
         raise ImageReadError("not a decodable image (zero width or height)")
+    from signcaps.hands import quiet_native_stderr  # libjpeg prints "Corrupt JPEG data: …" on fd 2
+
     try:
-        image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+        with quiet_native_stderr() if raw[:2] == b"\xff\xd8" else nullcontext():
+            image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:
         image = None
     if image is None or not image.size:

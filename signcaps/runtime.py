@@ -120,7 +120,9 @@ def read_metadata(model: Any, source: str) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelLoadError(f"{source}: the signcaps metadata has no '{FORMAT}' format tag")
     version = meta.get("format_version")
-    if not _is_int(version) or version != FORMAT_VERSION:
+    if not _is_int(version):
+        raise ModelLoadError(f"{source}: signcaps metadata 'format_version' should be an integer, got {version!r:.60}")
+    if version != FORMAT_VERSION:
         raise ModelLoadError(f"{source} uses signcaps ONNX format version {version!r}; "
                              f"this signcaps reads version {FORMAT_VERSION}")
     missing = [k for k, (_, _, required) in META_SCHEMA.items() if required and k not in meta]
