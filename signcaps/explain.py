@@ -182,7 +182,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     """
     from signcaps.checkpoint import build_from_checkpoint
     from signcaps.outputs import atomic_write, ensure_writable_file
-    from signcaps.preprocess import crop_hand, read_image_rgb, to_tensor
+    from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
 
     from signcaps.checkpoint import require_checkpoint_file
 
@@ -196,7 +196,10 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
                            f"explain needs a capsule network (capsnet, capsnet-sabour)")
     image = Path(image)
-    rgb = read_image_rgb(image)
+    try:
+        rgb = read_image_rgb(image)
+    except ImageReadError as err:
+        raise ExplainError(str(err) if str(image) in str(err) else f"{image}: {err}") from None
     hand = _find_hand(rgb, recipe.detect, hand_model)
     if hand is None and not fallback:
         raise ExplainError(f"no hand found in {image}; pass --fallback to explain the centre square of the image")

@@ -4,8 +4,8 @@ Every case runs a real command (typer's CliRunner in this process, or `python -m
 subprocess where a native crash must be seen as a signal) and is judged the same way: the exit
 code, exactly one `error:` line when it fails, no traceback, no signal, and every earlier output
 named in `keep` byte-identical afterwards. Each outcome is recorded; `table_markdown` turns the
-records into the table of docs/RELIABILITY.md (the suite writes it when
-$SIGNCAPS_RELIABILITY_TABLE names a file).
+records into the table of docs/RELIABILITY.md:
+    SIGNCAPS_RELIABILITY_TABLE=docs/RELIABILITY.md python -m pytest tests/test_bad_input.py
 """
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def attempt(command: str, case: str, run, code: int = 1, message: str | None = N
     seen = errors[0] if errors else (outcome.output.strip().splitlines() or [""])[-1]
     shown = [line.strip() for line in outcome.output.splitlines() if show and show in line and not line.startswith("error:")]
     if shown:
-        seen = f"{shown[0]} ⏎ {seen}"
+        seen = f"{shown[0]} → {seen}"
     if note:
         seen = f"({note})"
     RECORDS.append({"command": command, "case": case, "exit": outcome.code, "message": seen,
@@ -165,7 +165,20 @@ def table_markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n" + summary
 
 
+START, END = "<!-- bad-input table: start -->", "<!-- bad-input table: end -->"
+
+
 def write_table(path: str | None) -> None:
-    if path and RECORDS:
-        Path(path).write_text(table_markdown(RECORDS))
-        Path(path).with_suffix(".json").write_text(json.dumps(RECORDS, indent=1))
+    """JSON records for a .json path; else the markdown table, replacing the block between the
+    START/END markers when the file has them (how docs/RELIABILITY.md is regenerated)."""
+    if not path or not RECORDS:
+        return
+    target = Path(path)
+    if target.suffix == ".json":
+        target.write_text(json.dumps(RECORDS, indent=1))
+        return
+    table = table_markdown(RECORDS)
+    text = target.read_text() if target.is_file() else ""
+    if START in text and END in text:
+        table = text[: text.index(START) + len(START)] + "\n" + table + text[text.index(END):]
+    target.write_text(table)
