@@ -120,8 +120,13 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
         shutil.rmtree(staging, ignore_errors=True)
         raise FetchError(f"{src} does not match the {source.name} manifest: {len(bad)} changed, {len(missing)} missing "
                          f"(e.g. {(bad + missing)[0]})")
-    shutil.rmtree(target, ignore_errors=True)
+    # Swap by renames: the previous install is only deleted once the new one is in place.
+    previous = target.with_name(target.name + ".previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        target.rename(previous)
     staging.rename(target)
+    shutil.rmtree(previous, ignore_errors=True)
     return FetchResult(target, verified, unverified)
 
 

@@ -97,19 +97,24 @@ def exclusive_lock(folder: str | Path, what: str) -> Iterator[None]:
     ``flock`` locks die with their process, so a killed run never leaves a stale lock behind
     (the empty ``.lock`` file may stay; it means nothing by itself). No-op where fcntl is missing.
     """
+    created = not Path(folder).expanduser().exists()
     folder = ensure_writable_dir(folder, what)
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; runs are not protected from each other
         yield
         return
-    with open(folder / ".lock", "a+") as handle:
+    lock = folder / ".lock"
+    with open(lock, "a+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise OutputError(f"another signcaps process is using {what} {folder} (it holds {folder / '.lock'}); "
+            raise OutputError(f"another signcaps process is using {what} {folder} (it holds {lock}); "
                               f"wait for it to finish or choose another folder") from None
         try:
             yield
         finally:
+            if created and [p.name for p in folder.iterdir()] == [lock.name]:  # a run that failed before writing
+                lock.unlink()
+                folder.rmdir()
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -220,12 +220,15 @@ def test_fetch_installs_only_manifest_files(tmp_path):
             for image in folder.iterdir():
                 (source / folder.name / image.name).symlink_to(image)
     (source / "0" / "planted.JPG").write_bytes(b"not in the manifest")
+    (tmp_path / "raw" / "sign-language-digits").mkdir(parents=True)
+    (tmp_path / "raw" / "sign-language-digits" / "old-install.txt").write_text("replaced once the new copy is in place")
     attempt("data fetch", "folder with a file the manifest does not list",
             lambda: cli(["data", "fetch", "--from", source.parent, "--dest", tmp_path / "raw"]), code=0,
             message="1 not in the manifest left out", keep=[source.parent],
             note="every manifest file verified and installed; the planted file left out and counted")
     installed = tmp_path / "raw" / "sign-language-digits"
     assert (installed / "0").is_dir() and not (installed / "0" / "planted.JPG").exists()
+    assert not (installed / "old-install.txt").exists() and sorted(p.name for p in installed.parent.iterdir()) == [installed.name]
 
 
 # ------------------------------------------------------------------------------ ONNX models
@@ -398,7 +401,7 @@ def test_dataset_too_small_to_split(tmp_path):
     attempt("train", "2 images: too small to split", lambda: cli(["train", "--data", data, "--set", "data.split=stratified",
                                                                   "--set", f"data.cache_dir={tmp_path / 'cache'}",
                                                                   "--run-dir", tmp_path / "run", "--device", "cpu"]),
-            message="for validation", keep=[data])
+            message="for validation", keep=[data], absent=[tmp_path / "run"])
 
 
 # ------------------------------------------------------------------------- unwritable outputs
