@@ -134,7 +134,8 @@ def _archive_members(src: Path, inner_dir: str) -> dict:
     """Class-folder images below `inner_dir`, from a zip archive or an already extracted folder."""
     if src.is_dir():
         base = next((p for p in [src / inner_dir, *src.glob(f"*/{inner_dir}"), src] if p.is_dir() and any(p.glob("*/*"))), src)
-        return {p.relative_to(base).as_posix(): (p.stat().st_size, p.read_bytes) for p in sorted(base.glob("*/*")) if p.is_file()}
+        files = [p for p in sorted(base.glob("*/*")) if p.is_file()]
+        return {p.relative_to(base).as_posix(): (p.stat().st_size, p.read_bytes) for p in files}
     try:
         bundle = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError):

@@ -55,7 +55,8 @@ def image_header_size(raw: bytes) -> tuple[int, int] | None:
     if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 10:
         return int.from_bytes(raw[6:8], "little"), int.from_bytes(raw[8:10], "little")
     if raw[:2] == b"BM" and len(raw) >= 26:
-        return abs(int.from_bytes(raw[18:22], "little", signed=True)), abs(int.from_bytes(raw[22:26], "little", signed=True))
+        width, height = (int.from_bytes(raw[i:i + 4], "little", signed=True) for i in (18, 22))
+        return abs(width), abs(height)  # a negative height means top-down rows
     if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP" and len(raw) >= 30:
         return _webp_size(raw)
     if raw[:2] == b"\xff\xd8":

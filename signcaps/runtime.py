@@ -150,8 +150,8 @@ def _is_detect(value: Any) -> bool:
 # A tampered or foreign file gets one line naming the key instead of a traceback deep in the
 # preprocessing. A new entry (e.g. a second input) is one more line here.
 META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
-    "classes": (lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, (str, int)) and not isinstance(c, bool)
-                                                                    for c in v), "a non-empty list of class names", True),
+    "classes": (lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, str) or _is_int(c) for c in v),
+                "a non-empty list of class names", True),
     "input_size": (lambda v: _is_int(v) and 8 <= v <= 1024, "an integer from 8 to 1024", True),
     "channels": (lambda v: _is_int(v) and v in (1, 3), "1 or 3", True),
     "mean": (_is_number, "a number", True),

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
 from signcaps.capsules import margin_loss, reconstruction_loss
-from signcaps.checkpoint import (RESUME, CheckpointError, check_entries, checkpoint_recipe, load_checkpoint, load_weights,
-                                 save_checkpoint)
+from signcaps.checkpoint import (RESUME, CheckpointError, check_entries, checkpoint_recipe, load_checkpoint,
+                                 load_weights, save_checkpoint)
 from signcaps.config import ConfigError, Recipe, save_recipe
 from signcaps.data import CropDataset, CropSet, DatasetError, build_augmenter, prepare, split_indices
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
@@ -167,8 +167,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     crops, splits = load_splits(recipe, hand_model, info, show_progress)
     train_set, val_set, test_set = (crops.subset(splits[k]) for k in ("train", "val", "test"))
     if len(train_set) == 0 or len(val_set) == 0:
-        raise DatasetError(f"the {recipe.data.split} split of {len(crops)} usable images left {len(train_set)} for training "
-                           f"and {len(val_set)} for validation; add data or change data.val_fraction/test_fraction")
+        raise DatasetError(f"the {recipe.data.split} split of {len(crops)} usable images left {len(train_set)} for "
+                           f"training and {len(val_set)} for validation; add data or change "
+                           f"data.val_fraction/test_fraction")
 
     seed_everything(cfg.seed)
     model = build_model(recipe.model, recipe.crop, len(crops.classes)).to(device)
@@ -187,7 +188,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
         except (ValueError, KeyError, TypeError) as err:
-            raise CheckpointError(f"{last_path} holds an optimizer state that does not fit this model ({type(err).__name__})") from None
+            raise CheckpointError(f"{last_path} holds an optimizer state that does not fit this model "
+                                  f"({type(err).__name__})") from None
         start_epoch, best_val, history = int(state["epoch"]) + 1, float(state["best_val"]), list(state["history"])
     ddp_step = step
     if info.enabled:
@@ -196,7 +198,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run_dir / "recipe.yaml")
-        atomic_write_text(run_dir / "split.json", json.dumps({k: [crops.paths[i] for i in v] for k, v in splits.items()}))
+        split_files = {k: [crops.paths[i] for i in v] for k, v in splits.items()}
+        atomic_write_text(run_dir / "split.json", json.dumps(split_files))
         console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
                       f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val {len(val_set)} / test {len(test_set)}")
     loader, sampler = make_loader(train_set, recipe, info, device)

@@ -7,6 +7,7 @@ named in `keep` byte-identical afterwards. Each outcome is recorded; `table_mark
 records into the table of docs/RELIABILITY.md:
     SIGNCAPS_RELIABILITY_TABLE=docs/RELIABILITY.md python -m pytest tests/test_bad_input.py
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,13 @@ def odd_modes(hand_jpg: Path) -> dict[str, bytes]:
 
     rgb = Image.open(hand_jpg).convert("RGB")
     out: dict[str, bytes] = {}
-    for name, mode, fmt in (("palette.png", "P", "PNG"), ("grey-alpha.png", "LA", "PNG"), ("cmyk.jpg", "CMYK", "JPEG"),
-                            ("grey.jpg", "L", "JPEG"), ("rgba.png", "RGBA", "PNG")):
+    for name, mode, fmt in (
+        ("palette.png", "P", "PNG"),
+        ("grey-alpha.png", "LA", "PNG"),
+        ("cmyk.jpg", "CMYK", "JPEG"),
+        ("grey.jpg", "L", "JPEG"),
+        ("rgba.png", "RGBA", "PNG"),
+    ):
         buffer = io.BytesIO()
         rgb.convert(mode).save(buffer, fmt)
         out[name] = buffer.getvalue()
@@ -100,8 +106,14 @@ def cli(args: list[str]) -> Outcome:
 def subprocess_cli(args: list[str], timeout: float = 300) -> Outcome:
     """Run `python -m signcaps` in its own process: a segfault shows as a negative return code."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "signcaps", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "signcaps", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )
     return Outcome(proc.returncode, proc.stdout + proc.stderr)
 
 
@@ -115,8 +127,17 @@ def digests(paths: list[Path]) -> dict[str, str]:
     return found
 
 
-def attempt(command: str, case: str, run, code: int = 1, message: str | None = None,
-            keep: list[Path] = (), absent: list[Path] = (), show: str | None = None, note: str | None = None) -> Outcome:
+def attempt(
+    command: str,
+    case: str,
+    run,
+    code: int = 1,
+    message: str | None = None,
+    keep: list[Path] = (),
+    absent: list[Path] = (),
+    show: str | None = None,
+    note: str | None = None,
+) -> Outcome:
     """Run one case, record it, and assert the rules every bad input must follow.
 
     The table shows the `error:` line; `show` adds the output line that contains it (e.g. the
@@ -129,15 +150,29 @@ def attempt(command: str, case: str, run, code: int = 1, message: str | None = N
     traceback = "Traceback" in outcome.output or outcome.exception is not None
     lost = before != after or any(Path(p).exists() for p in absent)
     seen = errors[0] if errors else (outcome.output.strip().splitlines() or [""])[-1]
-    shown = [line.strip() for line in outcome.output.splitlines() if show and show in line and not line.startswith("error:")]
+    shown = [
+        line.strip() for line in outcome.output.splitlines() if show and show in line and not line.startswith("error:")
+    ]
     if shown:
         seen = f"{shown[0]} → {seen}"
     if note:
         seen = f"({note})"
-    RECORDS.append({"command": command, "case": case, "exit": outcome.code, "message": seen,
-                    "crashed": outcome.code < 0, "traceback": traceback, "lost": lost,
-                    "ok": outcome.code == code and not traceback and not lost and len(errors) == (1 if code else 0)
-                    and (message is None or message in outcome.output)})
+    RECORDS.append(
+        {
+            "command": command,
+            "case": case,
+            "exit": outcome.code,
+            "message": seen,
+            "crashed": outcome.code < 0,
+            "traceback": traceback,
+            "lost": lost,
+            "ok": outcome.code == code
+            and not traceback
+            and not lost
+            and len(errors) == (1 if code else 0)
+            and (message is None or message in outcome.output),
+        }
+    )
     detail = f"{command} / {case}: exit {outcome.code}\n{outcome.output}\n{outcome.exception!r}"
     assert outcome.code >= 0, f"killed by signal {-outcome.code}: {detail}"
     assert not traceback, detail
@@ -146,7 +181,9 @@ def attempt(command: str, case: str, run, code: int = 1, message: str | None = N
     if message is not None:
         assert message in outcome.output, detail
     assert before == after, f"{detail}\nchanged: {sorted(k for k in before if before[k] != after.get(k))}"
-    assert not any(Path(p).exists() for p in absent), f"{detail}\nleft behind: {[str(p) for p in absent if Path(p).exists()]}"
+    assert not any(Path(p).exists() for p in absent), (
+        f"{detail}\nleft behind: {[str(p) for p in absent if Path(p).exists()]}"
+    )
     return outcome
 
 
@@ -158,10 +195,12 @@ def table_markdown(records: list[dict]) -> str:
         message = message if len(message) <= 200 else message[:197] + "…"
         lines.append(f"| `{r['command']}` | {r['case']} | {r['exit']} | {message} |")
     total = len(records)
-    summary = (f"\n{total} cases over {len({r['command'] for r in records})} commands; "
-               f"crashed (signal): {sum(r['crashed'] for r in records)}, printed a traceback: "
-               f"{sum(r['traceback'] for r in records)}, lost or changed earlier data: {sum(r['lost'] for r in records)}, "
-               f"failed their expectation: {sum(not r['ok'] for r in records)}.\n")
+    summary = (
+        f"\n{total} cases over {len({r['command'] for r in records})} commands; "
+        f"crashed (signal): {sum(r['crashed'] for r in records)}, printed a traceback: "
+        f"{sum(r['traceback'] for r in records)}, lost or changed earlier data: {sum(r['lost'] for r in records)}, "
+        f"failed their expectation: {sum(not r['ok'] for r in records)}.\n"
+    )
     return "\n".join(lines) + "\n" + summary
 
 
@@ -180,5 +219,5 @@ def write_table(path: str | None) -> None:
     table = table_markdown(RECORDS)
     text = target.read_text() if target.is_file() else ""
     if START in text and END in text:
-        table = text[: text.index(START) + len(START)] + "\n" + table + text[text.index(END):]
+        table = text[: text.index(START) + len(START)] + "\n" + table + text[text.index(END) :]
     target.write_text(table)

@@ -3,6 +3,7 @@
 Whatever the input, each either returns a value the rest of the program can use or raises its
 one-line UserError; never another exception (which the CLI would show as a traceback).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,15 +14,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from signcaps.config import CHECKS, ConfigError, Recipe, load_recipe
-from signcaps.runtime import (META_KEY, META_SCHEMA, ModelLoadError, crop_config_from_meta,
-                              detect_config_from_meta, read_metadata)
+from signcaps.runtime import (
+    META_KEY,
+    META_SCHEMA,
+    ModelLoadError,
+    crop_config_from_meta,
+    detect_config_from_meta,
+    read_metadata,
+)
 
 DEFAULTS = Recipe()
-KEYS = sorted(f"{section.name}.{f.name}" for section in dataclasses.fields(Recipe)
-              if dataclasses.is_dataclass(getattr(DEFAULTS, section.name))
-              for f in dataclasses.fields(getattr(DEFAULTS, section.name)))
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=12))
+KEYS = sorted(
+    f"{section.name}.{f.name}"
+    for section in dataclasses.fields(Recipe)
+    if dataclasses.is_dataclass(getattr(DEFAULTS, section.name))
+    for f in dataclasses.fields(getattr(DEFAULTS, section.name))
+)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -30,7 +45,9 @@ def _as_override_text(value) -> str:
 
 
 @PROFILE
-@given(key=st.one_of(st.sampled_from(KEYS), st.text(max_size=20)), value=st.one_of(SCALARS, st.lists(SCALARS, max_size=3)))
+@given(
+    key=st.one_of(st.sampled_from(KEYS), st.text(max_size=20)), value=st.one_of(SCALARS, st.lists(SCALARS, max_size=3))
+)
 def test_any_override_gives_a_recipe_or_a_config_error(key, value):
     item = f"{key}={_as_override_text(value)}"
     try:
@@ -59,17 +76,33 @@ def _model_with(meta_text: str | None):
     return SimpleNamespace(metadata_props=props)
 
 
-VALID = {"format": "signcaps-onnx", "format_version": 1, "classes": [str(i) for i in range(10)], "input_size": 32,
-         "channels": 1, "mean": 0.5, "std": 0.5, "margin": 0.2, "mirror_left": False,
-         "detect": {"num_hands": 1, "min_detection_confidence": 0.5, "context_pad": 0.3}}
-JSONISH = st.recursive(SCALARS.filter(lambda v: not (isinstance(v, float) and v != v)),
-                       lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-                       max_leaves=6)
+VALID = {
+    "format": "signcaps-onnx",
+    "format_version": 1,
+    "classes": [str(i) for i in range(10)],
+    "input_size": 32,
+    "channels": 1,
+    "mean": 0.5,
+    "std": 0.5,
+    "margin": 0.2,
+    "mirror_left": False,
+    "detect": {"num_hands": 1, "min_detection_confidence": 0.5, "context_pad": 0.3},
+}
+JSONISH = st.recursive(
+    SCALARS.filter(lambda v: not (isinstance(v, float) and v != v)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=6,
+)
 
 
 @PROFILE
-@given(changes=st.dictionaries(st.sampled_from([*META_SCHEMA, "format", "format_version", "extra"]),
-                               st.one_of(JSONISH, st.just("<drop>")), max_size=4))
+@given(
+    changes=st.dictionaries(
+        st.sampled_from([*META_SCHEMA, "format", "format_version", "extra"]),
+        st.one_of(JSONISH, st.just("<drop>")),
+        max_size=4,
+    )
+)
 def test_tampered_metadata_is_refused_or_fully_usable(changes):
     meta = {k: v for k, v in {**VALID, **changes}.items() if v != "<drop>"}
     try:
