@@ -2,8 +2,8 @@
 
 GitHub's zip archives are generated on request and carry no published checksum, so the
 digits dataset is verified file by file: every image named in the shipped sha256 manifest
-must be present with exactly those bytes. Images the manifest does not list are kept and
-left out and counted: only files whose bytes are pinned by the manifest are installed.
+must be present with exactly those bytes. Images the manifest does not list are left out and
+counted: only files whose bytes are pinned by the manifest are installed.
 
 An archive is data from the internet: an entry named with an absolute path or `..` (a "zip
 slip", which would write outside --dest) makes the whole archive refused, and no entry is read
