@@ -14,10 +14,11 @@ asked for.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_detect(value: Any) -> bool:

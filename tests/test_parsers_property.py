@@ -10,7 +10,7 @@ import dataclasses
 import json
 from types import SimpleNamespace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from signcaps.config import CHECKS, ConfigError, Recipe, load_recipe
@@ -95,11 +95,15 @@ JSONISH = st.recursive(
 )
 
 
+DETECT = st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(Recipe().detect)] + ["other"]), JSONISH,
+                         max_size=3)
+
+
 @PROFILE
 @given(
     changes=st.dictionaries(
         st.sampled_from([*META_SCHEMA, "format", "format_version", "extra"]),
-        st.one_of(JSONISH, st.just("<drop>")),
+        st.one_of(JSONISH, DETECT, st.just("<drop>")),
         max_size=4,
     )
 )
@@ -125,3 +129,23 @@ def test_any_metadata_text_is_handled(text):
         read_metadata(_model_with(text), "m.onnx")
     except ModelLoadError:
         pass
+
+
+@PROFILE
+@given(
+    st.dictionaries(
+        st.sampled_from([f.name for f in dataclasses.fields(Recipe().detect)]),
+        st.one_of(st.floats(), st.integers(-10, 10), st.none(), st.text(max_size=3)),
+        max_size=3,
+    )
+)
+@example({"num_hands": float("inf")})
+@example({"context_pad": float("nan")})
+def test_tampered_detector_settings_are_refused_or_in_range(detect):
+    meta = {**VALID, "detect": detect}
+    try:
+        parsed = read_metadata(_model_with(json.dumps(meta)), "m.onnx")
+        settings_ = detect_config_from_meta(parsed)
+    except ModelLoadError:
+        return
+    assert 1 <= settings_.num_hands <= 4 and 0 <= settings_.context_pad <= 2
