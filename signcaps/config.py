@@ -233,10 +233,12 @@ def between(lo: float | None = None, hi: float | None = None, lo_open: bool = Fa
             return None
         too_low = lo is not None and (value <= lo if lo_open else value < lo)
         too_high = hi is not None and (value >= hi if hi_open else value > hi)
-        if too_low or too_high or value != value:  # value != value: NaN
+        finite = value == value and value not in (float("inf"), float("-inf"))
+        if too_low or too_high or not finite:
             left = "" if lo is None else f"{'>' if lo_open else '>='} {lo:g}"
             right = "" if hi is None else f"{'<' if hi_open else '<='} {hi:g}"
-            return f"must be {' and '.join(p for p in (left, right) if p)}, got {value!r}"
+            bounds = " and ".join(p for p in (left, right) if p)
+            return f"must be {'' if finite else 'a finite number '}{bounds}, got {value!r}"
         return None
     return check
 
