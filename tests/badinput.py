@@ -191,7 +191,7 @@ def table_markdown(records: list[dict]) -> str:
     """The per-command table of docs/RELIABILITY.md, with the totals it claims."""
     lines = ["| command | case | exit | what the user sees |", "| --- | --- | ---: | --- |"]
     for r in sorted(records, key=lambda r: (r["command"], r["case"])):
-        message = re.sub(r"/\S*/pytest-\d+/[^/\s]+/", "…/", r["message"]).replace("|", "\\|")
+        message = re.sub(r"/\S*?/pytest-\d+/[^/\s]+(/?)", r"…\1", r["message"]).replace("|", "\\|")
         message = message if len(message) <= 200 else message[:197] + "…"
         lines.append(f"| `{r['command']}` | {r['case']} | {r['exit']} | {message} |")
     total = len(records)
