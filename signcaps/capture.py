@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from signcaps.errors import UserError
+from signcaps.preprocess import ImageReadError, read_image_bgr
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_FPS = 30.0
@@ -194,11 +195,12 @@ class FolderSource(FrameSource):
             path = self.paths[self._pos]
             self._pos += 1
             start = time.perf_counter()
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            read_ms = (time.perf_counter() - start) * 1000.0
-            if image is None or not image.size:
+            try:  # the shared reader: no libjpeg noise on the terminal, no decompression bombs
+                image = read_image_bgr(path)
+            except ImageReadError:
                 self.skipped.append(path.name)
                 continue
+            read_ms = (time.perf_counter() - start) * 1000.0
             frame = Frame(image, self._index, int(round(self._index * 1000.0 / self.fps)), read_ms)
             self._index += 1
             return frame

@@ -8,6 +8,8 @@ from __future__ import annotations
 from signcaps.errors import UserError
 
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +32,52 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def require_checkpoint_file(path: str | Path) -> Path:
+    """Fail early (before output folders are made or work starts) on a checkpoint that is not there."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = require_checkpoint_file(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for foreign/corrupt files
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a signcaps checkpoint")
+    check_entries(state, path, REQUIRED)
     return state
+
+
+# What every checkpoint must hold, and what a resume point adds: key -> (type check, what it should be).
+REQUIRED: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "recipe": (lambda v: isinstance(v, dict), "a mapping"),
+    "classes": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(c, str) for c in v),
+                "a non-empty list of class names"),
+    "model_state": (lambda v: isinstance(v, dict), "a mapping of tensors"),
+}
+RESUME: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "optimizer": (lambda v: isinstance(v, dict), "a mapping"),
+    "scheduler": (lambda v: isinstance(v, dict), "a mapping"),
+    "epoch": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an epoch number"),
+    "best_val": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "history": (lambda v: isinstance(v, list), "a list"),
+}
+
+
+def check_entries(state: dict[str, Any], path: str | Path,
+                  schema: dict[str, tuple[Callable[[Any], bool], str]]) -> None:
+    """One line naming the first missing or mistyped entry (a tampered or foreign file)."""
+    for key, (valid, expected) in schema.items():
+        if key not in state:
+            raise CheckpointError(f"{path} is not a usable signcaps checkpoint: it has no '{key}'")
+        if not valid(state[key]):
+            raise CheckpointError(f"{path} is not a usable signcaps checkpoint: '{key}' should be {expected}")
 
 
 def checkpoint_recipe(state: dict[str, Any]) -> Recipe:

@@ -180,7 +180,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def recipe_from_dict(values: dict[str, Any]) -> Recipe:
-    return _build(Recipe, values or {}, "")
+    return check_values(_build(Recipe, values or {}, ""))
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
@@ -213,8 +213,87 @@ def apply_override(values: dict[str, Any], item: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {item!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
 
 
 def save_recipe(recipe: Recipe, path: Path) -> None:
-    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    """Atomic, and untouched when unchanged (a resume keeps the run's own record byte for byte)."""
+    from signcaps.outputs import atomic_write_text
+
+    text = yaml.safe_dump(recipe.to_dict(), sort_keys=False)
+    if not (path.is_file() and path.read_text() == text):
+        atomic_write_text(path, text)
+
+
+# ------------------------------------------------------------------------------ value checks
+# One table of allowed values per dotted key, applied whenever a recipe is built (recipe file,
+# --set overrides, flags, the recipe inside a checkpoint): an out-of-range value is one line
+# naming its key here, not a traceback minutes later in OpenCV or torch. A key without an entry
+# is only type-checked; add a line when adding a field with a limited range.
+Check = typing.Callable[[Any], "str | None"]  # the complaint, or None when the value is fine
+
+
+def between(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False) -> Check:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        too_low = lo is not None and (value <= lo if lo_open else value < lo)
+        too_high = hi is not None and (value >= hi if hi_open else value > hi)
+        finite = value == value and value not in (float("inf"), float("-inf"))
+        if too_low or too_high or not finite:
+            left = "" if lo is None else f"{'>' if lo_open else '>='} {lo:g}"
+            right = "" if hi is None else f"{'<' if hi_open else '<='} {hi:g}"
+            bounds = " and ".join(p for p in (left, right) if p)
+            return f"must be {'' if finite else 'a finite number '}{bounds}, got {value!r}"
+        return None
+    return check
+
+
+def one_of(*choices: Any) -> Check:
+    return lambda value: None if value in choices else f"must be one of {', '.join(map(str, choices))}, got {value!r}"
+
+
+def regex(value: Any) -> str | None:
+    import re
+
+    try:
+        re.compile(value or "")
+    except re.error as err:
+        return f"is not a valid regular expression ({err})"
+    return None
+
+
+UNIT, POSITIVE, NON_NEGATIVE = between(0, 1), between(0, lo_open=True), between(0)
+CHECKS: dict[str, Check] = {
+    "data.split": one_of("participant", "stratified", "group"), "data.group_pattern": regex,
+    "data.val_fraction": between(0, 1, lo_open=True, hi_open=True), "data.test_fraction": between(0, 1, hi_open=True),
+    "detect.num_hands": between(1, 4), "detect.min_detection_confidence": UNIT, "detect.min_presence_confidence": UNIT,
+    "detect.min_tracking_confidence": UNIT, "detect.context_pad": between(0, 2), "detect.retry_pad": between(-1, 2),
+    "crop.input_size": between(8, 1024), "crop.channels": one_of(1, 3), "crop.margin": between(0, 5),
+    "crop.std": POSITIVE,
+    **{f"augment.{k}": UNIT for k in ("affine_p", "color_p", "blur_p", "noise_p", "hflip_p", "scale", "translate",
+                                      "jpeg_p", "background_p", "temperature")},
+    **{f"augment.{k}": NON_NEGATIVE for k in ("rotate", "shear", "brightness", "contrast", "gamma", "pose_jitter")},
+    "augment.pose_tilt": between(0, 90),
+    "model.routing_iterations": between(1, 20),
+    "train.epochs": between(1), "train.batch_size": between(1), "train.lr": POSITIVE, "train.lr_min": NON_NEGATIVE,
+    "train.weight_decay": NON_NEGATIVE, "train.recon_weight": NON_NEGATIVE, "train.pose_recon_weight": NON_NEGATIVE, "train.num_workers": between(0, 64),
+    "train.threads": between(0, 1024), "train.device": one_of("auto", "cpu", "cuda"),
+}
+
+
+def check_values(recipe: Recipe) -> Recipe:
+    """Apply CHECKS (and the one rule across keys); raises ConfigError naming the key."""
+    values = recipe.to_dict()
+    for key, check in CHECKS.items():
+        section, name = key.split(".")
+        complaint = check(values[section][name])
+        if complaint:
+            raise ConfigError(f"{key} {complaint}")
+    if recipe.data.val_fraction + recipe.data.test_fraction >= 1:
+        raise ConfigError(f"data.val_fraction + data.test_fraction must be < 1 (leaving training data), got "
+                          f"{recipe.data.val_fraction:g} + {recipe.data.test_fraction:g}")
+    return recipe

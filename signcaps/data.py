@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +182,8 @@ def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
             hands = detector.detect(image)
         except ImageReadError as err:
             skipped.append((rel, f"unreadable: {err}"))
+        except (RuntimeError, ValueError) as err:  # one odd file must not end the batch
+            skipped.append((rel, f"unreadable: hand detector failed ({type(err).__name__})"))
         else:
             if hands or crop_cfg.fallback_whole_image:
                 crop, marks, mask, is_left = crop_sample(image, hands[0] if hands else None, crop_cfg)
@@ -290,12 +294,14 @@ def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect
     if path.is_file() and not refresh:
         try:
             return load_cache(path), scan, path
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error):
+            pass  # a damaged (truncated, half-written) cache is rebuilt below
     from signcaps.assets import resolve_hand_model
     from signcaps.hands import HandDetector
+    from signcaps.outputs import ensure_writable_dir
     from signcaps.progress import progress_bar
 
+    ensure_writable_dir(path.parent, "the crop cache folder (data.cache_dir)")  # before minutes of detection
     model_path = resolve_hand_model(hand_model)
     with HandDetector(model_path, detect_cfg, mode="image") as detector, \
             progress_bar(f"cropping hands in {scan.root.name}", len(scan.files), enabled=show_progress) as advance:

@@ -2,8 +2,12 @@
 
 GitHub's zip archives are generated on request and carry no published checksum, so the
 digits dataset is verified file by file: every image named in the shipped sha256 manifest
-must be present with exactly those bytes. Images the manifest does not list are kept and
-reported as unverified.
+must be present with exactly those bytes. Images the manifest does not list are left out and
+counted: only files whose bytes are pinned by the manifest are installed.
+
+An archive is data from the internet: an entry named with an absolute path or `..` (a "zip
+slip", which would write outside --dest) makes the whole archive refused, and no entry is read
+into memory unless the manifest names it and its declared size is plausible.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -46,11 +51,14 @@ DATASETS = {
 }
 
 
+MAX_MEMBER_BYTES = 16 * 1024 * 1024  # a dataset image is ~10 KB; a bigger entry is refused unread
+
+
 @dataclass
 class FetchResult:
     path: Path
     verified: int
-    unverified: int
+    unverified: int  # files the manifest does not list: left out, not installed
 
 
 def read_manifest(name: str) -> dict[str, str]:
@@ -64,6 +72,13 @@ def fetch(key: str, dest_root: Path, archive: Path | None = None, timeout: float
     if key not in DATASETS:
         raise FetchError(f"unknown dataset {key!r}; known: {', '.join(DATASETS)}")
     source = DATASETS[key]
+    from signcaps.outputs import OutputError, ensure_writable_dir
+
+    ensure_writable_dir(dest_root, "--dest")
+    target = Path(dest_root) / source.name
+    if archive is not None and target.exists() and Path(archive).resolve().is_relative_to(target.resolve()):
+        raise OutputError(f"--from {archive} lies inside the install target {target}, which fetch replaces; "
+                          f"move it elsewhere or choose another --dest")
     with tempfile.TemporaryDirectory() as tmp:
         zip_path = archive or Path(tmp) / "archive.zip"
         if archive is None:
@@ -74,7 +89,7 @@ def fetch(key: str, dest_root: Path, archive: Path | None = None, timeout: float
                 reason = getattr(err, "reason", None) or err
                 raise FetchError(f"cannot download {source.url} ({reason}); offline? download it elsewhere and use "
                                  f"`signcaps data fetch {key} --from ARCHIVE_OR_FOLDER`") from None
-        return _install(source, zip_path, dest_root / source.name)
+        return _install(source, zip_path, target)
 
 
 def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
@@ -83,17 +98,20 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
     shutil.rmtree(staging, ignore_errors=True)
     files = _archive_members(src, source.inner_dir)
     verified, unverified, bad = 0, 0, []
-    for rel, read in files.items():
-        data = read()
+    for rel, (size, read) in files.items():
         key = f"{source.inner_dir}/{rel}"
         expected = manifest.get(key)
         if expected is None:
             unverified += 1
-        elif hashlib.sha256(data).hexdigest() != expected:
+            continue
+        try:
+            data = read() if size <= MAX_MEMBER_BYTES else b""
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError):  # a damaged entry counts as changed
+            data = b""
+        if hashlib.sha256(data).hexdigest() != expected:
             bad.append(key)
             continue
-        else:
-            verified += 1
+        verified += 1
         out = staging / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
@@ -102,8 +120,13 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
         shutil.rmtree(staging, ignore_errors=True)
         raise FetchError(f"{src} does not match the {source.name} manifest: {len(bad)} changed, {len(missing)} missing "
                          f"(e.g. {(bad + missing)[0]})")
-    shutil.rmtree(target, ignore_errors=True)
+    # Swap by renames: the previous install is only deleted once the new one is in place.
+    previous = target.with_name(target.name + ".previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        target.rename(previous)
     staging.rename(target)
+    shutil.rmtree(previous, ignore_errors=True)
     return FetchResult(target, verified, unverified)
 
 
@@ -111,18 +134,22 @@ def _archive_members(src: Path, inner_dir: str) -> dict:
     """Class-folder images below `inner_dir`, from a zip archive or an already extracted folder."""
     if src.is_dir():
         base = next((p for p in [src / inner_dir, *src.glob(f"*/{inner_dir}"), src] if p.is_dir() and any(p.glob("*/*"))), src)
-        return {str(p.relative_to(base)): p.read_bytes for p in sorted(base.glob("*/*")) if p.is_file()}
+        files = [p for p in sorted(base.glob("*/*")) if p.is_file()]
+        return {p.relative_to(base).as_posix(): (p.stat().st_size, p.read_bytes) for p in files}
     try:
         bundle = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError):
         raise FetchError(f"{src} is not a zip archive or folder") from None
     members = {}
-    for name in bundle.namelist():
-        parts = name.split("/")
+    for info in bundle.infolist():
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
+            raise FetchError(f"{src} has an unsafe entry {name!r} (absolute path or '..'); refusing the whole archive")
         if inner_dir in parts and not name.endswith("/"):
             rel = parts[parts.index(inner_dir) + 1:]
             if len(rel) == 2:
-                members["/".join(rel)] = (lambda n=name: bundle.read(n))
+                members["/".join(rel)] = (info.file_size, lambda n=name: bundle.read(n))
     if not members:
         raise FetchError(f"{src} has no {inner_dir}/<class>/<image> entries")
     return members

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from signcaps.config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -30,9 +32,9 @@ class DistInfo:
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """auto -> CUDA when present (one GPU per local rank), else CPU."""
     if name not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
+        raise ConfigError(f"train.device (--device) must be auto, cpu or cuda, not {name!r}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but torch sees no CUDA GPU")
+        raise ConfigError("train.device (--device) is cuda, but torch sees no CUDA GPU; use --device cpu or auto")
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))

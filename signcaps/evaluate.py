@@ -36,10 +36,14 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None, split: 
                         out_dir: str | Path | None, show_progress: bool = True) -> dict[str, Any]:
     from signcaps.report import plot_confusion
 
+    from signcaps.checkpoint import require_checkpoint_file
+    from signcaps.outputs import ensure_writable_dir
+
+    require_checkpoint_file(checkpoint)
+    target = ensure_writable_dir(Path(out_dir) if out_dir else Path(checkpoint).parent, "--out")  # before the work
     model, recipe, crops, split, skipped = load_eval_crops(checkpoint, data, split, hand_model, show_progress)
     lengths = predict_lengths(model, inputs_of(crops, recipe), torch.device("cpu"))
     report = classification_report(crops.labels, lengths.argmax(1), crops.classes)
-    target = Path(out_dir) if out_dir else Path(checkpoint).parent
     png = plot_confusion(report, target / f"eval-confusion-{split}.png", f"{recipe.model.name} on {Path(data or recipe.data.root).name} ({split})")
     return {"checkpoint": str(checkpoint), "data": str(data or recipe.data.root), "split": split, "report": report,
             "skipped": skipped, "confusion_png": str(png), "mean_winner_length": float(np.max(lengths, 1).mean())}

@@ -202,14 +202,24 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     """
     from signcaps.checkpoint import build_from_checkpoint
     from signcaps.landmarks import normalize_pose
-    from signcaps.preprocess import crop_hand, read_image_rgb, to_tensor
+    from signcaps.outputs import ensure_writable_file
+    from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
+    from signcaps.checkpoint import require_checkpoint_file
 
+    require_checkpoint_file(checkpoint)
+    png = Path(out) if out else Path(checkpoint).parent / f"explain-{Path(image).stem}.png"
+    if not cv2.haveImageWriter(str(png)):
+        raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
+    ensure_writable_file(png, "-o", inputs=[checkpoint, image])
     model, recipe, classes, _ = build_from_checkpoint(checkpoint)
     if not (getattr(model, "has_decoder", False) or getattr(model, "has_pose_decoder", False)):
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
                            f"explain needs a capsule network (capsnet, pose-capsnet, fused-capsnet, capsnet-sabour)")
     image = Path(image)
-    rgb = read_image_rgb(image)
+    try:
+        rgb = read_image_rgb(image)
+    except ImageReadError as err:
+        raise ExplainError(str(err) if str(image) in str(err) else f"{image}: {err}") from None
     hand = _find_hand(rgb, recipe.detect, hand_model)
     if hand is None and (not fallback or "pose" in model.inputs):
         raise ExplainError(f"no hand found in {image}" + ("" if "pose" in model.inputs else
@@ -219,7 +229,6 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     pose = None if hand is None else normalize_pose(hand.points, hand.is_left, recipe.crop.mirror_left)
     lengths = capsules(model, tensor, pose)[0][0]
     predicted = int(lengths.argmax())
-    png = Path(out) if out else Path(checkpoint).parent / f"explain-{image.stem}.png"
     figures = []
     if getattr(model, "has_decoder", False):
         recon = reconstruction(model, tensor, pose)[0]
@@ -258,13 +267,20 @@ def pose_pictures(pose: np.ndarray, decoded: np.ndarray, grid: np.ndarray) -> tu
 
 
 def _write_png(png: Path, figure: np.ndarray) -> None:
-    png.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        written = cv2.imwrite(str(png), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
-    except cv2.error:
-        written = False
-    if not written:
-        raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
+    """Written under a temporary name and renamed: an existing PNG survives a failed write."""
+    from signcaps.outputs import atomic_write
+
+    bgr = cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)
+
+    def write(tmp: Path) -> None:
+        try:
+            written = cv2.imwrite(str(tmp), bgr)
+        except cv2.error:
+            written = False
+        if not written:
+            raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
+
+    atomic_write(png, write)
 
 
 def _find_hand(rgb: np.ndarray, detect_cfg: Any, hand_model: str | Path | None) -> Any:

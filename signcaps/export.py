@@ -396,9 +396,16 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     from signcaps.evaluate import load_eval_crops
     from signcaps.infer import inputs_of
 
+    from signcaps.checkpoint import require_checkpoint_file
+    from signcaps.outputs import ensure_writable_file
+
     output = Path(output)
     if output.is_dir():
         raise ExportError(f"{output} is a folder; pass the ONNX file to write, e.g. {output / 'model.onnx'}")
+    require_checkpoint_file(checkpoint)
+    ensure_writable_file(output, "-o", inputs=[checkpoint])
+    if int8:
+        ensure_writable_file(int8_path_for(output), "the int8 output", inputs=[checkpoint])
     model, recipe, classes, state = build_from_checkpoint(checkpoint)
     staged = output.with_name(output.name + ".staged")
     log(f"exporting {recipe.model.name} to ONNX (opset {OPSET})")

@@ -9,9 +9,10 @@ from signcaps.errors import UserError
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,12 @@ import numpy as np
 
 from signcaps.config import DetectConfig
 from signcaps.landmarks import HAND_CONNECTIONS  # noqa: F401  (re-exported: drawing code imports it from here)
+
+# MediaPipe segfaults on very large images (a 20000 x 20000 still, padded for context, killed the
+# process) and gains nothing from them: the palm detector sees 192 x 192, the landmark model a
+# 224 x 224 crop. Larger frames are shrunk to this longest side before detection; the landmarks
+# are mapped back to the original pixels, so crops are still cut from the full-resolution image.
+MAX_DETECT_SIDE = 1920
 
 class HandModelError(UserError, RuntimeError):
     """The hand model file cannot be loaded by MediaPipe."""
@@ -86,11 +93,18 @@ class HandDetector:
 
     def detect(self, image_rgb: np.ndarray, timestamp_ms: int | None = None) -> list[Hand]:
         """Hands in `image_rgb`, best score first. VIDEO mode needs increasing timestamps."""
+        scale = min(1.0, MAX_DETECT_SIDE / max(image_rgb.shape[:2]))
+        if scale < 1.0:
+            size = (max(1, round(image_rgb.shape[1] * scale)), max(1, round(image_rgb.shape[0] * scale)))
+            image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
         if self.mode == "video":
-            return self._detect(image_rgb, 0.0, timestamp_ms)
-        hands = self._detect(image_rgb, self.cfg.context_pad, None)
-        if not hands and self.cfg.retry_pad >= 0 and self.cfg.retry_pad != self.cfg.context_pad:
-            hands = self._detect(image_rgb, self.cfg.retry_pad, None)
+            hands = self._detect(image_rgb, 0.0, timestamp_ms)
+        else:
+            hands = self._detect(image_rgb, self.cfg.context_pad, None)
+            if not hands and self.cfg.retry_pad >= 0 and self.cfg.retry_pad != self.cfg.context_pad:
+                hands = self._detect(image_rgb, self.cfg.retry_pad, None)
+        if scale < 1.0:  # back to the pixels of the full-resolution frame (depth is in x's units)
+            hands = [replace(h, landmarks=h.landmarks / np.float32(scale), depth=h.depth / np.float32(scale)) for h in hands]
         return hands
 
     def _detect(self, image_rgb: np.ndarray, context_pad: float, timestamp_ms: int | None) -> list[Hand]:
@@ -128,8 +142,19 @@ class HandDetector:
         self.close()
 
 
+# fd 2 is one per process: two threads swapping it at once could leave it pointing at /dev/null.
+_NATIVE_STDERR_LOCK = threading.RLock()
+
+
 @contextmanager
 def quiet_native_stderr() -> Iterator[None]:
+    """`_redirect_native_stderr`, one thread at a time (the image reader runs in its own thread)."""
+    with _NATIVE_STDERR_LOCK, _redirect_native_stderr():
+        yield
+
+
+@contextmanager
+def _redirect_native_stderr() -> Iterator[None]:
     """Send what native libraries write to file descriptor 2 to /dev/null; Python keeps stderr.
 
     MediaPipe's LiteRT prints INFO/WARNING lines ("Creating LiteRT environment", "Input tensor

@@ -96,6 +96,9 @@ class LiveConfig:
             suffix = Path(self.output).suffix.lower()
             if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
                 raise LiveError(f"--output must be a video file name (.mp4, .avi, …), got {self.output}")
+            from signcaps.outputs import ensure_writable_file
+
+            ensure_writable_file(self.output, "--output", inputs=[self.source, self.model])
         return self
 
 

@@ -131,6 +131,12 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
 
     if mode not in MODES:
         raise LiveError(f"--mode must be pipelined, serial or both, not {mode!r}")
+    if repeat < 1:
+        raise LiveError(f"--repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise LiveError(f"--warmup must be 0 or more, got {warmup}")
+    if max_frames is not None and warmup >= max_frames:
+        raise LiveError(f"--warmup {warmup} leaves none of the {max_frames} frames (--max-frames) to measure")
     if max_frames is None and parse_source(source)[0] in ("camera", "stream"):
         max_frames = 300  # a camera never ends by itself
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # before we add our own
@@ -145,4 +151,7 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
                          max_frames=max_frames, warmup=warmup, explain=explain, threads=threads,
                          pipeline=name == "pipelined", detect_every=detect_every).check()
         results[name] = bench_live(cfg, classifier, repeat=repeat)
+        if results[name].frames <= warmup:
+            raise LiveError(f"{source} gave {results[name].frames} frame(s), all inside --warmup {warmup}: "
+                            f"nothing left to measure; lower --warmup or use a longer source")
     return LiveBench(results, warmup, os.cpu_count(), load, alone)

@@ -51,7 +51,10 @@ def predict_image(path: Path, clf: Any, detector: Any) -> dict[str, Any]:
         image = read_image_rgb(path)
     except ImageReadError as err:
         return {**row, "status": UNREADABLE, "error": str(err)}
-    hands = detector.detect(image)
+    try:
+        hands = detector.detect(image)
+    except (RuntimeError, ValueError) as err:  # one odd file must not end the batch
+        return {**row, "status": UNREADABLE, "error": f"hand detector failed ({type(err).__name__})"}
     if not hands:
         return {**row, "status": NO_HAND}
     hand = hands[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from signcaps.errors import UserError
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,67 @@ class SquareBox:
         return self.y0 + self.side
 
 
-def read_image_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8, refusing corrupt or truncated files.
+# A decompression bomb (a 425 KB PNG that claims 20000 x 20000 pixels) would allocate GBs and
+# crashes MediaPipe; the header's size is checked before any pixel is decoded. 120 MP is above
+# the full-resolution photos of 108 MP phone cameras and takes at most ~360 MB as RGB.
+MAX_IMAGE_PIXELS = 120_000_000
 
-    OpenCV silently decodes a truncated JPEG as a partly grey image, so the JPEG end marker
-    is checked explicitly: a half-written file must not become a training sample.
+
+def image_header_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, GIF, BMP or WebP header without decoding; None if unknown.
+
+    Other formats (TIFF, …) are left to OpenCV, whose own limit is 2^30 pixels.
+    """
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
+    if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 10:
+        return int.from_bytes(raw[6:8], "little"), int.from_bytes(raw[8:10], "little")
+    if raw[:2] == b"BM" and len(raw) >= 26:
+        width, height = (int.from_bytes(raw[i:i + 4], "little", signed=True) for i in (18, 22))
+        return abs(width), abs(height)  # a negative height means top-down rows
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP" and len(raw) >= 30:
+        return _webp_size(raw)
+    if raw[:2] == b"\xff\xd8":
+        return _jpeg_size(raw)
+    return None
+
+
+def _webp_size(raw: bytes) -> tuple[int, int] | None:
+    chunk = raw[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(raw[24:27], "little"), 1 + int.from_bytes(raw[27:30], "little")
+    if chunk == b"VP8L":
+        bits = int.from_bytes(raw[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 ":
+        return int.from_bytes(raw[26:28], "little") & 0x3FFF, int.from_bytes(raw[28:30], "little") & 0x3FFF
+    return None
+
+
+def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
+    """Walk the JPEG segments to the first start-of-frame marker, which holds the size."""
+    pos = 2
+    while pos + 9 < len(raw):
+        if raw[pos] != 0xFF:
+            return None
+        marker = raw[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(raw[pos + 2:pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(raw[pos + 7:pos + 9], "big"), int.from_bytes(raw[pos + 5:pos + 7], "big")
+        pos += 2 + length
+    return None
+
+
+def read_image_bgr(path: str | Path) -> np.ndarray:
+    """Read an image file as BGR uint8, refusing corrupt, truncated or oversized files.
+
+    OpenCV silently decodes a truncated JPEG as a partly grey image (and libjpeg prints
+    "Premature end of JPEG file" on the terminal), so the JPEG end marker is checked
+    explicitly: a half-written file must not become a training sample. 16-bit, grey, grey+alpha,
+    palette and CMYK files all come out as 8-bit 3-channel BGR.
     """
     path = Path(path)
     try:
@@ -53,10 +110,27 @@ def read_image_rgb(path: str | Path) -> np.ndarray:
         raise ImageReadError("empty file")
     if raw[:2] == b"\xff\xd8" and raw.rstrip(b"\x00")[-2:] != b"\xff\xd9":
         raise ImageReadError("truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
+    size = image_header_size(raw)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageReadError(f"image too large: {size[0]}x{size[1]} pixels "
+                             f"(limit {MAX_IMAGE_PIXELS / 1e6:g} megapixels); downscale it first")
+    if size is not None and 0 in size:
+        raise ImageReadError("not a decodable image (zero width or height)")
+    from signcaps.hands import quiet_native_stderr  # libjpeg prints "Corrupt JPEG data: …" on fd 2
+
+    try:
+        with quiet_native_stderr() if raw[:2] == b"\xff\xd8" else nullcontext():
+            image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None or not image.size:
         raise ImageReadError("not a decodable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def read_image_rgb(path: str | Path) -> np.ndarray:
+    """`read_image_bgr` as RGB: what the detector and the crops use."""
+    return cv2.cvtColor(read_image_bgr(path), cv2.COLOR_BGR2RGB)
 
 
 def square_box(landmarks_xy: np.ndarray, margin: float) -> SquareBox:

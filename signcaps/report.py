@@ -11,10 +11,14 @@ import numpy as np  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
+    from signcaps.outputs import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    finally:
+        plt.close(fig)
     return path
 
 

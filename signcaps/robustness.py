@@ -17,6 +17,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from signcaps.outputs import atomic_write_text, ensure_writable_dir
+
 # transform -> (settings, identity value, axis label)
 SWEEPS: dict[str, tuple[tuple[float, ...], float, str]] = {
     "rotation": (tuple(float(v) for v in range(-60, 61, 15)), 0.0, "rotation (degrees, counter-clockwise)"),
@@ -129,14 +131,15 @@ def robustness_sweep(checkpoint: str | Path, data: str | Path | None, split: str
     """Sweep one checkpoint; writes robustness.json and robustness.png (4 panels) into `out_dir`
     (default: beside the checkpoint). Returns {transform: [{"value", "accuracy"}, ...], "model",
     "checkpoint", "samples", "data", "split", "json", "png"}."""
+    from signcaps.checkpoint import require_checkpoint_file
+
+    target = ensure_writable_dir(Path(out_dir) if out_dir else require_checkpoint_file(checkpoint).parent, "--out")
     result = _sweep(checkpoint, data, split, hand_model, show_progress)
-    target = Path(out_dir) if out_dir else Path(checkpoint).parent
-    target.mkdir(parents=True, exist_ok=True)
     label = result["model"]
     result["png"] = str(plot_panels({label: result}, target / "robustness.png",
                                     f"{label}: {Path(result['data']).name} ({result['split']}, {result['samples']} images)"))
     result["json"] = str(target / "robustness.json")
-    Path(result["json"]).write_text(json.dumps(result, indent=1))
+    atomic_write_text(result["json"], json.dumps(result, indent=1))
     return result
 
 
@@ -147,12 +150,15 @@ def compare_checkpoints(checkpoints: Sequence[str | Path], data: str | Path | No
     (4 panels) and robustness-compare.json into `out_dir` (default: the checkpoints' common folder)."""
     if not checkpoints:
         raise ValueError("no checkpoints to compare")
+    from signcaps.checkpoint import require_checkpoint_file
+
+    for checkpoint in checkpoints:
+        require_checkpoint_file(checkpoint)
+    target = ensure_writable_dir(Path(out_dir) if out_dir else common_folder(checkpoints), "--out")  # before the sweeps
     sweeps = [_sweep(c, data, split, hand_model, show_progress) for c in checkpoints]
     labels = model_labels([(s["model"], s["checkpoint"]) for s in sweeps])
     for label, sweep in zip(labels, sweeps):
         sweep["label"] = label
-    target = Path(out_dir) if out_dir else common_folder(checkpoints)
-    target.mkdir(parents=True, exist_ok=True)
     by_label = dict(zip(labels, sweeps))
     from signcaps.report import plot_sweep
 
@@ -163,7 +169,7 @@ def compare_checkpoints(checkpoints: Sequence[str | Path], data: str | Path | No
     panels = plot_panels(by_label, target / "robustness.png", "robustness: " + " vs ".join(labels))
     result = {"models": sweeps, "rotation_png": str(rotation), "png": str(panels),
               "json": str(target / "robustness-compare.json")}
-    Path(result["json"]).write_text(json.dumps(result, indent=1))
+    atomic_write_text(result["json"], json.dumps(result, indent=1))
     return result
 
 
@@ -209,11 +215,9 @@ def plot_panels(results: dict[str, dict[str, Any]], path: Path, title: str) -> P
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from signcaps.report import _save
+
+    return _save(fig, path)
 
 
 def setting_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:

@@ -14,6 +14,8 @@ asked for.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
@@ -21,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from signcaps.config import CropConfig, DetectConfig
+from signcaps.config import CropConfig, DetectConfig, Recipe, check_values
 from signcaps.errors import UserError
-from signcaps.landmarks import NUM_JOINTS
+from signcaps.landmarks import NUM_JOINTS, POSE_META
 
 META_KEY = "signcaps"
 FORMAT = "signcaps-onnx"
@@ -123,17 +125,53 @@ def read_metadata(model: Any, source: str) -> dict[str, Any]:
         raise ModelLoadError(f"{source}: the signcaps metadata is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelLoadError(f"{source}: the signcaps metadata has no '{FORMAT}' format tag")
-    if meta.get("format_version") not in READABLE_VERSIONS:
-        raise ModelLoadError(f"{source} uses signcaps ONNX format version {meta.get('format_version')}; "
+    version = meta.get("format_version")
+    if not _is_int(version):
+        raise ModelLoadError(f"{source}: signcaps metadata 'format_version' should be an integer, got {version!r:.60}")
+    if version not in READABLE_VERSIONS:
+        raise ModelLoadError(f"{source} uses signcaps ONNX format version {version!r}; "
                              f"this signcaps reads versions {', '.join(map(str, READABLE_VERSIONS))}")
-    inputs = meta.setdefault("inputs", {"image": INPUT_NAME})
-    if not isinstance(inputs, dict) or not inputs or any(INPUT_NAMES.get(k) != v for k, v in inputs.items()):
-        raise ModelLoadError(f"{source}: the signcaps metadata 'inputs' must map image/pose to "
-                             f"{INPUT_NAMES}, got {inputs!r}")
-    missing = [k for k in ("classes", "input_size", "channels", "mean", "std", "margin", "mirror_left") if k not in meta]
+    meta.setdefault("inputs", {"image": INPUT_NAME})  # version 1: the image is the only input
+    missing = [k for k, (_, _, required) in META_SCHEMA.items() if required and k not in meta]
     if missing:
         raise ModelLoadError(f"{source}: the signcaps metadata lacks {', '.join(missing)}")
+    for key, (valid, expected, _) in META_SCHEMA.items():
+        if key in meta and not valid(meta[key]):
+            raise ModelLoadError(f"{source}: signcaps metadata '{key}' should be {expected}, got {meta[key]!r:.60}")
     return meta
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_detect(value: Any) -> bool:
+    return value is None or (isinstance(value, dict) and all(v is None or _is_number(v) for v in value.values()))
+
+
+# What inference reads from the metadata: key -> (type check, what it should be, required).
+# A tampered or foreign file gets one line naming the key instead of a traceback deep in the
+# preprocessing. A new entry (e.g. a second input) is one more line here.
+META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
+    "classes": (lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, str) or _is_int(c) for c in v),
+                "a non-empty list of class names", True),
+    "input_size": (lambda v: _is_int(v) and 8 <= v <= 1024, "an integer from 8 to 1024", True),
+    "channels": (lambda v: _is_int(v) and v in (1, 3), "1 or 3", True),
+    "mean": (_is_number, "a number", True),
+    "std": (lambda v: _is_number(v) and v > 0, "a positive number", True),
+    "margin": (lambda v: _is_number(v) and v >= 0, "a non-negative number", True),
+    "mirror_left": (lambda v: isinstance(v, bool), "true or false", True),
+    "fallback_whole_image": (lambda v: isinstance(v, bool), "true or false", False),
+    "detect": (_is_detect, "a mapping of detector settings to numbers", False),
+    "inputs": (lambda v: isinstance(v, dict) and bool(v) and all(INPUT_NAMES.get(k) == n for k, n in v.items()),
+               f"a mapping of input kinds to graph inputs, a part of {INPUT_NAMES}", False),
+    "pose": (lambda v: isinstance(v, dict) and v.get("normalization") == POSE_META["normalization"]
+             and v.get("joints") == NUM_JOINTS, f"a '{POSE_META['normalization']}' pose description", False),
+}
 
 
 def crop_config_from_meta(meta: dict[str, Any]) -> CropConfig:
@@ -156,6 +194,10 @@ def detect_config_from_meta(meta: dict[str, Any]) -> DetectConfig:
     for name, value in values.items():
         if name in known and value is not None:
             kwargs[name] = int(value) if name == "num_hands" else float(value)
+    try:
+        check_values(Recipe(detect=DetectConfig(**kwargs)))  # the same ranges as a recipe
+    except UserError as err:
+        raise ModelLoadError(f"signcaps metadata 'detect' is out of range: {err}") from None
     return DetectConfig(**kwargs)
 
 

@@ -12,6 +12,7 @@ import json
 import random
 import signal
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
 from signcaps.capsules import margin_loss, reconstruction_loss
-from signcaps.checkpoint import CheckpointError, checkpoint_recipe, load_checkpoint, load_weights, save_checkpoint
-from signcaps.config import Recipe, save_recipe
 from signcaps.augment import build_augmenter
-from signcaps.data import CropDataset, CropSet, prepare, split_indices
+from signcaps.checkpoint import (RESUME, CheckpointError, check_entries, checkpoint_recipe, load_checkpoint,
+                                 load_weights, save_checkpoint)
+from signcaps.config import ConfigError, Recipe, save_recipe
+from signcaps.data import CropDataset, CropSet, DatasetError, prepare, split_indices
 from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
 from signcaps.metrics import classification_report
 from signcaps.models import build_model, count_parameters, resolved_config
+from signcaps.outputs import atomic_write_text, exclusive_lock
 from signcaps.progress import console, progress_bar
 
 
@@ -97,7 +100,7 @@ def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.de
     """DistributedSampler even for one process, so 1 x B and N x B/N see the same global batches."""
     train = recipe.train
     if train.batch_size % info.world_size:
-        raise ValueError(f"train.batch_size {train.batch_size} must be divisible by the {info.world_size} processes")
+        raise ConfigError(f"train.batch_size {train.batch_size} must be divisible by the {info.world_size} processes")
     dataset = CropDataset(crops, recipe.crop, build_augmenter(recipe.augment), kinds)
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=train.seed)
     loader = DataLoader(dataset, batch_size=train.batch_size // info.world_size, sampler=sampler,
@@ -133,8 +136,12 @@ def train(recipe: Recipe, run_dir: Path | None = None, resume: bool = False, han
           show_progress: bool = True) -> dict[str, Any]:
     """Train `recipe` into `run_dir`; returns the summary also written to metrics.json."""
     info, device = init_distributed(recipe.train.device)
+    run_dir = Path(run_dir or default_run_dir(recipe))
     try:
-        return _train(recipe, Path(run_dir or default_run_dir(recipe)), resume, hand_model, show_progress, info, device)
+        # One process (rank 0 of a torchrun job) per run folder: two runs would share last.pt.tmp
+        # and one result would silently vanish.
+        with exclusive_lock(run_dir, "--run-dir") if info.is_main else nullcontext():
+            return _train(recipe, run_dir, resume, hand_model, show_progress, info, device)
     finally:
         shutdown(info)
 
@@ -152,7 +159,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     crops, splits = load_splits(recipe, hand_model, info, show_progress)
     train_set, val_set, test_set = (crops.subset(splits[k]) for k in ("train", "val", "test"))
     if len(train_set) == 0 or len(val_set) == 0:
-        raise ValueError(f"split left {len(train_set)} training and {len(val_set)} validation images; add data or change fractions")
+        raise DatasetError(f"the {recipe.data.split} split of {len(crops)} usable images left {len(train_set)} for "
+                           f"training and {len(val_set)} for validation; add data or change "
+                           f"data.val_fraction/test_fraction")
 
     seed_everything(cfg.seed)
     model = build_model(recipe.model, recipe.crop, len(crops.classes)).to(device)
@@ -164,10 +173,15 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         if not last_path.is_file():
             raise CheckpointError(f"nothing to resume: {last_path} does not exist")
         state = load_checkpoint(last_path)
+        check_entries(state, last_path, RESUME)
         check_resumable(state, recipe, last_path)
         load_weights(model, state["model_state"], str(last_path))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise CheckpointError(f"{last_path} holds an optimizer state that does not fit this model "
+                                  f"({type(err).__name__})") from None
         start_epoch, best_val, history = int(state["epoch"]) + 1, float(state["best_val"]), list(state["history"])
     ddp_step = step
     if info.enabled:
@@ -176,7 +190,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run_dir / "recipe.yaml")
-        (run_dir / "split.json").write_text(json.dumps({k: [crops.paths[i] for i in v] for k, v in splits.items()}))
+        split_files = {k: [crops.paths[i] for i in v] for k, v in splits.items()}
+        atomic_write_text(run_dir / "split.json", json.dumps(split_files))
         console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
                       f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val {len(val_set)} / test {len(test_set)}")
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
@@ -284,5 +299,5 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         "world_size": world_size, "ranks_in_sync": in_sync,
         "wall_seconds": wall_seconds,  # this session's loop incl. validation and checkpoints (not crop caching)
     }
-    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=1))
     return summary

@@ -5,6 +5,7 @@ pipelined, the encoding runs in its own thread so it overlaps the next frame's w
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -24,11 +25,17 @@ class VideoWriter:
     """Annotated frames -> video file (mp4v), optionally in a thread (encoding overlaps the loop)."""
 
     def __init__(self, path: str, fps: float, size: tuple[int, int], threaded: bool) -> None:
+        from signcaps.outputs import temp_sibling
+
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.path = str(Path(path).expanduser())
+        # Written under a temporary name and renamed on close: a video already at --output
+        # stays untouched until there is a new one to replace it.
+        self._tmp = temp_sibling(Path(self.path))
         self.size = size
-        self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
         if not self._writer.isOpened():
+            self._tmp.unlink(missing_ok=True)
             raise WriterError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is not writable)")
         self.frames = 0
         self.ms: list[float] = []
@@ -68,3 +75,7 @@ class VideoWriter:
             self._queue.put(None)
             self._thread.join()
         self._writer.release()
+        if self.frames and self._tmp.is_file():
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)

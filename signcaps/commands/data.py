@@ -41,7 +41,8 @@ def data_fetch(
         err.print(f"downloading {name} …")
     result = fetch(name, dest, archive=source)
     out.print(f"{result.path}  ({result.verified} files verified"
-              f"{f', {result.unverified} not in the manifest' if result.unverified else ''})")
+              f"{f', {result.unverified} not in the manifest left out' if result.unverified else ''})",
+              highlight=False, soft_wrap=True)
 
 
 @user_errors

@@ -84,9 +84,9 @@ def predict_command(
         for result in predictor.predict_all(files):
             if json_out:
                 print_json(result)
-            else:
-                rows.append(result)
+            rows.append(result)
     if json_out:
+        _require_one_classified(rows)
         return
     body = []
     for r in rows:
@@ -110,6 +110,15 @@ def predict_command(
     found = sum(1 for r in rows if r["hand"])
     err.print(f"{len(rows)} file(s): {found} classified, {sum(r['status'] == NO_HAND for r in rows)} without a hand, "
               f"{sum(r['status'] == UNREADABLE for r in rows)} unreadable", highlight=False)
+    _require_one_classified(rows)
+
+
+def _require_one_classified(rows: list[dict[str, Any]]) -> None:
+    """A run that classified nothing failed, even though every file was looked at: exit 1 for scripts."""
+    from signcaps.predict import PredictInputError
+
+    if rows and not any(r["hand"] for r in rows):
+        raise PredictInputError(f"none of the {len(rows)} file(s) could be classified (no hand found or unreadable)")
 
 
 @user_errors
