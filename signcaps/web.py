@@ -195,6 +195,18 @@ class _Handler(SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class _SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that drops a download (a reload, a closed tab) is not an error worth a traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(site: str | Path, port: int = 8000, host: str = "127.0.0.1", verbose: bool = False) -> ThreadingHTTPServer:
     """An HTTP server for a built site (not started); port 0 picks a free port."""
     root = Path(site).expanduser()
@@ -202,6 +214,6 @@ def make_server(site: str | Path, port: int = 8000, host: str = "127.0.0.1", ver
         raise WebBuildError(f"{root} has no index.html; build the site first: signcaps web build {root}")
     handler = partial(type("SiteHandler", (_Handler,), {"verbose": verbose}), directory=str(root))
     try:
-        return ThreadingHTTPServer((host, port), handler)
+        return _SiteServer((host, port), handler)
     except OSError as err:
         raise WebBuildError(f"cannot listen on {host}:{port}: {err.strerror}") from None

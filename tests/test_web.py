@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from browser import Chromium, environment_ready, find_chromium, stamp_frame_number, write_y4m
 from conftest import DIGITS, HAND_MODEL, ROOT
 
 WEB = ROOT / "deploy" / "web"
@@ -147,3 +149,270 @@ def test_js_pose_normalisation_equals_python(tmp_path):
         want = reference_normalize_pose(p, left, mirror)
         have = _floats(result).reshape(21, 3)
         assert np.abs(have - want).max() <= POSE_TOL
+
+
+# ------------------------------------------------------------------ version-2 models (image + pose)
+
+def make_v2_model(path: Path, with_image: bool = True, mirror_left: bool = True, seed: int = 0) -> Path:
+    """A real format-version-2 model for the page: the shipped capsnet's lengths (image input) times
+    sigmoid(flattened normalised pose @ W), or the pose term alone; every value of both inputs matters."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from signcaps.runtime import META_KEY, default_model_path, prune_to_outputs
+
+    base = onnx.load(str(default_model_path()))
+    meta = json.loads({p.key: p.value for p in base.metadata_props}[META_KEY])
+    weights = np.random.default_rng(seed).normal(0, 1.0, (63, len(meta["classes"]))).astype(np.float32)
+    pose_nodes = [helper.make_node("Flatten", ["landmarks"], ["pose_flat"], axis=1),
+                  helper.make_node("MatMul", ["pose_flat", "pose_w"], ["pose_logits"]),
+                  helper.make_node("Sigmoid", ["pose_logits"], ["pose_gate" if with_image else "lengths"])]
+    landmarks = helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, ["batch", 21, 3])
+    lengths = helper.make_tensor_value_info("lengths", TensorProto.FLOAT, ["batch", len(meta["classes"])])
+    if with_image:
+        graph = prune_to_outputs(base, ["lengths"]).graph
+        for node in graph.node:
+            node.output[:] = ["image_lengths" if o == "lengths" else o for o in node.output]
+        nodes = [*graph.node, *pose_nodes, helper.make_node("Mul", ["image_lengths", "pose_gate"], ["lengths"])]
+        inputs = [*graph.input, landmarks]
+        inits = [*graph.initializer, numpy_helper.from_array(weights, "pose_w")]
+    else:
+        nodes, inputs, inits = pose_nodes, [landmarks], [numpy_helper.from_array(weights, "pose_w")]
+    model = helper.make_model(helper.make_graph(nodes, "signcaps-v2-test", inputs, [lengths], inits),
+                              opset_imports=base.opset_import, ir_version=base.ir_version)
+    meta.update({"format_version": 2, "inputs": {"image": "input", "pose": "landmarks"} if with_image else {"pose": "landmarks"},
+                 "pose": {"joints": 21, "normalization": "wrist-centred-v1", "origin": 0, "scale_joint": 9,
+                          "mirror_left": mirror_left},
+                 "model": "capsnet+pose-test" if with_image else "pose-test", "outputs": ["lengths"]})
+    entry = model.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def v2_reference(model: Path, frame_rgb: np.ndarray, points: np.ndarray, handedness: str) -> np.ndarray:
+    """What the version-2 model says for one hand, computed in Python (onnxruntime, signcaps.preprocess)."""
+    import onnx
+    import onnxruntime as ort
+
+    from signcaps.preprocess import crop_hand, to_batch
+    from signcaps.runtime import crop_config_from_meta
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    meta = json.loads({p.key: p.value for p in onnx.load(str(model)).metadata_props}["signcaps"])
+    feeds = {}
+    is_left = handedness == "Left"
+    if "image" in meta["inputs"]:
+        cfg = crop_config_from_meta(meta)
+        feeds[meta["inputs"]["image"]] = to_batch([crop_hand(frame_rgb, points[:, :2], is_left, cfg)], cfg)
+    feeds[meta["inputs"]["pose"]] = reference_normalize_pose(points, is_left, meta["pose"]["mirror_left"])[None]
+    return session.run(["lengths"], feeds)[0][0]
+
+
+# ------------------------------------------------------------------ the site: build and serve
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory) -> Path:
+    from signcaps.web import ensure_node_modules
+
+    reason = None if NODE else "node is not installed"
+    if reason is None:
+        try:
+            ensure_node_modules(WEB)
+        except Exception as err:  # noqa: BLE001  (no npm / no registry: skip with its one line)
+            reason = str(err)
+    if reason:
+        pytest.skip(reason)
+    from signcaps.web import build_site
+
+    site = tmp_path_factory.mktemp("web") / "site"
+    build_site(site, hand_model=HAND_MODEL)
+    for name, image in (("v2-fused.onnx", True), ("v2-pose.onnx", False)):
+        make_v2_model(site / "models" / name, with_image=image)
+    return site
+
+
+def test_web_build_writes_an_offline_site(built_site, tmp_path):
+    from signcaps.web import SITE_MARKER, build_site
+
+    report = json.loads((built_site / SITE_MARKER).read_text())
+    for name in ("index.html", "js/app.js", "js/preprocess.js", "vendor/mediapipe/vision_bundle.mjs",
+                 "vendor/mediapipe/wasm/vision_wasm_internal.wasm", "vendor/onnxruntime-web/ort.wasm.min.mjs",
+                 "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", "models/model.onnx", "models/hand_landmarker.task"):
+        assert (built_site / name).is_file(), name
+    lock = json.loads((WEB / "package-lock.json").read_text())["packages"]
+    assert report["packages"] == {name: lock[f"node_modules/{name}"]["version"] for name in report["packages"]}
+    assert report["format_version"] == 1 and report["inputs"] == {"image": "input"}
+    # the page loads nothing from the network: every import and fetch is a relative path of the site
+    for script in [built_site / "index.html", *(built_site / "js").glob("*.js")]:
+        assert "http://" not in script.read_text() and "https://" not in script.read_text(), script.name
+    # a version-2 model is accepted; rebuilding over a site replaces it
+    v2 = make_v2_model(tmp_path / "v2.onnx")
+    again = build_site(tmp_path / "site", model=v2, hand_model=HAND_MODEL)
+    assert again["format_version"] == 2 and again["inputs"] == {"image": "input", "pose": "landmarks"}
+    assert build_site(tmp_path / "site", hand_model=HAND_MODEL)["format_version"] == 1
+
+
+def test_web_build_refuses_to_overwrite_and_foreign_models(tmp_path):
+    from signcaps.web import WebBuildError, build_site
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(WebBuildError, match="not a signcaps site"):
+        build_site(mine, hand_model=HAND_MODEL)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    not_onnx = tmp_path / "x.onnx"
+    not_onnx.write_bytes(b"not a model")
+    with pytest.raises(WebBuildError, match="not an ONNX model"):
+        build_site(tmp_path / "site", model=not_onnx, hand_model=HAND_MODEL)
+    with pytest.raises(WebBuildError, match="model not found"):
+        build_site(tmp_path / "site", model=tmp_path / "missing.onnx", hand_model=HAND_MODEL)
+
+
+def test_web_cli_errors_are_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from signcaps.cli import app
+
+    result = CliRunner().invoke(app, ["web", "serve", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "signcaps web build" in result.output and "Traceback" not in result.output
+
+
+def test_web_serve_mime_types(built_site):
+    import threading
+    import urllib.request
+
+    from signcaps.web import make_server
+
+    server = make_server(built_site, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        expected = {"index.html": "text/html", "js/app.js": "text/javascript",
+                    "vendor/mediapipe/vision_bundle.mjs": "text/javascript",
+                    "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm": "application/wasm",
+                    "models/model.onnx": "application/octet-stream", "models/hand_landmarker.task": "application/octet-stream"}
+        for name, mime in expected.items():
+            with urllib.request.urlopen(base + name, timeout=10) as reply:
+                assert reply.headers["Content-Type"].startswith(mime), (name, reply.headers["Content-Type"])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ------------------------------------------------------------------ the page in headless Chromium
+
+# Capsule lengths, page vs Python, on the same frames:
+SAME_LANDMARKS_TOL = 0.01  # Python crops the page's landmarks: only the browser's YUV->RGB decoding differs
+OWN_DETECTION_TOL = 0.05  # Python runs its own MediaPipe (native vs WASM): on at least 90% of the frames
+PAGE_FRAMES = {"models/model.onnx": 90, "models/v2-fused.onnx": 40, "models/v2-pose.onnx": 40}
+
+
+@pytest.fixture(scope="module")
+def page_runs(built_site, tmp_path_factory) -> dict:
+    """The page on a fake camera playing dataset hands (digits 0-9, frame numbers stamped in), once per model."""
+    import threading
+    import time
+
+    from signcaps.web import make_server
+    from videos import sign_frames
+
+    reason = environment_ready(WEB)
+    if reason:
+        pytest.skip(reason)
+    work = tmp_path_factory.mktemp("browser")
+    frames = [stamp_frame_number(frame, i) for i, (frame, _) in
+              enumerate(sign_frames(list(range(10)), frames_per_digit=12, blank_frames=3))]
+    decoded = write_y4m(work / "clip.y4m", frames)
+    server = make_server(built_site, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    runs = {}
+    try:
+        with Chromium(find_chromium(), work / "profile", work / "clip.y4m", size=(800, 620)) as browser:
+            for model, count in PAGE_FRAMES.items():
+                browser.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html?test=1&model={model}")
+                browser.wait_for("window.signcaps && signcaps.state === 'running'", 120)
+                start = time.monotonic()
+                browser.wait_for(f"signcaps.state === 'error' || signcaps.records.length >= {count}", 180)
+                seconds = time.monotonic() - start
+                run = json.loads(browser.evaluate("JSON.stringify({state: signcaps.state, error: signcaps.error, "
+                                                  "fps: signcaps.fps, size: signcaps.size, records: signcaps.records})"))
+                assert run["state"] == "running", f"{model}: {run['error']}"
+                run["seconds"] = seconds
+                runs[model] = run
+                shot = os.environ.get("SIGNCAPS_WEB_SCREENSHOT")
+                if shot and model == "models/model.onnx":  # a frame with a confident digit
+                    browser.wait_for("(r => r && r.hands.length > 0 && Math.max(...r.hands[0].lengths) > 0.8)"
+                                     "(signcaps.records[signcaps.records.length - 1])", 60, poll=0.02)
+                    browser.screenshot(Path(shot))
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {"decoded": decoded, "runs": runs}
+
+
+def test_page_matches_python_runtime(page_runs):
+    """Per-frame classes and capsule lengths of the page equal the Python runtime's on the same frames."""
+    import dataclasses
+
+    from signcaps.hands import HandDetector
+    from signcaps.preprocess import crop_hand, to_batch
+    from signcaps.runtime import load_classifier
+
+    decoded, run = page_runs["decoded"], page_runs["runs"]["models/model.onnx"]
+    records = run["records"]
+    assert run["size"] == [640, 480]
+    assert all(0 <= r["frame"] < len(decoded) for r in records), "frame numbers the clip does not have"
+    clf = load_classifier(None)
+    cfg = clf.crop_cfg
+    # 1) the page's own landmarks, cropped and classified by Python: preprocessing + model parity
+    same = []
+    for r in records:
+        for hand in r["hands"]:
+            points = np.array(hand["landmarks"], np.float32)
+            crop = crop_hand(decoded[r["frame"]], points[:, :2], hand["handedness"] == "Left", cfg)
+            want = clf.classify(to_batch([crop], cfg))[0]
+            assert int(np.argmax(hand["raw"])) == int(want.argmax()), f"frame {r['frame']}: page and Python disagree"
+            same.append(float(np.abs(np.array(hand["raw"]) - want).max()))
+    assert len(same) >= 30, f"only {len(same)} frames with a hand"
+    assert max(same) <= SAME_LANDMARKS_TOL, f"max |page - Python| {max(same):.4f}"
+    # 2) Python's own MediaPipe (VIDEO mode) on the frames the page processed, in its order
+    presence, diffs = [], []
+    detect_cfg = dataclasses.replace(clf.detect_cfg, num_hands=1)
+    with HandDetector(HAND_MODEL, detect_cfg, mode="video") as detector:
+        t0 = records[0]["time"]
+        for r in records:
+            hands = detector.detect(decoded[r["frame"]], int(r["time"] - t0))
+            presence.append(bool(hands) == bool(r["hands"]))
+            if hands and r["hands"]:
+                want = clf.classify_crops([crop_hand(decoded[r["frame"]], hands[0].landmarks, hands[0].is_left, cfg)])[0]
+                page = np.array(r["hands"][0]["raw"])
+                assert int(page.argmax()) == int(want.argmax()), f"frame {r['frame']}: page {page.argmax()}, Python {want.argmax()}"
+                diffs.append(float(np.abs(page - want).max()))
+    assert np.mean(presence) >= 0.9, f"hand found by one side only on {presence.count(False)}/{len(presence)} frames"
+    assert np.mean(np.array(diffs) <= OWN_DETECTION_TOL) >= 0.9, f"|page - Python| per frame: {sorted(diffs)[-10:]}"
+    fps = len(records) / run["seconds"]
+    print(f"\npage: {len(records)} frames in {run['seconds']:.1f} s = {fps:.1f} fps (page EMA {run['fps']:.1f}); "
+          f"same landmarks: {len(same)} hands, max |d lengths| {max(same):.4f}; own detection: {len(diffs)} frames "
+          f"with a hand on both sides, same class on all, median |d| {np.median(diffs):.4f}, max {max(diffs):.4f}; "
+          f"presence agrees on {sum(presence)}/{len(presence)}")
+    timings = {k: np.median([r["ms"][k] for r in records]) for k in records[0]["ms"]}
+    print("page median ms per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+
+
+@pytest.mark.parametrize("model", ["models/v2-fused.onnx", "models/v2-pose.onnx"])
+def test_page_feeds_version2_inputs(page_runs, built_site, model):
+    """A format-version-2 model: the page feeds the crop and/or the normalised pose the metadata lists."""
+    decoded, run = page_runs["decoded"], page_runs["runs"][model]
+    checked = 0
+    for r in run["records"]:
+        for hand in r["hands"]:
+            want = v2_reference(built_site / model, decoded[r["frame"]], np.array(hand["landmarks"], np.float32), hand["handedness"])
+            assert int(np.argmax(hand["raw"])) == int(want.argmax())
+            assert np.abs(np.array(hand["raw"]) - want).max() <= SAME_LANDMARKS_TOL
+            checked += 1
+    assert checked >= 10, f"only {checked} hands"

@@ -12,7 +12,7 @@ import * as ort from "../vendor/onnxruntime-web/ort.wasm.min.mjs";
 import { signcapsMetadata } from "./onnxmeta.js";
 import { drawFrame } from "./overlay.js";
 import { normalizePose, pixelPoints } from "./pose.js";
-import { cropHand, rgbaToRGB, toTensor } from "./preprocess.js";
+import { cropHand, toTensor } from "./preprocess.js";
 
 const params = new URLSearchParams(location.search);
 const config = {
@@ -116,7 +116,7 @@ async function loadHands(meta) {
 }
 
 /** The model inputs for the detected hands, exactly as the metadata asks for them. */
-function modelFeeds(meta, frameRGB, hands) {
+function modelFeeds(meta, hands) {
   const n = hands.length, feeds = {};
   if (meta.inputs.image) {
     const size = meta.input_size, per = meta.channels * size * size;
@@ -169,7 +169,7 @@ async function run() {
     const result = landmarker.detectForVideo(frameCanvas, ts);
     ms.detect = performance.now() - t0;
     t0 = performance.now();
-    const frameRGB = meta.inputs.image ? rgbaToRGB(pixels.data, w, h) : null;
+    const frame = meta.inputs.image ? { data: pixels.data, width: w, height: h, channels: 4 } : null; // pose-only: no crop
     const hands = result.landmarks.map((marks, i) => {
       const category = result.handedness[i][0];
       const points = pixelPoints(marks, w, h);
@@ -180,7 +180,7 @@ async function run() {
         centre: [(Math.min(...xs) + Math.max(...xs)) / 2, (Math.min(...ys) + Math.max(...ys)) / 2],
         size: Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)) || 1,
       };
-      const cut = frameRGB ? cropHand(frameRGB, xy, hand.isLeft, cropCfg) : null;
+      const cut = frame ? cropHand(frame, xy, hand.isLeft, cropCfg) : null;
       hand.crop = cut && cut.crop;
       hand.box = cut ? cut.box : null;
       return hand;
@@ -189,7 +189,7 @@ async function run() {
     t0 = performance.now();
     let raw = [];
     if (hands.length) {
-      const out = await session.run(modelFeeds(meta, frameRGB, hands), ["lengths"]);
+      const out = await session.run(modelFeeds(meta, hands), ["lengths"]);
       const k = classes.length, data = out.lengths.data;
       raw = hands.map((_, i) => Array.from(data.subarray(i * k, (i + 1) * k)));
     }
@@ -221,7 +221,7 @@ async function run() {
     if (config.test) {
       state.records.push({
         frame: frameNumber(pixels.data, w, h), time: now, ms,
-        hands: hands.map((hand, i) => ({ landmarks: hand.xy, handedness: hand.handedness, score: hand.score, box: hand.box,
+        hands: hands.map((hand, i) => ({ landmarks: hand.points, handedness: hand.handedness, score: hand.score, box: hand.box,
                                           raw: raw[i], lengths: assigned[i] ? assigned[i][1] : null })),
       });
     }

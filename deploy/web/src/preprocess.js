@@ -4,7 +4,8 @@
 // INTER_LINEAR on uint8, cv2.cvtColor RGB2GRAY, numpy float32 rounding); tests/test_web.py runs it
 // in node on real dataset images and compares it with signcaps.preprocess.
 //
-// Images are {data: Uint8Array|Uint8ClampedArray, width, height, channels} (row-major, interleaved).
+// Images are {data: Uint8Array|Uint8ClampedArray, width, height, channels} (row-major, interleaved);
+// a frame may be RGBA (channels 4, a canvas ImageData): crops are always RGB.
 
 const f32 = Math.fround;
 
@@ -34,9 +35,11 @@ export function centreBox(width, height) {
   return { x0: Math.floor((width - side) / 2), y0: Math.floor((height - side) / 2), side };
 }
 
-/** The box's square cut out of the image, reads clamped, outside filled by the replicated border. */
+/** The box's square cut out of the image as RGB (an RGBA canvas frame is read in place, its alpha
+ * dropped), reads clamped to the frame, the part outside filled by the replicated border. */
 function cutReplicated(image, box) {
-  const { data, width, height, channels: cn } = image;
+  const { data, width, height, channels: stride } = image;
+  const cn = Math.min(stride, 3);
   const side = box.side;
   const cx0 = Math.max(box.x0, 0), cy0 = Math.max(box.y0, 0);
   const cx1 = Math.min(box.x0 + side, width), cy1 = Math.min(box.y0 + side, height);
@@ -46,7 +49,7 @@ function cutReplicated(image, box) {
     const sy = Math.min(Math.max(box.y0 + y, cy0), cy1 - 1);
     for (let x = 0; x < side; x++) {
       const sx = Math.min(Math.max(box.x0 + x, cx0), cx1 - 1);
-      const s = (sy * width + sx) * cn, d = (y * side + x) * cn;
+      const s = (sy * width + sx) * stride, d = (y * side + x) * cn;
       for (let c = 0; c < cn; c++) out[d + c] = data[s + c];
     }
   }
@@ -242,11 +245,3 @@ export function toTensor(crop, cfg, out = null, offset = 0) {
   return target;
 }
 
-/** RGBA pixels (canvas ImageData) -> the RGB image the crop reads. */
-export function rgbaToRGB(rgba, width, height) {
-  const out = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < out.length; i += 3, j += 4) {
-    out[i] = rgba[j]; out[i + 1] = rgba[j + 1]; out[i + 2] = rgba[j + 2];
-  }
-  return { data: out, width, height, channels: 3 };
-}

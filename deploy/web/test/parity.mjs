@@ -8,9 +8,16 @@ import { normalizePose } from "../src/pose.js";
 const b64 = (typed) => Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength).toString("base64");
 const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const images = cases.images.map((im) => ({ data: new Uint8Array(Buffer.from(im.rgb, "base64")), width: im.width, height: im.height, channels: 3 }));
+// the page crops RGBA canvas frames in place: every other crop reads an RGBA copy of its image
+const rgba = (im) => {
+  const data = new Uint8ClampedArray(im.width * im.height * 4).fill(255);
+  for (let i = 0; i < im.width * im.height; i++) for (let c = 0; c < 3; c++) data[i * 4 + c] = im.data[i * 3 + c];
+  return { data, width: im.width, height: im.height, channels: 4 };
+};
 const result = { crops: [], squares: [], poses: [] };
-for (const c of cases.crops) {
-  const { crop, box } = cropHand(images[c.image], c.landmarks, c.is_left, cases.cfg);
+for (const [n, c] of cases.crops.entries()) {
+  const image = n % 2 ? rgba(images[c.image]) : images[c.image];
+  const { crop, box } = cropHand(image, c.landmarks, c.is_left, cases.cfg);
   result.crops.push({ box, crop: b64(crop.data), tensor: b64(toTensor(crop, cases.cfg)) });
 }
 for (const s of cases.squares) {
