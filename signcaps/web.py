@@ -61,10 +61,16 @@ def package_version(node_modules: Path, package: str) -> str:
     return str(json.loads((node_modules / package / "package.json").read_text())["version"])
 
 
+def missing_vendor_files(source: Path = WEB_SOURCE) -> list[str]:
+    """The npm files the site copies that deploy/web/node_modules lacks (all of them before `npm ci`)."""
+    modules = source / "node_modules"
+    return [f"{pkg}/{name}" for pkg, names, _ in VENDOR_FILES for name in names if not (modules / pkg / name).is_file()]
+
+
 def ensure_node_modules(source: Path = WEB_SOURCE, log: Callable[[str], None] = lambda _msg: None) -> Path:
     """deploy/web/node_modules with every file the site copies; runs `npm ci` once when it is missing."""
     modules = source / "node_modules"
-    if not all((modules / pkg / name).is_file() for pkg, names, _ in VENDOR_FILES for name in names):
+    if missing_vendor_files(source):
         npm = shutil.which("npm")
         if npm is None:
             raise WebBuildError(f"{modules} is missing and npm is not installed: install Node.js and npm "
@@ -74,7 +80,7 @@ def ensure_node_modules(source: Path = WEB_SOURCE, log: Callable[[str], None] = 
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise WebBuildError(f"`npm ci` in {source} failed: {last[:200]}")
-    missing = [f"{pkg}/{name}" for pkg, names, _ in VENDOR_FILES for name in names if not (modules / pkg / name).is_file()]
+    missing = missing_vendor_files(source)
     if missing:
         raise WebBuildError(f"{modules} lacks {', '.join(missing)}; run `npm ci` in {source}")
     return modules

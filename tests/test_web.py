@@ -215,17 +215,10 @@ def v2_reference(model: Path, frame_rgb: np.ndarray, points: np.ndarray, handedn
 
 @pytest.fixture(scope="module")
 def built_site(tmp_path_factory) -> Path:
-    from signcaps.web import ensure_node_modules
+    from signcaps.web import build_site, missing_vendor_files
 
-    reason = None if NODE else "node is not installed"
-    if reason is None:
-        try:
-            ensure_node_modules(WEB)
-        except Exception as err:  # noqa: BLE001  (no npm / no registry: skip with its one line)
-            reason = str(err)
-    if reason:
-        pytest.skip(reason)
-    from signcaps.web import build_site
+    if missing_vendor_files(WEB):  # tests never install packages; .ci/run does
+        pytest.skip(f"npm packages missing: run `npm ci` in {WEB}")
 
     site = tmp_path_factory.mktemp("web") / "site"
     build_site(site, hand_model=HAND_MODEL)
@@ -270,6 +263,17 @@ def test_web_build_refuses_to_overwrite_and_foreign_models(tmp_path):
         build_site(tmp_path / "site", model=not_onnx, hand_model=HAND_MODEL)
     with pytest.raises(WebBuildError, match="model not found"):
         build_site(tmp_path / "site", model=tmp_path / "missing.onnx", hand_model=HAND_MODEL)
+
+
+def test_web_build_without_npm_says_how(tmp_path, monkeypatch):
+    import signcaps.web as web
+
+    source = tmp_path / "web"
+    shutil.copytree(WEB / "src", source / "src")
+    monkeypatch.setattr(web.shutil, "which", lambda _name: None)
+    with pytest.raises(web.WebBuildError, match="npm is not installed.*npm ci"):
+        web.build_site(tmp_path / "site", source=source, hand_model=HAND_MODEL)
+    assert not (tmp_path / "site").exists()
 
 
 def test_web_cli_errors_are_one_line(tmp_path):
