@@ -58,6 +58,7 @@ class Chromium:
 
     def __init__(self, executable: str, profile: Path, fake_video: Path | None = None, size: tuple[int, int] = (900, 640)) -> None:
         self.profile = profile
+        self.size = size
         args = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-default-apps", "--mute-audio", f"--user-data-dir={profile}",
@@ -84,6 +85,8 @@ class Chromium:
             targets = json.load(reply)
         page = next(t for t in targets if t.get("type") == "page")
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        # headless windows have a smaller viewport than --window-size: fix it for screenshots
+        self.call("Emulation.setDeviceMetricsOverride", width=self.size[0], height=self.size[1], deviceScaleFactor=1, mobile=False)
         return self
 
     def __exit__(self, *exc: object) -> None:

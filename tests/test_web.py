@@ -312,7 +312,10 @@ def test_web_serve_mime_types(built_site):
 
 # Capsule lengths, page vs Python, on the same frames:
 SAME_LANDMARKS_TOL = 0.01  # Python crops the page's landmarks: only the browser's YUV->RGB decoding differs
-OWN_DETECTION_TOL = 0.05  # Python runs its own MediaPipe (native vs WASM): on at least 90% of the frames
+# Python runs its own MediaPipe (native vs the page's WASM build): their landmarks differ by fractions of a
+# pixel, which now and then moves the crop box by a pixel; measured up to 0.16 on single frames.
+OWN_DETECTION_MEDIAN = 0.01
+OWN_DETECTION_MAX = 0.3
 PAGE_FRAMES = {"models/model.onnx": 90, "models/v2-fused.onnx": 40, "models/v2-pose.onnx": 40}
 
 
@@ -349,9 +352,9 @@ def page_runs(built_site, tmp_path_factory) -> dict:
                 run["seconds"] = seconds
                 runs[model] = run
                 shot = os.environ.get("SIGNCAPS_WEB_SCREENSHOT")
-                if shot and model == "models/model.onnx":  # a frame with a confident digit
-                    browser.wait_for("(r => r && r.hands.length > 0 && Math.max(...r.hands[0].lengths) > 0.8)"
-                                     "(signcaps.records[signcaps.records.length - 1])", 60, poll=0.02)
+                if shot and model == "models/model.onnx":  # a confident digit early in its 12 frames of the clip
+                    browser.wait_for("(r => signcaps.paused = Boolean(r && r.hands.length > 0 && Math.max(...r.hands[0].lengths) > 0.8))"
+                                     "(signcaps.records[signcaps.records.length - 1])", 120, poll=0.01)
                     browser.screenshot(Path(shot))
     finally:
         server.shutdown()
@@ -398,7 +401,7 @@ def test_page_matches_python_runtime(page_runs):
                 assert int(page.argmax()) == int(want.argmax()), f"frame {r['frame']}: page {page.argmax()}, Python {want.argmax()}"
                 diffs.append(float(np.abs(page - want).max()))
     assert np.mean(presence) >= 0.9, f"hand found by one side only on {presence.count(False)}/{len(presence)} frames"
-    assert np.mean(np.array(diffs) <= OWN_DETECTION_TOL) >= 0.9, f"|page - Python| per frame: {sorted(diffs)[-10:]}"
+    assert np.median(diffs) <= OWN_DETECTION_MEDIAN and max(diffs) <= OWN_DETECTION_MAX, f"|page - Python| per frame: {sorted(diffs)[-10:]}"
     fps = len(records) / run["seconds"]
     print(f"\npage: {len(records)} frames in {run['seconds']:.1f} s = {fps:.1f} fps (page EMA {run['fps']:.1f}); "
           f"same landmarks: {len(same)} hands, max |d lengths| {max(same):.4f}; own detection: {len(diffs)} frames "

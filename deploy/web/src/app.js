@@ -27,7 +27,7 @@ const config = {
 // Frame numbers of the test clip: FRAME_BITS black/white blocks of FRAME_BLOCK px along the bottom-left edge.
 const FRAME_BITS = 12, FRAME_BLOCK = 16;
 
-const state = (window.signcaps = { state: "loading", error: null, meta: null, records: [], frames: 0, fps: null, size: null, config });
+const state = (window.signcaps = { state: "loading", error: null, meta: null, records: [], frames: 0, fps: null, size: null, paused: false, config });
 const statusLine = document.getElementById("status");
 const setStatus = (text) => { statusLine.textContent = text; };
 
@@ -229,7 +229,7 @@ async function run() {
 
   const loop = async () => {
     try {
-      await step();
+      if (!state.paused) await step(); // tests set signcaps.paused to hold a frame for a screenshot
     } catch (err) {
       fail(err);
       return;
