@@ -347,7 +347,9 @@ def page_runs(built_site, tmp_path_factory) -> dict:
                 browser.wait_for(f"signcaps.state === 'error' || signcaps.records.length >= {count}", 180)
                 seconds = time.monotonic() - start
                 run = json.loads(browser.evaluate("JSON.stringify({state: signcaps.state, error: signcaps.error, "
-                                                  "fps: signcaps.fps, size: signcaps.size, records: signcaps.records})"))
+                                                  "fps: signcaps.fps, size: signcaps.size, records: signcaps.records, "
+                                                  "origin: location.origin, "
+                                                  "resources: performance.getEntriesByType('resource').map(e => e.name)})"))
                 assert run["state"] == "running", f"{model}: {run['error']}"
                 run["seconds"] = seconds
                 runs[model] = run
@@ -373,6 +375,9 @@ def test_page_matches_python_runtime(page_runs):
     decoded, run = page_runs["decoded"], page_runs["runs"]["models/model.onnx"]
     records = run["records"]
     assert run["size"] == [640, 480]
+    # nothing leaves the device: every file the page loaded came from the site itself
+    assert any(url.endswith(".wasm") for url in run["resources"]) and any(url.endswith(".task") for url in run["resources"])
+    assert all(url.startswith(run["origin"] + "/") for url in run["resources"]), run["resources"]
     assert all(0 <= r["frame"] < len(decoded) for r in records), "frame numbers the clip does not have"
     clf = load_classifier(None)
     cfg = clf.crop_cfg
