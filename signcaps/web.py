@@ -39,7 +39,6 @@ VENDOR_FILES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("onnxruntime-web", ("dist/ort.wasm.min.mjs", "dist/ort-wasm-simd-threaded.mjs", "dist/ort-wasm-simd-threaded.wasm"),
      "vendor/onnxruntime-web"),
 )
-LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md")
 
 MIME_TYPES = {
     ".wasm": "application/wasm",
@@ -56,9 +55,10 @@ class WebBuildError(UserError, RuntimeError):
     """The site cannot be built (missing sources, npm packages or model; an occupied folder)."""
 
 
-def package_version(node_modules: Path, package: str) -> str:
-    """The installed version of an npm package (from its package.json)."""
-    return str(json.loads((node_modules / package / "package.json").read_text())["version"])
+def package_info(node_modules: Path, package: str) -> dict[str, str]:
+    """Version and licence of an installed npm package (from its package.json)."""
+    info = json.loads((node_modules / package / "package.json").read_text())
+    return {"version": str(info["version"]), "license": str(info.get("license", "unknown"))}
 
 
 def missing_vendor_files(source: Path = WEB_SOURCE) -> list[str]:
@@ -152,16 +152,14 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
         files["index.html"] = _copy(source / "src" / "index.html", staging / "index.html")
         for script in sorted((source / "src").glob("*.js")):
             files[f"js/{script.name}"] = _copy(script, staging / "js" / script.name)
-        packages = {}
+        packages, licences = {}, {}
         for package, names, folder in VENDOR_FILES:
             for name in names:
                 target = f"{folder}/{name.removeprefix('dist/')}"
                 files[target] = _copy(modules / package / name, staging / target)
-            for licence in LICENCE_NAMES:
-                if (modules / package / licence).is_file():
-                    files[f"{folder}/LICENSE"] = _copy(modules / package / licence, staging / folder / "LICENSE")
-                    break
-            packages[package] = package_version(modules, package)
+            info = package_info(modules, package)
+            packages[package] = info["version"]
+            licences[package] = info["license"]
         files[MODEL_FILE] = _copy(model_path, staging / MODEL_FILE)
         files[HAND_MODEL_FILE] = _copy(hand_path, staging / HAND_MODEL_FILE)
         report = {
@@ -174,6 +172,7 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
             "classes": meta.get("classes"),
             "hand_model": str(hand_path),
             "packages": packages,
+            "package_licenses": licences,
             "files": len(files) + 1,
             "size_bytes": sum(files.values()),
         }
