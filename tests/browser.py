@@ -61,7 +61,7 @@ class Chromium:
         self.size = size
         args = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-default-apps", "--mute-audio", f"--user-data-dir={profile}",
+                "--disable-default-apps", "--mute-audio", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
                 "--remote-debugging-port=0", f"--window-size={size[0]},{size[1]}",
                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
         if fake_video is not None:

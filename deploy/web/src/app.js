@@ -139,7 +139,12 @@ async function run() {
   const landmarker = await loadHands(meta);
   setStatus("opening the camera …");
   const video = document.getElementById("video");
-  video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  if (!navigator.mediaDevices) throw new Error("no camera access here: open the page from localhost or over HTTPS");
+  try {
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (err) {
+    throw new Error(`cannot open the camera (${err.name}): allow this page to use it, or connect one`);
+  }
   await video.play();
   const view = document.getElementById("view");
   const frameCanvas = document.createElement("canvas");
