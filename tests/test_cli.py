@@ -25,7 +25,8 @@ ALL_COMMANDS = command_paths(typer.main.get_command(app))
 def test_expected_commands_exist():
     names = {" ".join(p) for p in ALL_COMMANDS}
     for expected in ("train", "eval", "export", "predict", "live", "collect", "explain", "robustness",
-                     "bench model", "bench live", "data fetch", "data prepare", "models pull", "summarize"):
+                     "bench model", "bench live", "data fetch", "data prepare", "models pull", "summarize",
+                     "web build", "web serve"):
         assert expected in names
 
 

@@ -1,0 +1,224 @@
+"""The browser target: a static site that runs an exported model live on the user's device.
+
+`build_site` writes a folder that works offline from any static web server: the page and its ES
+modules (``deploy/web/src``), the WASM builds of the pinned npm packages ``@mediapipe/tasks-vision``
+and ``onnxruntime-web`` (copied from ``deploy/web/node_modules``, installed with ``npm ci`` from
+the committed lockfile), the ONNX model and ``hand_landmarker.task``. The page reads the model's
+preprocessing from its ``signcaps`` metadata, as ``signcaps.runtime`` does; its JavaScript copy of
+``signcaps.preprocess`` is kept bit-identical by ``tests/test_web.py``.
+
+`serve` is a plain ``http.server`` with the MIME types the page needs (``.wasm`` must be
+``application/wasm`` for streaming compilation, ``.mjs`` JavaScript for module imports).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from signcaps import __version__
+from signcaps.errors import UserError
+
+WEB_SOURCE = Path(__file__).resolve().parents[1] / "deploy" / "web"
+SUPPORTED_FORMAT_VERSIONS = (1, 2)  # what the page's onnxmeta.js reads; version 2 adds the pose input
+SITE_MARKER = "signcaps-site.json"
+MODEL_FILE = "models/model.onnx"
+HAND_MODEL_FILE = "models/hand_landmarker.task"
+
+# (npm package, files inside it, folder of the site): only the WASM builds the page loads.
+VENDOR_FILES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("@mediapipe/tasks-vision", ("vision_bundle.mjs", "wasm/vision_wasm_internal.js", "wasm/vision_wasm_internal.wasm",
+                                 "wasm/vision_wasm_nosimd_internal.js", "wasm/vision_wasm_nosimd_internal.wasm"),
+     "vendor/mediapipe"),
+    ("onnxruntime-web", ("dist/ort.wasm.min.mjs", "dist/ort-wasm-simd-threaded.mjs", "dist/ort-wasm-simd-threaded.wasm"),
+     "vendor/onnxruntime-web"),
+)
+
+MIME_TYPES = {
+    ".wasm": "application/wasm",
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".onnx": "application/octet-stream",
+    ".task": "application/octet-stream",
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+}
+
+
+class WebBuildError(UserError, RuntimeError):
+    """The site cannot be built (missing sources, npm packages or model; an occupied folder)."""
+
+
+def package_info(node_modules: Path, package: str) -> dict[str, str]:
+    """Version and licence of an installed npm package (from its package.json)."""
+    info = json.loads((node_modules / package / "package.json").read_text())
+    return {"version": str(info["version"]), "license": str(info.get("license", "unknown"))}
+
+
+def missing_vendor_files(source: Path = WEB_SOURCE) -> list[str]:
+    """The npm files the site copies that deploy/web/node_modules lacks (all of them before `npm ci`)."""
+    modules = source / "node_modules"
+    return [f"{pkg}/{name}" for pkg, names, _ in VENDOR_FILES for name in names if not (modules / pkg / name).is_file()]
+
+
+def ensure_node_modules(source: Path = WEB_SOURCE, log: Callable[[str], None] = lambda _msg: None) -> Path:
+    """deploy/web/node_modules with every file the site copies; runs `npm ci` once when it is missing."""
+    modules = source / "node_modules"
+    if missing_vendor_files(source):
+        npm = shutil.which("npm")
+        if npm is None:
+            raise WebBuildError(f"{modules} is missing and npm is not installed: install Node.js and npm "
+                                f"(e.g. apt-get install npm), then run `npm ci` in {source}")
+        log(f"npm ci in {source} (pinned by package-lock.json)")
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=source, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise WebBuildError(f"`npm ci` in {source} failed: {last[:200]}")
+    missing = missing_vendor_files(source)
+    if missing:
+        raise WebBuildError(f"{modules} lacks {', '.join(missing)}; run `npm ci` in {source}")
+    return modules
+
+
+def model_metadata(path: Path) -> dict[str, Any]:
+    """The `signcaps` metadata of an ONNX file, checked for the versions the page reads.
+
+    Not `runtime.read_metadata`: the page and the Python runtime are separate readers and may
+    support different format versions.
+    """
+    import onnx
+
+    from signcaps.runtime import FORMAT, META_KEY
+
+    if not path.is_file():
+        raise WebBuildError(f"model not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf's DecodeError or onnx's own errors for foreign bytes
+        raise WebBuildError(f"{path} is not an ONNX model") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        meta = json.loads(props[META_KEY])
+    except (KeyError, json.JSONDecodeError):
+        raise WebBuildError(f"{path} has no signcaps metadata (not written by `signcaps export`)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise WebBuildError(f"{path}: the signcaps metadata has no '{FORMAT}' format tag")
+    version = meta.get("format_version")
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        raise WebBuildError(f"{path} uses signcaps ONNX format version {version}; the web page reads versions "
+                            f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}")
+    return meta
+
+
+def _check_target(out: Path) -> None:
+    """Never overwrite a folder the user had, unless it is a site this command built."""
+    if out.exists() and not out.is_dir():
+        raise WebBuildError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / SITE_MARKER).is_file():
+        raise WebBuildError(f"{out} is not empty and is not a signcaps site; choose a new folder")
+
+
+def _copy(src: Path, dst: Path) -> int:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return dst.stat().st_size
+
+
+def build_site(out: str | Path, model: str | Path | None = None, hand_model: str | Path | None = None,
+               source: Path = WEB_SOURCE, log: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
+    """Write the static site to `out` (replacing a site built there before); returns what was written."""
+    from signcaps.assets import resolve_hand_model
+    from signcaps.runtime import default_model_path
+
+    out = Path(out).expanduser()
+    _check_target(out)
+    if not (source / "src" / "index.html").is_file():
+        raise WebBuildError(f"the page's sources are not at {source / 'src'} (they ship with the signcaps repository)")
+    model_path = Path(model).expanduser() if model is not None else default_model_path()
+    meta = model_metadata(model_path)
+    hand_path = resolve_hand_model(hand_model, log=log)
+    modules = ensure_node_modules(source, log)
+
+    staging = out.with_name(out.name + ".part")
+    shutil.rmtree(staging, ignore_errors=True)
+    files: dict[str, int] = {}
+    try:
+        files["index.html"] = _copy(source / "src" / "index.html", staging / "index.html")
+        for script in sorted((source / "src").glob("*.js")):
+            files[f"js/{script.name}"] = _copy(script, staging / "js" / script.name)
+        packages, licences = {}, {}
+        for package, names, folder in VENDOR_FILES:
+            for name in names:
+                target = f"{folder}/{name.removeprefix('dist/')}"
+                files[target] = _copy(modules / package / name, staging / target)
+            info = package_info(modules, package)
+            packages[package] = info["version"]
+            licences[package] = info["license"]
+        files[MODEL_FILE] = _copy(model_path, staging / MODEL_FILE)
+        files[HAND_MODEL_FILE] = _copy(hand_path, staging / HAND_MODEL_FILE)
+        report = {
+            "site": str(out),
+            "signcaps_version": __version__,
+            "model": str(model_path),
+            "model_name": meta.get("model"),
+            "format_version": meta.get("format_version"),
+            "inputs": meta.get("inputs") or {"image": "input"},
+            "classes": meta.get("classes"),
+            "hand_model": str(hand_path),
+            "packages": packages,
+            "package_licenses": licences,
+            "files": len(files) + 1,
+            "size_bytes": sum(files.values()),
+        }
+        (staging / SITE_MARKER).write_text(json.dumps(report, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Static files with the page's MIME types; quiet unless asked."""
+
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    verbose = False
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (http.server's signature)
+        if self.verbose:
+            super().log_message(format, *args)
+
+
+class _SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that drops a download (a reload, a closed tab) is not an error worth a traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+def make_server(site: str | Path, port: int = 8000, host: str = "127.0.0.1", verbose: bool = False) -> ThreadingHTTPServer:
+    """An HTTP server for a built site (not started); port 0 picks a free port."""
+    root = Path(site).expanduser()
+    if not (root / "index.html").is_file():
+        raise WebBuildError(f"{root} has no index.html; build the site first: signcaps web build {root}")
+    handler = partial(type("SiteHandler", (_Handler,), {"verbose": verbose}), directory=str(root))
+    try:
+        return _SiteServer((host, port), handler)
+    except OSError as err:
+        raise WebBuildError(f"cannot listen on {host}:{port}: {err.strerror}") from None
