@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from signcaps.errors import UserError
+from signcaps.runtime import int8_sibling
+from signcaps.timing import timings_ms
 
 TORCH_THREADS = 2
 BATCH_SIZES = (1, 32)
@@ -25,29 +26,6 @@ BATCH_SIZES = (1, 32)
 
 class BenchError(UserError, RuntimeError):
     """Nothing to benchmark, or a model that cannot be timed (one-line message)."""
-
-
-def timings_ms(run: Callable[[], Any], batch_size: int, warmup: int = 10, min_runs: int = 30,
-               max_runs: int = 2000, budget_s: float = 1.0) -> np.ndarray:
-    """Milliseconds per crop of each timed ``run()`` call (one call processes ``batch_size`` crops).
-
-    Runs at least ``min_runs`` timed calls and keeps going until ``budget_s`` seconds have
-    passed (or ``max_runs`` calls), so fast models get many samples and slow ones stay bounded.
-    """
-    for _ in range(warmup):
-        run()
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - started < budget_s):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return np.asarray(times) * 1000.0 / batch_size
-
-
-def ms_per_crop(run: Callable[[], Any], batch_size: int, **kwargs: Any) -> float:
-    """Median milliseconds per crop (see ``timings_ms``)."""
-    return float(np.median(timings_ms(run, batch_size, **kwargs)))
 
 
 def _row(engine: str, threads: int, batch_size: int, path: Path, times: np.ndarray) -> dict[str, Any]:
@@ -73,12 +51,6 @@ def sample_inputs(kinds: tuple[str, ...] | list[str], image_shape: tuple[int, in
     """Deterministic inputs for every kind a model reads: image crops and/or (21, 3) poses."""
     shapes = {"image": image_shape, "pose": (21, 3)}
     return {kind: sample_batch(shapes[kind], batch_size) for kind in kinds}
-
-
-def int8_sibling(path: Path) -> Path:
-    """`model.onnx` -> `model.int8.onnx` (where `signcaps export --int8` writes it)."""
-    name = path.name[:-5] if path.name.endswith(".onnx") else path.name
-    return path.with_name(f"{name}.int8.onnx")
 
 
 def _time_onnx(path: Path, engine: str, threads: int, batch_sizes: tuple[int, ...], budget_s: float) -> list[dict[str, Any]]:

@@ -34,7 +34,9 @@ from signcaps.runtime import (
     POSE_RECONSTRUCTION,
     RECONSTRUCTION,
     OnnxClassifier,
+    int8_sibling,
 )
+from signcaps.timing import ms_per_crop
 
 OPSET = 17
 PARITY_ATOL = 1e-4
@@ -217,8 +219,7 @@ def export_checkpoint_onnx(checkpoint: str | Path, path: str | Path) -> list[str
 
 
 def int8_path_for(path: Path) -> Path:
-    from signcaps.bench import int8_sibling
-
+    """Where `--int8` writes the quantised model: `model.onnx` -> `model.int8.onnx`."""
     return int8_sibling(path)
 
 
@@ -376,8 +377,6 @@ def _accuracy(lengths: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _latency_b1(path: Path, x: dict[str, np.ndarray]) -> float:
-    from signcaps.bench import ms_per_crop
-
     clf = OnnxClassifier(path, threads=1)
     one = _split(x, 0, 1)
     return ms_per_crop(lambda: clf.classify(one), 1, warmup=20, min_runs=100, budget_s=0.5)

@@ -94,7 +94,7 @@ def sweep_crops(model: Any, crops: np.ndarray, labels: np.ndarray, crop_cfg: Any
 
     from signcaps.preprocess import to_batch
     from signcaps.progress import progress_bar
-    from signcaps.train import predict_lengths
+    from signcaps.infer import predict_lengths
 
     sweeps = sweeps or {name: values for name, (values, _, _) in SWEEPS.items()}
     cpu = torch.device("cpu")
@@ -228,23 +228,3 @@ def setting_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
             rows.append([format_setting(transform, entry["value"]),
                          *(f"{r[transform][i]['accuracy']:.2%}" for r in results)])
     return rows
-
-
-def print_robustness(result: dict[str, Any]) -> None:
-    """The `eval --robustness` table: one row per setting."""
-    from signcaps.commands.common import out, table
-
-    out.print(table(f"robustness ({result['split']})", ["setting", "accuracy"], setting_rows([result])))
-    out.print(f"robustness of {result['model']} on {result['samples']} images: plot {result['png']}; data {result['json']}",
-              highlight=False, soft_wrap=True)
-
-
-def print_comparison(result: dict[str, Any]) -> None:
-    """The `signcaps robustness` table: rows settings, one accuracy column per model."""
-    from signcaps.commands.common import out, table
-
-    models = result["models"]
-    columns = ["setting", *(f"{m['label']} ({m['samples']})" for m in models)]
-    out.print(table("robustness (accuracy; images per model in the header)", columns, setting_rows(models)))
-    out.print(f"rotation plot: {result['rotation_png']}; all transforms: {result['png']}; data: {result['json']}",
-              highlight=False, soft_wrap=True)

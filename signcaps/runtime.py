@@ -53,6 +53,13 @@ def default_model_path() -> Path:
     return Path(str(resources.files("signcaps.resources").joinpath(DEFAULT_MODEL_NAME)))
 
 
+def int8_sibling(path: Path) -> Path:
+    """`model.onnx` -> `model.int8.onnx`: where `signcaps export --int8` writes the quantised model and
+    where `bench model` looks for it. Here, below both, because `bench` must not need torch (`export` does)."""
+    name = path.name[:-5] if path.name.endswith(".onnx") else path.name
+    return path.with_name(f"{name}.int8.onnx")
+
+
 def load_classifier(path: str | Path | None, threads: int = 1) -> "OnnxClassifier":
     """The model at ``path``, or the shipped default when ``path`` is None."""
     if path is None:

@@ -5,14 +5,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from signcaps.cli import app
-from signcaps.robustness import (
-    SWEEPS,
-    affine,
-    apply_transform,
-    brightness,
-    print_comparison,
-    print_robustness,
-)
+from signcaps.commands.explain import print_comparison
+from signcaps.commands.training import print_robustness
+from signcaps.robustness import SWEEPS, affine, apply_transform, brightness
 
 
 def test_transforms_are_deterministic_and_exact():

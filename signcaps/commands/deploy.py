@@ -12,9 +12,10 @@ from signcaps.commands.common import HandModelOption, JsonOption, err, out, prin
 def register(app: typer.Typer) -> None:
     app.command("export")(export_command)
     app.command("predict")(predict_command)
-    bench = typer.Typer(help="Latency benchmarks on this machine.", no_args_is_help=True)
+
+
+def register_bench(bench: typer.Typer) -> None:
     bench.command("model")(bench_model_command)
-    app.add_typer(bench, name="bench")
 
 
 def _mb(size: int) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -64,10 +64,21 @@ def robustness_command(
                         columns, shift_rows(report)))
         out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
         return
-    from signcaps.robustness import compare_checkpoints, print_comparison
+    from signcaps.robustness import compare_checkpoints
 
     result = compare_checkpoints(models, data, split, hand_model, out_dir, show_progress=not json_out)
     if json_out:
         print_json(result)
         return
     print_comparison(result)
+
+
+def print_comparison(result: dict[str, Any]) -> None:
+    """The `signcaps robustness` table: rows settings, one accuracy column per model."""
+    from signcaps.robustness import setting_rows
+
+    models = result["models"]
+    columns = ["setting", *(f"{m['label']} ({m['samples']})" for m in models)]
+    out.print(table("robustness (accuracy; images per model in the header)", columns, setting_rows(models)))
+    out.print(f"rotation plot: {result['rotation_png']}; all transforms: {result['png']}; data: {result['json']}",
+              highlight=False, soft_wrap=True)

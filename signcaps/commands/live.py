@@ -15,18 +15,10 @@ ModelOption = typer.Option(None, "--model", "-m", help="ONNX model (default: the
 def register(app: typer.Typer) -> None:
     app.command("live")(live_command)
     app.command("collect")(collect_command)
-    bench = _bench_group(app)
+
+
+def register_bench(bench: typer.Typer) -> None:
     bench.command("live")(bench_live_command)
-
-
-def _bench_group(app: typer.Typer) -> typer.Typer:
-    """The `bench` group: reuse the one another command module registered already (deploy: `bench model`), else add it."""
-    for info in app.registered_groups:
-        if info.name == "bench" and info.typer_instance is not None:
-            return info.typer_instance
-    bench = typer.Typer(help="Speed measurements.", no_args_is_help=True)
-    app.add_typer(bench, name="bench")
-    return bench
 
 
 def _size(text: Optional[str]) -> Optional[tuple[int, int]]:

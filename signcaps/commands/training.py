@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -85,9 +85,16 @@ def eval_command(
         err.print(f"{len(result['skipped'])} image(s) skipped (no hand or unreadable), e.g. {result['skipped'][0]}")
     out.print(f"accuracy {report['accuracy']:.2%} on {report['samples']} images; confusion matrix: {result['confusion_png']}")
     if robustness:
-        from signcaps.robustness import print_robustness
-
         print_robustness(result["robustness"])
+
+
+def print_robustness(result: dict[str, Any]) -> None:
+    """The `eval --robustness` table: one row per setting."""
+    from signcaps.robustness import setting_rows
+
+    out.print(table(f"robustness ({result['split']})", ["setting", "accuracy"], setting_rows([result])))
+    out.print(f"robustness of {result['model']} on {result['samples']} images: plot {result['png']}; data {result['json']}",
+              highlight=False, soft_wrap=True)
 
 
 @user_errors
