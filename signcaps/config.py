@@ -127,8 +127,13 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check/convert one leaf value against its annotation (handles X | None, int->float)."""
+def coerce(value: Any, annotation: Any, where: str, strict: bool = False) -> Any:
+    """Check/convert one leaf value against its annotation (handles X | None, int->float, tuple[int, ...]).
+
+    The one type-coercion path of the project: recipes and `--set` overrides come through here, and
+    so do the models' architecture parameters (`models.merge_params`). ``strict`` turns off the
+    text conversions ("5" -> 5, "yes" -> True) that only `--set key=value` text needs.
+    """
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
@@ -140,10 +145,18 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
+    if origin is tuple:
+        item = typing.get_args(annotation)[0]
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list of {item.__name__}, got {value!r}")
+        try:
+            return tuple(coerce(v, item, where, strict) for v in value)
+        except ConfigError:
+            raise ConfigError(f"{where}: expected a list of {item.__name__}, got {value!r}") from None
     if annotation is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        if not strict and isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(f"{where}: expected true/false, got {value!r}")
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -152,7 +165,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return value
     if annotation is str and isinstance(value, str):
         return value
-    if isinstance(value, str) and annotation in (int, float):
+    if not strict and isinstance(value, str) and annotation in (int, float):
         try:
             return annotation(value)
         except ValueError:
@@ -175,7 +188,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                 raise ConfigError(f"{path}: expected a mapping")
             kwargs[name] = _build(hint, value, path)
         else:
-            kwargs[name] = _coerce(value, hint, path)
+            kwargs[name] = coerce(value, hint, path)
     return cls(**kwargs)
 
 

@@ -8,7 +8,7 @@ any crop size/channel count works as long as the layers still fit.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from signcaps.capsules import (
     conv_output_size,
     squash,
 )
-from signcaps.config import CropConfig, ModelConfig
+from signcaps.config import ConfigError, CropConfig, ModelConfig, coerce
 from signcaps.errors import UserError
 from signcaps.landmarks import NUM_JOINTS, PARTS, TIPS
 
@@ -440,31 +440,24 @@ class LandmarkMLP(nn.Module):
 # ----------------------------------------------------------------------------- registry
 
 
-def _as_int_tuple(value: Any, key: str, model: str) -> tuple[int, ...]:
-    """YAML gives lists; the specs want tuples of ints."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ModelConfigError(f"model '{model}': param '{key}' must be a list of integers, got {value!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ModelConfigError(f"model '{model}': param '{key}' must be a list of integers, got {value!r}")
-    return tuple(value)
+# What a default's type asks of an override, for `config.coerce` and for the one-line message.
+_PARAM_TYPES: tuple[tuple[type, Any, str], ...] = (
+    (tuple, tuple[int, ...], "a list of integers"),
+    (bool, bool, "true/false"),  # before int: a bool is an int
+    (int, int, "an integer"),
+    (float, float, "a number"),
+)
 
 
 def _coerce_param(value: Any, default: Any, key: str, model: str) -> Any:
-    """Check one override against the type of its default value."""
-    if isinstance(default, tuple):
-        return _as_int_tuple(value, key, model)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ModelConfigError(f"model '{model}': param '{key}' must be true/false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ModelConfigError(f"model '{model}': param '{key}' must be an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ModelConfigError(f"model '{model}': param '{key}' must be a number, got {value!r}")
-        return float(value)
+    """Check one override against the type of its default value, through `config.coerce` (strict:
+    YAML already typed it). Defaults of other types take any value."""
+    for kind, annotation, wanted in _PARAM_TYPES:
+        if isinstance(default, kind):
+            try:
+                return coerce(value, annotation, f"model.params.{key}", strict=True)
+            except ConfigError:
+                raise ModelConfigError(f"model '{model}': param '{key}' must be {wanted}, got {value!r}") from None
     return value
 
 

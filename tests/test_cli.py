@@ -1,4 +1,5 @@
 """Every command answers --help; --version; user mistakes end in one line, not a traceback."""
+import json
 import subprocess
 import sys
 
@@ -55,3 +56,17 @@ def test_user_errors_are_one_line(args, message, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_models_list_prints_every_registered_model():
+    from signcaps.models import REGISTRY, list_models
+
+    result = CliRunner().invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == list_models()
+    assert all(r["inputs"] == list(REGISTRY[r["name"]].inputs) and r["summary"] for r in rows)
+    table = CliRunner().invoke(app, ["models", "list"])
+    assert table.exit_code == 0 and all(name in table.output for name in list_models())
+    help_text = " ".join(CliRunner().invoke(app, ["train", "--help"]).output.replace("│", " ").split())
+    assert "`signcaps models list`" in help_text  # where `--model` is described

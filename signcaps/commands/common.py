@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 out = Console()  # tables and results: stdout
 err = Console(stderr=True)  # progress, notes and errors: stderr (keeps --json clean)
 
+TEXT_COLUMNS = ("class", "model", "file", "stage", "setting", "inputs", "summary")  # left-aligned; numbers go right
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 HandModelOption = typer.Option(None, "--hand-model", help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or a download)")
@@ -61,7 +63,7 @@ def _jsonable(value: Any) -> Any:
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
     result = Table(title=title, title_justify="left")
     for column in columns:
-        result.add_column(column, justify="left" if column in ("class", "model", "file", "stage", "setting") else "right")
+        result.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
     for row in rows:
         result.add_row(*(_cell(v) for v in row))
     return result

@@ -1,4 +1,4 @@
-"""`signcaps models pull`, `signcaps data fetch`, `signcaps data prepare`."""
+"""`signcaps models pull`, `signcaps models list`, `signcaps data fetch`, `signcaps data prepare`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +10,11 @@ from signcaps.commands.common import HandModelOption, JsonOption, err, out, prin
 
 
 def register(app: typer.Typer) -> None:
-    models = typer.Typer(help="The MediaPipe hand model.", no_args_is_help=True)
+    models = typer.Typer(help="Models: the MediaPipe hand model (pull), the architectures to train (list).",
+                         no_args_is_help=True)
     data = typer.Typer(help="Datasets: download, crop hands, cache.", no_args_is_help=True)
     models.command("pull")(models_pull)
+    models.command("list")(models_list)
     data.command("fetch")(data_fetch)
     data.command("prepare")(data_prepare)
     app.add_typer(models, name="models")
@@ -26,6 +28,20 @@ def models_pull(hand_model: Optional[str] = HandModelOption) -> None:
 
     path = resolve_hand_model(hand_model, log=lambda msg: err.print(f"[dim]{msg}[/]"))
     out.print(str(path))
+
+
+@user_errors
+def models_list(json_out: bool = JsonOption) -> None:
+    """The architectures `signcaps train --model NAME` accepts: name, inputs, what it is (one registry)."""
+    from signcaps.models import REGISTRY, list_models  # here, not at the top: the CLI starts without torch
+
+    rows = [{"name": name, "inputs": list(REGISTRY[name].inputs), "summary": REGISTRY[name].summary}
+            for name in list_models()]
+    if json_out:
+        print_json(rows)
+        return
+    out.print(table("models (signcaps train --model NAME)", ["model", "inputs", "summary"],
+                    [[r["name"], "+".join(r["inputs"]), r["summary"]] for r in rows]))
 
 
 @user_errors

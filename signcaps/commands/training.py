@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 def train_command(
     recipe: Optional[Path] = typer.Option(None, "--recipe", "-r", help="recipe YAML (default: built-in defaults = train/recipes/capsnet.yaml)"),
     set_: list[str] = typer.Option([], "--set", help="override any recipe value, e.g. --set train.lr=1e-3"),
-    model: Optional[str] = typer.Option(None, "--model", help="model name from the registry (capsnet, capsnet-sabour, cnn)"),
+    model: Optional[str] = typer.Option(None, "--model", help="architecture to train; `signcaps models list` shows every registered one"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="number of epochs"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, augmentation, order)"),
     data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset (one folder per class)"),
