@@ -27,7 +27,7 @@ from signcaps.capsules import margin_loss, reconstruction_loss
 from signcaps.augment import build_augmenter
 from signcaps.checkpoint import (RESUME, CheckpointError, check_entries, checkpoint_recipe, load_checkpoint,
                                  load_weights, save_checkpoint)
-from signcaps.config import ConfigError, Recipe, save_recipe
+from signcaps.config import ConfigError, Recipe, load_recipe, save_recipe
 from signcaps.data import CropDataset, CropSet, DatasetError, prepare, split_indices
 from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
@@ -83,6 +83,19 @@ def default_run_dir(recipe: Recipe) -> Path:
     """runs/<recipe>-s<seed> (the model name when no recipe file was given)."""
     name = recipe.model.name if recipe.name == "default" else recipe.name
     return Path(recipe.train.out_dir) / f"{name}-s{recipe.train.seed}"
+
+
+def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool) -> Recipe:
+    """The recipe a `train` call runs: the given file (or the built-in defaults) plus overrides.
+
+    A resume without a recipe file continues the run's own saved recipe (overrides still apply on
+    top, e.g. more epochs), never the built-in defaults.
+    """
+    if resume and recipe is None:
+        folder = run_dir or default_run_dir(load_recipe(None, overrides))
+        if (folder / "recipe.yaml").is_file():
+            recipe = folder / "recipe.yaml"
+    return load_recipe(recipe, overrides)
 
 
 def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo, show_progress: bool) -> tuple[CropSet, dict[str, np.ndarray]]:

@@ -119,3 +119,15 @@ def test_killed_training_resumes_from_its_last_epoch(mini_digits, cache, tmp_pat
     assert result.returncode == 0, result.stderr[-2000:]
     history = json.loads((run / "metrics.json").read_text())["history"]
     assert len(history) == 30 and history[saved]["epoch"] == saved + 1
+
+
+def test_a_resume_without_a_recipe_continues_the_runs_own_recipe(tmp_path):
+    from signcaps.config import save_recipe
+    from signcaps.train import run_recipe
+
+    saved = load_recipe(None, ["name=mine", "train.epochs=3", "model.name=cnn"])
+    save_recipe(saved, tmp_path / "recipe.yaml")
+    resumed = run_recipe(None, ["train.epochs=5"], tmp_path, resume=True)
+    assert (resumed.name, resumed.model.name, resumed.train.epochs) == ("mine", "cnn", 5)
+    fresh = run_recipe(None, ["train.epochs=5"], tmp_path, resume=False)  # no resume: the built-in defaults
+    assert (fresh.name, fresh.model.name, fresh.train.epochs) == ("default", "capsnet", 5)

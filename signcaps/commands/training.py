@@ -30,18 +30,11 @@ def train_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Train a model from a recipe; writes checkpoints, metrics.json and plots into the run folder."""
-    from signcaps.config import load_recipe
-    from signcaps.train import default_run_dir, train
+    from signcaps.train import run_recipe, train
 
     flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed, "data.root": data, "train.device": device}
     overrides = [*set_, *(f"{k}={v}" for k, v in flags.items() if v is not None)]
-    if resume and recipe is None:
-        # A resume continues the run's own recipe (flags still apply on top, e.g. more epochs),
-        # never the built-in defaults.
-        folder = run_dir or default_run_dir(load_recipe(None, overrides))
-        if (folder / "recipe.yaml").is_file():
-            recipe = folder / "recipe.yaml"
-    cfg = load_recipe(recipe, overrides)
+    cfg = run_recipe(recipe, overrides, run_dir, resume)
     summary = train(cfg, run_dir, resume=resume, hand_model=hand_model, show_progress=not json_out)
     if not summary:
         return  # not rank 0
