@@ -1,3 +1,56 @@
-"""signcaps: sign-language digit recognition with Capsule Networks."""
+"""signcaps: sign-language digit recognition with Capsule Networks.
+
+The public API for scripts, without the CLI::
+
+    import signcaps
+
+    recipe = signcaps.load_recipe("train/recipes/capsnet.yaml", ["train.epochs=5"])
+    print(signcaps.list_models())                       # every registered architecture
+    model = signcaps.build_model(recipe.model, recipe.crop, num_classes=10)
+    clf = signcaps.load_classifier(None)                # the shipped ONNX model (no torch)
+    with signcaps.Predictor(clf) as predictor:          # hand detection + classification of photos
+        print(predictor.predict("photo.jpg"))
+    signcaps.run_live(signcaps.LiveConfig(source="clip.mp4", window=False).check())
+
+Each name is imported on first use (module ``__getattr__``), so ``import signcaps`` and the CLI
+start without torch, MediaPipe or onnxruntime; only what a script touches gets loaded.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it (one place each; nothing here computes anything)
+_API = {
+    "load_recipe": "signcaps.config",
+    "build_model": "signcaps.models",
+    "list_models": "signcaps.models",
+    "load_classifier": "signcaps.runtime",
+    "Predictor": "signcaps.predict",
+    "LiveConfig": "signcaps.live",
+    "run_live": "signcaps.live",
+}
+
+__all__ = ["__version__", *_API]
+
+if TYPE_CHECKING:  # for editors and type checkers only; at run time `__getattr__` imports on demand
+    from signcaps.config import load_recipe
+    from signcaps.live import LiveConfig, run_live
+    from signcaps.models import build_model, list_models
+    from signcaps.predict import Predictor
+    from signcaps.runtime import load_classifier
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signcaps' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
