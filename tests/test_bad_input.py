@@ -23,7 +23,8 @@ import pytest
 from badinput import ROOT, attempt, broken_images, cli, digests, odd_modes, subprocess_cli, write_table
 from conftest import DIGITS, HAND_MODEL, TINY_CNN, TINY_PARAMS, digit_images
 
-HAND = digit_images(3, 1)[0]
+pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
+HAND = next(iter(digit_images(3, 1)), DIGITS / "3" / "missing.JPG")  # (the fallback only without ../shared: skipped)
 
 
 @pytest.fixture(scope="module", autouse=True)

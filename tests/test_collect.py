@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import videos  # noqa: E402  (tests/videos.py: synthetic clips)
 
+pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
+
 NAME = re.compile(r"^\d{8}-\d{6}-\d+\.png$")
 
 

@@ -38,7 +38,7 @@ def test_hands_found_in_at_least_90_percent_of_a_dataset_sample(digits_root, han
 
 
 @pytest.fixture()
-def messy_dataset(tmp_path):
+def messy_dataset(digits_root, tmp_path):
     root = tmp_path / "messy"
     for digit in (1, 2):
         (root / str(digit)).mkdir(parents=True)

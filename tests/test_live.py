@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import videos  # noqa: E402  (tests/videos.py: synthetic clips)
 
+pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "signcaps" / "resources" / "default_model.onnx"
 CLIP_DIGITS = [2, 5, 7, 0]

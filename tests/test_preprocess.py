@@ -49,6 +49,7 @@ def test_to_tensor_roundtrip(channels):
         assert np.abs(to_image(tensor, cfg).astype(int) - crop).max() <= 1
 
 
+@pytest.mark.shared
 def test_unreadable_files_are_refused(tmp_path):
     good = digit_images(0, 1)[0]
     truncated = tmp_path / "t.jpg"

@@ -11,7 +11,7 @@ from signcaps.preprocess import read_image_rgb
 
 
 @pytest.fixture(scope="module")
-def photo_and_hand():
+def photo_and_hand(hand_model):
     image = read_image_rgb(digit_images(5, 1)[0])
     with HandDetector(HAND_MODEL) as detector:
         hand = detector.detect(image)[0]

@@ -18,6 +18,8 @@ from conftest import DIGITS, HAND_MODEL, ROOT
 
 from signcaps.landmarks import normalize_pose
 
+pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
+
 WEB = ROOT / "deploy" / "web"
 NODE = shutil.which("node")
 

@@ -28,9 +28,9 @@ TOOLS = ("Xvfb", "xdotool", "import")
 MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
 SCREEN = (1280, 1024)
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.shared, pytest.mark.skipif(
     bool(MISSING) or not sys.platform.startswith("linux"),
-    reason=f"the real-window test needs {', '.join(MISSING) or 'Linux'} (apt-get install xvfb xdotool imagemagick)")
+    reason=f"the real-window test needs {', '.join(MISSING) or 'Linux'} (apt-get install xvfb xdotool imagemagick)")]
 
 
 @pytest.fixture(scope="module")
