@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (see README.md):
 #   make demo   set up .venv, train the default CapsNet on ../shared data, export it, classify a few images
-#   make test   set up .venv and run the test suite (what CI runs)
+#   make test   set up .venv, lint (ruff check), run the test suite (what CI runs)
 VENV        ?= .venv
 PYTHON      ?= python3
 PY          := $(VENV)/bin/python
@@ -35,6 +35,7 @@ demo: setup
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps predict --model $(RUN)/model.onnx $(DATA)/3/IMG_1121.JPG $(DATA)/7/IMG_1125.JPG
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-all: setup

@@ -33,7 +33,8 @@ _API = {
     "run_live": "signcaps.live",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "load_recipe", "build_model", "list_models", "load_classifier", "Predictor", "LiveConfig",
+           "run_live"]
 
 if TYPE_CHECKING:  # for editors and type checkers only; at run time `__getattr__` imports on demand
     from signcaps.config import load_recipe

@@ -6,8 +6,6 @@ cache -> the official MediaPipe download -> a build from the TFLite files inside
 """
 from __future__ import annotations
 
-from signcaps.errors import UserError
-
 import hashlib
 import os
 import subprocess
@@ -19,6 +17,8 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from signcaps.errors import UserError
 
 HAND_MODEL_ENV = "SIGNCAPS_HAND_MODEL"
 CACHE_ENV = "SIGNCAPS_CACHE_DIR"
@@ -73,7 +73,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(spec: Download, dest: Path, progress: Callable[[int, int | None], None] | None = None, timeout: float = 30.0) -> Path:
+def download(spec: Download, dest: Path, progress: Callable[[int, int | None], None] | None = None,
+             timeout: float = 30.0) -> Path:
     """Fetch `spec.url` to `dest` atomically; refuse bytes whose sha256 differs."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     host = urllib.request.urlparse(spec.url).netloc or spec.url
@@ -95,7 +96,8 @@ def download(spec: Download, dest: Path, progress: Callable[[int, int | None], N
         raise AssetError(f"cannot download {spec.url} ({host} unreachable or refused: {reason})") from None
     if digest.hexdigest() != spec.sha256:
         tmp.unlink(missing_ok=True)
-        raise AssetError(f"checksum mismatch for {spec.url}: got {digest.hexdigest()[:12]}…, expected {spec.sha256[:12]}…")
+        raise AssetError(f"checksum mismatch for {spec.url}: got {digest.hexdigest()[:12]}…, expected "
+                         f"{spec.sha256[:12]}…")
     os.replace(tmp, dest)
     return dest
 

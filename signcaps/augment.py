@@ -72,12 +72,14 @@ class HandAugmenter:
         size = crop.shape[0]
         replace = sample.mask is not None and rng.random() < cfg.background_p
         if replace and with_image:
-            crop = scenes.composite(crop, sample.mask.astype(np.float32) / 255.0, scenes.random_background(rng, size, size))
+            crop = scenes.composite(crop, sample.mask.astype(np.float32) / 255.0,
+                                    scenes.random_background(rng, size, size))
         linear = None
         if rng.random() < cfg.affine_p:
             matrix = random_affine(rng, cfg, size)
             if with_image:
-                crop = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                crop = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
             linear = matrix[:, :2]
         flip = bool(rng.random() < cfg.hflip_p)
         if flip and with_image:

@@ -29,7 +29,8 @@ class BenchError(UserError, RuntimeError):
 
 
 def _row(engine: str, threads: int, batch_size: int, path: Path, times: np.ndarray) -> dict[str, Any]:
-    return {"engine": engine, "threads": threads, "batch": batch_size, "path": str(path), "size_bytes": path.stat().st_size,
+    return {"engine": engine, "threads": threads, "batch": batch_size, "path": str(path),
+            "size_bytes": path.stat().st_size,
             "ms_per_crop": float(np.median(times)), "best_ms_per_crop": float(times.min()), "runs": int(len(times))}
 
 
@@ -47,20 +48,22 @@ def sample_batch(shape: tuple[int, int, int], batch_size: int) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, size=(batch_size, *shape)).astype(np.float32)
 
 
-def sample_inputs(kinds: tuple[str, ...] | list[str], image_shape: tuple[int, int, int], batch_size: int) -> dict[str, np.ndarray]:
+def sample_inputs(kinds: tuple[str, ...] | list[str], image_shape: tuple[int, int, int],
+                  batch_size: int) -> dict[str, np.ndarray]:
     """Deterministic inputs for every kind a model reads: image crops and/or (21, 3) poses."""
     shapes = {"image": image_shape, "pose": (21, 3)}
     return {kind: sample_batch(shapes[kind], batch_size) for kind in kinds}
 
 
-def _time_onnx(path: Path, engine: str, threads: int, batch_sizes: tuple[int, ...], budget_s: float) -> list[dict[str, Any]]:
+def _time_onnx(path: Path, engine: str, threads: int, batch_sizes: tuple[int, ...],
+               budget_s: float) -> list[dict[str, Any]]:
     from signcaps.runtime import OnnxClassifier
 
     clf = OnnxClassifier(path, threads=threads)
     rows = []
     for batch_size in batch_sizes:
         x = sample_inputs(list(clf.inputs), clf.input_shape, batch_size)
-        times = timings_ms(lambda: clf.classify(x), batch_size, warmup=_warmup(batch_size),
+        times = timings_ms(lambda: clf.classify(x), batch_size, warmup=_warmup(batch_size),  # noqa: B023  (called here)
                            min_runs=_min_runs(batch_size), budget_s=budget_s)
         rows.append(_row(engine, threads, batch_size, path, times))
     return rows
@@ -82,7 +85,7 @@ def _time_torch(checkpoint: Path, batch_sizes: tuple[int, ...], budget_s: float)
             for batch_size in batch_sizes:
                 shape = tuple(getattr(model, "input_shape", (1, 1, 1)))
                 x = [torch.from_numpy(v) for v in sample_inputs(model.inputs, shape, batch_size).values()]
-                times = timings_ms(lambda: model(*x), batch_size, warmup=_warmup(batch_size),
+                times = timings_ms(lambda: model(*x), batch_size, warmup=_warmup(batch_size),  # noqa: B023  (called here)
                                    min_runs=_min_runs(batch_size), budget_s=budget_s)
                 rows.append(_row("torch float32", TORCH_THREADS, batch_size, checkpoint, times))
     finally:

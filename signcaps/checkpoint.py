@@ -5,8 +5,6 @@ never execute anything; everything stored is tensors, numbers, strings, lists an
 """
 from __future__ import annotations
 
-from signcaps.errors import UserError
-
 import os
 import warnings
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from typing import Any
 import torch
 
 from signcaps.config import ConfigError, Recipe, recipe_from_dict
+from signcaps.errors import UserError
 
 FORMAT = "signcaps-checkpoint/1"
 

@@ -62,7 +62,8 @@ class CollectConfig:
         if not 32 <= self.size <= 1024:
             raise CollectError(f"--size must be 32 to 1024 pixels, got {self.size}")
         if not 0.3 <= self.margin <= 1.5:
-            raise CollectError(f"--margin must be 0.3 to 1.5 (prepare needs context to find the hand again), got {self.margin:g}")
+            raise CollectError("--margin must be 0.3 to 1.5 (prepare needs context to find the hand again), got "
+                               f"{self.margin:g}")
         return self
 
     @property
@@ -85,7 +86,8 @@ class CollectResult:
                 "files": self.files, "reason": self.reason, "error": str(self.error) if self.error else None}
 
 
-def collect(cfg: CollectConfig, log: Callable[[str], None] = lambda _msg: None, progress: bool = False) -> CollectResult:
+def collect(cfg: CollectConfig, log: Callable[[str], None] = lambda _msg: None,
+            progress: bool = False) -> CollectResult:
     """Detect hands frame by frame (VIDEO mode) and save every `every`-th hand crop."""
     return _collect(cfg, log, progress)
 
@@ -167,7 +169,8 @@ def _one_hand(detect: DetectConfig) -> DetectConfig:
     return dataclasses.replace(detect, num_hands=1)
 
 
-def _preview(image, hands, crop_cfg: CropConfig, result: CollectResult, cfg: CollectConfig, saved_now: bool) -> int | None:
+def _preview(image, hands, crop_cfg: CropConfig, result: CollectResult, cfg: CollectConfig,
+             saved_now: bool) -> int | None:
     """Show the frame with the region being saved; returns the key pressed, None if no window works."""
     from signcaps.overlay import draw_status
 

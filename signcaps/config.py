@@ -5,8 +5,6 @@ a seed is the complete description of a run.
 """
 from __future__ import annotations
 
-from signcaps.errors import UserError
-
 import dataclasses
 import types
 import typing
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from signcaps.errors import UserError
 
 
 class ConfigError(UserError, ValueError):
@@ -293,7 +293,8 @@ CHECKS: dict[str, Check] = {
     "augment.pose_tilt": between(0, 90),
     "model.routing_iterations": between(1, 20),
     "train.epochs": between(1), "train.batch_size": between(1), "train.lr": POSITIVE, "train.lr_min": NON_NEGATIVE,
-    "train.weight_decay": NON_NEGATIVE, "train.recon_weight": NON_NEGATIVE, "train.pose_recon_weight": NON_NEGATIVE, "train.num_workers": between(0, 64),
+    "train.weight_decay": NON_NEGATIVE, "train.recon_weight": NON_NEGATIVE, "train.pose_recon_weight": NON_NEGATIVE,
+    "train.num_workers": between(0, 64),
     "train.threads": between(0, 1024), "train.device": one_of("auto", "cpu", "cuda"),
 }
 

@@ -6,8 +6,6 @@ reuse them instead of re-detecting hands.
 """
 from __future__ import annotations
 
-from signcaps.errors import UserError
-
 import hashlib
 import json
 import os
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from signcaps.config import CropConfig, DataConfig, DetectConfig
+from signcaps.errors import UserError
 from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -72,7 +71,8 @@ class CropSet:
         from signcaps.landmarks import normalize_poses
 
         if self.points is None or self.left is None:
-            raise DatasetError("this crop cache has no hand landmarks; rebuild it with `signcaps data prepare --refresh`")
+            raise DatasetError("this crop cache has no hand landmarks; rebuild it with `signcaps data "
+                               "prepare --refresh`")
         return normalize_poses(self.points, self.left, mirror_left)
 
 
@@ -90,7 +90,8 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: natural_key(p.name))
     if not folders:
         raise DatasetError(f"{root} has no class sub-folders (expected one folder per class, e.g. 0/ 1/ … 9/)")
     names = [p.name for p in folders]
@@ -99,7 +100,8 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
     else:
         unknown = [n for n in names if n not in classes]
         if unknown:
-            raise DatasetError(f"{root} has class folder(s) {unknown} that the model does not know (classes: {classes})")
+            raise DatasetError(f"{root} has class folder(s) {unknown} that the model does not know "
+                               f"(classes: {classes})")
     scan = FolderScan(root, list(classes), [])
     for folder in folders:
         entries = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: natural_key(str(p)))
@@ -221,7 +223,8 @@ def participant_groups(paths: list[str], labels: np.ndarray, max_gap: int = 10) 
     for rel in paths:
         match = _NUMBER.search(Path(rel).stem)
         if match is None:
-            raise DatasetError(f"participant split needs numbered file names; {rel} has no number (use split: stratified)")
+            raise DatasetError(f"participant split needs numbered file names; {rel} has no number (use "
+                               "split: stratified)")
         numbers.append(int(match.group(1)))
     order = sorted(range(len(paths)), key=lambda i: numbers[i])
     groups = np.zeros(len(paths), np.int64)
@@ -263,7 +266,8 @@ def split_indices(paths: list[str], labels: np.ndarray, cfg: DataConfig) -> dict
         groups = participant_groups(paths, labels)
     elif cfg.split == "group":
         if not cfg.group_pattern:
-            raise DatasetError("split: group needs data.group_pattern (a regex whose first group names the participant)")
+            raise DatasetError("split: group needs data.group_pattern (a regex whose first group names the "
+                               "participant)")
         groups = pattern_groups(paths, cfg.group_pattern)
     else:
         raise DatasetError(f"unknown split {cfg.split!r}; choose participant, stratified or group")
@@ -277,7 +281,8 @@ def split_by_groups(groups: np.ndarray, cfg: DataConfig, rng: np.random.Generato
     assign, filled = {}, 0
     for g in order:
         frac = filled / total
-        assign[g] = "test" if frac < cfg.test_fraction else "val" if frac < cfg.test_fraction + cfg.val_fraction else "train"
+        assign[g] = ("test" if frac < cfg.test_fraction
+                     else "val" if frac < cfg.test_fraction + cfg.val_fraction else "train")
         filled += sizes[g]
     names = np.array([assign[g] for g in groups])
     return {k: np.flatnonzero(names == k) for k in ("train", "val", "test")}
@@ -335,11 +340,13 @@ class CropDataset:
     """torch-style Dataset of (image tensor, pose, label): augmentation (training only), then the
     shared `to_tensor` and `normalize_pose`, exactly what inference computes."""
 
-    def __init__(self, crops: CropSet, crop_cfg: CropConfig, augmenter=None, kinds: tuple[str, ...] = ("image", "pose")) -> None:
+    def __init__(self, crops: CropSet, crop_cfg: CropConfig, augmenter=None,
+                 kinds: tuple[str, ...] = ("image", "pose")) -> None:
         self.crops, self.labels, self.crop_cfg, self.augmenter = crops.crops, crops.labels, crop_cfg, augmenter
         self.with_image = "image" in kinds  # pose-only models skip the pixel work they would never read
         self.masks = crops.masks
-        self.poses = crops.poses(crop_cfg.mirror_left) if crops.points is not None else np.zeros((len(crops), 21, 3), np.float32)
+        self.poses = (crops.poses(crop_cfg.mirror_left) if crops.points is not None
+                      else np.zeros((len(crops), 21, 3), np.float32))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -46,7 +46,8 @@ DATASETS = {
         inner_dir="Dataset",
         manifest="sign-language-digits.sha256",
         licence="Apache-2.0",
-        note="Sign Language Digits Dataset (Turkey Ankara Ayrancı Anadolu High School); 100x100 RGB, one folder per digit",
+        note="Sign Language Digits Dataset (Turkey Ankara Ayrancı Anadolu High School); 100x100 RGB, one "
+             "folder per digit",
     ),
 }
 
@@ -133,7 +134,8 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
 def _archive_members(src: Path, inner_dir: str) -> dict:
     """Class-folder images below `inner_dir`, from a zip archive or an already extracted folder."""
     if src.is_dir():
-        base = next((p for p in [src / inner_dir, *src.glob(f"*/{inner_dir}"), src] if p.is_dir() and any(p.glob("*/*"))), src)
+        base = next((p for p in [src / inner_dir, *src.glob(f"*/{inner_dir}"), src]
+                     if p.is_dir() and any(p.glob("*/*"))), src)
         files = [p for p in sorted(base.glob("*/*")) if p.is_file()]
         return {p.relative_to(base).as_posix(): (p.stat().st_size, p.read_bytes) for p in files}
     try:

@@ -69,7 +69,8 @@ def ranks_in_sync(info: DistInfo, module: torch.nn.Module) -> bool:
         return True
     with torch.no_grad():
         flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in module.parameters()])
-        checksum = torch.tensor([flat.sum().item(), (flat * flat).sum().item(), flat.abs().max().item()], dtype=torch.float64)
+        checksum = torch.tensor([flat.sum().item(), (flat * flat).sum().item(), flat.abs().max().item()],
+                                dtype=torch.float64)
     gathered = [torch.zeros_like(checksum) for _ in range(info.world_size)]
     if dist.get_backend() == "nccl":
         checksum, gathered = checksum.cuda(), [g.cuda() for g in gathered]

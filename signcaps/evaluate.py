@@ -9,8 +9,8 @@ import torch
 
 from signcaps.checkpoint import build_from_checkpoint
 from signcaps.data import CropSet, DatasetError, prepare, split_indices
-from signcaps.metrics import classification_report
 from signcaps.infer import inputs_of, predict_lengths
+from signcaps.metrics import classification_report
 
 
 def load_eval_crops(checkpoint: str | Path, data: str | Path | None, split: str, hand_model: str | None,
@@ -23,7 +23,8 @@ def load_eval_crops(checkpoint: str | Path, data: str | Path | None, split: str,
         split = "test" if same_data else "all"
     if split not in ("test", "val", "train", "all"):
         raise DatasetError(f"--split must be test, val, train, all or auto, not {split!r}")
-    crops, _, _ = prepare(root, recipe.data, recipe.crop, recipe.detect, hand_model, classes=classes, show_progress=show_progress)
+    crops, _, _ = prepare(root, recipe.data, recipe.crop, recipe.detect, hand_model, classes=classes,
+                          show_progress=show_progress)
     skipped = list(crops.skipped)
     if split != "all":
         crops = crops.subset(split_indices(crops.paths, crops.labels, recipe.data)[split])
@@ -34,16 +35,16 @@ def load_eval_crops(checkpoint: str | Path, data: str | Path | None, split: str,
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None, split: str, hand_model: str | None,
                         out_dir: str | Path | None, show_progress: bool = True) -> dict[str, Any]:
-    from signcaps.report import plot_confusion
-
     from signcaps.checkpoint import require_checkpoint_file
     from signcaps.outputs import ensure_writable_dir
+    from signcaps.report import plot_confusion
 
     require_checkpoint_file(checkpoint)
     target = ensure_writable_dir(Path(out_dir) if out_dir else Path(checkpoint).parent, "--out")  # before the work
     model, recipe, crops, split, skipped = load_eval_crops(checkpoint, data, split, hand_model, show_progress)
     lengths = predict_lengths(model, inputs_of(crops, recipe), torch.device("cpu"))
     report = classification_report(crops.labels, lengths.argmax(1), crops.classes)
-    png = plot_confusion(report, target / f"eval-confusion-{split}.png", f"{recipe.model.name} on {Path(data or recipe.data.root).name} ({split})")
+    png = plot_confusion(report, target / f"eval-confusion-{split}.png",
+                         f"{recipe.model.name} on {Path(data or recipe.data.root).name} ({split})")
     return {"checkpoint": str(checkpoint), "data": str(data or recipe.data.root), "split": split, "report": report,
             "skipped": skipped, "confusion_png": str(png), "mean_winner_length": float(np.max(lengths, 1).mean())}

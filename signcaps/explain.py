@@ -200,11 +200,10 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     Returns {"image", "png", "class", "class_index", "lengths" {class: length}, "hand",
     "handedness", "model", "checkpoint"}. Default PNG: explain-<image stem>.png beside the checkpoint.
     """
-    from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.landmarks import normalize_pose
     from signcaps.outputs import ensure_writable_file
     from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
-    from signcaps.checkpoint import require_checkpoint_file
 
     require_checkpoint_file(checkpoint)
     png = Path(out) if out else Path(checkpoint).parent / f"explain-{Path(image).stem}.png"
@@ -223,7 +222,8 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     hand = _find_hand(rgb, recipe.detect, hand_model)
     if hand is None and (not fallback or "pose" in model.inputs):
         raise ExplainError(f"no hand found in {image}" + ("" if "pose" in model.inputs else
-                                                           "; pass --fallback to explain the centre square of the image"))
+                                                           "; pass --fallback to explain the centre square "
+                                                           "of the image"))
     crop = crop_hand(rgb, None if hand is None else hand.landmarks, bool(hand and hand.is_left), recipe.crop)
     tensor = to_tensor(crop, recipe.crop)
     pose = None if hand is None else normalize_pose(hand.points, hand.is_left, recipe.crop.mirror_left)

@@ -73,7 +73,8 @@ def model_kinds(model: nn.Module) -> tuple[str, ...]:
 
 
 def has_reconstruction(model: nn.Module) -> bool:
-    return bool(getattr(model, "has_decoder", False)) and hasattr(model, "forward_capsules") and hasattr(model, "reconstruct")
+    return bool(getattr(model, "has_decoder", False)) and hasattr(model,
+                                                                  "forward_capsules") and hasattr(model, "reconstruct")
 
 
 def has_pose_reconstruction(model: nn.Module) -> bool:
@@ -149,7 +150,8 @@ def save_onnx(model_proto: Any, path: Path) -> None:
     try:
         onnx.checker.check_model(model_proto, full_check=True)
     except onnx.checker.ValidationError as err:
-        raise ExportError(f"onnx.checker rejects the exported graph: {str(err).strip().splitlines()[0][:200]}") from None
+        raise ExportError("onnx.checker rejects the exported graph: "
+                          f"{str(err).strip().splitlines()[0][:200]}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     onnx.save(model_proto, str(tmp))
@@ -248,7 +250,8 @@ def onnx_outputs(clf: OnnxClassifier, x: dict[str, np.ndarray], batch_size: int 
                  reconstruct: bool = True) -> dict[str, np.ndarray]:
     """Lengths through the deployed (pruned) classification graph; decoder outputs through the full one."""
     count = len(next(iter(x.values())))
-    result = {LENGTHS: np.concatenate([clf.classify(_split(x, s, s + batch_size)) for s in range(0, count, batch_size)])}
+    result = {LENGTHS: np.concatenate([clf.classify(_split(x, s, s + batch_size))
+                                       for s in range(0, count, batch_size)])}
     if reconstruct and (clf.has_reconstruction or clf.has_pose_reconstruction):
         chunks = [clf.explain_outputs(_split(x, s, s + batch_size)) for s in range(0, count, batch_size)]
         for name in chunks[0]:
@@ -262,7 +265,8 @@ def parity_report(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dic
     diff = float(np.abs(ref_lengths - got_lengths).max()) if len(ref_lengths) else 0.0
     agree = int((ref_lengths.argmax(1) == got_lengths.argmax(1)).sum())
     report = {"samples": int(len(ref_lengths)), "max_abs_diff": diff, "argmax_agree": agree, "atol": PARITY_ATOL}
-    for name, key in ((RECONSTRUCTION, "reconstruction_max_abs_diff"), (POSE_RECONSTRUCTION, "pose_reconstruction_max_abs_diff")):
+    for name, key in ((RECONSTRUCTION, "reconstruction_max_abs_diff"),
+                      (POSE_RECONSTRUCTION, "pose_reconstruction_max_abs_diff")):
         if name in ref and name in got and len(ref[name]):
             report[key] = float(np.abs(ref[name] - got[name]).max())
     report["ok"] = bool(diff <= PARITY_ATOL and agree == len(ref_lengths)
@@ -314,7 +318,8 @@ def nodes_to_quantize(model_proto: Any) -> tuple[list[str], list[str]]:
     return chosen, excluded
 
 
-def quantize_int8(float_path: Path, out_path: Path, calibration: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, Any]:
+def quantize_int8(float_path: Path, out_path: Path, calibration: dict[str, np.ndarray],
+                  meta: dict[str, Any]) -> dict[str, Any]:
     """Static QDQ int8 of a float export: int8 per-channel weights, uint8 MinMax-calibrated activations.
 
     U8S8 is onnxruntime's native integer path on x86-64; on this project's AVX2 CPU it was as
@@ -345,7 +350,8 @@ def quantize_int8(float_path: Path, out_path: Path, calibration: dict[str, np.nd
         prepped.unlink(missing_ok=True)
         quantized.unlink(missing_ok=True)
     info = {"scheme": "static QDQ, int8 per-channel weights, uint8 activations (MinMax calibration)",
-            "calibration_samples": int(len(next(iter(calibration.values())))), "quantized_nodes": chosen, "float_nodes": excluded}
+            "calibration_samples": int(len(next(iter(calibration.values())))), "quantized_nodes": chosen,
+            "float_nodes": excluded}
     set_metadata(proto, {**meta, "precision": "int8", "quantization": info})
     proto.producer_name, proto.producer_version = "signcaps", __version__
     save_onnx(proto, out_path)
@@ -390,12 +396,10 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
                       calibration_samples: int = CALIBRATION_SAMPLES,
                       log: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
     """Export, verify against torch on real crops, optionally quantise; returns the report."""
-    from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.data import DatasetError
     from signcaps.evaluate import load_eval_crops
     from signcaps.infer import inputs_of
-
-    from signcaps.checkpoint import require_checkpoint_file
     from signcaps.outputs import ensure_writable_file
 
     output = Path(output)
@@ -414,7 +418,8 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
         try:
             _, _, crops, split, _ = load_eval_crops(checkpoint, data, "auto", hand_model, show_progress=show_progress)
         except DatasetError as err:
-            raise ExportError(f"the parity check needs real crops: {err} (pass --data DIR, a folder per class)") from None
+            raise ExportError(f"the parity check needs real crops: {err} (pass --data DIR, a "
+                              "folder per class)") from None
         inputs = inputs_of(crops, recipe)
         x = {kind: inputs[kind] for kind in model_kinds(model)}
         clf = OnnxClassifier(staged, threads=1)
@@ -426,7 +431,8 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
                 f"ONNX does not reproduce torch on {parity['samples']} real crops: max |Δ lengths| "
                 f"{parity['max_abs_diff']:.2e} (limit {PARITY_ATOL:g}), same class on {parity['argmax_agree']}/"
                 f"{parity['samples']}" + "".join(f", max |Δ {key[:-13].replace('_', ' ')}| {parity[key]:.2e}"
-                                                 for key in ("reconstruction_max_abs_diff", "pose_reconstruction_max_abs_diff")
+                                                 for key in ("reconstruction_max_abs_diff",
+                                                             "pose_reconstruction_max_abs_diff")
                                                  if key in parity) + "; nothing written")
         os.replace(staged, output)
     finally:

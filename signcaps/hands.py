@@ -5,8 +5,6 @@ between frames, which is about twice as fast on streams.
 """
 from __future__ import annotations
 
-from signcaps.errors import UserError
-
 import os
 import sys
 import threading
@@ -19,6 +17,7 @@ import cv2
 import numpy as np
 
 from signcaps.config import DetectConfig
+from signcaps.errors import UserError
 from signcaps.landmarks import HAND_CONNECTIONS  # noqa: F401  (re-exported: drawing code imports it from here)
 
 # MediaPipe segfaults on very large images (a 20000 x 20000 still, padded for context, killed the
@@ -104,7 +103,8 @@ class HandDetector:
             if not hands and self.cfg.retry_pad >= 0 and self.cfg.retry_pad != self.cfg.context_pad:
                 hands = self._detect(image_rgb, self.cfg.retry_pad, None)
         if scale < 1.0:  # back to the pixels of the full-resolution frame (depth is in x's units)
-            hands = [replace(h, landmarks=h.landmarks / np.float32(scale), depth=h.depth / np.float32(scale)) for h in hands]
+            hands = [replace(h, landmarks=h.landmarks / np.float32(scale), depth=h.depth / np.float32(scale))
+                     for h in hands]
         return hands
 
     def _detect(self, image_rgb: np.ndarray, context_pad: float, timestamp_ms: int | None) -> list[Hand]:

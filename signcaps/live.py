@@ -218,7 +218,8 @@ def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps
 
     cfg = recogniser.cfg
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
-                      h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction, h.pose_tile) for h in result.hands]
+                      h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction, h.pose_tile)
+             for h in result.hands]
     return draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
 
 
@@ -356,7 +357,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                 timings["draw"] = (time.perf_counter() - t0) * 1000.0
             if cfg.output:
                 if writer is None:
-                    writer = VideoWriter(cfg.output, source.fps, (image.shape[1], image.shape[0]), threaded=cfg.pipeline)
+                    writer = VideoWriter(cfg.output, source.fps, (image.shape[1], image.shape[0]),
+                                         threaded=cfg.pipeline)
                 t0 = time.perf_counter()
                 writer.write(image)
                 if not cfg.pipeline:

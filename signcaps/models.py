@@ -310,7 +310,8 @@ class PoseEncoder(nn.Module):
         return features
 
     def forward(self, pose: torch.Tensor) -> torch.Tensor:
-        caps = [net(f).unflatten(1, (self.caps_per_part, self.part_dim)) for net, f in zip(self.nets, self.part_features(pose))]
+        caps = [net(f).unflatten(1, (self.caps_per_part, self.part_dim))
+                for net, f in zip(self.nets, self.part_features(pose))]
         return squash(torch.cat(caps, dim=1))
 
 
@@ -375,7 +376,8 @@ class FusedCapsNet(CapsNet):
                  name: str = "fused-capsnet") -> None:
         super().__init__(spec, in_channels, input_size, num_classes, routing_iterations, name)
         if pose.part_dim != spec.primary_dim:
-            raise ModelConfigError(f"model '{name}': part_dim ({pose.part_dim}) must equal primary_dim ({spec.primary_dim})")
+            raise ModelConfigError(f"model '{name}': part_dim ({pose.part_dim}) must equal primary_dim "
+                                   f"({spec.primary_dim})")
         self.pose_spec = pose
         self.image_dropout, self.pose_dropout = image_dropout, pose_dropout
         self.encoder = PoseEncoder(pose.caps_per_part, pose.part_dim, pose.part_hidden)

@@ -129,7 +129,8 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
               max(2, int(round(3 * s))))
         _text(img, f"{lengths[best]:.2f}", (x + int(round(60 * s)), y + int(header * 0.55)), 0.5 * s, TEXT, _line(s))
         if view.handedness:
-            _text(img, view.handedness[0], (x + int(round(60 * s)), y + header - int(4 * s)), 0.45 * s, colour, _line(s))
+            _text(img, view.handedness[0], (x + int(round(60 * s)), y + header - int(4 * s)), 0.45 * s, colour,
+                  _line(s))
     row = max(8, int(round(18 * s)))
     label_w = int(round(26 * s))
     bar_x0 = x + pad + label_w
@@ -141,7 +142,8 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
         length = int(round(float(lengths[i]) * bar_w))
         fill = (WIN if view.label is not None else UNSURE) if winner else BAR
         inset_top, inset_bottom = max(1, int(round(2 * s))), max(2, int(round(3 * s)))
-        cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + bar_w, top + row - inset_bottom), (70, 70, 70), _line(s))
+        cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + bar_w, top + row - inset_bottom), (70, 70, 70),
+                      _line(s))
         if length > 0:
             cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + length, top + row - inset_bottom), fill, -1)
     tx = bar_x0 + int(round(threshold * bar_w))  # the threshold as a thin vertical line
@@ -152,7 +154,8 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
 
 def draw_explain(img: np.ndarray, view: HandView, x: int, y: int, side: int, width: int | None = None) -> None:
     """The model-input crop, its live capsule reconstruction and (pose models) the decoded skeleton, side by side."""
-    pictures = [p for p in (view.crop, view.reconstruction, view.pose_tile) if p is not None] if view.crop is not None else []
+    pictures = ([p for p in (view.crop, view.reconstruction, view.pose_tile) if p is not None]
+                if view.crop is not None else [])
     if width is not None and pictures:  # shrink the tiles so all of them fit the panel
         side = max(8, min(side, (width - 4 * (len(pictures) - 1)) // len(pictures)))
     for k, picture in enumerate(pictures):
@@ -185,7 +188,8 @@ def pose_tile(pose: np.ndarray, decoded: np.ndarray | None, size: int, margin: f
     from signcaps.landmarks import HAND_CONNECTIONS
 
     tile = np.full((size, size, 3), 24, np.uint8)
-    poses = [np.asarray(pose, np.float32)[:, :2]] + ([np.asarray(decoded, np.float32)[:, :2]] if decoded is not None else [])
+    poses = [np.asarray(pose, np.float32)[:, :2]]
+    poses += [np.asarray(decoded, np.float32)[:, :2]] if decoded is not None else []
     everything = np.concatenate(poses)
     lo, hi = bounds if bounds is not None else (everything.min(axis=0), everything.max(axis=0))
     scale = (1 - 2 * margin) * size / max(float((hi - lo).max()), 1e-6)
@@ -250,7 +254,8 @@ def draw_help(img: np.ndarray, keys: tuple[tuple[str, str], ...]) -> np.ndarray:
 
 
 def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], threshold: float, slots: int,
-               fps: float | None = None, explain: bool = False, paused: bool = False, note: str | None = None) -> np.ndarray:
+               fps: float | None = None, explain: bool = False, paused: bool = False,
+               note: str | None = None) -> np.ndarray:
     """Everything for one frame, in place; `slots` panels are always drawn ("no hand" when empty)."""
     s = scale_for(img.shape)
     by_slot = {v.slot: v for v in views}

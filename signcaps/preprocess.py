@@ -6,8 +6,6 @@ numpy and OpenCV here: the torch-free runtime depends on this module.
 """
 from __future__ import annotations
 
-from signcaps.errors import UserError
-
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ import cv2
 import numpy as np
 
 from signcaps.config import CropConfig
+from signcaps.errors import UserError
 
 
 class ImageReadError(UserError, ValueError):

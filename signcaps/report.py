@@ -51,7 +51,8 @@ def plot_confusion(report: dict, path: Path, title: str) -> Path:
     limit = matrix.max() / 2 if matrix.size else 0
     for (row, col), value in np.ndenumerate(matrix):
         if value:
-            ax.text(col, row, str(value), ha="center", va="center", color="white" if value > limit else "black", fontsize=8)
+            ax.text(col, row, str(value), ha="center", va="center", color="white" if value > limit else "black",
+                    fontsize=8)
     ax.set_title(f"{title}\naccuracy {report['accuracy']:.2%} of {report['samples']}")
     return _save(fig, path)
 

@@ -32,7 +32,8 @@ TRANSFORMS: tuple[str, ...] = tuple(SWEEPS)
 # ----------------------------------------------------------------------------- transforms
 
 
-def affine(crops: np.ndarray, angle: float = 0.0, scale: float = 1.0, shift_x: float = 0.0, shift_y: float = 0.0) -> np.ndarray:
+def affine(crops: np.ndarray, angle: float = 0.0, scale: float = 1.0, shift_x: float = 0.0,
+           shift_y: float = 0.0) -> np.ndarray:
     """Rotate (degrees, counter-clockwise) and scale about the crop centre, then shift by a fraction
     of the side; (N, S, S, 3) or (S, S, 3) uint8 in, same shape out. Identity returns the input."""
     if angle == 0 and scale == 1 and shift_x == 0 and shift_y == 0:
@@ -92,14 +93,15 @@ def sweep_crops(model: Any, crops: np.ndarray, labels: np.ndarray, crop_cfg: Any
     """
     import torch
 
+    from signcaps.infer import predict_lengths
     from signcaps.preprocess import to_batch
     from signcaps.progress import progress_bar
-    from signcaps.infer import predict_lengths
 
     sweeps = sweeps or {name: values for name, (values, _, _) in SWEEPS.items()}
     cpu = torch.device("cpu")
     labels = np.asarray(labels)
-    plain = float((predict_lengths(model, to_batch(crops, crop_cfg), cpu).argmax(1) == labels).mean()) if len(crops) else 0.0
+    plain = float((predict_lengths(model, to_batch(crops, crop_cfg),
+                                   cpu).argmax(1) == labels).mean()) if len(crops) else 0.0
     result: dict[str, list[dict]] = {}
     with progress_bar(label, len(sweeps), enabled=show_progress) as advance:
         for transform, values in sweeps.items():
@@ -137,7 +139,8 @@ def robustness_sweep(checkpoint: str | Path, data: str | Path | None, split: str
     result = _sweep(checkpoint, data, split, hand_model, show_progress)
     label = result["model"]
     result["png"] = str(plot_panels({label: result}, target / "robustness.png",
-                                    f"{label}: {Path(result['data']).name} ({result['split']}, {result['samples']} images)"))
+                                    f"{label}: {Path(result['data']).name} ({result['split']}, "
+                                    f"{result['samples']} images)"))
     result["json"] = str(target / "robustness.json")
     atomic_write_text(result["json"], json.dumps(result, indent=1))
     return result

@@ -249,9 +249,11 @@ class OnnxClassifier:
             raise ModelLoadError(f"onnxruntime cannot load {source}: {first[:200]}") from None
 
     def _check_signature(self, model: Any, source: str) -> None:
-        inputs = {i.name: _dims(i) for i in model.graph.input if i.name not in {init.name for init in model.graph.initializer}}
+        inputs = {i.name: _dims(i) for i in model.graph.input
+                  if i.name not in {init.name for init in model.graph.initializer}}
         if set(inputs) != set(self.inputs.values()):
-            raise ModelLoadError(f"{source} has inputs {sorted(inputs)}, its metadata names {sorted(self.inputs.values())}")
+            raise ModelLoadError(f"{source} has inputs {sorted(inputs)}, its metadata names "
+                                 f"{sorted(self.inputs.values())}")
         expected = {INPUT_NAME: list(self.input_shape), POSE_INPUT: [NUM_JOINTS, 3]}
         for name, got in inputs.items():
             want = expected[name]
@@ -286,12 +288,14 @@ class OnnxClassifier:
         feed, count = {}, None
         for kind, name in self.inputs.items():
             if kind not in inputs:
-                raise ModelInputError(f"this model needs its '{kind}' input ({'hand landmarks' if kind == 'pose' else 'crops'})")
+                raise ModelInputError(f"this model needs its '{kind}' input "
+                                      f"({'hand landmarks' if kind == 'pose' else 'crops'})")
             array = np.ascontiguousarray(inputs[kind], dtype=np.float32)
             if array.ndim == len(shapes[kind]):
                 array = array[None]
             if array.ndim != len(shapes[kind]) + 1 or tuple(array.shape[1:]) != shapes[kind]:
-                raise ModelInputError(f"{kind} batch shape {tuple(np.shape(inputs[kind]))} does not fit the model input "
+                raise ModelInputError(f"{kind} batch shape {tuple(np.shape(inputs[kind]))} does not fit the "
+                                      "model input "
                                       f"(N, {', '.join(map(str, shapes[kind]))})")
             if count is not None and len(array) != count:
                 raise ModelInputError("the model's inputs hold different numbers of hands")
@@ -339,7 +343,8 @@ class OnnxClassifier:
             return {LENGTHS: self.classify(inputs)}
         return dict(zip(names, self._full_session().run(names, feed)))
 
-    def classify_and_reconstruct(self, inputs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    def classify_and_reconstruct(self,
+                                 inputs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Lengths and decoder images in one pass (reconstruction None for models without an image decoder)."""
         if not self.has_reconstruction:
             return self.classify(inputs), None

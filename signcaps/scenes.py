@@ -162,7 +162,8 @@ BACKGROUNDS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = 
 TRAINING_BACKGROUNDS = ("colour", "gradient", "noise", "texture", "clutter")
 
 
-def random_background(rng: np.random.Generator, h: int, w: int, kinds: tuple[str, ...] = TRAINING_BACKGROUNDS) -> np.ndarray:
+def random_background(rng: np.random.Generator, h: int, w: int,
+                      kinds: tuple[str, ...] = TRAINING_BACKGROUNDS) -> np.ndarray:
     return BACKGROUNDS[kinds[int(rng.integers(len(kinds)))]](rng, h, w)
 
 
@@ -194,7 +195,8 @@ def colour_cast(image_rgb: np.ndarray, warmth: float) -> np.ndarray:
 
 
 def jpeg(image_rgb: np.ndarray, quality: int) -> np.ndarray:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) if ok else image_rgb
 
 

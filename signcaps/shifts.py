@@ -49,7 +49,8 @@ SHIFTS: dict[str, tuple[str, Shift]] = {
     "bg-texture": ("background replaced by stripes, checks or waves", _background("texture")),
     "bg-clutter": ("background replaced by a cluttered scene (some shapes skin-coloured)", _background("clutter")),
     "dim": ("dim light: 40% exposure, gamma 1.3, sensor noise", lambda i, m, r: scenes.light(i, 0.4, 1.3, 4.0, r)),
-    "harsh": ("harsh side light: a strong ramp, overexposed", lambda i, m, r: scenes.light(scenes.side_light(i, 0.9, r.uniform(0, 2 * np.pi)), 1.4, 0.8)),
+    "harsh": ("harsh side light: a strong ramp, overexposed",
+              lambda i, m, r: scenes.light(scenes.side_light(i, 0.9, r.uniform(0, 2 * np.pi)), 1.4, 0.8)),
     "warm": ("tungsten colour cast (red +40%, blue -40%)", lambda i, m, r: scenes.colour_cast(i, 0.4)),
     "cool": ("shade colour cast (red -40%, blue +40%)", lambda i, m, r: scenes.colour_cast(i, -0.4)),
     "blur": ("defocus blur, sigma 2% of the photo", lambda i, m, r: scenes.blur(i, 0.02)),
@@ -141,7 +142,8 @@ def test_photos(recipe: Recipe, hand_model: str | None, data: str | Path | None 
     crops, scan, _ = prepare(root, recipe.data, recipe.crop, recipe.detect, hand_model, show_progress=show_progress)
     index = np.arange(len(crops)) if split == "all" else split_indices(crops.paths, crops.labels, recipe.data)[split]
     chosen = crops.subset(index)
-    masks = [scenes.hand_mask(read_image_rgb(scan.root / rel), pts[:, :2]) for rel, pts in zip(chosen.paths, chosen.points)]
+    masks = [scenes.hand_mask(read_image_rgb(scan.root / rel), pts[:, :2])
+             for rel, pts in zip(chosen.paths, chosen.points)]
     return TestPhotos(scan.root, chosen.paths, chosen.labels, chosen.classes, chosen.fingerprint, masks)
 
 
@@ -151,7 +153,8 @@ def detect_shift(photos: TestPhotos, name: str, detect: DetectConfig, hand_model
     from signcaps.assets import resolve_hand_model
     from signcaps.hands import HandDetector
 
-    key = hashlib.sha256(json.dumps([photos.fingerprint, photos.paths, name, asdict(detect), SHIFT_VERSION]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([photos.fingerprint, photos.paths, name, asdict(detect),
+                                     SHIFT_VERSION]).encode()).hexdigest()[:16]
     path = cache_dir / f"shift-{name}-{key}.npz"
     if path.is_file():
         try:
@@ -278,7 +281,8 @@ def plot_shifts(report: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("accuracy, %  (no hand found = wrong)")
     low = min(min(r["accuracy"] for r in m["shifts"]) for m in models) * 100
     ax.set_ylim(max(0.0, min(low - 5, 90.0)), 100.5)
-    ax.set_title(f"domain shifts: {Path(report['data']).name} {report['split']} split, {report['images']} photos of unseen participants")
+    ax.set_title(f"domain shifts: {Path(report['data']).name} {report['split']} split, {report['images']} photos of "
+                 "unseen participants")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()

@@ -49,5 +49,6 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         acc = f"{r['test_acc_mean']:.2%}" if r["test_acc_mean"] is not None else "-"
         span = f"{r['test_acc_min']:.2%} - {r['test_acc_max']:.2%}" if r["test_accs"] else "-"
         lines.append(f"| `{r['model']}` | {r['params']:,} | {', '.join(map(str, r['seeds']))} | {r['epochs']} | "
-                     f"{r['seconds_per_epoch']:.1f} | {r['train_seconds']:.0f} | {acc} | {span} | {r['test_acc_std']:.2%} |")
+                     f"{r['seconds_per_epoch']:.1f} | {r['train_seconds']:.0f} | {acc} | {span} | "
+                     f"{r['test_acc_std']:.2%} |")
     return "\n".join(lines)

@@ -5,8 +5,6 @@ accuracy), metrics.json (history, timings, test report), curves.png, confusion.p
 """
 from __future__ import annotations
 
-from signcaps.errors import UserError
-
 import dataclasses
 import json
 import random
@@ -23,14 +21,22 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
-from signcaps.capsules import margin_loss, reconstruction_loss
 from signcaps.augment import build_augmenter
-from signcaps.checkpoint import (RESUME, CheckpointError, check_entries, checkpoint_recipe, load_checkpoint,
-                                 load_weights, save_checkpoint)
+from signcaps.capsules import margin_loss, reconstruction_loss
+from signcaps.checkpoint import (
+    RESUME,
+    CheckpointError,
+    check_entries,
+    checkpoint_recipe,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from signcaps.config import ConfigError, Recipe, load_recipe, save_recipe
 from signcaps.data import CropDataset, CropSet, DatasetError, prepare, split_indices
-from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
+from signcaps.errors import UserError
+from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.metrics import classification_report
 from signcaps.models import build_model, count_parameters, resolved_config
 from signcaps.outputs import atomic_write_text, exclusive_lock
@@ -48,7 +54,8 @@ class TrainStep(nn.Module):
         super().__init__()
         self.model, self.recipe = model, recipe
 
-    def forward(self, images: torch.Tensor, poses: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, images: torch.Tensor, poses: torch.Tensor,
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         crop, train = self.recipe.crop, self.recipe.train
         xs = select_inputs(self.model, {"image": images, "pose": poses})
         image_decoder = getattr(self.model, "has_decoder", False) and train.recon_weight > 0
@@ -98,13 +105,16 @@ def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | 
     return load_recipe(recipe, overrides)
 
 
-def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo, show_progress: bool) -> tuple[CropSet, dict[str, np.ndarray]]:
+def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
+                show_progress: bool) -> tuple[CropSet, dict[str, np.ndarray]]:
     """Rank 0 detects and caches the crops; the other ranks wait, then read the same cache."""
     if info.is_main:
-        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model, show_progress=show_progress)
+        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
+                              show_progress=show_progress)
     barrier(info)
     if not info.is_main:
-        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model, show_progress=False)
+        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
+                              show_progress=False)
     return crops, split_indices(crops.paths, crops.labels, recipe.data)
 
 
@@ -168,7 +178,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     show_progress = show_progress and info.is_main
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if info.is_main and last_path.exists() and not resume:
-        raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+        raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose "
+                              "another --run-dir")
     crops, splits = load_splits(recipe, hand_model, info, show_progress)
     train_set, val_set, test_set = (crops.subset(splits[k]) for k in ("train", "val", "test"))
     if len(train_set) == 0 or len(val_set) == 0:
@@ -198,7 +209,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         start_epoch, best_val, history = int(state["epoch"]) + 1, float(state["best_val"]), list(state["history"])
     ddp_step = step
     if info.enabled:
-        ddp_step = torch.nn.parallel.DistributedDataParallel(step, device_ids=[device.index] if device.type == "cuda" else None)
+        ddp_step = torch.nn.parallel.DistributedDataParallel(
+            step, device_ids=[device.index] if device.type == "cuda" else None)
 
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -206,10 +218,12 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         split_files = {k: [crops.paths[i] for i in v] for k, v in splits.items()}
         atomic_write_text(run_dir / "split.json", json.dumps(split_files))
         console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
-                      f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val {len(val_set)} / test {len(test_set)}")
+                      f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val "
+                      f"{len(val_set)} / test {len(test_set)}")
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
-    base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__, "data_fingerprint": crops.fingerprint}
+    base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__,
+                  "data_fingerprint": crops.fingerprint}
 
     run_started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -218,20 +232,23 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         for epoch in range(start_epoch, cfg.epochs):
             reseed_epoch(loader, sampler, cfg.seed, epoch, info.rank)
             started = time.perf_counter()
-            sums = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}", show_progress)
+            sums = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}",
+                             show_progress)
             train_loss, train_acc = global_means(info, sums, device)
             scheduler.step()
             seconds = time.perf_counter() - started
             if info.is_main:
                 val_pred = predict_lengths(model, val_x, device).argmax(1)
                 val_acc = float((val_pred == val_set.labels).mean())
-                history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_acc": val_acc,
+                history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
+                                "val_acc": val_acc,
                                 "seconds": seconds, "lr": optimizer.param_groups[0]["lr"]})
                 improved = val_acc >= best_val  # ties go to the later, better-converged epoch
                 best_val = max(best_val, val_acc)
                 weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
                 if improved:
-                    save_checkpoint({**base_state, "model_state": weights, "epoch": epoch, "val_acc": val_acc}, best_path)
+                    save_checkpoint({**base_state, "model_state": weights, "epoch": epoch, "val_acc": val_acc},
+                                    best_path)
                 save_checkpoint({**base_state, "model_state": weights, "optimizer": optimizer.state_dict(),
                                  "scheduler": scheduler.state_dict(), "epoch": epoch, "best_val": best_val,
                                  "history": history}, last_path)
@@ -240,7 +257,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
             barrier(info)
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"interrupted in epoch {epoch + 1}; epochs up to {epoch} are saved in {last_path}; "
-                                  f"continue with: signcaps train --recipe {run_dir / 'recipe.yaml'} --run-dir {run_dir} --resume") from None
+                                  f"continue with: signcaps train --recipe {run_dir / 'recipe.yaml'} --run-dir "
+                                  f"{run_dir} --resume") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -288,7 +306,8 @@ def global_means(info: DistInfo, sums: tuple[float, int, int], device: torch.dev
 
 
 def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet, device: torch.device,
-               history: list[dict], world_size: int = 1, in_sync: bool = True, wall_seconds: float = 0.0) -> dict[str, Any]:
+               history: list[dict], world_size: int = 1, in_sync: bool = True,
+               wall_seconds: float = 0.0) -> dict[str, Any]:
     """Evaluate the best checkpoint on the held-out participants and write metrics and plots."""
     from signcaps.report import plot_confusion, plot_curves
 

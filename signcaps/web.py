@@ -36,7 +36,8 @@ VENDOR_FILES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("@mediapipe/tasks-vision", ("vision_bundle.mjs", "wasm/vision_wasm_internal.js", "wasm/vision_wasm_internal.wasm",
                                  "wasm/vision_wasm_nosimd_internal.js", "wasm/vision_wasm_nosimd_internal.wasm"),
      "vendor/mediapipe"),
-    ("onnxruntime-web", ("dist/ort.wasm.min.mjs", "dist/ort-wasm-simd-threaded.mjs", "dist/ort-wasm-simd-threaded.wasm"),
+    ("onnxruntime-web",
+     ("dist/ort.wasm.min.mjs", "dist/ort-wasm-simd-threaded.mjs", "dist/ort-wasm-simd-threaded.wasm"),
      "vendor/onnxruntime-web"),
 )
 
@@ -76,7 +77,8 @@ def ensure_node_modules(source: Path = WEB_SOURCE, log: Callable[[str], None] = 
             raise WebBuildError(f"{modules} is missing and npm is not installed: install Node.js and npm "
                                 f"(e.g. apt-get install npm), then run `npm ci` in {source}")
         log(f"npm ci in {source} (pinned by package-lock.json)")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=source, capture_output=True, text=True, check=False)
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=source, capture_output=True, text=True,
+                              check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise WebBuildError(f"`npm ci` in {source} failed: {last[:200]}")
@@ -212,7 +214,8 @@ class _SiteServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(site: str | Path, port: int = 8000, host: str = "127.0.0.1", verbose: bool = False) -> ThreadingHTTPServer:
+def make_server(site: str | Path, port: int = 8000, host: str = "127.0.0.1",
+                verbose: bool = False) -> ThreadingHTTPServer:
     """An HTTP server for a built site (not started); port 0 picks a free port."""
     root = Path(site).expanduser()
     if not (root / "index.html").is_file():

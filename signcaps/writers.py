@@ -36,7 +36,8 @@ class VideoWriter:
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
         if not self._writer.isOpened():
             self._tmp.unlink(missing_ok=True)
-            raise WriterError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is not writable)")
+            raise WriterError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is "
+                              "not writable)")
         self.frames = 0
         self.ms: list[float] = []
         self._queue: queue.Queue | None = queue.Queue(maxsize=8) if threaded else None

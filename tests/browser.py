@@ -56,7 +56,8 @@ def write_y4m(path: Path, frames_bgr: list[np.ndarray], fps: int = 30) -> list[n
 class Chromium:
     """One headless Chromium with one page; `with Chromium(...) as browser:`."""
 
-    def __init__(self, executable: str, profile: Path, fake_video: Path | None = None, size: tuple[int, int] = (900, 640)) -> None:
+    def __init__(self, executable: str, profile: Path, fake_video: Path | None = None,
+                 size: tuple[int, int] = (900, 640)) -> None:
         self.profile = profile
         self.size = size
         args = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -78,7 +79,8 @@ class Chromium:
         deadline = time.monotonic() + 30
         while not marker.is_file() or len(marker.read_text().splitlines()) < 2:
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chromium did not start: {self.process.stderr.read().decode()[-500:] if self.process.stderr else ''}")
+                raise RuntimeError("chromium did not start: "
+                                   f"{self.process.stderr.read().decode()[-500:] if self.process.stderr else ''}")
             time.sleep(0.1)
         port = int(marker.read_text().splitlines()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as reply:
@@ -86,7 +88,8 @@ class Chromium:
         page = next(t for t in targets if t.get("type") == "page")
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
         # headless windows have a smaller viewport than --window-size: fix it for screenshots
-        self.call("Emulation.setDeviceMetricsOverride", width=self.size[0], height=self.size[1], deviceScaleFactor=1, mobile=False)
+        self.call("Emulation.setDeviceMetricsOverride", width=self.size[0], height=self.size[1], deviceScaleFactor=1,
+                  mobile=False)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,7 +130,8 @@ class Chromium:
             if value:
                 return value
             time.sleep(poll)
-        state = self.evaluate("JSON.stringify({state: window.signcaps && signcaps.state, error: window.signcaps && signcaps.error, "
+        state = self.evaluate("JSON.stringify({state: window.signcaps && signcaps.state, error: window.signcaps && "
+                              "signcaps.error, "
                               "frames: window.signcaps && signcaps.frames})")
         raise TimeoutError(f"waited {timeout:.0f} s for {expression}; page: {state}")
 

@@ -36,7 +36,9 @@ def test_every_public_name_resolves_to_its_module_object(name):
 
 
 def test_the_api_names_what_the_docs_promise():
-    assert {"load_recipe", "build_model", "list_models", "load_classifier", "run_live", "Predictor"} <= set(signcaps.__all__)
+    assert {"load_recipe", "build_model", "list_models", "load_classifier", "run_live",
+            "Predictor"} <= set(signcaps._API)
+    assert set(signcaps.__all__) == {"__version__", *signcaps._API}
     assert signcaps.list_models() == sorted(signcaps.list_models()) and "capsnet" in signcaps.list_models()
 
 

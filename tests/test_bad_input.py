@@ -637,7 +637,8 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path, files, checkpo
         ),
     ]
     for command, case, args, message in cases:
-        attempt(command, case, lambda: cli(args), message=message, keep=keep, absent=[tmp_path / "x.txt"])
+        attempt(command, case, lambda: cli(args), message=message, keep=keep,  # noqa: B023  (called right away)
+                absent=[tmp_path / "x.txt"])
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"the user's video")
     attempt(

@@ -55,7 +55,8 @@ def test_collected_crops_are_redetected_by_prepare(clips, tmp_path):
         image = cv2.imread(str(files[0]))
         assert image.shape == (160, 160, 3)
     # the same pipeline as any dataset: prepare finds the hand again in every saved crop
-    result = invoke(["data", "prepare", "--src", str(dataset), "--set", f"data.cache_dir={tmp_path / 'cache'}", "--json"])
+    result = invoke(["data", "prepare", "--src", str(dataset), "--set", f"data.cache_dir={tmp_path / 'cache'}",
+                     "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["class"]: row for row in json.loads(result.stdout)["classes"]}
     assert set(rows) == {"5", "8"}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import digit_images
 
+from signcaps.augment import Sample, build_augmenter
 from signcaps.config import (
     AugmentConfig,
     CropConfig,
@@ -23,7 +24,6 @@ from signcaps.data import (
     scan_folder,
     split_indices,
 )
-from signcaps.augment import Sample, build_augmenter
 from signcaps.hands import HandDetector
 from signcaps.landmarks import normalize_pose
 from signcaps.preprocess import read_image_rgb
@@ -154,7 +154,8 @@ def test_seeded_augmentation_replays_exactly():
     cfg = CropConfig(input_size=16)
     runs = []
     for _ in range(2):
-        dataset = CropDataset(crops, cfg, build_augmenter(AugmentConfig(background_p=0.5, pose_tilt=10, pose_jitter=0.02)))
+        dataset = CropDataset(crops, cfg,
+                              build_augmenter(AugmentConfig(background_p=0.5, pose_tilt=10, pose_jitter=0.02)))
         dataset.reseed(7)
         runs.append([dataset[i] for i in range(4)])
     for a, b in zip(*runs):
@@ -179,9 +180,9 @@ def test_fetch_installs_a_verified_copy_and_refuses_a_tampered_one(digits_root, 
 
 
 def test_fetch_offline_error_points_to_from(monkeypatch, tmp_path):
-    from signcaps import datasets
-
     import dataclasses
+
+    from signcaps import datasets
 
     offline = dataclasses.replace(datasets.DATASETS["digits"], url="http://127.0.0.1:9/archive.zip")
     monkeypatch.setitem(datasets.DATASETS, "digits", offline)

@@ -50,4 +50,5 @@ def test_two_rank_ddp_matches_single_process(mini_digits, tmp_path):
     for name, value in single.items():
         assert torch.allclose(value.float(), ddp[name].float(), rtol=1e-3, atol=1e-4), name
     single_hist = json.loads((tmp_path / "single" / "metrics.json").read_text())["history"]
-    assert [h["train_loss"] for h in metrics["history"]] == pytest.approx([h["train_loss"] for h in single_hist], rel=1e-4)
+    assert [h["train_loss"] for h in metrics["history"]] == pytest.approx([h["train_loss"] for h in single_hist],
+                                                                          rel=1e-4)

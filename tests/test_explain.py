@@ -46,14 +46,18 @@ def test_explain_writes_png_of_layout_size(tiny_runs, photo, tmp_path):
 
 def test_explain_rejects_cnn_and_handless_images(tiny_runs, photo, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["explain", str(tiny_runs / "cnn" / "best.pt"), str(photo), "--out", str(tmp_path / "x.png")])
+    result = runner.invoke(app,
+                           ["explain", str(tiny_runs / "cnn" / "best.pt"), str(photo), "--out",
+                                 str(tmp_path / "x.png")])
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1 and "decoder" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x.png").exists()
 
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
-    result = runner.invoke(app, ["explain", str(tiny_runs / "capsnet" / "best.pt"), str(blank), "--out", str(tmp_path / "b.png")])
+    result = runner.invoke(app,
+                           ["explain", str(tiny_runs / "capsnet" / "best.pt"), str(blank), "--out",
+                                 str(tmp_path / "b.png")])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "no hand" in result.output and "--fallback" in result.output
     result = runner.invoke(app, ["explain", str(tiny_runs / "capsnet" / "best.pt"), str(blank), "--fallback", "--json",

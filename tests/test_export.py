@@ -149,12 +149,14 @@ def test_model_without_decoder_exports_lengths_only(tiny, tmp_path):
 
 
 def test_bench_json(tiny, runner):
-    result = runner.invoke(app, ["bench", "model", "--checkpoint", str(tiny["checkpoint"]), "--model", str(tiny["onnx"]),
+    result = runner.invoke(app,
+                           ["bench", "model", "--checkpoint", str(tiny["checkpoint"]), "--model", str(tiny["onnx"]),
                                  "--budget", "0.02", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     engines = {(r["engine"], r["threads"], r["batch"]) for r in report["rows"]}
-    assert {("torch float32", 2, 1), ("torch float32", 2, 32), ("onnx float32", 1, 1), ("onnx float32", 2, 32)} <= engines
+    assert {("torch float32", 2, 1), ("torch float32", 2, 32), ("onnx float32", 1, 1),
+            ("onnx float32", 2, 32)} <= engines
     assert all(r["ms_per_crop"] > 0 for r in report["rows"])
     assert report["summary"]["onnx_float_batch1_ms"] > 0 and "faster_than_torch" in report["summary"]
 

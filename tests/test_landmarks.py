@@ -39,7 +39,8 @@ def test_left_hands_are_mirrored_only_when_asked(points):
 def test_batch_normalisation_matches_one_by_one(points):
     batch = np.stack([points, points + 3])
     out = normalize_poses(batch, np.array([True, False]), True)
-    assert np.allclose(out[0], normalize_pose(points, True, True)) and np.allclose(out[1], normalize_pose(points + 3, False, True))
+    assert np.allclose(out[0], normalize_pose(points, True, True))
+    assert np.allclose(out[1], normalize_pose(points + 3, False, True))
     assert normalize_poses(np.zeros((0, 21, 3)), np.zeros(0, bool), True).shape == (0, 21, 3)
 
 

@@ -195,7 +195,8 @@ def test_missing_file_and_broken_video(onnx_model, tmp_path):
                     "cannot open video")
     empty = tmp_path / "empty"
     empty.mkdir()
-    _one_line_error(invoke(["live", "--source", str(empty), "--model", str(onnx_model), "--no-window"]), "holds no images")
+    _one_line_error(invoke(["live", "--source", str(empty), "--model", str(onnx_model), "--no-window"]),
+                    "holds no images")
 
 
 def test_bad_settings_are_one_line_errors(onnx_model, clip):
@@ -390,7 +391,8 @@ def test_threshold_shows_question_mark_and_states():
     assert recogniser(image, [], frame, {}).state == "no_hand"
     high = low.copy()
     high[4] = 0.95
-    confident = Recogniser(_FakeClassifier(high), LiveConfig(threshold=0.5).check())(image, [_Hand(160, 120)], frame, {})
+    confident = Recogniser(_FakeClassifier(high),
+                           LiveConfig(threshold=0.5).check())(image, [_Hand(160, 120)], frame, {})
     assert confident.state == "ok" and confident.hands[0].label == "4"
 
 
@@ -403,7 +405,8 @@ def test_overlay_draws_at_any_frame_size(size):
     marks = np.array([[w * 0.4 + i, h * 0.4 + 2 * i] for i in range(21)], np.float32)
     lengths = np.linspace(0.0, 0.9, 10).astype(np.float32)
     crop = np.zeros((32, 32, 3), np.uint8)
-    views = [HandView(0, marks, (int(w * 0.3), int(h * 0.3), int(w * 0.6), int(h * 0.6)), lengths, "9", "Right", crop, crop),
+    views = [HandView(0, marks, (int(w * 0.3), int(h * 0.3), int(w * 0.6), int(h * 0.6)), lengths, "9", "Right", crop,
+                      crop),
              HandView(1, marks + 5, None, lengths, None)]
     out = draw_frame(image, views, [str(d) for d in range(10)], 0.5, slots=2, fps=60.0, explain=True, paused=True,
                      note="saved x.png")

@@ -61,7 +61,9 @@ def test_predict_json_on_a_mixed_folder(tiny, mixed):
 
 def test_predict_table(tiny, mixed):
     folder, _ = mixed
-    result = CliRunner().invoke(app, ["predict", str(folder / "blank.png"), str(folder / "fake.jpg"), str(folder / "hand.jpg"),
+    result = CliRunner().invoke(app,
+                                ["predict", str(folder / "blank.png"), str(folder / "fake.jpg"),
+                                      str(folder / "hand.jpg"),
                                       "--model", str(tiny["onnx"]), "--hand-model", str(HAND_MODEL)])
     assert result.exit_code == 0, result.output
     out = result.output

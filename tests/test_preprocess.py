@@ -56,7 +56,8 @@ def test_unreadable_files_are_refused(tmp_path):
     truncated.write_bytes(good.read_bytes()[:800])
     text = tmp_path / "x.jpg"
     text.write_text("not an image")
-    for path, reason in [(truncated, "truncated"), (text, "not a decodable"), (tmp_path / "missing.jpg", "cannot read")]:
+    for path, reason in [(truncated, "truncated"), (text, "not a decodable"),
+                         (tmp_path / "missing.jpg", "cannot read")]:
         with pytest.raises(ImageReadError, match=reason):
             read_image_rgb(path)
 

@@ -45,11 +45,13 @@ def test_eval_robustness_gives_one_accuracy_per_setting_and_identity_is_plain_ac
 
     print_robustness(sweep)  # the table `eval --robustness` prints without --json
     printed = capsys.readouterr().out
-    assert "rotation -60°" in printed and "brightness +0.4" in printed and str(tmp_path / "robustness.png") in printed.replace("\n", "")
+    assert ("rotation -60°" in printed and "brightness +0.4" in printed
+            and str(tmp_path / "robustness.png") in printed.replace("\n", ""))
 
 
 def test_robustness_command_compares_checkpoints(tiny_runs, tmp_path, capsys):
-    args = ["robustness", str(tiny_runs / "capsnet" / "best.pt"), str(tiny_runs / "cnn" / "best.pt"), "--out", str(tmp_path), "--json"]
+    args = ["robustness", str(tiny_runs / "capsnet" / "best.pt"), str(tiny_runs / "cnn" / "best.pt"), "--out",
+            str(tmp_path), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])

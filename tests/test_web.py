@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from browser import Chromium, environment_ready, find_chromium, stamp_frame_number, write_y4m
 from conftest import DIGITS, HAND_MODEL, ROOT
 
@@ -89,19 +88,22 @@ def test_js_preprocessing_equals_python(tmp_path, mirror_left, channels):
     cases = {"cfg": {"input_size": cfg.input_size, "channels": cfg.channels, "margin": cfg.margin,
                      "mirror_left": cfg.mirror_left, "mean": cfg.mean, "std": cfg.std},
              "images": [{"rgb": _b64(im), "width": im.shape[1], "height": im.shape[0]} for im in images],
-             "crops": [{"image": i, "landmarks": None if lm is None else lm.astype(float).tolist(), "is_left": bool(left)}
+             "crops": [{"image": i, "landmarks": None if lm is None else lm.astype(float).tolist(),
+                        "is_left": bool(left)}
                        for i, (_, lm, left) in enumerate(samples)],
              "squares": [], "poses": []}
     # every resize path: linear upscale, unchanged, 2x and 3x box averages, generic area, boxes past the edges
     for i in range(0, len(images), 4):
-        for side, x0, y0 in [(20, 10, 12), (32, 40, 30), (64, 5, 7), (96, -20, 3), (77, 50, -9), (47, 60, 60), (250, -100, -60), (23, 90, 90)]:
+        for side, x0, y0 in [(20, 10, 12), (32, 40, 30), (64, 5, 7), (96, -20, 3), (77, 50, -9), (47, 60, 60),
+                             (250, -100, -60), (23, 90, 90)]:
             cases["squares"].append({"image": i, "box": {"x0": x0, "y0": y0, "side": side}, "size": 32})
     got = run_node_parity(tmp_path, cases)
 
     expected = to_batch([crop_hand(im, lm, left, cfg) for im, lm, left in samples], cfg)
     tensors = np.stack([_floats(c["tensor"]).reshape(expected.shape[1:]) for c in got["crops"]])
     diff = np.abs(tensors - expected)
-    assert diff.max() <= PARITY_TOL, f"max |JS - Python| {diff.max():.3g} on sample {int(diff.reshape(len(diff), -1).max(1).argmax())}"
+    assert diff.max() <= PARITY_TOL, \
+        f"max |JS - Python| {diff.max():.3g} on sample {int(diff.reshape(len(diff), -1).max(1).argmax())}"
     exact = int((diff.reshape(len(diff), -1).max(1) == 0).sum())
     assert exact == len(samples), f"only {exact}/{len(samples)} crops are bit-identical"
     for spec, result in zip(cases["squares"], got["squares"]):
@@ -110,19 +112,22 @@ def test_js_preprocessing_equals_python(tmp_path, mirror_left, channels):
         have = np.frombuffer(base64.b64decode(result), np.uint8).reshape(want.shape)
         worst = int(np.abs(have.astype(int) - want.astype(int)).max())
         # INTER_AREA (every hand larger than the input) is bit-exact; INTER_LINEAR (smaller) may be off by one
-        assert worst <= (0 if spec["box"]["side"] >= 32 else 1), f"box {spec['box']}: max difference {worst} grey levels"
+        assert worst <= (0 if spec["box"]["side"] >= 32 else 1), \
+            f"box {spec['box']}: max difference {worst} grey levels"
 
 
 @needs_node
 def test_js_pose_normalisation_equals_python(tmp_path):
     """The page's normalize_pose on real MediaPipe landmarks (x*W, y*H, z*W), both hands, mirrored or not."""
-    from signcaps.config import DetectConfig
-    from signcaps.preprocess import read_image_rgb
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
-    options = vision.HandLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(HAND_MODEL)),
-                                           num_hands=1, min_hand_detection_confidence=DetectConfig().min_detection_confidence)
+    from signcaps.config import DetectConfig
+    from signcaps.preprocess import read_image_rgb
+
+    options = vision.HandLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(HAND_MODEL)), num_hands=1,
+        min_hand_detection_confidence=DetectConfig().min_detection_confidence)
     points = []
     with vision.HandLandmarker.create_from_options(options) as landmarker:
         for digit in range(10):
@@ -137,7 +142,8 @@ def test_js_pose_normalisation_equals_python(tmp_path):
     pose = {"joints": 21, "normalization": "wrist-centred-v1", "origin": 0, "scale_joint": 9}
     cases = [(p, left, mirror) for p in points for left in (False, True) for mirror in (False, True)]
     got = run_node_parity(tmp_path, {"cfg": {}, "images": [], "crops": [], "squares": [], "poses": [
-        {"points": p.astype(float).tolist(), "is_left": left, "pose": {**pose, "mirror_left": mirror}} for p, left, mirror in cases]})
+        {"points": p.astype(float).tolist(), "is_left": left,
+         "pose": {**pose, "mirror_left": mirror}} for p, left, mirror in cases]})
     for (p, left, mirror), result in zip(cases, got["poses"]):
         want = normalize_pose(p, left, mirror)
         have = _floats(result).reshape(21, 3)
@@ -173,7 +179,8 @@ def make_v2_model(path: Path, with_image: bool = True, mirror_left: bool = True,
         nodes, inputs, inits = pose_nodes, [landmarks], [numpy_helper.from_array(weights, "pose_w")]
     model = helper.make_model(helper.make_graph(nodes, "signcaps-v2-test", inputs, [lengths], inits),
                               opset_imports=base.opset_import, ir_version=base.ir_version)
-    meta.update({"format_version": 2, "inputs": {"image": "input", "pose": "landmarks"} if with_image else {"pose": "landmarks"},
+    meta.update({"format_version": 2,
+                 "inputs": {"image": "input", "pose": "landmarks"} if with_image else {"pose": "landmarks"},
                  "pose": {"joints": 21, "normalization": "wrist-centred-v1", "origin": 0, "scale_joint": 9,
                           "mirror_left": mirror_left},
                  "model": "capsnet+pose-test" if with_image else "pose-test", "outputs": ["lengths"]})
@@ -226,7 +233,8 @@ def test_web_build_writes_an_offline_site(built_site, tmp_path):
     report = json.loads((built_site / SITE_MARKER).read_text())
     for name in ("index.html", "js/app.js", "js/preprocess.js", "vendor/mediapipe/vision_bundle.mjs",
                  "vendor/mediapipe/wasm/vision_wasm_internal.wasm", "vendor/onnxruntime-web/ort.wasm.min.mjs",
-                 "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", "models/model.onnx", "models/hand_landmarker.task"):
+                 "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", "models/model.onnx",
+                 "models/hand_landmarker.task"):
         assert (built_site / name).is_file(), name
     lock = json.loads((WEB / "package-lock.json").read_text())["packages"]
     assert report["packages"] == {name: lock[f"node_modules/{name}"]["version"] for name in report["packages"]}
@@ -292,7 +300,8 @@ def test_web_serve_mime_types(built_site):
         expected = {"index.html": "text/html", "js/app.js": "text/javascript",
                     "vendor/mediapipe/vision_bundle.mjs": "text/javascript",
                     "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm": "application/wasm",
-                    "models/model.onnx": "application/octet-stream", "models/hand_landmarker.task": "application/octet-stream"}
+                    "models/model.onnx": "application/octet-stream",
+                    "models/hand_landmarker.task": "application/octet-stream"}
         for name, mime in expected.items():
             with urllib.request.urlopen(base + name, timeout=10) as reply:
                 assert reply.headers["Content-Type"].startswith(mime), (name, reply.headers["Content-Type"])
@@ -318,8 +327,9 @@ def page_runs(built_site, tmp_path_factory) -> dict:
     import threading
     import time
 
-    from signcaps.web import make_server
     from videos import sign_frames
+
+    from signcaps.web import make_server
 
     reason = environment_ready(WEB)
     if reason:
@@ -342,13 +352,15 @@ def page_runs(built_site, tmp_path_factory) -> dict:
                 run = json.loads(browser.evaluate("JSON.stringify({state: signcaps.state, error: signcaps.error, "
                                                   "fps: signcaps.fps, size: signcaps.size, records: signcaps.records, "
                                                   "origin: location.origin, "
-                                                  "resources: performance.getEntriesByType('resource').map(e => e.name)})"))
+                                                  "resources: performance.getEntriesByType('resource').map(e "
+                                                  "=> e.name)})"))
                 assert run["state"] == "running", f"{model}: {run['error']}"
                 run["seconds"] = seconds
                 runs[model] = run
                 shot = os.environ.get("SIGNCAPS_WEB_SCREENSHOT")
                 if shot and model == "models/model.onnx":  # a confident digit early in its 12 frames of the clip
-                    browser.wait_for("(r => signcaps.paused = Boolean(r && r.hands.length > 0 && Math.max(...r.hands[0].lengths) > 0.8))"
+                    browser.wait_for("(r => signcaps.paused = Boolean(r && r.hands.length > 0 && "
+                                     "Math.max(...r.hands[0].lengths) > 0.8))"
                                      "(signcaps.records[signcaps.records.length - 1])", 120, poll=0.01)
                     browser.screenshot(Path(shot))
     finally:
@@ -369,7 +381,8 @@ def test_page_matches_python_runtime(page_runs):
     records = run["records"]
     assert run["size"] == [640, 480]
     # nothing leaves the device: every file the page loaded came from the site itself
-    assert any(url.endswith(".wasm") for url in run["resources"]) and any(url.endswith(".task") for url in run["resources"])
+    assert (any(url.endswith(".wasm") for url in run["resources"])
+            and any(url.endswith(".task") for url in run["resources"]))
     assert all(url.startswith(run["origin"] + "/") for url in run["resources"]), run["resources"]
     assert all(0 <= r["frame"] < len(decoded) for r in records), "frame numbers the clip does not have"
     clf = load_classifier(None)
@@ -379,7 +392,8 @@ def test_page_matches_python_runtime(page_runs):
     for r in records:
         for hand in r["hands"]:
             points = np.array(hand["landmarks"], np.float32)
-            crop, pose = hand_sample(decoded[r["frame"]], Hand(points[:, :2], hand["handedness"], 1.0, points[:, 2]), cfg)
+            crop, pose = hand_sample(decoded[r["frame"]], Hand(points[:, :2], hand["handedness"], 1.0, points[:, 2]),
+                                     cfg)
             want = clf.classify_crops([crop], [pose])[0]
             assert int(np.argmax(hand["raw"])) == int(want.argmax()), f"frame {r['frame']}: page and Python disagree"
             same.append(float(np.abs(np.array(hand["raw"]) - want).max()))
@@ -396,10 +410,12 @@ def test_page_matches_python_runtime(page_runs):
             if hands and r["hands"]:
                 want = clf.classify_crops(*map(list, zip(hand_sample(decoded[r["frame"]], hands[0], cfg))))[0]
                 page = np.array(r["hands"][0]["raw"])
-                assert int(page.argmax()) == int(want.argmax()), f"frame {r['frame']}: page {page.argmax()}, Python {want.argmax()}"
+                assert int(page.argmax()) == int(want.argmax()), \
+                    f"frame {r['frame']}: page {page.argmax()}, Python {want.argmax()}"
                 diffs.append(float(np.abs(page - want).max()))
     assert np.mean(presence) >= 0.9, f"hand found by one side only on {presence.count(False)}/{len(presence)} frames"
-    assert np.median(diffs) <= OWN_DETECTION_MEDIAN and max(diffs) <= OWN_DETECTION_MAX, f"|page - Python| per frame: {sorted(diffs)[-10:]}"
+    assert np.median(diffs) <= OWN_DETECTION_MEDIAN and max(diffs) <= OWN_DETECTION_MAX, \
+        f"|page - Python| per frame: {sorted(diffs)[-10:]}"
     fps = len(records) / run["seconds"]
     print(f"\npage: {len(records)} frames in {run['seconds']:.1f} s = {fps:.1f} fps (page EMA {run['fps']:.1f}); "
           f"same landmarks: {len(same)} hands, max |d lengths| {max(same):.4f}; own detection: {len(diffs)} frames "
@@ -416,7 +432,8 @@ def test_page_feeds_version2_inputs(page_runs, built_site, model):
     checked = 0
     for r in run["records"]:
         for hand in r["hands"]:
-            want = v2_reference(built_site / model, decoded[r["frame"]], np.array(hand["landmarks"], np.float32), hand["handedness"])
+            want = v2_reference(built_site / model, decoded[r["frame"]], np.array(hand["landmarks"], np.float32),
+                                hand["handedness"])
             assert int(np.argmax(hand["raw"])) == int(want.argmax())
             assert np.abs(np.array(hand["raw"]) - want).max() <= SAME_LANDMARKS_TOL
             checked += 1

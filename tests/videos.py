@@ -138,7 +138,8 @@ def changing_hands(frames: int, hold: int = 8, size: tuple[int, int] = (640, 480
 if __name__ == "__main__":  # the benchmark clip: python tests/videos.py bench.mp4 --frames 1920 --hold 8
     import argparse
 
-    parser = argparse.ArgumentParser(description="write a benchmark clip of dataset hands (a new hand every --hold frames)")
+    parser = argparse.ArgumentParser(description="write a benchmark clip of dataset hands (a new hand every "
+                                                 "--hold frames)")
     parser.add_argument("out")
     parser.add_argument("--frames", type=int, default=1920)
     parser.add_argument("--hold", type=int, default=8)

@@ -25,7 +25,8 @@ TEXT_COLUMNS = ("class", "model", "file", "stage", "setting", "inputs", "summary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-HandModelOption = typer.Option(None, "--hand-model", help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or a download)")
+HandModelOption = typer.Option(None, "--hand-model",
+                               help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or a download)")
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
 
 

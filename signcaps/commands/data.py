@@ -47,7 +47,8 @@ def models_list(json_out: bool = JsonOption) -> None:
 @user_errors
 def data_fetch(
     name: str = typer.Argument("digits", help="dataset to download (digits)"),
-    source: Optional[Path] = typer.Option(None, "--from", help="an already downloaded archive (.zip) or extracted folder"),
+    source: Optional[Path] = typer.Option(None, "--from",
+                                          help="an already downloaded archive (.zip) or extracted folder"),
     dest: Path = typer.Option(Path("data/raw"), "--dest", help="where datasets are installed"),
 ) -> None:
     """Download a public dataset, verify every file against its sha256 manifest, install under --dest."""
@@ -76,7 +77,8 @@ def data_prepare(
     from signcaps.data import class_report, prepare
 
     cfg = load_recipe(recipe, [*set_, *(["crop.fallback_whole_image=true"] if fallback else [])])
-    crops, scan, path = prepare(src, cfg.data, cfg.crop, cfg.detect, hand_model, refresh=refresh, show_progress=not json_out)
+    crops, scan, path = prepare(src, cfg.data, cfg.crop, cfg.detect, hand_model, refresh=refresh,
+                                show_progress=not json_out)
     rows = class_report(crops, scan)
     if json_out:
         print_json({"cache": str(path), "classes": rows, "skipped": crops.skipped})

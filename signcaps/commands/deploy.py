@@ -27,7 +27,9 @@ def export_command(
     checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a run"),
     output: Path = typer.Option(..., "--output", "-o", help="ONNX file to write (int8: NAME.int8.onnx next to it)"),
     int8: bool = typer.Option(False, "--int8", help="also write a static int8 model calibrated on training crops"),
-    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset for the parity check (default: the test split of the training data)"),
+    data: Optional[Path] = typer.Option(None, "--data",
+                                        help="image-folder dataset for the parity check (default: the test split of "
+                                             "the training data)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -41,7 +43,8 @@ def export_command(
         print_json(report)
     else:
         p = report["parity"]
-        recon = f", max |Δ reconstruction| {p['reconstruction_max_abs_diff']:.1e}" if "reconstruction_max_abs_diff" in p else ""
+        recon = (f", max |Δ reconstruction| {p['reconstruction_max_abs_diff']:.1e}"
+                 if "reconstruction_max_abs_diff" in p else "")
         out.print(f"parity vs torch on {p['samples']} real crops ({p['split']} of {p['data']}): "
                   f"max |Δ lengths| {p['max_abs_diff']:.1e} (limit {PARITY_ATOL:g}), "
                   f"same class on {p['argmax_agree']}/{p['samples']}{recon}", highlight=False, soft_wrap=True)
@@ -50,9 +53,12 @@ def export_command(
         if "int8" in report:
             f, q = report["float"], report["int8"]
             split = p["split"]
-            rows = [["float32", Path(f["path"]).name, _mb(f["size_bytes"]), f"{f['latency_ms']:.3f}", f"{f['accuracy']:.2%}"],
-                    ["int8", Path(q["path"]).name, _mb(q["size_bytes"]), f"{q['latency_ms']:.3f}", f"{q['accuracy']:.2%}"]]
-            out.print(table("float vs int8", ["model", "file", "size MB", "ms/crop (batch 1)", f"{split} accuracy"], rows))
+            rows = [["float32", Path(f["path"]).name, _mb(f["size_bytes"]), f"{f['latency_ms']:.3f}",
+                     f"{f['accuracy']:.2%}"],
+                    ["int8", Path(q["path"]).name, _mb(q["size_bytes"]), f"{q['latency_ms']:.3f}",
+                     f"{q['accuracy']:.2%}"]]
+            out.print(table("float vs int8", ["model", "file", "size MB", "ms/crop (batch 1)", f"{split} accuracy"],
+                            rows))
             change = round(-report["int8_accuracy_drop_points"], 2) + 0.0  # no "-0.00"
             out.print(f"wrote {q['path']}; int8 agrees with float on {q['agree_with_float']}/{q['samples']} crops; "
                       f"{split} accuracy change {change:+.2f} points", highlight=False, soft_wrap=True)
@@ -63,7 +69,8 @@ def export_command(
 @user_errors
 def predict_command(
     inputs: list[Path] = typer.Argument(..., help="image files and/or folders (searched recursively)"),
-    model: Optional[Path] = typer.Option(None, "--model", help="ONNX model from `signcaps export` (default: the shipped model)"),
+    model: Optional[Path] = typer.Option(None, "--model",
+                                         help="ONNX model from `signcaps export` (default: the shipped model)"),
     threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
@@ -96,7 +103,8 @@ def predict_command(
         elif r["status"] == NO_HAND:
             body.append([r["file"], NO_HAND, "-", *(["-"] * len(classes))])
         else:
-            body.append([r["file"], r["class"], f"{r['confidence']:.3f}", *(f"{r['confidences'][c]:.3f}" for c in classes)])
+            body.append([r["file"], r["class"], f"{r['confidence']:.3f}",
+                         *(f"{r['confidences'][c]:.3f}" for c in classes)])
     result_table = table("predictions (capsule lengths)", ["file", "class", "confidence", *classes], body)
     # Piped output has no terminal width to respect: print the table at its natural width
     # instead of squeezing thirteen columns into 80 characters.
@@ -124,9 +132,14 @@ def _require_one_classified(rows: list[dict[str, Any]]) -> None:
 
 @user_errors
 def bench_model_command(
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="checkpoint for the torch row (and the ONNX export when --model is not given)"),
-    model: Optional[Path] = typer.Option(None, "--model", help="float ONNX model (default: an export of --checkpoint, else the shipped model)"),
-    int8_model: Optional[Path] = typer.Option(None, "--int8-model", help="int8 ONNX model (default: NAME.int8.onnx next to --model)"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
+                                              help="checkpoint for the torch row (and the ONNX export when --model "
+                                                   "is not given)"),
+    model: Optional[Path] = typer.Option(None, "--model",
+                                         help="float ONNX model (default: an export of --checkpoint, else the "
+                                              "shipped model)"),
+    int8_model: Optional[Path] = typer.Option(None, "--int8-model",
+                                              help="int8 ONNX model (default: NAME.int8.onnx next to --model)"),
     budget: float = typer.Option(1.0, "--budget", help="seconds of timed runs per measurement (at least 30 runs)"),
     json_out: bool = JsonOption,
 ) -> None:
@@ -158,7 +171,8 @@ def bench_model_command(
         line = (f"ONNX float batch 1 (1 thread): {s['onnx_float_batch1_ms']:.3f} ms per crop "
                 f"({'meets' if s['target_met'] else 'misses'} the {s['target_ms']:g} ms target)")
         if "speedup_vs_torch_batch1" in s:
-            line += f", {s['speedup_vs_torch_batch1']:.1f}x {'faster' if s['faster_than_torch'] else 'slower'} than torch"
+            line += (f", {s['speedup_vs_torch_batch1']:.1f}x "
+                     f"{'faster' if s['faster_than_torch'] else 'slower'} than torch")
         out.print(line, highlight=False, soft_wrap=True)
     for note in result["notes"]:
         err.print(f"note: {note}", highlight=False)

@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 def explain_command(
     checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a capsule-network run"),
     image: Path = typer.Argument(..., help="a photo with one hand showing a digit"),
-    output: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: explain-<image>.png beside the checkpoint)"),
+    output: Optional[Path] = typer.Option(None, "--out", "-o",
+                                          help="PNG to write (default: explain-<image>.png beside the checkpoint)"),
     fallback: bool = typer.Option(False, "--fallback", help="use the centre square of the image when no hand is found"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
@@ -40,13 +41,23 @@ def explain_command(
 
 @user_errors
 def robustness_command(
-    models: list[Path] = typer.Argument(..., help="checkpoints to compare (e.g. a capsnet and a cnn best.pt); with --domain also .onnx files"),
-    domain: bool = typer.Option(False, "--domain", help="domain shifts (backgrounds, light, colour cast, blur, JPEG, mirrored hands) "
-                                "through the whole pipeline, instead of the rotation/scale/translation/brightness sweep"),
+    models: list[Path] = typer.Argument(...,
+                                        help="checkpoints to compare (e.g. a capsnet and a cnn best.pt); with --domain "
+                                             "also .onnx files"),
+    domain: bool = typer.Option(False, "--domain",
+                                help="domain shifts (backgrounds, light, colour cast, blur, JPEG, mirrored hands) "
+                                "through the whole pipeline, instead of the "
+                                "rotation/scale/translation/brightness sweep"),
     shift: list[str] = typer.Option([], "--shift", help="with --domain: only these shifts (repeatable; default all)"),
-    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset with the models' classes (default: each model's training data)"),
-    split: str = typer.Option("auto", "--split", help="test | val | train | all; auto = test split of the training data, all of any other folder"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for the PNGs and JSON (default: the checkpoints' common folder)"),
+    data: Optional[Path] = typer.Option(None, "--data",
+                                        help="image-folder dataset with the models' classes (default: each model's "
+                                             "training data)"),
+    split: str = typer.Option("auto", "--split",
+                              help="test | val | train | all; auto = test split of the training data, all of any "
+                                   "other folder"),
+    out_dir: Optional[Path] = typer.Option(None, "--out",
+                                           help="folder for the PNGs and JSON (default: the checkpoints' "
+                                                "common folder)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -60,7 +71,8 @@ def robustness_command(
             print_json(report)
             return
         columns = ["shift", *(m["label"] for m in report["models"])]
-        out.print(table(f"domain shifts: accuracy on {report['images']} photos ({report['split']} split; no hand = wrong)",
+        out.print(table(f"domain shifts: accuracy on {report['images']} photos ({report['split']} split; no "
+                        "hand = wrong)",
                         columns, shift_rows(report)))
         out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
         return

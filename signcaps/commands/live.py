@@ -8,7 +8,8 @@ import typer
 
 from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
 
-SourceOption = typer.Option("0", "--source", "-s", help="camera index (0), video file, folder of images (natural order) or stream URL")
+SourceOption = typer.Option("0", "--source", "-s",
+                            help="camera index (0), video file, folder of images (natural order) or stream URL")
 ModelOption = typer.Option(None, "--model", "-m", help="ONNX model (default: the shipped default model)")
 
 
@@ -37,21 +38,32 @@ def live_command(
     source: str = SourceOption,
     model: Optional[str] = ModelOption,
     hands: int = typer.Option(1, "--hands", help="hands to recognise at once (each smoothed separately)"),
-    smoothing: float = typer.Option(0.5, "--smoothing", help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
-    threshold: float = typer.Option(0.5, "--threshold", help="show '?' when the winning (smoothed) capsule is shorter than this"),
-    window: bool = typer.Option(True, "--window/--no-window", help="show a window (off automatically without a display)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the annotated video here (mp4v, same size and fps as the input)"),
-    explain: bool = typer.Option(False, "--explain", help="show the crop and its capsule reconstruction (models with a decoder)"),
-    fps: Optional[float] = typer.Option(None, "--fps", help="frame rate of a folder source (default 30) or override a video's"),
+    smoothing: float = typer.Option(0.5, "--smoothing",
+                                    help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
+    threshold: float = typer.Option(0.5, "--threshold",
+                                    help="show '?' when the winning (smoothed) capsule is shorter than this"),
+    window: bool = typer.Option(True, "--window/--no-window",
+                                help="show a window (off automatically without a display)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="write the annotated video here (mp4v, same size and fps as the input)"),
+    explain: bool = typer.Option(False, "--explain",
+                                 help="show the crop and its capsule reconstruction (models with a decoder)"),
+    fps: Optional[float] = typer.Option(None, "--fps",
+                                        help="frame rate of a folder source (default 30) or override a video's"),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="stop after this many frames"),
-    timeout: float = typer.Option(10.0, "--timeout", help="seconds without a frame before the source counts as stalled"),
-    camera_size: Optional[str] = typer.Option(None, "--camera-size", help="ask the camera for this resolution, e.g. 1280x720"),
+    timeout: float = typer.Option(10.0, "--timeout",
+                                  help="seconds without a frame before the source counts as stalled"),
+    camera_size: Optional[str] = typer.Option(None, "--camera-size",
+                                              help="ask the camera for this resolution, e.g. 1280x720"),
     screenshots: Path = typer.Option(Path("."), "--screenshots", help="folder for the 's' key's screenshots"),
     threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
     serial: bool = typer.Option(False, "--serial", help="no capture/detection/writer threads (for comparison)"),
-    detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only, reusing them in between (faster, boxes lag)"),
+    detect_every: int = typer.Option(1, "--detect-every",
+                                     help="detect hands on every n-th frame only, reusing them in between "
+                                          "(faster, boxes lag)"),
     hand_model: Optional[str] = HandModelOption,
-    json_out: bool = typer.Option(False, "--json", help="one JSON line per frame on stdout (time, frame, state, hands)"),
+    json_out: bool = typer.Option(False, "--json",
+                                  help="one JSON line per frame on stdout (time, frame, state, hands)"),
 ) -> None:
     """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
 
@@ -87,11 +99,13 @@ def print_summary(summary, to_stderr: bool) -> None:
     if summary.output:
         extras.append(f"video: {summary.output}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.states.items()))
-    console.print(f"{summary.reason}: {summary.frames} frames ({size}) from {summary.source} in {summary.seconds:.1f} s, "
+    console.print(f"{summary.reason}: {summary.frames} frames ({size}) from {summary.source} in "
+                  f"{summary.seconds:.1f} s, "
                   f"{summary.fps:.1f} fps{'; ' + states if states else ''}{'; ' + '; '.join(extras) if extras else ''}",
                   highlight=False, soft_wrap=True)
     if summary.stages:
-        rows = [[stage, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['mean']:.2f}"] for stage, v in summary.stages.items()]
+        rows = [[stage, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['mean']:.2f}"]
+                for stage, v in summary.stages.items()]
         console.print(table("latency per stage (ms)", ["stage", "p50", "p95", "mean"], rows))
 
 
@@ -106,7 +120,8 @@ def collect_command(
     margin: float = typer.Option(0.5, "--margin", help="context around the hand, as a fraction of its size per side"),
     window: bool = typer.Option(True, "--window/--no-window", help="show a preview window (off without a display)"),
     fps: Optional[float] = typer.Option(None, "--fps", help="frame rate of a folder source (default 30)"),
-    timeout: float = typer.Option(10.0, "--timeout", help="seconds without a frame before the source counts as stalled"),
+    timeout: float = typer.Option(10.0, "--timeout",
+                                  help="seconds without a frame before the source counts as stalled"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -133,7 +148,9 @@ def collect_command(
 
 @user_errors
 def bench_live_command(
-    source: str = typer.Option(..., "--source", "-s", help="a recorded video or image folder (a camera works too: 300 frames, paced by the camera)"),
+    source: str = typer.Option(..., "--source", "-s",
+                               help="a recorded video or image folder (a camera works too: 300 frames, paced "
+                                    "by the camera)"),
     model: Optional[str] = ModelOption,
     hands: int = typer.Option(1, "--hands", help="hands to recognise at once"),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="stop after this many frames"),
@@ -143,7 +160,8 @@ def bench_live_command(
     explain: bool = typer.Option(False, "--explain", help="include the reconstruction"),
     threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
     detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only"),
-    detector: bool = typer.Option(True, "--detector/--no-detector", help="also time the hand detector alone on the same frames"),
+    detector: bool = typer.Option(True, "--detector/--no-detector",
+                                  help="also time the hand detector alone on the same frames"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -174,7 +192,8 @@ def bench_live_command(
             v = summary.stages.get(stage)
             row += [f"{v['p50']:.2f}", f"{v['p95']:.2f}"] if v else ["-", "-"]
         rows.append(row)
-    out.print(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up), ms", columns, rows))
+    out.print(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up), ms", columns,
+                    rows))
     if "pipelined" in results:
         err.print("[dim]wait = the main thread idle, waiting for detection (pipelined mode only)[/]", highlight=False)
     for name, summary in results.items():
@@ -182,11 +201,13 @@ def bench_live_command(
         cpu = f"; {summary.cpu_ms_per_frame:.1f} ms CPU per frame (all threads)" if summary.cpu_ms_per_frame else ""
         ratio = bench.ratio(name)
         vs = f" = {ratio:.2f} x the detector alone" if ratio is not None else ""
-        out.print(f"{name}: {summary.fps:.1f} fps end to end{vs}; classifier {share} of stage time{cpu}", highlight=False)
+        out.print(f"{name}: {summary.fps:.1f} fps end to end{vs}; classifier {share} of stage time{cpu}",
+                  highlight=False)
     if bench.detector is not None:
         d = bench.detector
         out.print(f"detector alone: {d.fps:.1f} fps, {d.cpu_ms_per_frame:.1f} ms CPU per frame "
                   f"({d.with_hand}/{d.frames} frames with a hand)", highlight=False)
     if bench.busy:
-        err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: other processes "
+        err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: "
+                  "other processes "
                   f"compete for the CPU, the numbers are pessimistic", highlight=False)

@@ -17,9 +17,12 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def train_command(
-    recipe: Optional[Path] = typer.Option(None, "--recipe", "-r", help="recipe YAML (default: built-in defaults = train/recipes/capsnet.yaml)"),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", "-r",
+                                          help="recipe YAML (default: built-in defaults = train/recipes/capsnet.yaml)"),
     set_: list[str] = typer.Option([], "--set", help="override any recipe value, e.g. --set train.lr=1e-3"),
-    model: Optional[str] = typer.Option(None, "--model", help="architecture to train; `signcaps models list` shows every registered one"),
+    model: Optional[str] = typer.Option(None, "--model",
+                                        help="architecture to train; `signcaps models list` shows every "
+                                             "registered one"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="number of epochs"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, augmentation, order)"),
     data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset (one folder per class)"),
@@ -44,16 +47,23 @@ def train_command(
     rows = [[summary["model"], f"{summary['params']:,}", summary["epochs"], f"{summary['seconds_per_epoch']:.1f}",
              f"{summary['train_seconds']:.0f}", f"{summary['best_val_acc']:.2%}",
              f"{summary['test_acc']:.2%}" if summary["test_acc"] is not None else "-"]]
-    out.print(table("training result", ["model", "params", "epochs", "s/epoch", "train s", "val acc", "test acc"], rows))
+    out.print(table("training result", ["model", "params", "epochs", "s/epoch", "train s", "val acc", "test acc"],
+                    rows))
 
 
 @user_errors
 def eval_command(
     checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a run"),
-    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset with the model's classes (default: the training data)"),
-    split: str = typer.Option("auto", "--split", help="test | val | train | all; auto = test split of the training data, all of any other folder"),
-    robustness: bool = typer.Option(False, "--robustness", help="accuracy under rotation, scale, translation and brightness changes"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for PNGs and JSON (default: next to the checkpoint)"),
+    data: Optional[Path] = typer.Option(None, "--data",
+                                        help="image-folder dataset with the model's classes (default: the "
+                                             "training data)"),
+    split: str = typer.Option("auto", "--split",
+                              help="test | val | train | all; auto = test split of the training data, all of any "
+                                   "other folder"),
+    robustness: bool = typer.Option(False, "--robustness",
+                                    help="accuracy under rotation, scale, translation and brightness changes"),
+    out_dir: Optional[Path] = typer.Option(None, "--out",
+                                           help="folder for PNGs and JSON (default: next to the checkpoint)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -64,19 +74,22 @@ def eval_command(
     if robustness:
         from signcaps.robustness import robustness_sweep
 
-        result["robustness"] = robustness_sweep(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
+        result["robustness"] = robustness_sweep(checkpoint, data, split, hand_model, out_dir,
+                                                show_progress=not json_out)
     if json_out:
         print_json(result)
         return
     report = result["report"]
-    rows = [[c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]] for c in report["per_class"]]
+    rows = [[c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+            for c in report["per_class"]]
     out.print(table(f"{result['data']} ({result['split']})", ["class", "precision", "recall", "f1", "support"], rows))
     classes = report["classes"]
     out.print(table("confusion (rows true, columns predicted)", ["class", *classes],
                     [[name, *row] for name, row in zip(classes, report["confusion"])]))
     if result["skipped"]:
         err.print(f"{len(result['skipped'])} image(s) skipped (no hand or unreadable), e.g. {result['skipped'][0]}")
-    out.print(f"accuracy {report['accuracy']:.2%} on {report['samples']} images; confusion matrix: {result['confusion_png']}")
+    out.print(f"accuracy {report['accuracy']:.2%} on {report['samples']} images; confusion matrix: "
+              f"{result['confusion_png']}")
     if robustness:
         print_robustness(result["robustness"])
 
@@ -86,7 +99,8 @@ def print_robustness(result: dict[str, Any]) -> None:
     from signcaps.robustness import setting_rows
 
     out.print(table(f"robustness ({result['split']})", ["setting", "accuracy"], setting_rows([result])))
-    out.print(f"robustness of {result['model']} on {result['samples']} images: plot {result['png']}; data {result['json']}",
+    out.print(f"robustness of {result['model']} on {result['samples']} images: plot {result['png']}; data "
+              f"{result['json']}",
               highlight=False, soft_wrap=True)
 
 

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 @user_errors
 def build_command(
     site: Path = typer.Argument(..., help="folder to write the site to (a site built there before is replaced)"),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model from `signcaps export` (default: the shipped model)"),
+    model: Optional[Path] = typer.Option(None, "--model", "-m",
+                                         help="ONNX model from `signcaps export` (default: the shipped model)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -43,7 +44,8 @@ def build_command(
 def serve_command(
     site: Path = typer.Argument(..., help="a folder written by `signcaps web build`"),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port (0 = any free port)"),
-    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on; browsers allow the camera on localhost or HTTPS only"),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="address to listen on; browsers allow the camera on localhost or HTTPS only"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log every request"),
 ) -> None:
     """Serve a built site locally (Ctrl-C stops); open the printed address in a browser."""
@@ -51,7 +53,8 @@ def serve_command(
 
     server = make_server(site, port=port, host=host, verbose=verbose)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    out.print(f"serving {site} at http://{shown}:{server.server_address[1]}/ (Ctrl-C stops)", highlight=False, soft_wrap=True)
+    out.print(f"serving {site} at http://{shown}:{server.server_address[1]}/ (Ctrl-C stops)", highlight=False,
+              soft_wrap=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
