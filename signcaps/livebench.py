@@ -146,3 +146,24 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
                          pipeline=name == "pipelined", detect_every=detect_every).check()
         results[name] = bench_live(cfg, classifier, repeat=repeat)
     return LiveBench(results, warmup, os.cpu_count(), load, alone)
+
+
+def compare_hand_models(hand_models: list[str], source: str, model: str | None = None, data: str | None = None,
+                        split: str = "test", max_frames: int | None = None, warmup: int = 10,
+                        show_progress: bool = True) -> list[dict[str, Any]]:
+    """Per hand model (a path, `full` or `lite`): detector-alone speed on a clip (VIDEO mode, as in
+    `live`), and on the dataset split (IMAGE mode, as in `data prepare`) the hands found and the
+    accuracy of `model` (the shipped default when None)."""
+    from signcaps.assets import resolve_hand_model
+    from signcaps.onnxeval import split_lengths
+    from signcaps.runtime import load_classifier
+
+    detect_cfg = load_classifier(model).detect_cfg
+    rows = []
+    for name in hand_models:
+        path = resolve_hand_model(name)
+        alone = detector_alone(source, str(path), 1, max_frames, warmup, detect_cfg)
+        result = split_lengths(model, data, split, str(path), show_progress=show_progress)
+        rows.append({"hand_model": name, "path": str(path), "size_bytes": path.stat().st_size,
+                     "clip": alone.to_dict(), "dataset": result.summary()})
+    return rows

@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command("collect")(collect_command)
     bench = _bench_group(app)
     bench.command("live")(bench_live_command)
+    bench.command("hands")(bench_hands_command)
 
 
 def _bench_group(app: typer.Typer) -> typer.Typer:
@@ -198,3 +199,32 @@ def bench_live_command(
     if bench.busy:
         err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: other processes "
                   f"compete for the CPU, the numbers are pessimistic", highlight=False)
+
+
+@user_errors
+def bench_hands_command(
+    source: str = typer.Option(..., "--source", "-s", help="a recorded video for the speed (VIDEO mode, as in live)"),
+    hand_models: list[str] = typer.Option(["full", "lite"], "--hand-model", help="hand models to compare: full, lite or a .task path (repeat)"),
+    model: Optional[str] = ModelOption,
+    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset (default: the digits dataset of the recipe)"),
+    split: str = typer.Option("test", "--split", help="test | val | train | all"),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="frames of the clip to time"),
+    warmup: int = typer.Option(10, "--warmup", help="frames left out of the timing"),
+    json_out: bool = JsonOption,
+) -> None:
+    """Hand models side by side: detector-alone fps and CPU on a clip, hands found and accuracy on a dataset split."""
+    from signcaps.livebench import compare_hand_models
+
+    rows = compare_hand_models(hand_models, source, model, str(data) if data else None, split, max_frames, warmup,
+                               show_progress=not json_out)
+    if json_out:
+        print_json(rows)
+        return
+    out.print(table(f"hand models: speed on {source}, hands and accuracy on the {split} split",
+                    ["hand model", "MB", "fps alone", "CPU ms/frame", "hands found", "accuracy (found)", "accuracy (all)",
+                     "ms/image"],
+                    [[r["hand_model"], f"{r['size_bytes'] / 1e6:.1f}", f"{r['clip']['fps']:.1f}",
+                      f"{r['clip']['cpu_ms_per_frame']:.1f}",
+                      f"{r['dataset']['hands_found']}/{r['dataset']['images']} ({r['dataset']['found_rate']:.1%})",
+                      f"{r['dataset']['accuracy_found']:.2%}", f"{r['dataset']['accuracy_all']:.2%}",
+                      f"{r['dataset']['detect_ms_per_image']:.1f}"] for r in rows]))
