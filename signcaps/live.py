@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from signcaps.capture import BackgroundStage, CaptureError, Frame, ThreadedReader, open_source, parse_source
+from signcaps.compose import ComposeConfig, NumberComposer
 from signcaps.errors import UserError
 from signcaps.recognise import FrameResult, HandResult, HandSlots, Recogniser  # noqa: F401  (the loop's public types)
 from signcaps.window import Window, display_available, paused_loop, save_screenshot, window_step
@@ -76,6 +77,7 @@ class LiveConfig:
     draw: bool = True  # draw the overlay (bench without drawing: False)
     warmup: int = 0  # frames left out of the latency statistics (model and detector warm-up)
     detect_every: int = 1  # run the hand detector on every n-th frame (others reuse its hands)
+    compose: ComposeConfig | None = None  # compose numbers from held digits (live --compose)
 
     def check(self) -> "LiveConfig":
         if not 0.0 < self.smoothing <= 1.0:
@@ -92,6 +94,8 @@ class LiveConfig:
             raise LiveError(f"--detect-every must be 1 to 10, got {self.detect_every}")
         if self.keep_frames < 0:
             raise LiveError("keep_frames must be >= 0")
+        if self.compose is not None:
+            self.compose.check()
         if self.output:
             suffix = Path(self.output).suffix.lower()
             if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
@@ -193,6 +197,7 @@ class LiveSummary:
     pipeline: bool = True
     error: UserError | None = None
     cpu_ms_per_frame: float | None = None
+    numbers: list[str] | None = None  # finished numbers (live --compose)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +208,7 @@ class LiveSummary:
             "stages": {k: {m: round(v, 3) for m, v in d.items()} for k, d in self.stages.items()},
             "error": str(self.error) if self.error else None,
             "cpu_ms_per_frame": None if self.cpu_ms_per_frame is None else round(self.cpu_ms_per_frame, 3),
+            "numbers": self.numbers,
         }
 
 
@@ -210,13 +216,18 @@ class LiveSummary:
 
 
 def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,
-             paused: bool = False, note: str | None = None) -> np.ndarray:
+             paused: bool = False, note: str | None = None, last: str | None = None) -> np.ndarray:
     from signcaps.overlay import HandView, draw_frame
+
+    from signcaps.overlay import draw_number
 
     cfg = recogniser.cfg
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
                       h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction) for h in result.hands]
-    return draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
+    draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
+    if result.compose is not None:
+        draw_number(image, result.compose.building, result.compose.progress, last)
+    return image
 
 
 class _DetectWorker:
@@ -262,14 +273,16 @@ class _Detect:
 
 
 def run_live(cfg: LiveConfig, classifier=None, on_result: Callable[[FrameResult, list[str]], None] | None = None,
-             log: Callable[[str], None] = lambda _msg: None) -> LiveSummary:
+             log: Callable[[str], None] = lambda _msg: None,
+             on_number: Callable[[str], None] | None = None) -> LiveSummary:
     """Run the loop until the input ends, the user quits, or Ctrl-C; never raises for a source
-    that stops mid-run (the summary carries the error). Opening errors are raised (UserError)."""
-    return _run_live(cfg, classifier, on_result, log)
+    that stops mid-run (the summary carries the error). Opening errors are raised (UserError).
+    With `cfg.compose`, each finished number goes to `on_number` (the last one when the run ends)."""
+    return _run_live(cfg, classifier, on_result, log, on_number)
 
 
 def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, list[str]], None] | None,
-              log: Callable[[str], None]) -> LiveSummary:
+              log: Callable[[str], None], on_number: Callable[[str], None] | None = None) -> LiveSummary:
     from signcaps.assets import resolve_hand_model
     from signcaps.hands import HandDetector
 
@@ -308,6 +321,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     size: tuple[int, int] | None = None
     pace_origin: float | None = None
     detect = _Detect(detector, cfg.detect_every)
+    composer = NumberComposer(cfg.compose) if cfg.compose is not None else None
     cv_threads: int | None = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -340,6 +354,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
             if cfg.pipeline:
                 timings["wait"] = wait_ms
             result = recogniser(rgb, hands, frame, timings)
+            if composer is not None:
+                result.compose = _compose(composer, result, on_number)
             states[result.state] = states.get(result.state, 0) + 1
             now = time.perf_counter()
             if last_tick is not None:
@@ -349,7 +365,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
             image = frame.image
             if cfg.draw:
                 t0 = time.perf_counter()
-                image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None)
+                image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None,
+                                 last=composer.finished[-1] if composer is not None and composer.finished else None)
                 timings["draw"] = (time.perf_counter() - t0) * 1000.0
             if cfg.output:
                 if writer is None:
@@ -405,13 +422,25 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                 stats.samples["write"] = writer.ms[stats.warmup:] if len(writer.ms) > stats.warmup else []
         if window is not None:
             window.close()
+        if composer is not None and (rest := composer.flush()) is not None and on_number is not None:
+            on_number(rest)  # the input ended (or the user quit) while a number was being signed
     return LiveSummary(
         frames=stats.frames, seconds=stats.seconds, fps=stats.fps, stages=stats.table(),
         classifier_share=stats.classifier_share(), reason=reason, source=source.name,
         size=size, dropped=reader.dropped if reader else 0,
         skipped=len(getattr(source, "skipped", [])), states=states, output=writer.path if writer else None,
         pipeline=cfg.pipeline, error=error, cpu_ms_per_frame=stats.cpu_ms_per_frame,
+        numbers=composer.finished if composer is not None else None,
     )
+
+
+def _compose(composer: NumberComposer, result: FrameResult, on_number: Callable[[str], None] | None):
+    """Feed the first hand's confident label to the composer; hand a finished number on."""
+    first = result.hands[0] if result.hands else None
+    step = composer.update(first.label if first is not None else None, hand=first is not None)
+    if step.finished is not None and on_number is not None:
+        on_number(step.finished)
+    return step
 
 
 def _detect_config(classifier, hands: int):

@@ -68,9 +68,10 @@ class FrameResult:
     time_s: float  # source timestamp in seconds
     hands: list[HandResult]
     state: str  # no_hand | uncertain | ok
+    compose: Any = None  # signcaps.compose.ComposeStep when numbers are composed (live --compose)
 
     def to_json(self, classes: list[str]) -> dict[str, Any]:
-        return {
+        row = {
             "time": round(self.time_s, 4),
             "frame": self.index,
             "state": self.state,
@@ -87,6 +88,9 @@ class FrameResult:
                 "score": round(float(h.hand.score), 4),
             } for h in self.hands],
         }
+        if self.compose is not None:
+            row["compose"] = self.compose.to_json()
+        return row
 
 
 @dataclass

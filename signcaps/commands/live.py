@@ -61,27 +61,60 @@ def live_command(
     detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only, reusing them in between (faster, boxes lag)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = typer.Option(False, "--json", help="one JSON line per frame on stdout (time, frame, state, hands)"),
+    compose: bool = typer.Option(False, "--compose", help="compose numbers: hold each digit, lower the hand to finish the number"),
+    compose_hold: int = typer.Option(8, "--compose-hold", help="frames a digit must be held to be committed"),
+    compose_gap: int = typer.Option(2, "--compose-gap", help="frames without a digit before the same digit counts again"),
+    compose_end: int = typer.Option(20, "--compose-end", help="frames without a hand that finish the number"),
+    compose_out: Optional[Path] = typer.Option(None, "--compose-out", help="append finished numbers to this file (default: stdout; with --json only in the JSON lines)"),
 ) -> None:
     """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
 
     Keys in the window: q or Esc quits, s saves a screenshot, p pauses, f toggles fullscreen,
     h lists the keys. The window opens at the frame's size (smaller only to fit the screen) and
     keeps its aspect ratio. Ends with a summary (frames, FPS, per-stage latency); Ctrl-C ends cleanly too.
+
+    With --compose, a digit held for --compose-hold frames is added to the number being built (shown
+    bottom left), the same digit again needs a short pause, and --compose-end frames without a hand
+    finish the number: it is printed on stdout (or appended to --compose-out).
     """
+    from signcaps.compose import ComposeConfig
     from signcaps.live import LiveConfig, run_live
 
     cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, smoothing=smoothing,
                      threshold=threshold, window=window, output=str(output) if output else None, json=json_out,
                      explain=explain, fps=fps, max_frames=max_frames, stall_timeout=timeout,
                      camera_size=_size(camera_size), screenshot_dir=str(screenshots), threads=threads,
-                     pipeline=not serial, detect_every=detect_every).check()
+                     pipeline=not serial, detect_every=detect_every,
+                     compose=ComposeConfig(compose_hold, compose_gap, compose_end) if compose or compose_out else None).check()
     on_result = (lambda result, classes: print_json(result.to_json(classes))) if json_out else None
-    summary = run_live(cfg, on_result=on_result, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    on_number = _number_sink(compose_out, to_stdout=not json_out) if cfg.compose is not None else None
+    summary = run_live(cfg, on_result=on_result, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False),
+                       on_number=on_number)
     print_summary(summary, to_stderr=True)
     if summary.error is not None:
         raise summary.error
     if summary.reason == "interrupted":
         raise typer.Exit(130)
+
+
+def _number_sink(path: Optional[Path], to_stdout: bool):
+    """Where finished numbers go: appended to a file (flushed at once, so nothing is lost), else stdout."""
+    if path is not None:
+        from signcaps.live import LiveError
+
+        try:
+            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path.expanduser().open("a").close()
+        except OSError as exc:
+            raise LiveError(f"cannot write --compose-out {path}: {exc.strerror}") from None
+
+        def append(number: str) -> None:
+            with path.expanduser().open("a") as handle:
+                handle.write(number + "\n")
+        return append
+    if to_stdout:
+        return lambda number: print(number, flush=True)
+    return lambda _number: None  # --json: the numbers are in the JSON lines
 
 
 def print_summary(summary, to_stderr: bool) -> None:
@@ -95,6 +128,8 @@ def print_summary(summary, to_stderr: bool) -> None:
         extras.append(f"{summary.skipped} unreadable skipped")
     if summary.output:
         extras.append(f"video: {summary.output}")
+    if summary.numbers is not None:
+        extras.append(f"numbers: {', '.join(summary.numbers) or 'none'}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.states.items()))
     console.print(f"{summary.reason}: {summary.frames} frames ({size}) from {summary.source} in {summary.seconds:.1f} s, "
                   f"{summary.fps:.1f} fps{'; ' + states if states else ''}{'; ' + '; '.join(extras) if extras else ''}",
