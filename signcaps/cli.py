@@ -28,9 +28,9 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 def _register() -> None:
     """Each command group lives in its own module; `deploy` creates the `bench` group that `live` extends."""
-    from signcaps.commands import data, deploy, explain, live, training
+    from signcaps.commands import calibrate, data, deploy, explain, live, training
 
-    for module in (data, training, deploy, live, explain):
+    for module in (data, training, deploy, live, explain, calibrate):
         module.register(app)
 
 

@@ -44,6 +44,10 @@ from signcaps.window import Window, display_available, paused_loop, save_screens
 from signcaps.writers import VideoWriter
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
+# Below this smoothed winning capsule length `live` shows "?". Chosen by `signcaps calibrate` on the
+# shipped default model's test split with the rule in signcaps/calibration.py (deploy/README.md,
+# "Confidence"): 0.6-0.7 is the lowest bin with >= 5 images (6; 5 right), none above is below 95%.
+DEFAULT_THRESHOLD = 0.6
 
 
 
@@ -60,7 +64,7 @@ class LiveConfig:
     hand_model: str | None = None  # hand_landmarker.task; None = the usual resolution chain
     hands: int = 1  # hands to track, each with its own smoothing slot
     smoothing: float = 0.5  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
-    threshold: float = 0.5  # smoothed winning length below this shows "?" (state "uncertain")
+    threshold: float = DEFAULT_THRESHOLD  # smoothed winning length below this shows "?" (state "uncertain")
     keep_frames: int = 5  # a slot keeps its smoothing this many frames after its hand vanished
     window: bool = True  # show a window (ignored when there is no display)
     output: str | None = None  # annotated video (mp4v), same size and fps as the input

@@ -47,7 +47,7 @@ def live_command(
     model: Optional[str] = ModelOption,
     hands: int = typer.Option(1, "--hands", help="hands to recognise at once (each smoothed separately)"),
     smoothing: float = typer.Option(0.5, "--smoothing", help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
-    threshold: float = typer.Option(0.5, "--threshold", help="show '?' when the winning (smoothed) capsule is shorter than this"),
+    threshold: float = typer.Option(0.6, "--threshold", help="show '?' when the winning (smoothed) capsule is shorter than this (0.6: chosen by `signcaps calibrate`)"),
     window: bool = typer.Option(True, "--window/--no-window", help="show a window (off automatically without a display)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the annotated video here (mp4v, same size and fps as the input)"),
     explain: bool = typer.Option(False, "--explain", help="show the crop and its capsule reconstruction (models with a decoder)"),
