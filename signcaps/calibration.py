@@ -50,7 +50,8 @@ class Reliability:
 
     def to_dict(self) -> dict[str, Any]:
         return {"images": self.images, "accuracy": round(self.accuracy, 4), "ece": round(self.ece, 4),
-                "threshold": self.threshold, "kept": round(self.kept, 4), "kept_accuracy": round(self.kept_accuracy, 4),
+                "threshold": self.threshold, "kept": round(self.kept, 4),
+                "kept_accuracy": round(self.kept_accuracy, 4),
                 "rule": f"lower edge of the lowest bin with >= {MIN_COUNT} images from which no such bin is "
                         f"significantly (Wilson 95%) below {TARGET:.0%} right and the images kept are >= {TARGET:.0%} right",
                 "bins": [{"low": b.low, "high": b.high, "count": b.count, "mean_length": round(b.mean_length, 4),

@@ -82,7 +82,8 @@ class NumberComposer:
                 committed = self._blocked = label
         if self._no_hand >= self.cfg.end and self.digits:
             done = self._finish()
-        progress = 0.0 if self._run_label is None or self._run_label == self._blocked else min(1.0, self._run / self.cfg.hold)
+        counting = self._run_label is not None and self._run_label != self._blocked
+        progress = min(1.0, self._run / self.cfg.hold) if counting else 0.0
         return ComposeStep(committed, done, "".join(self.digits), progress)
 
     def flush(self) -> str | None:

@@ -226,9 +226,7 @@ class LiveSummary:
 
 def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,
              paused: bool = False, note: str | None = None, last: str | None = None) -> np.ndarray:
-    from signcaps.overlay import HandView, draw_frame
-
-    from signcaps.overlay import draw_number
+    from signcaps.overlay import HandView, draw_frame, draw_number
 
     cfg = recogniser.cfg
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),

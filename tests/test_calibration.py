@@ -1,4 +1,4 @@
-"""Reliability of capsule lengths and the threshold rule (synthetic lengths), and `signcaps calibrate` on real photos."""
+"""Reliability of capsule lengths and the threshold rule (synthetic lengths); `signcaps calibrate` on real photos."""
 import numpy as np
 import pytest
 
@@ -23,7 +23,7 @@ def test_bins_accuracy_and_ece():
 
 
 def test_threshold_starts_above_the_unreliable_bins():
-    lengths, labels = _lengths([0.95] * 20 + [0.75] * 10 + [0.55] * 10, [True] * 20 + [True] * 10 + [True] * 2 + [False] * 8)
+    lengths, labels = _lengths([0.95] * 20 + [0.75] * 10 + [0.55] * 10, [True] * 32 + [False] * 8)
     rel = reliability(lengths, labels)
     assert rel.threshold == 0.7  # the 0.5 bin is mostly wrong; the lowest reliable populated bin starts at 0.7
     assert rel.kept == 0.75 and rel.kept_accuracy == 1.0
@@ -68,4 +68,5 @@ def test_calibrate_command_writes_the_diagram_and_the_table(tmp_path):
     assert sum(b["count"] for b in report["bins"]) == report["hands_found"]
     assert 0.0 <= report["threshold"] <= 1.0 and report["accuracy"] >= 0.8
     assert (tmp_path / "out" / "reliability-default_model-all.png").stat().st_size > 10_000
-    assert json.loads((tmp_path / "out" / "reliability-default_model-all.json").read_text())["threshold"] == report["threshold"]
+    saved = json.loads((tmp_path / "out" / "reliability-default_model-all.json").read_text())
+    assert saved["threshold"] == report["threshold"]

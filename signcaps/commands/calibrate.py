@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
 @user_errors
 def calibrate_command(
     model: Optional[Path] = typer.Argument(None, help="ONNX model (default: the shipped default model)"),
-    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset (default: the digits dataset of the recipe)"),
+    data: Optional[Path] = typer.Option(None, "--data",
+                                        help="image-folder dataset (default: the digits dataset of the recipe)"),
     split: str = typer.Option("test", "--split", help="test | val | train | all (the split of the default recipe)"),
     out_dir: Path = typer.Option(Path("calibration"), "--out", help="folder for the PNG and JSON"),
     bins: int = typer.Option(10, "--bins", help="bins of the winning capsule length"),
@@ -37,8 +38,10 @@ def calibrate_command(
         return
     rows = [[f"{b['low']:.1f}-{b['high']:.1f}", b["count"], f"{b['mean_length']:.3f}" if b["count"] else "-",
              f"{b['accuracy']:.1%}" if b["count"] else "-"] for b in report["bins"]]
-    out.print(table(f"reliability of {Path(report['model']).name} on the {split} split ({report['images']} images, "
-                    f"{report['hands_found']} with a hand)", ["winning length", "images", "mean length", "accuracy"], rows))
-    out.print(f"accuracy {report['accuracy']:.2%}, ECE {report['ece']:.3f}; recommended --threshold {report['threshold']:g}: "
+    title = (f"reliability of {Path(report['model']).name} on the {split} split ({report['images']} images, "
+             f"{report['hands_found']} with a hand)")
+    out.print(table(title, ["winning length", "images", "mean length", "accuracy"], rows))
+    out.print(f"accuracy {report['accuracy']:.2%}, ECE {report['ece']:.3f}; "
+              f"recommended --threshold {report['threshold']:g}: "
               f"keeps {report['kept']:.1%} of the images, {report['kept_accuracy']:.2%} of them right; "
               f"diagram: {report['png']}", highlight=False, soft_wrap=True)
