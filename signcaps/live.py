@@ -78,7 +78,7 @@ class LiveConfig:
     pipeline: bool = True  # capture/detect/write in threads (False = serial loop)
     screenshot_dir: str = "."  # where `s` saves the annotated frame
     camera_size: tuple[int, int] | None = None  # request this camera resolution (width, height)
-    draw: bool = True  # draw the overlay (bench without drawing: False)
+    draw: bool | None = None  # draw the overlay; None = only when someone sees it (window or --output)
     warmup: int = 0  # frames left out of the latency statistics (model and detector warm-up)
     detect_every: int = 1  # run the hand detector on every n-th frame (others reuse its hands)
     compose: ComposeConfig | None = None  # compose numbers from held digits (live --compose)
@@ -317,6 +317,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
         else:
             log("no usable display: running without a window (use --output and/or --json to see results)")
     stats = StageStats(cfg.warmup)
+    # nobody sees an overlay with neither window nor video (--json only): ~1 ms of CPU per frame saved
+    draw = cfg.draw if cfg.draw is not None else bool(window is not None or cfg.output)
     states: dict[str, int] = {}
     reason, error = "end of input", None
     writer: VideoWriter | None = None
@@ -370,7 +372,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                 fps_ema = instant if fps_ema is None else 0.9 * fps_ema + 0.1 * instant
             last_tick = now
             image = frame.image
-            if cfg.draw:
+            if draw:
                 t0 = time.perf_counter()
                 image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None,
                                  last=composer.finished[-1] if composer is not None and composer.finished else None)
