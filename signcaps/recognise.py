@@ -23,24 +23,13 @@ from signcaps.preprocess import SquareBox, crop_hand, square_box, to_batch, to_i
 
 
 class RecogniseSettings(Protocol):
-    """What the recogniser needs to know (`LiveConfig` has these fields; so can any small dataclass)."""
+    """What the recogniser needs to know: `LiveConfig` has these fields, so can a script's own dataclass."""
 
     hands: int  # hand slots, each with its own smoothing
     smoothing: float  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
     threshold: float  # smoothed winning length below this is "?" (state "uncertain")
     keep_frames: int  # a slot keeps its smoothing this many frames after its hand vanished
     explain: bool  # also return the crop and its reconstruction
-
-
-@dataclass
-class Settings:
-    """A plain `RecogniseSettings` for scripts and tests that do not run the live loop."""
-
-    hands: int = 1
-    smoothing: float = 0.5
-    threshold: float = 0.5
-    keep_frames: int = 5
-    explain: bool = False
 
 
 @dataclass
