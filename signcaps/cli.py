@@ -28,9 +28,9 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 def _register() -> None:
     """Each command group lives in its own module; `deploy` creates the `bench` group that `live` extends."""
-    from signcaps.commands import data, deploy, explain, live, training, web
+    from signcaps.commands import calibrate, data, deploy, explain, live, training, web
 
-    for module in (data, training, deploy, live, explain, web):
+    for module in (data, training, deploy, live, explain, calibrate, web):
         module.register(app)
 
 

@@ -23,7 +23,8 @@ err = Console(stderr=True)  # progress, notes and errors: stderr (keeps --json c
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-HandModelOption = typer.Option(None, "--hand-model", help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or a download)")
+HandModelOption = typer.Option(None, "--hand-model", help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or a download); "
+                               "'lite' = the smaller landmark network (faster), 'full' = the default bundle")
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
 
 
