@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from signcaps.capture import Frame
-from signcaps.preprocess import SquareBox, hand_sample, square_box, to_batch, to_image, unit_to_rgb
+from signcaps.preprocess import SquareBox, crop_hand, hand_sample, square_box, to_batch, to_image, unit_to_rgb
 
 
 class RecogniseSettings(Protocol):
@@ -197,18 +197,19 @@ class Recogniser:
         function training's cache and `predict` use.
         """
         t0 = time.perf_counter()
+        needs_pose = getattr(self.classifier, "needs_pose", False)
         kept, crops, poses = [], [], []
         for hand in hands:
             try:
-                crop, pose = hand_sample(rgb, hand, self.crop_cfg)
+                crop, pose = hand_sample(rgb, hand, self.crop_cfg) if needs_pose else \
+                    (crop_hand(rgb, hand.landmarks, hand.is_left, self.crop_cfg), None)
             except ValueError:  # landmarks entirely outside the frame: nothing to classify
                 continue
             kept.append(hand)
             crops.append(crop)
             poses.append(pose)
         batch = to_batch(crops, self.crop_cfg)
-        feed = {"image": batch, "pose": np.asarray(poses, np.float32).reshape(-1, 21, 3)} \
-            if getattr(self.classifier, "needs_pose", False) else batch
+        feed = {"image": batch, "pose": np.asarray(poses, np.float32).reshape(-1, 21, 3)} if needs_pose else batch
         t1 = time.perf_counter()
         recon = pose_recon = None
         if not kept:
