@@ -1,5 +1,6 @@
 # Two commands for a fresh machine (see README.md):
-#   make demo   set up .venv, train the default CapsNet on ../shared data, export it, classify a few images
+#   make demo   set up .venv, train the default model (fused image + hand-pose CapsNet) on ../shared data,
+#               export it, classify a few images
 #   make test   set up .venv, lint (ruff check), run the test suite (what CI runs)
 VENV        ?= .venv
 PYTHON      ?= python3
@@ -12,6 +13,7 @@ HAND_MODEL  ?= $(SHARED)/models/hand_landmarker.task
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 RUN         ?= runs/demo
+RECIPE      ?= train/recipes/fused-capsnet.yaml
 
 .PHONY: setup demo test test-all clean
 
@@ -30,7 +32,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: setup
-	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps train --recipe train/recipes/capsnet.yaml --data $(DATA) --run-dir $(RUN) $(if $(wildcard $(RUN)/last.pt),--resume)
+	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps train --recipe $(RECIPE) --data $(DATA) --run-dir $(RUN) $(if $(wildcard $(RUN)/last.pt),--resume)
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps export $(RUN)/best.pt -o $(RUN)/model.onnx
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) $(VENV)/bin/signcaps predict --model $(RUN)/model.onnx $(DATA)/3/IMG_1121.JPG $(DATA)/7/IMG_1125.JPG
 

@@ -3,6 +3,11 @@
 The hand model is resolved in this order: an explicit path -> $SIGNCAPS_HAND_MODEL -> the user
 cache -> the official MediaPipe download -> a build from the TFLite files inside the
 `mediapipe==0.10.21` wheel on PyPI. Every downloaded byte is checked against a pinned sha256.
+
+Two named variants can be asked for instead of a path (`--hand-model full|lite`): `full` is the
+chain above without the environment variable; `lite` pairs the wheel's smaller landmark network
+with the full palm detector (the wheel's lite palm detector does not load in the Tasks API), is
+cached as hand_landmarker_lite.task and, having no official download, is always built from the wheel.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from signcaps.errors import UserError
 HAND_MODEL_ENV = "SIGNCAPS_HAND_MODEL"
 CACHE_ENV = "SIGNCAPS_CACHE_DIR"
 HAND_MODEL_NAME = "hand_landmarker.task"
+LITE_HAND_MODEL_NAME = "hand_landmarker_lite.task"
 
 
 class AssetError(UserError, RuntimeError):
@@ -55,6 +61,15 @@ WHEEL_MEMBERS = {
         "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
     ),
 }
+# The lite bundle: the same full palm detector, the lite landmark network (2.1 MB instead of 5.5 MB).
+LITE_WHEEL_MEMBERS = {
+    "hand_detector.tflite": WHEEL_MEMBERS["hand_detector.tflite"],
+    "hand_landmarks_detector.tflite": (
+        "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
+        "048edd3645c9bf7397d19a9f6e3a42957d6e414c9bea6598030a2e9b624156e6",
+    ),
+}
+VARIANTS = ("full", "lite")
 
 
 def cache_dir() -> Path:
@@ -120,13 +135,13 @@ def check_hand_model(path: Path) -> Path:
     return path
 
 
-def build_from_wheel(wheel: Path, dest: Path) -> Path:
+def build_from_wheel(wheel: Path, dest: Path, members: dict[str, tuple[str, str]] = WHEEL_MEMBERS) -> Path:
     """Write a .task bundle from the TFLite files inside a mediapipe wheel, verified member by member."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     try:
         with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as out:
-            for member, (inner, expected) in WHEEL_MEMBERS.items():
+            for member, (inner, expected) in members.items():
                 try:
                     data = src.read(inner)
                 except KeyError:
@@ -159,6 +174,8 @@ def fetch_wheel(workdir: Path) -> Path:
 
 def explicit_hand_model(explicit: str | Path | None) -> Path | None:
     """The user's own choice (flag, then environment), checked; None when they made none."""
+    if explicit and str(explicit) in VARIANTS and not Path(explicit).exists():
+        return None  # a named variant, resolved by resolve_hand_model
     if explicit:
         return check_hand_model(Path(explicit).expanduser())
     if os.environ.get(HAND_MODEL_ENV):
@@ -174,7 +191,10 @@ def resolve_hand_model(explicit: str | Path | None = None, allow_fetch: bool = T
                        log: Callable[[str], None] = lambda _msg: None,
                        official: Download = OFFICIAL_HAND_MODEL) -> Path:
     """Find (or fetch) the hand model following the documented chain."""
-    chosen = explicit_hand_model(explicit)
+    variant = str(explicit) if explicit and str(explicit) in VARIANTS and not Path(explicit).exists() else None
+    if variant == "lite":
+        return resolve_lite_hand_model(allow_fetch, log)
+    chosen = None if variant else explicit_hand_model(explicit)
     if chosen is not None:
         return chosen
     cached = cache_dir() / HAND_MODEL_NAME
@@ -195,6 +215,19 @@ def resolve_hand_model(explicit: str | Path | None = None, allow_fetch: bool = T
     except AssetError as err:
         errors.append(str(err))
     raise AssetError(f"{missing_model_message()} [tried: {'; '.join(errors)}]")
+
+
+def resolve_lite_hand_model(allow_fetch: bool = True, log: Callable[[str], None] = lambda _msg: None) -> Path:
+    """The lite bundle: from the cache, else built from the pinned wheel on PyPI (no official download)."""
+    cached = cache_dir() / LITE_HAND_MODEL_NAME
+    if cached.is_file():
+        return check_hand_model(cached)
+    if not allow_fetch:
+        raise AssetError(f"no lite hand model in {cached.parent}: run `signcaps models pull --hand-model lite` "
+                         f"where PyPI is reachable")
+    log(f"building the lite hand model from the {WHEEL_SPEC} wheel on PyPI")
+    with tempfile.TemporaryDirectory() as tmp:
+        return check_hand_model(build_from_wheel(fetch_wheel(Path(tmp)), cached, LITE_WHEEL_MEMBERS))
 
 
 def missing_model_message() -> str:

@@ -37,12 +37,17 @@ import cv2
 import numpy as np
 
 from signcaps.capture import BackgroundStage, CaptureError, Frame, ThreadedReader, open_source, parse_source
+from signcaps.compose import ComposeConfig, NumberComposer
 from signcaps.errors import UserError
 from signcaps.recognise import FrameResult, HandResult, HandSlots, Recogniser  # noqa: F401  (the loop's public types)
 from signcaps.window import Window, display_available, paused_loop, save_screenshot, window_step
 from signcaps.writers import VideoWriter
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
+# Below this smoothed winning capsule length `live` shows "?". Chosen by `signcaps calibrate` on the
+# shipped default model's test split with the rule in signcaps/calibration.py (deploy/README.md,
+# "Confidence"): 0.6-0.7 is the lowest bin with >= 5 images (6; 5 right), none above is below 95%.
+DEFAULT_THRESHOLD = 0.6
 
 
 
@@ -59,7 +64,7 @@ class LiveConfig:
     hand_model: str | None = None  # hand_landmarker.task; None = the usual resolution chain
     hands: int = 1  # hands to track, each with its own smoothing slot
     smoothing: float = 0.5  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
-    threshold: float = 0.5  # smoothed winning length below this shows "?" (state "uncertain")
+    threshold: float = DEFAULT_THRESHOLD  # smoothed winning length below this shows "?" (state "uncertain")
     keep_frames: int = 5  # a slot keeps its smoothing this many frames after its hand vanished
     window: bool = True  # show a window (ignored when there is no display)
     output: str | None = None  # annotated video (mp4v), same size and fps as the input
@@ -73,9 +78,10 @@ class LiveConfig:
     pipeline: bool = True  # capture/detect/write in threads (False = serial loop)
     screenshot_dir: str = "."  # where `s` saves the annotated frame
     camera_size: tuple[int, int] | None = None  # request this camera resolution (width, height)
-    draw: bool = True  # draw the overlay (bench without drawing: False)
+    draw: bool | None = None  # draw the overlay; None = only when someone sees it (window or --output)
     warmup: int = 0  # frames left out of the latency statistics (model and detector warm-up)
     detect_every: int = 1  # run the hand detector on every n-th frame (others reuse its hands)
+    compose: ComposeConfig | None = None  # compose numbers from held digits (live --compose)
 
     def check(self) -> "LiveConfig":
         if not 0.0 < self.smoothing <= 1.0:
@@ -92,6 +98,8 @@ class LiveConfig:
             raise LiveError(f"--detect-every must be 1 to 10, got {self.detect_every}")
         if self.keep_frames < 0:
             raise LiveError("keep_frames must be >= 0")
+        if self.compose is not None:
+            self.compose.check()
         if self.output:
             suffix = Path(self.output).suffix.lower()
             if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
@@ -135,9 +143,14 @@ class StageStats:
             return
         self.counted += 1
         self._t_end = now
-        self._cpu_end = time.process_time()
         for stage, ms in timings.items():
             self.samples.setdefault(stage, []).append(ms)
+
+    def finish(self) -> None:
+        """Call when the loop ends: reads the process CPU time once (with MediaPipe's threads running a
+        read took 8.5 us median, up to 91 us: not worth paying on every frame)."""
+        if self.counted:
+            self._cpu_end = time.process_time()
 
     def exclude(self, seconds: float) -> None:
         """Leave time out of the FPS (a pause)."""
@@ -196,6 +209,7 @@ class LiveSummary:
     pipeline: bool = True
     error: UserError | None = None
     cpu_ms_per_frame: float | None = None
+    numbers: list[str] | None = None  # finished numbers (live --compose)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -206,6 +220,7 @@ class LiveSummary:
             "stages": {k: {m: round(v, 3) for m, v in d.items()} for k, d in self.stages.items()},
             "error": str(self.error) if self.error else None,
             "cpu_ms_per_frame": None if self.cpu_ms_per_frame is None else round(self.cpu_ms_per_frame, 3),
+            "numbers": self.numbers,
         }
 
 
@@ -213,14 +228,17 @@ class LiveSummary:
 
 
 def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,
-             paused: bool = False, note: str | None = None) -> np.ndarray:
-    from signcaps.overlay import HandView, draw_frame
+             paused: bool = False, note: str | None = None, last: str | None = None) -> np.ndarray:
+    from signcaps.overlay import HandView, draw_frame, draw_number
 
     cfg = recogniser.cfg
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
                       h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction, h.pose_tile)
              for h in result.hands]
-    return draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
+    draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
+    if result.compose is not None:
+        draw_number(image, result.compose.building, result.compose.progress, last)
+    return image
 
 
 class _DetectWorker:
@@ -266,14 +284,16 @@ class _Detect:
 
 
 def run_live(cfg: LiveConfig, classifier=None, on_result: Callable[[FrameResult, list[str]], None] | None = None,
-             log: Callable[[str], None] = lambda _msg: None) -> LiveSummary:
+             log: Callable[[str], None] = lambda _msg: None,
+             on_number: Callable[[str], None] | None = None) -> LiveSummary:
     """Run the loop until the input ends, the user quits, or Ctrl-C; never raises for a source
-    that stops mid-run (the summary carries the error). Opening errors are raised (UserError)."""
-    return _run_live(cfg, classifier, on_result, log)
+    that stops mid-run (the summary carries the error). Opening errors are raised (UserError).
+    With `cfg.compose`, each finished number goes to `on_number` (the last one when the run ends)."""
+    return _run_live(cfg, classifier, on_result, log, on_number)
 
 
 def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, list[str]], None] | None,
-              log: Callable[[str], None]) -> LiveSummary:
+              log: Callable[[str], None], on_number: Callable[[str], None] | None = None) -> LiveSummary:
     from signcaps.assets import resolve_hand_model
     from signcaps.hands import HandDetector
 
@@ -301,6 +321,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
         else:
             log("no usable display: running without a window (use --output and/or --json to see results)")
     stats = StageStats(cfg.warmup)
+    # nobody sees an overlay with neither window nor video (--json only): ~1 ms of CPU per frame saved
+    draw = cfg.draw if cfg.draw is not None else bool(window is not None or cfg.output)
     states: dict[str, int] = {}
     reason, error = "end of input", None
     writer: VideoWriter | None = None
@@ -312,6 +334,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     size: tuple[int, int] | None = None
     pace_origin: float | None = None
     detect = _Detect(detector, cfg.detect_every)
+    composer = NumberComposer(cfg.compose) if cfg.compose is not None else None
     cv_threads: int | None = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -344,6 +367,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
             if cfg.pipeline:
                 timings["wait"] = wait_ms
             result = recogniser(rgb, hands, frame, timings)
+            if composer is not None:
+                result.compose = _compose(composer, result, on_number)
             states[result.state] = states.get(result.state, 0) + 1
             now = time.perf_counter()
             if last_tick is not None:
@@ -351,9 +376,10 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                 fps_ema = instant if fps_ema is None else 0.9 * fps_ema + 0.1 * instant
             last_tick = now
             image = frame.image
-            if cfg.draw:
+            if draw:
                 t0 = time.perf_counter()
-                image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None)
+                image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None,
+                                 last=composer.finished[-1] if composer is not None and composer.finished else None)
                 timings["draw"] = (time.perf_counter() - t0) * 1000.0
             if cfg.output:
                 if writer is None:
@@ -395,6 +421,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     except CaptureError as exc:
         reason, error = "stopped", exc
     finally:
+        stats.finish()
         if cv_threads is not None:
             cv2.setNumThreads(cv_threads)
         if worker is not None:
@@ -410,13 +437,25 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                 stats.samples["write"] = writer.ms[stats.warmup:] if len(writer.ms) > stats.warmup else []
         if window is not None:
             window.close()
+        if composer is not None and (rest := composer.flush()) is not None and on_number is not None:
+            on_number(rest)  # the input ended (or the user quit) while a number was being signed
     return LiveSummary(
         frames=stats.frames, seconds=stats.seconds, fps=stats.fps, stages=stats.table(),
         classifier_share=stats.classifier_share(), reason=reason, source=source.name,
         size=size, dropped=reader.dropped if reader else 0,
         skipped=len(getattr(source, "skipped", [])), states=states, output=writer.path if writer else None,
         pipeline=cfg.pipeline, error=error, cpu_ms_per_frame=stats.cpu_ms_per_frame,
+        numbers=composer.finished if composer is not None else None,
     )
+
+
+def _compose(composer: NumberComposer, result: FrameResult, on_number: Callable[[str], None] | None):
+    """Feed the first hand's confident label to the composer; hand a finished number on."""
+    first = result.hands[0] if result.hands else None
+    step = composer.update(first.label if first is not None else None, hand=first is not None)
+    if step.finished is not None and on_number is not None:
+        on_number(step.finished)
+    return step
 
 
 def _detect_config(classifier, hands: int):

@@ -276,3 +276,22 @@ def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], thres
         draw_hand(img, view, threshold)
     draw_status(img, fps, paused, note)
     return img
+
+
+def draw_number(img: np.ndarray, building: str, progress: float, last: str | None = None) -> np.ndarray:
+    """The number being composed (live --compose) at the bottom left, with a bar filling while a
+    sign is held towards being committed; the last finished number, dimmed, while none is built."""
+    s = scale_for(img.shape)
+    size, thick = 1.0 * s, max(2, int(round(2 * s)))
+    text = building + "_" if building else (f"= {last}" if last else "_")
+    (tw, th), _ = cv2.getTextSize(text, FONT, size, thick)
+    pad = int(round(8 * s))
+    x0, y1 = int(round(8 * s)), img.shape[0] - int(round(34 * s))
+    y0 = y1 - th - 3 * pad
+    _darken(img, x0, y0, x0 + tw + 2 * pad, y1)
+    _text(img, text, (x0 + pad, y1 - 2 * pad), size, TEXT if building else BAR, thick)
+    if progress > 0:
+        bar_y = y1 - pad
+        cv2.rectangle(img, (x0 + pad, bar_y), (x0 + pad + int(round(progress * tw)), bar_y + max(2, int(round(3 * s)))),
+                      WIN, -1)
+    return img

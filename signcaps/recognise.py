@@ -19,28 +19,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from signcaps.capture import Frame
-from signcaps.preprocess import SquareBox, hand_sample, square_box, to_batch, to_image, unit_to_rgb
+from signcaps.preprocess import SquareBox, crop_hand, hand_sample, square_box, to_batch, to_image, unit_to_rgb
 
 
 class RecogniseSettings(Protocol):
-    """What the recogniser needs to know (`LiveConfig` has these fields; so can any small dataclass)."""
+    """What the recogniser needs to know: `LiveConfig` has these fields, so can a script's own dataclass."""
 
     hands: int  # hand slots, each with its own smoothing
     smoothing: float  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
     threshold: float  # smoothed winning length below this is "?" (state "uncertain")
     keep_frames: int  # a slot keeps its smoothing this many frames after its hand vanished
     explain: bool  # also return the crop and its reconstruction
-
-
-@dataclass
-class Settings:
-    """A plain `RecogniseSettings` for scripts and tests that do not run the live loop."""
-
-    hands: int = 1
-    smoothing: float = 0.5
-    threshold: float = 0.5
-    keep_frames: int = 5
-    explain: bool = False
 
 
 @dataclass
@@ -69,9 +58,10 @@ class FrameResult:
     time_s: float  # source timestamp in seconds
     hands: list[HandResult]
     state: str  # no_hand | uncertain | ok
+    compose: Any = None  # signcaps.compose.ComposeStep when numbers are composed (live --compose)
 
     def to_json(self, classes: list[str]) -> dict[str, Any]:
-        return {
+        row = {
             "time": round(self.time_s, 4),
             "frame": self.index,
             "state": self.state,
@@ -88,6 +78,9 @@ class FrameResult:
                 "score": round(float(h.hand.score), 4),
             } for h in self.hands],
         }
+        if self.compose is not None:
+            row["compose"] = self.compose.to_json()
+        return row
 
 
 @dataclass
@@ -204,18 +197,19 @@ class Recogniser:
         function training's cache and `predict` use.
         """
         t0 = time.perf_counter()
+        needs_pose = getattr(self.classifier, "needs_pose", False)
         kept, crops, poses = [], [], []
         for hand in hands:
             try:
-                crop, pose = hand_sample(rgb, hand, self.crop_cfg)
+                crop, pose = hand_sample(rgb, hand, self.crop_cfg) if needs_pose else \
+                    (crop_hand(rgb, hand.landmarks, hand.is_left, self.crop_cfg), None)
             except ValueError:  # landmarks entirely outside the frame: nothing to classify
                 continue
             kept.append(hand)
             crops.append(crop)
             poses.append(pose)
         batch = to_batch(crops, self.crop_cfg)
-        feed = {"image": batch, "pose": np.asarray(poses, np.float32).reshape(-1, 21, 3)} \
-            if getattr(self.classifier, "needs_pose", False) else batch
+        feed = {"image": batch, "pose": np.asarray(poses, np.float32).reshape(-1, 21, 3)} if needs_pose else batch
         t1 = time.perf_counter()
         recon = pose_recon = None
         if not kept:

@@ -69,3 +69,28 @@ def plot_sweep(curves: dict[str, tuple[list[float], list[float]]], path: Path, x
     ax.legend()
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_reliability(rel, path: Path, title: str) -> Path:
+    """Reliability diagram: accuracy per bin of winning capsule length (bars) against the diagonal,
+    bin counts on a log axis below, the recommended --threshold as a vertical line."""
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5.5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    centres = [(b.low + b.high) / 2 for b in rel.bins]
+    width = rel.bins[0].high - rel.bins[0].low
+    ax.bar(centres, [b.accuracy if b.count else 0 for b in rel.bins], width=width * 0.9, color="#4c9a2a",
+           edgecolor="black", label="accuracy")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="length = accuracy")
+    for b, c in zip(rel.bins, centres):
+        if b.count:
+            ax.plot(c, b.mean_length, "o", color="black", markersize=3)
+    ax.axvline(rel.threshold, color="#e08000", label=f"--threshold {rel.threshold:g}")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax_n.bar(centres, [max(b.count, 0) for b in rel.bins], width=width * 0.9, color="#777777")
+    ax_n.set_yscale("symlog")
+    ax_n.set_ylabel("images")
+    ax_n.set_xlabel("winning capsule length")
+    ax_n.set_xlim(0, 1)
+    return _save(fig, path)

@@ -20,13 +20,15 @@ def load_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:
 
 
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per model: mean and spread of test accuracy over seeds, timing, size."""
+    """One row per recipe (runs of one recipe with different seeds): mean and spread of test
+    accuracy over seeds, timing, size. Two recipes of one architecture stay two rows."""
     rows = []
-    for model in dict.fromkeys(run["model"] for run in runs):
-        group = [run for run in runs if run["model"] == model]
+    for recipe in dict.fromkeys(_recipe(run) for run in runs):
+        group = [run for run in runs if _recipe(run) == recipe]
         accs = [run["test_acc"] for run in group if run["test_acc"] is not None]
+        model = group[0]["model"]
         rows.append({
-            "model": model,
+            "model": recipe if recipe == model else f"{recipe} ({model})",
             "params": group[0]["params"],
             "seeds": sorted(run["seed"] for run in group),
             "epochs": group[0]["epochs"],
@@ -40,6 +42,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "test_accs": accs,
         })
     return rows
+
+
+def _recipe(run: dict[str, Any]) -> str:
+    recipe = run.get("recipe")
+    return run["model"] if recipe in (None, "default") else recipe
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

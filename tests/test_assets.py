@@ -95,3 +95,49 @@ def test_build_from_wheel_checks_each_member(tmp_path, hand_model):
     with pytest.raises(AssetError, match="sha256"):
         build_from_wheel(_fake_wheel(tmp_path / "bad.whl", hand_model, tamper=True), tmp_path / "bad.task")
     assert not (tmp_path / "bad.task").exists()
+
+
+def test_lite_variant_comes_from_the_cache_before_the_environment(hand_model, monkeypatch):
+    lite = assets.cache_dir() / assets.LITE_HAND_MODEL_NAME
+    lite.parent.mkdir(parents=True, exist_ok=True)
+    lite.write_bytes(hand_model.read_bytes())  # same layout; the test needs no real lite network
+    try:
+        assert resolve_hand_model("lite", allow_fetch=False) == lite  # $SIGNCAPS_HAND_MODEL points at the full one
+        assert resolve_hand_model(None, allow_fetch=False) == hand_model
+    finally:
+        lite.unlink()
+    with pytest.raises(AssetError, match="models pull --hand-model lite"):
+        resolve_hand_model("lite", allow_fetch=False)
+
+
+def test_lite_bundle_pins_the_full_palm_detector_and_the_lite_landmarks(tmp_path, hand_model):
+    members = assets.LITE_WHEEL_MEMBERS
+    assert members["hand_detector.tflite"] == assets.WHEEL_MEMBERS["hand_detector.tflite"]
+    assert members["hand_landmarks_detector.tflite"][0].endswith("hand_landmark_lite.tflite")
+    with zipfile.ZipFile(hand_model) as bundle, zipfile.ZipFile(tmp_path / "mp.whl", "w") as wheel:
+        for member, (inner, _) in members.items():
+            wheel.writestr(inner, bundle.read(member))  # the full landmark network under the lite name
+    with pytest.raises(AssetError, match="hand_landmark_lite.tflite.*sha256"):
+        build_from_wheel(tmp_path / "mp.whl", tmp_path / "lite.task", members)
+    assert not (tmp_path / "lite.task").exists()
+
+
+@pytest.mark.slow
+def test_lite_bundle_built_from_the_real_wheel_finds_hands(tmp_path):
+    """Needs PyPI: pip downloads mediapipe==0.10.21, the bundle is built, loaded, and finds a hand."""
+    from signcaps.config import DetectConfig
+    from signcaps.hands import HandDetector
+    from signcaps.preprocess import read_image_rgb
+
+    try:
+        wheel = assets.fetch_wheel(tmp_path)
+    except AssetError as err:
+        pytest.skip(f"PyPI not reachable: {err}")
+    built = build_from_wheel(wheel, tmp_path / "lite.task", assets.LITE_WHEEL_MEMBERS)
+    with zipfile.ZipFile(built) as bundle:
+        assert all(info.compress_type == zipfile.ZIP_STORED for info in bundle.infolist())
+    from conftest import DIGITS
+
+    image = read_image_rgb(sorted((DIGITS / "5").glob("*.JPG"))[0])
+    with HandDetector(built, DetectConfig(), mode="image") as detector:
+        assert detector.detect(image)

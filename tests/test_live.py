@@ -500,3 +500,44 @@ def test_bench_live_compares_with_the_detector_alone(clip, onnx_model):
                    "--warmup", "2", "--mode", "serial"])
     assert text.exit_code == 0, text.output
     assert "x the detector alone" in text.stdout and "detector alone:" in text.stdout
+
+
+# ------------------------------------------------------------------------ compose
+
+
+def _number_clip(path: Path, numbers: list[list[int]]) -> None:
+    """Each number's digits 16 frames each with 3 blank frames between, 30 blank frames between numbers."""
+    frames = []
+    for n, digits in enumerate(numbers):
+        frames += list(videos.sign_frames(digits, FRAMES_PER_DIGIT, seed=10 + n, blank_frames=30 if n else 3, gap=3))
+    blank = np.empty_like(frames[0][0])
+    blank[:] = frames[-1][0][0, 0]
+    frames += [(blank, None)] * 5
+    videos.write_video(path, frames)
+
+
+def test_compose_returns_the_signed_numbers(onnx_model, tmp_path):
+    """Two numbers, one with a repeated digit: the exact sequence comes back on stdout, in the JSON
+    lines and in --compose-out."""
+    clip = tmp_path / "numbers.mp4"
+    _number_clip(clip, [[2, 5, 5, 7], [7, 0, 2]])
+    plain = invoke(["live", "--source", str(clip), "--model", str(onnx_model), "--no-window", "--compose"])
+    assert plain.exit_code == 0, plain.output
+    assert plain.stdout.split() == ["2557", "702"]
+    assert "numbers: 2557, 702" in plain.stderr
+    out_file = tmp_path / "numbers.txt"
+    # --compose-end 4: the clip's last 5 blank frames finish the second number inside the JSON lines
+    # (above, the end of the input finished it)
+    result = invoke(["live", "--source", str(clip), "--model", str(onnx_model), "--no-window", "--json", "--serial",
+                     "--compose-end", "4", "--compose-out", str(out_file), "--output", str(tmp_path / "composed.mp4")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "".join(row["compose"]["committed"] or "" for row in rows) == "2557702"
+    assert [row["compose"]["finished"] for row in rows if row["compose"]["finished"]] == ["2557", "702"]
+    assert out_file.read_text().split() == ["2557", "702"]
+    building = [row["compose"]["number"] for row in rows]
+    assert "255" in building and "70" in building
+
+
+def test_compose_settings_are_one_line_errors(onnx_model, clip):
+    _one_line_error(invoke(["live", "--source", str(clip[0]), "--compose", "--compose-hold", "0"]), "--compose-hold")

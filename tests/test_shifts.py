@@ -69,6 +69,8 @@ def test_domain_shift_evaluation_reruns_the_whole_pipeline(tiny_pose_models, tmp
     assert json.loads((tmp_path / "domain-shift.json").read_text())["models"][1]["path"].endswith("model.onnx")
     rows = shift_rows(report)
     assert [r[0] for r in rows] == ["none", "bg-clutter", "mirror", "worst shift"]
+    found = shift_rows(report, found_only=True)
+    assert len(found) == len(rows) and all("no hand" not in cell for row in found for cell in row)
 
 
 def test_unknown_shift_is_a_one_line_error(tiny_pose_models):

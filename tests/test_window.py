@@ -28,13 +28,13 @@ TOOLS = ("Xvfb", "xdotool", "import")
 MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
 SCREEN = (1280, 1024)
 
-pytestmark = [pytest.mark.shared, pytest.mark.skipif(
+needs_x = pytest.mark.skipif(
     bool(MISSING) or not sys.platform.startswith("linux"),
-    reason=f"the real-window test needs {', '.join(MISSING) or 'Linux'} (apt-get install xvfb xdotool imagemagick)")]
+    reason=f"the real-window test needs {', '.join(MISSING) or 'Linux'} (apt-get install xvfb xdotool imagemagick)")
 
 
 @pytest.fixture(scope="module")
-def display():
+def display(shared):
     """A fresh Xvfb screen (and openbox on it when installed, for fullscreen); yields its env."""
     number = next(n for n in range(90, 140) if not Path(f"/tmp/.X11-unix/X{n}").exists()
                   and not Path(f"/tmp/.X{n}-lock").exists())
@@ -92,6 +92,7 @@ def find(screenshot: np.ndarray, frame: np.ndarray) -> tuple[float, tuple[int, i
     return float(score), at
 
 
+@needs_x
 def test_live_window_size_overlay_and_keys(display, tmp_path):
     env, has_wm = display
     clip = tmp_path / "signs.mp4"
@@ -164,3 +165,40 @@ def test_fit_size_scales_down_only():
     assert fit_size((640, 480), (1920, 1080)) == (640, 480)
     assert fit_size((1920, 1080), (1280, 1024)) == (1152, 648)
     assert fit_size((1280, 720), None) == (1280, 720)
+
+
+@needs_x
+def test_a_large_frame_opens_scaled_down_to_fit_the_screen(display, tmp_path):
+    from signcaps.window import fit_size
+
+    env, _ = display
+    clip = tmp_path / "hd.mp4"
+    videos.write_video(clip, videos.sign_frames([4], 40, size=(1920, 1080), scale=4.0, seed=3, blank_frames=1))
+    cli = [sys.executable, "-c", "from signcaps.cli import app; app()"]
+    live = subprocess.Popen([*cli, "live", "--source", str(clip), "--model", str(DEFAULT_MODEL), "--fps", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "^signcaps live$"], env=env,
+                               capture_output=True, text=True, timeout=60)
+        window = found.stdout.split()[0]
+        assert geometry(env, window) == fit_size((1920, 1080), SCREEN) == (1152, 648)
+        press(env, window, "q", settle=0.2)
+        _, err = live.communicate(timeout=60)
+    finally:
+        if live.poll() is None:
+            live.kill()
+            live.communicate()
+    assert live.returncode == 0 and "quit:" in err and "1920x1080" in err, err
+
+
+@pytest.mark.parametrize("height, scale", [(480, 1.0), (720, 1.5), (1080, 2.25)])
+def test_overlay_grows_with_the_frame(height, scale):
+    """Text and bars are sized from the frame height, so a 1080p camera shows them as large, relative
+    to the frame, as a 480p one: readable in a window that shows the frame scaled down."""
+    from signcaps.overlay import panel_size, scale_for
+
+    width = height * 16 // 9
+    assert scale_for((height, width, 3)) == pytest.approx(scale)
+    w0, h0 = panel_size((480, 640, 3), 10, False)
+    w, h = panel_size((height, width, 3), 10, False)
+    assert w / w0 == pytest.approx(scale, rel=0.03) and h / h0 == pytest.approx(scale, rel=0.03)

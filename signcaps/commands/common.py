@@ -26,7 +26,9 @@ TEXT_COLUMNS = ("class", "model", "file", "stage", "setting", "inputs", "summary
 F = TypeVar("F", bound=Callable[..., Any])
 
 HandModelOption = typer.Option(None, "--hand-model",
-                               help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or a download)")
+                               help="hand_landmarker.task to use (else $SIGNCAPS_HAND_MODEL, the cache, or "
+                                    "a download); "
+                               "'lite' = the smaller landmark network (faster), 'full' = the default bundle")
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
 
 

@@ -58,6 +58,8 @@ def robustness_command(
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="folder for the PNGs and JSON (default: the checkpoints' "
                                                 "common folder)"),
+    markdown: bool = typer.Option(False, "--markdown",
+                                  help="with --domain: print the tables as markdown (train/README.md)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -70,10 +72,27 @@ def robustness_command(
         if json_out:
             print_json(report)
             return
+        if markdown:
+            from signcaps.shifts import markdown_table
+
+            views = [(False, "models"), (True, "models")] + ([(False, "recipes"), (True, "recipes")]
+                                                             if any(r["models"] > 1 for r in report["recipes"]) else [])
+            for found_only, key in views:
+                title = (("on found hands" if found_only else "end to end (no hand = wrong)")
+                         + (", mean per recipe" if key == "recipes" else ""))
+                print(f"\n{title}\n\n{markdown_table(report, found_only, key)}")
+            return
         columns = ["shift", *(m["label"] for m in report["models"])]
-        out.print(table(f"domain shifts: accuracy on {report['images']} photos ({report['split']} split; no "
-                        "hand = wrong)",
-                        columns, shift_rows(report)))
+        out.print(table(f"domain shifts, end to end: accuracy on {report['images']} photos ({report['split']} split; "
+                        f"no hand found = wrong)", columns, shift_rows(report)))
+        out.print(table("the classifier alone: accuracy on the photos where MediaPipe found the hand", columns,
+                        shift_rows(report, found_only=True)))
+        if any(r["models"] > 1 for r in report["recipes"]):
+            means = ["shift", *(r["label"] for r in report["recipes"])]
+            out.print(table("per recipe, mean over its seeds: end to end", means,
+                            shift_rows(report, key_models="recipes")))
+            out.print(table("per recipe, mean over its seeds: on found hands", means,
+                            shift_rows(report, found_only=True, key_models="recipes")))
         out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
         return
     from signcaps.robustness import compare_checkpoints

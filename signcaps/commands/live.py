@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
 
 def register_bench(bench: typer.Typer) -> None:
     bench.command("live")(bench_live_command)
+    bench.command("hands")(bench_hands_command)
 
 
 def _size(text: Optional[str]) -> Optional[tuple[int, int]]:
@@ -40,8 +41,9 @@ def live_command(
     hands: int = typer.Option(1, "--hands", help="hands to recognise at once (each smoothed separately)"),
     smoothing: float = typer.Option(0.5, "--smoothing",
                                     help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
-    threshold: float = typer.Option(0.5, "--threshold",
-                                    help="show '?' when the winning (smoothed) capsule is shorter than this"),
+    threshold: float = typer.Option(0.6, "--threshold",
+                                    help="show '?' when the winning (smoothed) capsule is shorter than this (0.6: "
+                                         "chosen by `signcaps calibrate`)"),
     window: bool = typer.Option(True, "--window/--no-window",
                                 help="show a window (off automatically without a display)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
@@ -64,27 +66,65 @@ def live_command(
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = typer.Option(False, "--json",
                                   help="one JSON line per frame on stdout (time, frame, state, hands)"),
+    compose: bool = typer.Option(False, "--compose",
+                                 help="compose numbers: hold each digit, lower the hand to finish the number"),
+    compose_hold: int = typer.Option(8, "--compose-hold", help="frames a digit must be held to be committed"),
+    compose_gap: int = typer.Option(2, "--compose-gap",
+                                    help="frames without a digit before the same digit counts again"),
+    compose_end: int = typer.Option(20, "--compose-end", help="frames without a hand that finish the number"),
+    compose_out: Optional[Path] = typer.Option(None, "--compose-out",
+                                               help="append finished numbers to this file (default: stdout; with "
+                                                    "--json only in the JSON lines)"),
 ) -> None:
     """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
 
     Keys in the window: q or Esc quits, s saves a screenshot, p pauses, f toggles fullscreen,
     h lists the keys. The window opens at the frame's size (smaller only to fit the screen) and
     keeps its aspect ratio. Ends with a summary (frames, FPS, per-stage latency); Ctrl-C ends cleanly too.
+
+    With --compose, a digit held for --compose-hold frames is added to the number being built (shown
+    bottom left), the same digit again needs a short pause, and --compose-end frames without a hand
+    finish the number: it is printed on stdout (or appended to --compose-out).
     """
+    from signcaps.compose import ComposeConfig
     from signcaps.live import LiveConfig, run_live
 
     cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, smoothing=smoothing,
                      threshold=threshold, window=window, output=str(output) if output else None, json=json_out,
                      explain=explain, fps=fps, max_frames=max_frames, stall_timeout=timeout,
                      camera_size=_size(camera_size), screenshot_dir=str(screenshots), threads=threads,
-                     pipeline=not serial, detect_every=detect_every).check()
+                     pipeline=not serial, detect_every=detect_every,
+                     compose=ComposeConfig(compose_hold, compose_gap,
+                                           compose_end) if compose or compose_out else None).check()
     on_result = (lambda result, classes: print_json(result.to_json(classes))) if json_out else None
-    summary = run_live(cfg, on_result=on_result, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    on_number = _number_sink(compose_out, to_stdout=not json_out) if cfg.compose is not None else None
+    summary = run_live(cfg, on_result=on_result, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False),
+                       on_number=on_number)
     print_summary(summary, to_stderr=True)
     if summary.error is not None:
         raise summary.error
     if summary.reason == "interrupted":
         raise typer.Exit(130)
+
+
+def _number_sink(path: Optional[Path], to_stdout: bool):
+    """Where finished numbers go: appended to a file (flushed at once, so nothing is lost), else stdout."""
+    if path is not None:
+        from signcaps.live import LiveError
+
+        try:
+            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path.expanduser().open("a").close()
+        except OSError as exc:
+            raise LiveError(f"cannot write --compose-out {path}: {exc.strerror}") from None
+
+        def append(number: str) -> None:
+            with path.expanduser().open("a") as handle:
+                handle.write(number + "\n")
+        return append
+    if to_stdout:
+        return lambda number: print(number, flush=True)
+    return lambda _number: None  # --json: the numbers are in the JSON lines
 
 
 def print_summary(summary, to_stderr: bool) -> None:
@@ -98,6 +138,8 @@ def print_summary(summary, to_stderr: bool) -> None:
         extras.append(f"{summary.skipped} unreadable skipped")
     if summary.output:
         extras.append(f"video: {summary.output}")
+    if summary.numbers is not None:
+        extras.append(f"numbers: {', '.join(summary.numbers) or 'none'}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.states.items()))
     console.print(f"{summary.reason}: {summary.frames} frames ({size}) from {summary.source} in "
                   f"{summary.seconds:.1f} s, "
@@ -211,3 +253,35 @@ def bench_live_command(
         err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: "
                   "other processes "
                   f"compete for the CPU, the numbers are pessimistic", highlight=False)
+
+
+@user_errors
+def bench_hands_command(
+    source: str = typer.Option(..., "--source", "-s", help="a recorded video for the speed (VIDEO mode, as in live)"),
+    hand_models: list[str] = typer.Option(["full", "lite"], "--hand-model",
+                                          help="hand models to compare: full, lite or a .task path (repeat)"),
+    model: Optional[str] = ModelOption,
+    data: Optional[Path] = typer.Option(None, "--data",
+                                        help="image-folder dataset (default: the digits dataset of the recipe)"),
+    split: str = typer.Option("test", "--split", help="test | val | train | all"),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="frames of the clip to time"),
+    warmup: int = typer.Option(10, "--warmup", help="frames left out of the timing"),
+    json_out: bool = JsonOption,
+) -> None:
+    """Hand models side by side: detector-alone fps and CPU on a clip, hands found and accuracy on a dataset split."""
+    from signcaps.livebench import compare_hand_models
+
+    rows = compare_hand_models(hand_models, source, model, str(data) if data else None, split, max_frames, warmup,
+                               show_progress=not json_out)
+    if json_out:
+        print_json(rows)
+        return
+    out.print(table(f"hand models: speed on {source}, hands and accuracy on the {split} split",
+                    ["hand model", "MB", "fps alone", "CPU ms/frame", "hands found", "accuracy (found)",
+                     "accuracy (all)",
+                     "ms/image"],
+                    [[r["hand_model"], f"{r['size_bytes'] / 1e6:.1f}", f"{r['clip']['fps']:.1f}",
+                      f"{r['clip']['cpu_ms_per_frame']:.1f}",
+                      f"{r['dataset']['hands_found']}/{r['dataset']['images']} ({r['dataset']['found_rate']:.1%})",
+                      f"{r['dataset']['accuracy_found']:.2%}", f"{r['dataset']['accuracy_all']:.2%}",
+                      f"{r['dataset']['detect_ms_per_image']:.1f}"] for r in rows]))

@@ -1,0 +1,69 @@
+"""The shipped default model on real test photos of unseen participants, with their background swapped."""
+import numpy as np
+import pytest
+from conftest import DIGITS, HAND_MODEL
+
+from signcaps import scenes
+from signcaps.hands import HandDetector
+from signcaps.preprocess import hand_sample, read_image_rgb
+from signcaps.runtime import load_classifier
+
+# Three photos per digit from the test split of the shipped model's run (participants never seen in
+# training or validation: runs/<default>/split.json), the first, middle and last of each class.
+TEST_PHOTOS = [
+    "0/IMG_1118.JPG", "0/IMG_5456.JPG", "0/IMG_5981.JPG", "1/IMG_1119.JPG", "1/IMG_5447.JPG", "1/IMG_5982.JPG",
+    "2/IMG_1120.JPG", "2/IMG_5448.JPG", "2/IMG_5983.JPG", "3/IMG_1121.JPG", "3/IMG_5449.JPG", "3/IMG_5984.JPG",
+    "4/IMG_1122.JPG", "4/IMG_5450.JPG", "4/IMG_5985.JPG", "5/IMG_1123.JPG", "5/IMG_5375.JPG", "5/IMG_5986.JPG",
+    "6/IMG_1124.JPG", "6/IMG_5452.JPG", "6/IMG_5987.JPG", "7/IMG_1125.JPG", "7/IMG_5453.JPG", "7/IMG_5988.JPG",
+    "8/IMG_1126.JPG", "8/IMG_5454.JPG", "8/IMG_5989.JPG", "9/IMG_1127.JPG", "9/IMG_5455.JPG", "9/IMG_5990.JPG",
+]
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return load_classifier(None)
+
+
+@pytest.fixture(scope="module")
+def answers(default_model, shared):
+    """Per photo: the class on the original photo and on each swapped background (None = no hand)."""
+    clf = default_model
+    out = {}
+    with HandDetector(HAND_MODEL, clf.detect_cfg) as detector:
+        def classify(image):
+            hands = detector.detect(image)
+            if not hands:
+                return None
+            crop, pose = hand_sample(image, hands[0], clf.crop_cfg)
+            return clf.classes[int(clf.classify_crops([crop], [pose])[0].argmax())]
+
+        for k, rel in enumerate(TEST_PHOTOS):
+            image = read_image_rgb(DIGITS / rel)
+            hand = detector.detect(image)[0]
+            mask = scenes.hand_mask(image, hand.landmarks)
+            row = {"label": rel.split("/")[0], "original": classify(image)}
+            for kind in ("black", "colour", "clutter", "texture"):
+                background = scenes.BACKGROUNDS[kind](np.random.default_rng(k), *image.shape[:2])
+                row[kind] = classify(scenes.composite(image, mask, background))
+            out[rel] = row
+    return out
+
+
+def test_default_model_reads_hand_landmarks(default_model):
+    assert default_model.meta["format_version"] == 2 and default_model.needs_pose
+    assert default_model.meta["pose"]["mirror_left"] is True
+
+
+def test_default_model_is_right_on_the_test_photos(answers):
+    right = sum(row["original"] == row["label"] for row in answers.values())
+    assert right >= len(TEST_PHOTOS) - 1, {k: r for k, r in answers.items() if r["original"] != r["label"]}
+
+
+@pytest.mark.parametrize("kind", ["black", "colour", "clutter", "texture"])
+def test_background_swap_does_not_change_the_answer(answers, kind):
+    """The wall of the training photos replaced by black, a colour, a cluttered scene or a texture:
+    wherever MediaPipe still finds the hand, the default model answers exactly as before."""
+    found = {rel: row for rel, row in answers.items() if row[kind] is not None}
+    assert len(found) >= len(TEST_PHOTOS) - 3, f"hand lost on {len(TEST_PHOTOS) - len(found)} photos"
+    changed = {rel: (row["original"], row[kind]) for rel, row in found.items() if row[kind] != row["original"]}
+    assert not changed, changed
