@@ -63,6 +63,9 @@ class DataConfig:
     test_fraction: float = 0.15
     split_seed: int = 0
     cache_dir: str = "data/cache"
+    # Re-shot copies of every photo (scenes.random_retake) whose hands MediaPipe detects again, so
+    # training can see the landmarks a worse camera gives (augment.retake_p); 0 = none.
+    retakes: int = 0
 
 
 @dataclass
@@ -87,6 +90,7 @@ class AugmentConfig:
     gamma: float = 0.0  # +- log gamma of the light curve
     pose_tilt: float = 0.0  # +- degrees of out-of-plane rotation of the landmarks
     pose_jitter: float = 0.0  # per-joint noise, in wrist-to-knuckle units
+    retake_p: float = 0.0  # use a re-shot copy's crop and landmarks instead (needs data.retakes > 0)
 
 
 @dataclass
@@ -285,10 +289,11 @@ CHECKS: dict[str, Check] = {
     "data.val_fraction": between(0, 1, lo_open=True, hi_open=True), "data.test_fraction": between(0, 1, hi_open=True),
     "detect.num_hands": between(1, 4), "detect.min_detection_confidence": UNIT, "detect.min_presence_confidence": UNIT,
     "detect.min_tracking_confidence": UNIT, "detect.context_pad": between(0, 2), "detect.retry_pad": between(-1, 2),
+    "data.retakes": between(0, 16),
     "crop.input_size": between(8, 1024), "crop.channels": one_of(1, 3), "crop.margin": between(0, 5),
     "crop.std": POSITIVE,
     **{f"augment.{k}": UNIT for k in ("affine_p", "color_p", "blur_p", "noise_p", "hflip_p", "scale", "translate",
-                                      "jpeg_p", "background_p", "temperature")},
+                                      "jpeg_p", "background_p", "temperature", "retake_p")},
     **{f"augment.{k}": NON_NEGATIVE for k in ("rotate", "shear", "brightness", "contrast", "gamma", "pose_jitter")},
     "augment.pose_tilt": between(0, 90),
     "model.routing_iterations": between(1, 20),

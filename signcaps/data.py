@@ -55,6 +55,7 @@ class CropSet:
     points: np.ndarray | None = None  # (N, 21, 3) float32 landmarks in image pixels (x, y, z * width)
     left: np.ndarray | None = None  # (N,) bool: MediaPipe called the hand a left one
     masks: np.ndarray | None = None  # (N, S, S) uint8 hand mask of each crop (255 = hand)
+    retakes: "Retakes | None" = None  # re-shot copies (data.retakes), for augment.retake_p
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -64,7 +65,8 @@ class CropSet:
             return None if array is None else array[index]
 
         return CropSet(self.classes, self.crops[index], self.labels[index], [self.paths[i] for i in index],
-                       self.fallback[index], [], self.fingerprint, pick(self.points), pick(self.left), pick(self.masks))
+                       self.fallback[index], [], self.fingerprint, pick(self.points), pick(self.left), pick(self.masks),
+                       None if self.retakes is None else self.retakes.subset(index))
 
     def poses(self, mirror_left: bool) -> np.ndarray:
         """(N, 21, 3) normalised poses through `landmarks.normalize_poses` (the one pose path)."""
@@ -74,6 +76,19 @@ class CropSet:
             raise DatasetError("this crop cache has no hand landmarks; rebuild it with `signcaps data "
                                "prepare --refresh`")
         return normalize_poses(self.points, self.left, mirror_left)
+
+
+@dataclass
+class Retakes:
+    """Each photo re-shot `count` times (`scenes.random_retake`) and its hand detected again."""
+
+    crops: np.ndarray  # (N, R, S, S, 3) uint8
+    points: np.ndarray  # (N, R, 21, 3) float32
+    left: np.ndarray  # (N, R) bool
+    found: np.ndarray  # (N, R) bool: MediaPipe found the hand on that copy
+
+    def subset(self, index: np.ndarray) -> "Retakes":
+        return Retakes(self.crops[index], self.points[index], self.left[index], self.found[index])
 
 
 def natural_key(text: str) -> list:
@@ -207,6 +222,66 @@ def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
                    np.stack(masks) if masks else np.zeros((0, size, size), np.uint8))
 
 
+RETAKE_VERSION = 1
+
+
+def retake_path(main_cache: Path, count: int) -> Path:
+    return main_cache.with_name(f"{main_cache.stem}-retakes{count}-v{RETAKE_VERSION}.npz")
+
+
+def retake_crops(crops: CropSet, scan: FolderScan, detector, crop_cfg: CropConfig, count: int,
+                 progress: Callable[[int], None] | None = None) -> Retakes:
+    """`count` re-shot copies of every cached photo, with MediaPipe run again on each copy.
+
+    Seeded by the dataset fingerprint and the file, so a cache rebuilds to the same bytes.
+    """
+    from signcaps.landmarks import NUM_JOINTS
+    from signcaps.scenes import hand_mask, random_retake
+
+    n, size = len(crops), crop_cfg.input_size
+    out = Retakes(np.zeros((n, count, size, size, 3), np.uint8), np.zeros((n, count, NUM_JOINTS, 3), np.float32),
+                  np.zeros((n, count), bool), np.zeros((n, count), bool))
+    for i, rel in enumerate(crops.paths):
+        image = read_image_rgb(scan.root / rel)
+        mask = hand_mask(image, crops.points[i, :, :2])
+        rng = np.random.default_rng(int(hashlib.sha256(f"{crops.fingerprint}/{rel}".encode()).hexdigest()[:8], 16))
+        for r in range(count):
+            shot = random_retake(image, mask, rng)
+            hands = detector.detect(shot)
+            if hands:
+                try:
+                    out.crops[i, r] = crop_hand(shot, hands[0].landmarks, hands[0].is_left, crop_cfg)
+                except ValueError:
+                    continue
+                out.points[i, r], out.left[i, r], out.found[i, r] = hands[0].points, hands[0].is_left, True
+        if progress:
+            progress(1)
+    return out
+
+
+def load_or_make_retakes(crops: CropSet, scan: FolderScan, main_cache: Path, data_cfg: DataConfig,
+                         crop_cfg: CropConfig, detect_cfg: DetectConfig, hand_model, show_progress: bool) -> Retakes:
+    path = retake_path(main_cache, data_cfg.retakes)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return Retakes(npz["crops"], npz["points"], npz["left"], npz["found"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # a damaged cache is rebuilt below
+    from signcaps.assets import resolve_hand_model
+    from signcaps.hands import HandDetector
+    from signcaps.progress import progress_bar
+
+    label = f"re-shooting {data_cfg.retakes}x and detecting again"
+    with HandDetector(resolve_hand_model(hand_model), detect_cfg, mode="image") as detector, \
+            progress_bar(label, len(crops), enabled=show_progress) as advance:
+        retakes = retake_crops(crops, scan, detector, crop_cfg, data_cfg.retakes, advance)
+    tmp = path.with_name(path.name + ".part.npz")
+    np.savez(tmp, crops=retakes.crops, points=retakes.points, left=retakes.left, found=retakes.found)
+    os.replace(tmp, path)
+    return retakes
+
+
 # ---------------------------------------------------------------------------------- splits
 
 _NUMBER = re.compile(r"(\d+)(?!.*\d)")
@@ -293,14 +368,30 @@ def split_by_groups(groups: np.ndarray, cfg: DataConfig, rng: np.random.Generato
 def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect_cfg: DetectConfig,
             hand_model: str | Path | None = None, classes: list[str] | None = None,
             refresh: bool = False, show_progress: bool = True) -> tuple[CropSet, FolderScan, Path]:
-    """Crops of every image under `root`, from the cache when the same settings ran before."""
+    """Crops of every image under `root`, from the cache when the same settings ran before
+    (with `data.retakes` re-shot copies of each, cached beside them)."""
     scan = scan_folder(root, classes)
     path = cache_path(data_cfg, scan, crop_cfg, detect_cfg)
+    crops = _cached_crops(path, refresh)
+    if crops is None:
+        crops = _detect_all(scan, path, crop_cfg, detect_cfg, hand_model, show_progress)
+    if data_cfg.retakes > 0:
+        crops.retakes = load_or_make_retakes(crops, scan, path, data_cfg, crop_cfg, detect_cfg, hand_model,
+                                             show_progress)
+    return crops, scan, path
+
+
+def _cached_crops(path: Path, refresh: bool) -> CropSet | None:
     if path.is_file() and not refresh:
         try:
-            return load_cache(path), scan, path
+            return load_cache(path)
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error):
-            pass  # a damaged (truncated, half-written) cache is rebuilt below
+            pass  # a damaged (truncated, half-written) cache is rebuilt
+    return None
+
+
+def _detect_all(scan: FolderScan, path: Path, crop_cfg: CropConfig, detect_cfg: DetectConfig,
+                hand_model: str | Path | None, show_progress: bool) -> CropSet:
     from signcaps.assets import resolve_hand_model
     from signcaps.hands import HandDetector
     from signcaps.outputs import ensure_writable_dir
@@ -313,7 +404,7 @@ def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect
         crops = detect_and_crop(scan, detector, crop_cfg, advance)
     crops.skipped = [(str(p.relative_to(scan.root)), r) for p, r in scan.ignored] + crops.skipped
     save_cache(crops, path)
-    return crops, scan, path
+    return crops
 
 
 def class_report(crops: CropSet, scan: FolderScan) -> list[dict]:
@@ -345,6 +436,7 @@ class CropDataset:
         self.crops, self.labels, self.crop_cfg, self.augmenter = crops.crops, crops.labels, crop_cfg, augmenter
         self.with_image = "image" in kinds  # pose-only models skip the pixel work they would never read
         self.masks = crops.masks
+        self.retakes = crops.retakes
         self.poses = (crops.poses(crop_cfg.mirror_left) if crops.points is not None
                       else np.zeros((len(crops), 21, 3), np.float32))
 
@@ -361,9 +453,26 @@ class CropDataset:
         from signcaps.preprocess import to_tensor
 
         crop, pose = self.crops[index], self.poses[index]
+        mask = self.masks[index] if self.masks is not None else None
+        if self.augmenter is not None and self.retakes is not None:
+            crop, pose, mask = self._maybe_retake(index, crop, pose, mask)
         if self.augmenter is not None:
-            mask = self.masks[index] if self.masks is not None else None
             augmented = self.augmenter(Sample(crop, pose, mask), self.with_image)
             crop, pose = augmented.crop, augmented.pose
         image = to_tensor(crop, self.crop_cfg) if self.with_image else np.zeros((1, 1, 1), np.float32)
         return image, np.asarray(pose, np.float32), int(self.labels[index])
+
+    def _maybe_retake(self, index: int, crop: np.ndarray, pose: np.ndarray, mask: np.ndarray | None):
+        """With probability `augment.retake_p`, one of the photo's re-shot copies where MediaPipe
+        found the hand: its crop and its landmarks, as that worse camera gave them (no mask: the
+        copy's background is already another one, or the same wall)."""
+        from signcaps.landmarks import normalize_pose
+
+        rng = self.augmenter.rng
+        found = np.flatnonzero(self.retakes.found[index])
+        if not len(found) or rng.random() >= self.augmenter.cfg.retake_p:
+            return crop, pose, mask
+        r = int(rng.choice(found))
+        retake_pose = normalize_pose(self.retakes.points[index, r], bool(self.retakes.left[index, r]),
+                                     self.crop_cfg.mirror_left)
+        return self.retakes.crops[index, r], retake_pose, None

@@ -204,3 +204,32 @@ def blur(image_rgb: np.ndarray, sigma_fraction: float) -> np.ndarray:
     """Defocus: a Gaussian blur whose sigma is a fraction of the picture's longer side."""
     sigma = sigma_fraction * max(image_rgb.shape[:2])
     return cv2.GaussianBlur(image_rgb, (0, 0), sigma)
+
+
+# ---------------------------------------------------------------------------- retakes
+
+
+def random_retake(image_rgb: np.ndarray, mask01: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same photo as another camera in another room might have taken it: one or two of a new
+    background, dim or harsh light, a colour cast, defocus, heavy JPEG, at random strengths.
+
+    MediaPipe's landmarks on such a photo carry that camera's errors; training on them (see
+    `data.retake_crops`) teaches the classifier MediaPipe's failure modes, not only clean poses.
+    """
+    steps = rng.choice(6, size=int(rng.integers(1, 3)), replace=False)
+    h, w = image_rgb.shape[:2]
+    out = image_rgb
+    for step in sorted(steps):  # background first, camera effects (JPEG) last
+        if step == 0:
+            out = composite(out, mask01, random_background(rng, h, w, tuple(BACKGROUNDS)))
+        elif step == 1:
+            out = light(out, rng.uniform(0.25, 0.7), rng.uniform(1.0, 1.5), rng.uniform(1, 6), rng)
+        elif step == 2:
+            out = light(side_light(out, rng.uniform(0.3, 1.0), rng.uniform(0, 2 * np.pi)), rng.uniform(1.0, 1.5), 0.85)
+        elif step == 3:
+            out = colour_cast(out, rng.uniform(-0.5, 0.5))
+        elif step == 4:
+            out = blur(out, rng.uniform(0.005, 0.03))
+        else:
+            out = jpeg(out, int(rng.integers(10, 60)))
+    return out
