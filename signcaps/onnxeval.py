@@ -84,7 +84,10 @@ def split_lengths(model: str | Path | None = None, data: str | Path | None = Non
         crops = detect_and_crop(subset, detector, dataclasses.replace(classifier.crop_cfg, fallback_whole_image=False),
                                 progress=advance)
     detect_ms = (time.perf_counter() - started) * 1000.0 / len(files)
-    lengths = np.concatenate([classifier.classify_crops(crops.crops[i:i + 256]) for i in range(0, len(crops), 256)]) \
+    poses = crops.poses(classifier.crop_cfg.mirror_left) if classifier.needs_pose else None
+    lengths = np.concatenate([classifier.classify_crops(crops.crops[i:i + 256],
+                                                        None if poses is None else poses[i:i + 256])
+                              for i in range(0, len(crops), 256)]) \
         if len(crops) else np.zeros((0, len(classifier.classes)), np.float32)
     return SplitLengths(classifier.classes, split, len(files), crops.labels, np.asarray(lengths, np.float32),
                         crops.paths, crops.skipped, detect_ms)

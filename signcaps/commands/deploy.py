@@ -43,8 +43,9 @@ def export_command(
         print_json(report)
     else:
         p = report["parity"]
-        recon = (f", max |Δ reconstruction| {p['reconstruction_max_abs_diff']:.1e}"
-                 if "reconstruction_max_abs_diff" in p else "")
+        recon = "".join(f", max |Δ {name}| {p[key]:.1e}" for key, name in
+                        (("reconstruction_max_abs_diff", "reconstruction"),
+                         ("pose_reconstruction_max_abs_diff", "decoded landmarks")) if key in p)
         out.print(f"parity vs torch on {p['samples']} real crops ({p['split']} of {p['data']}): "
                   f"max |Δ lengths| {p['max_abs_diff']:.1e} (limit {PARITY_ATOL:g}), "
                   f"same class on {p['argmax_agree']}/{p['samples']}{recon}", highlight=False, soft_wrap=True)
