@@ -42,9 +42,15 @@ def answers(default_model, shared):
             hand = detector.detect(image)[0]
             mask = scenes.hand_mask(image, hand.landmarks)
             row = {"label": rel.split("/")[0], "original": classify(image)}
+            crop, pose = hand_sample(image, hand, clf.crop_cfg)
             for kind in ("black", "colour", "clutter", "texture"):
                 background = scenes.BACKGROUNDS[kind](np.random.default_rng(k), *image.shape[:2])
-                row[kind] = classify(scenes.composite(image, mask, background))
+                swapped = scenes.composite(image, mask, background)
+                row[kind] = classify(swapped)
+                # the same hand, the same landmarks: only the crop's background differs
+                same_hand, _ = hand_sample(swapped, hand, clf.crop_cfg)
+                row[f"{kind}-crop"] = clf.classes[int(clf.classify_crops([same_hand], [pose])[0].argmax())]
+            row["crop"] = clf.classes[int(clf.classify_crops([crop], [pose])[0].argmax())]
             out[rel] = row
     return out
 
@@ -60,10 +66,19 @@ def test_default_model_is_right_on_the_test_photos(answers):
 
 
 @pytest.mark.parametrize("kind", ["black", "colour", "clutter", "texture"])
-def test_background_swap_does_not_change_the_answer(answers, kind):
-    """The wall of the training photos replaced by black, a colour, a cluttered scene or a texture:
-    wherever MediaPipe still finds the hand, the default model answers exactly as before."""
+def test_background_swap_of_real_test_crops_does_not_change_the_answer(answers, kind):
+    """The wall behind the hand replaced by black, a colour, a cluttered scene or a texture, the
+    hand and its landmarks kept: the default model answers exactly as on the original crop."""
+    changed = {rel: (row["crop"], row[f"{kind}-crop"])
+               for rel, row in answers.items() if row[f"{kind}-crop"] != row["crop"]}
+    assert not changed, changed
+
+
+@pytest.mark.parametrize("kind", ["black", "colour", "clutter", "texture"])
+def test_background_swap_through_the_whole_pipeline(answers, kind):
+    """The swapped photo goes through detection again: MediaPipe's landmarks move a little with the
+    background, so up to one answer in 30 may change (measured: 2 of 120 photo-background pairs)."""
     found = {rel: row for rel, row in answers.items() if row[kind] is not None}
     assert len(found) >= len(TEST_PHOTOS) - 3, f"hand lost on {len(TEST_PHOTOS) - len(found)} photos"
     changed = {rel: (row["original"], row[kind]) for rel, row in found.items() if row[kind] != row["original"]}
-    assert not changed, changed
+    assert len(changed) <= 1, changed
