@@ -2,7 +2,7 @@
 # Reproduce the results tables in train/README.md on this machine:
 #   every recipe with seeds 0 1 2 (the image-only ones in $EXTRA with $EXTRA_SEEDS; capsnet-sabour
 #   with seed 0 when SABOUR=1), the accuracy table, then the
-#   domain-shift table of the seed-0 models (`signcaps robustness --domain`).
+#   domain-shift tables of every run, and per recipe over its seeds (`signcaps robustness --domain`).
 # Finished runs are skipped and interrupted ones resumed, so it can be re-run after a stop.
 # Extra arguments go to every `signcaps train` (e.g. --set data.cache_dir=/tmp/cache).
 set -euo pipefail
@@ -31,5 +31,5 @@ runs=()
 for recipe in $RECIPES; do runs+=("$OUT/$recipe"-s[0-9]*); done
 "$SIGNCAPS" summarize "${runs[@]}" --markdown
 models=()
-for recipe in $RECIPES; do models+=("$OUT/$recipe-s0/best.pt"); done
-"$SIGNCAPS" robustness --domain "${models[@]}" --out "$OUT/domain-shift"
+for recipe in $RECIPES; do models+=("$OUT/$recipe"-s[0-9]*/best.pt); done
+"$SIGNCAPS" robustness --domain "${models[@]}" --out "$OUT/domain-shift" --markdown
