@@ -289,15 +289,17 @@ def _reference_recipe(scorers: Sequence[Scorer]) -> Recipe:
 
 
 def plot_shifts(report: dict[str, Any], path: Path) -> Path:
-    """Grouped bars: one group per shift, one bar per model, accuracy on the y axis."""
+    """Grouped bars: one group per shift, one bar per model (per recipe, averaged over its seeds,
+    when some recipe has several), accuracy on the y axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names, models = report["shifts"], report["models"]
+    names = report["shifts"]
+    models = report["recipes"] if any(r["models"] > 1 for r in report.get("recipes", [])) else report["models"]
     width = 0.8 / max(len(models), 1)
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.75 * len(names) * max(len(models), 2) / 2 + 3), 4.8))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(8.0, 0.3 * len(names) * max(len(models), 2) + 3)), 5.2))
     x = np.arange(len(names))
     for k, model in enumerate(models):
         values = [r["accuracy"] * 100 for r in model["shifts"]]
