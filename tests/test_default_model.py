@@ -8,6 +8,8 @@ from signcaps.hands import HandDetector
 from signcaps.preprocess import hand_sample, read_image_rgb
 from signcaps.runtime import load_classifier
 
+pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
+
 # Three photos per digit from the test split of the shipped model's run (participants never seen in
 # training or validation: runs/<default>/split.json), the first, middle and last of each class.
 TEST_PHOTOS = [

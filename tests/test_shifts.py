@@ -9,6 +9,8 @@ from signcaps import scenes
 from signcaps.hands import HandDetector
 from signcaps.preprocess import read_image_rgb
 
+pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
+
 
 @pytest.fixture(scope="module")
 def photo_and_hand(hand_model):
