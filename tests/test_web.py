@@ -173,7 +173,8 @@ def make_v2_model(path: Path, with_image: bool = True, mirror_left: bool = True,
         for node in graph.node:
             node.output[:] = ["image_lengths" if o == "lengths" else o for o in node.output]
         nodes = [*graph.node, *pose_nodes, helper.make_node("Mul", ["image_lengths", "pose_gate"], ["lengths"])]
-        inputs = [*graph.input, landmarks]
+        # the shipped model may read the landmarks already (format 2): one graph input either way
+        inputs = [*(i for i in graph.input if i.name != "landmarks"), landmarks]
         inits = [*graph.initializer, numpy_helper.from_array(weights, "pose_w")]
     else:
         nodes, inputs, inits = pose_nodes, [landmarks], [numpy_helper.from_array(weights, "pose_w")]
@@ -238,7 +239,7 @@ def test_web_build_writes_an_offline_site(built_site, tmp_path):
         assert (built_site / name).is_file(), name
     lock = json.loads((WEB / "package-lock.json").read_text())["packages"]
     assert report["packages"] == {name: lock[f"node_modules/{name}"]["version"] for name in report["packages"]}
-    assert report["format_version"] == 1 and report["inputs"] == {"image": "input"}
+    assert report["format_version"] == 2 and report["inputs"] == {"image": "input", "pose": "landmarks"}  # the default
     # the page loads nothing from the network: every import and fetch is a relative path of the site
     for script in [built_site / "index.html", *(built_site / "js").glob("*.js")]:
         assert "http://" not in script.read_text() and "https://" not in script.read_text(), script.name
@@ -246,7 +247,7 @@ def test_web_build_writes_an_offline_site(built_site, tmp_path):
     v2 = make_v2_model(tmp_path / "v2.onnx")
     again = build_site(tmp_path / "site", model=v2, hand_model=HAND_MODEL)
     assert again["format_version"] == 2 and again["inputs"] == {"image": "input", "pose": "landmarks"}
-    assert build_site(tmp_path / "site", hand_model=HAND_MODEL)["format_version"] == 1
+    assert build_site(tmp_path / "site", hand_model=HAND_MODEL)["format_version"] == 2
 
 
 def test_web_build_refuses_to_overwrite_and_foreign_models(tmp_path):
