@@ -164,7 +164,12 @@ def train(recipe: Recipe, run_dir: Path | None = None, resume: bool = False, han
         # One process (rank 0 of a torchrun job) per run folder: two runs would share last.pt.tmp
         # and one result would silently vanish.
         with exclusive_lock(run_dir, "--run-dir") if info.is_main else nullcontext():
-            return _train(recipe, run_dir, resume, hand_model, show_progress, info, device)
+            summary = _train(recipe, run_dir, resume, hand_model, show_progress, info, device)
+        # Every rank leaves together: a rank tearing its gloo group down while rank 0 still wrote
+        # the report was seen to abort ("terminate called without an active exception", 1 run in 4
+        # under load).
+        barrier(info)
+        return summary
     finally:
         shutdown(info)
 
