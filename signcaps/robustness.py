@@ -82,9 +82,22 @@ def format_setting(transform: str, value: float) -> str:
 # ----------------------------------------------------------------------------- sweeps
 
 
+def transform_poses(poses: np.ndarray | None, transform: str, value: float) -> np.ndarray | None:
+    """The normalised poses of crops under one setting: a rotation of the crop turns the pose with
+    it; scale, shift and brightness leave a wrist-centred, scale-free pose unchanged."""
+    if poses is None or transform != "rotation" or value == 0:
+        return poses
+    from signcaps.landmarks import augment_pose
+
+    angle = np.deg2rad(value)  # cv2.getRotationMatrix2D's convention: counter-clockwise on screen
+    linear = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]], np.float32)
+    rng = np.random.default_rng(0)  # unused: no tilt, no jitter
+    return np.stack([augment_pose(p, rng, linear) for p in poses])
+
+
 def sweep_crops(model: Any, crops: np.ndarray, labels: np.ndarray, crop_cfg: Any,
                 sweeps: dict[str, Sequence[float]] | None = None, show_progress: bool = False,
-                label: str = "robustness sweep") -> dict[str, list[dict]]:
+                label: str = "robustness sweep", poses: np.ndarray | None = None) -> dict[str, list[dict]]:
     """Accuracy of `model` on `crops` under every setting: {transform: [{"value", "accuracy"}, ...]}.
 
     The identity settings are the untransformed crops, predicted exactly as the plain evaluation
@@ -100,7 +113,10 @@ def sweep_crops(model: Any, crops: np.ndarray, labels: np.ndarray, crop_cfg: Any
     sweeps = sweeps or {name: values for name, (values, _, _) in SWEEPS.items()}
     cpu = torch.device("cpu")
     labels = np.asarray(labels)
-    plain = float((predict_lengths(model, to_batch(crops, crop_cfg),
+    def inputs(images: np.ndarray, pose: np.ndarray | None) -> dict[str, np.ndarray]:
+        return {"image": images, **({} if pose is None else {"pose": pose})}
+
+    plain = float((predict_lengths(model, inputs(to_batch(crops, crop_cfg), poses),
                                    cpu).argmax(1) == labels).mean()) if len(crops) else 0.0
     result: dict[str, list[dict]] = {}
     with progress_bar(label, len(sweeps), enabled=show_progress) as advance:
@@ -110,7 +126,9 @@ def sweep_crops(model: Any, crops: np.ndarray, labels: np.ndarray, crop_cfg: Any
             accuracy = {identity: plain}
             if changed and len(crops):
                 images = np.concatenate([to_batch(apply_transform(crops, transform, v), crop_cfg) for v in changed])
-                pred = predict_lengths(model, images, cpu).argmax(1).reshape(len(changed), len(crops))
+                moved = None if poses is None else \
+                    np.concatenate([transform_poses(poses, transform, v) for v in changed])
+                pred = predict_lengths(model, inputs(images, moved), cpu).argmax(1).reshape(len(changed), len(crops))
                 accuracy.update({v: float((p == labels).mean()) for v, p in zip(changed, pred)})
             result[transform] = [{"value": float(v), "accuracy": accuracy.get(float(v), 0.0)} for v in values]
             advance(1)
@@ -122,8 +140,9 @@ def _sweep(checkpoint: str | Path, data: str | Path | None, split: str, hand_mod
     from signcaps.evaluate import load_eval_crops
 
     model, recipe, crops, split, _ = load_eval_crops(checkpoint, data, split, hand_model, show_progress)
+    poses = crops.poses(recipe.crop.mirror_left) if crops.points is not None else None
     curves = sweep_crops(model, crops.crops, crops.labels, recipe.crop, show_progress=show_progress,
-                         label=f"robustness of {recipe.model.name}")
+                         label=f"robustness of {recipe.model.name}", poses=poses)
     return {**curves, "model": recipe.model.name, "checkpoint": str(checkpoint), "samples": len(crops),
             "data": str(data or recipe.data.root), "split": split}
 

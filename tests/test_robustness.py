@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from signcaps.cli import app
@@ -66,3 +67,22 @@ def test_robustness_command_compares_checkpoints(tiny_runs, tmp_path, capsys):
     scale_rows = [line for line in lines if "scale x1.0" in line]
     assert len(scale_rows) == 1 and scale_rows[0].count("%") == 2
     assert sum("%" in line for line in lines) == sum(len(v) for v, _, _ in SWEEPS.values())  # one row per setting
+
+
+def test_pose_models_turn_their_landmarks_with_the_rotated_crop(tiny_pose_models, tmp_path):
+    """For models that read landmarks, a rotated crop comes with its pose rotated alike; scale, shift
+    and brightness leave a normalised pose unchanged. The identity setting is the plain accuracy."""
+    from signcaps.evaluate import evaluate_checkpoint
+    from signcaps.landmarks import normalize_pose
+    from signcaps.robustness import compare_checkpoints, transform_poses
+
+    pose = normalize_pose(np.random.default_rng(0).normal(0, 30, (21, 3)), False, False)[None]
+    assert transform_poses(pose, "scale", 0.7) is pose and transform_poses(pose, "rotation", 0.0) is pose
+    turned = transform_poses(pose, "rotation", 90.0)[0]
+    assert np.allclose(turned[:, 0], pose[0, :, 1], atol=1e-5) and np.allclose(turned[:, 1], -pose[0, :, 0], atol=1e-5)
+
+    checkpoint = tiny_pose_models["fused-capsnet"]["checkpoint"]
+    result = compare_checkpoints([checkpoint], out_dir=tmp_path, show_progress=False)
+    plain = evaluate_checkpoint(checkpoint, None, "auto", None, tmp_path, show_progress=False)["report"]["accuracy"]
+    zero = next(r for r in result["models"][0]["rotation"] if r["value"] == 0)
+    assert zero["accuracy"] == pytest.approx(plain)
