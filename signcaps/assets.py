@@ -72,6 +72,15 @@ LITE_WHEEL_MEMBERS = {
 VARIANTS = ("full", "lite")
 
 
+def hand_model_tag(hand_model: str | Path | None) -> str:
+    """"-lite" when a command will use the lite landmark network (asked for by name, or its file
+    named by the argument or $SIGNCAPS_HAND_MODEL), else "": for cache keys, since the lite
+    network gives other landmarks. Decided from the name alone (no resolution, no download), so a
+    cache hit never needs the model file itself."""
+    chosen = str(hand_model) if hand_model is not None else os.environ.get(HAND_MODEL_ENV, "")
+    return "-lite" if chosen == "lite" or Path(chosen).name == LITE_HAND_MODEL_NAME else ""
+
+
 def cache_dir() -> Path:
     """$SIGNCAPS_CACHE_DIR, else $XDG_CACHE_HOME/signcaps, else ~/.cache/signcaps."""
     if os.environ.get(CACHE_ENV):

@@ -146,9 +146,14 @@ def fingerprint(scan: FolderScan) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_path(data_cfg: DataConfig, scan: FolderScan, crop: CropConfig, detect: DetectConfig) -> Path:
+def cache_path(data_cfg: DataConfig, scan: FolderScan, crop: CropConfig, detect: DetectConfig,
+               hand_model: str | Path | None = None) -> Path:
+    """The cache file of these crops: the data, the crop and detector settings, and which hand
+    model found the hands (the lite one gives other landmarks, so it gets its own file)."""
+    from signcaps.assets import hand_model_tag
+
     settings = (f"{crop.cache_key}-d{detect.min_detection_confidence:g}-p{detect.min_presence_confidence:g}"
-                f"-c{detect.context_pad:g}-r{detect.retry_pad:g}")
+                f"-c{detect.context_pad:g}-r{detect.retry_pad:g}{hand_model_tag(hand_model)}")
     return Path(data_cfg.cache_dir) / f"{scan.root.name}-{fingerprint(scan)}-{settings}-v{CACHE_VERSION}.npz"
 
 
@@ -371,7 +376,7 @@ def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect
     """Crops of every image under `root`, from the cache when the same settings ran before
     (with `data.retakes` re-shot copies of each, cached beside them)."""
     scan = scan_folder(root, classes)
-    path = cache_path(data_cfg, scan, crop_cfg, detect_cfg)
+    path = cache_path(data_cfg, scan, crop_cfg, detect_cfg, hand_model)
     crops = _cached_crops(path, refresh)
     if crops is None:
         crops = _detect_all(scan, path, crop_cfg, detect_cfg, hand_model, show_progress)

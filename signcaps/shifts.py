@@ -151,10 +151,10 @@ def test_photos(recipe: Recipe, hand_model: str | None, data: str | Path | None 
 def detect_shift(photos: TestPhotos, name: str, detect: DetectConfig, hand_model: str | None,
                  cache_dir: Path, advance: Callable[[int], None] = lambda _n: None) -> Detections:
     """Hands in every shifted photo (IMAGE mode, with the retry), cached per photos, shift and detector."""
-    from signcaps.assets import resolve_hand_model
+    from signcaps.assets import hand_model_tag, resolve_hand_model
     from signcaps.hands import HandDetector
 
-    described = [name, SHIFTS[name][0], SHIFT_VERSION]
+    described = [name, SHIFTS[name][0], SHIFT_VERSION, hand_model_tag(hand_model)]
     key = hashlib.sha256(json.dumps([photos.fingerprint, photos.paths, described,
                                      asdict(detect)]).encode()).hexdigest()[:16]
     path = cache_dir / f"shift-{name}-{key}.npz"

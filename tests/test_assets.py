@@ -141,3 +141,22 @@ def test_lite_bundle_built_from_the_real_wheel_finds_hands(tmp_path):
     image = read_image_rgb(sorted((DIGITS / "5").glob("*.JPG"))[0])
     with HandDetector(built, DetectConfig(), mode="image") as detector:
         assert detector.detect(image)
+
+
+def test_hand_model_tag_gives_the_lite_model_its_own_crop_cache(monkeypatch, tmp_path):
+    """Crops found with the lite landmark network are not the full model's: the cache key says which."""
+    from signcaps.assets import hand_model_tag
+    from signcaps.config import CropConfig, DataConfig, DetectConfig
+    from signcaps.data import FolderScan, cache_path
+
+    monkeypatch.delenv("SIGNCAPS_HAND_MODEL", raising=False)
+    assert hand_model_tag(None) == "" and hand_model_tag("full") == ""
+    assert hand_model_tag("/x/hand_landmarker.task") == ""
+    assert hand_model_tag("lite") == "-lite" and hand_model_tag("/cache/hand_landmarker_lite.task") == "-lite"
+    assert hand_model_tag("/models/my_hands.task") == ""  # any other file is taken for a full model
+    monkeypatch.setenv("SIGNCAPS_HAND_MODEL", "/cache/hand_landmarker_lite.task")
+    assert hand_model_tag(None) == "-lite"
+    scan = FolderScan(tmp_path, ["0"], [])
+    full = cache_path(DataConfig(cache_dir=str(tmp_path)), scan, CropConfig(), DetectConfig(), "full")
+    lite = cache_path(DataConfig(cache_dir=str(tmp_path)), scan, CropConfig(), DetectConfig(), "lite")
+    assert full != lite and lite.name.endswith("-lite-v2.npz")
