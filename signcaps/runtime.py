@@ -339,8 +339,10 @@ class OnnxClassifier:
         names = [LENGTHS, *([RECONSTRUCTION] if self.has_reconstruction else []),
                  *([POSE_RECONSTRUCTION] if self.has_pose_reconstruction else [])]
         feed, count = self._feed(inputs)
-        if len(names) == 1 or count == 0:
-            return {LENGTHS: self.classify(inputs)}
+        if count == 0:
+            return {LENGTHS: np.zeros((0, len(self.classes)), np.float32)}
+        if len(names) == 1:  # no decoder: the pruned graph, on the feed already checked
+            return {LENGTHS: self._session.run([LENGTHS], feed)[0]}
         return dict(zip(names, self._full_session().run(names, feed)))
 
     def classify_and_reconstruct(self,
