@@ -38,7 +38,10 @@ def reference_routing(weight: torch.Tensor, u: torch.Tensor, iterations: int) ->
 
 
 def test_squash_norms_in_unit_interval_and_direction_kept() -> None:
-    s = torch.randn(200, 16) * torch.logspace(-4, 3, 200).unsqueeze(1)
+    # Seeded, and |s| up to ~1e3: beyond about 4e3 float32 rounds the length to exactly 1 (see
+    # test_squash_huge_vectors_saturate_without_overflow), which an unseeded draw reached now and then.
+    generator = torch.Generator().manual_seed(0)
+    s = torch.randn(200, 16, generator=generator) * torch.logspace(-4, 2.5, 200).unsqueeze(1)
     v = squash(s)
     norms = v.norm(dim=-1)
     assert torch.all(norms >= 0) and torch.all(norms < 1)
