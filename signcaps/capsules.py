@@ -247,18 +247,23 @@ def margin_loss(
     m_pos: float = 0.9,
     m_neg: float = 0.1,
     lam: float = 0.5,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Capsule margin loss, summed over classes and averaged over the batch.
 
     L_k = T_k max(0, m+ - |v_k|)^2 + lam (1 - T_k) max(0, |v_k| - m-)^2. ``lam`` down-weights
     absent classes so early training does not shrink all capsules. ``targets`` are class indices
-    (N,) or one-hot / soft targets (N, K).
+    (N,) or one-hot / soft targets (N, K); an all-zero target row is a hand that shows none of the
+    classes, whose every capsule is pushed below m-. ``weights`` (N,) scale each sample's loss.
     """
     if targets.dim() == 1:
         targets = F.one_hot(targets.long(), lengths.shape[1]).to(lengths.dtype)
     present = targets * F.relu(m_pos - lengths).pow(2)
     absent = lam * (1.0 - targets) * F.relu(lengths - m_neg).pow(2)
-    return (present + absent).sum(dim=1).mean()
+    per_sample = (present + absent).sum(dim=1)
+    if weights is not None:
+        per_sample = per_sample * weights
+    return per_sample.mean()
 
 
 class Decoder(nn.Module):

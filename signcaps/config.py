@@ -94,6 +94,31 @@ class AugmentConfig:
 
 
 @dataclass
+class NegativesConfig:
+    """Hands that sign none of the classes, so the capsules can learn to stay short (issue 18).
+
+    Margin-loss training on signs alone makes some capsule long for every hand, a fist or a
+    resting hand included; negatives teach the model that "no sign" is an answer. They come from
+    three places: a `none/` (or `_none/`) folder in the dataset itself (split with the data), an
+    external folder of other signs (`root`: e.g. the ASL letters, whose `train/` part trains and
+    whose `valid/` and `test/` parts are only evaluated), and landmark edits of the training hands
+    (`synthetic` per hand and epoch; `negatives.py`), whose crops are left out of the image branch.
+    """
+
+    # off | short: every capsule's target is below m- (no extra class) | class: an explicit "none" class
+    mode: str = "off"
+    root: str | None = None  # a folder with train/ (and valid/, test/) sub-folders of class folders, or class folders
+    classes: tuple[str, ...] = ()  # the class folders under `root` that are negatives (empty: all of them)
+    # class folders under `root` that show one of the model's own signs (folder: class), trained and
+    # judged as that sign: the negatives' people and rooms then show signs too, so no room or camera can
+    # tell a negative from a sign (the ASL letters V, W, F, O are the digits 2, 6, 9, 0)
+    signs: dict[str, str] = field(default_factory=dict)
+    stretch_x: float = 1.0  # widths scaled by this before detection (the ASL letters were squashed: 0.75 undoes it)
+    synthetic: float = 0.0  # synthetic negatives per training hand and epoch (a fraction draws that share)
+    weight: float = 1.0  # the negatives' weight in the loss (each class capsule's absent term)
+
+
+@dataclass
 class ModelConfig:
     name: str = "capsnet"
     routing_iterations: int = 3
@@ -124,6 +149,7 @@ class Recipe:
     detect: DetectConfig = field(default_factory=DetectConfig)
     crop: CropConfig = field(default_factory=CropConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    negatives: NegativesConfig = field(default_factory=NegativesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -297,6 +323,8 @@ CHECKS: dict[str, Check] = {
     **{f"augment.{k}": NON_NEGATIVE for k in ("rotate", "shear", "brightness", "contrast", "gamma", "pose_jitter")},
     "augment.pose_tilt": between(0, 90),
     "model.routing_iterations": between(1, 20),
+    "negatives.mode": one_of("off", "short", "class"), "negatives.stretch_x": between(0.25, 4),
+    "negatives.synthetic": between(0, 8), "negatives.weight": between(0, 100),
     "train.epochs": between(1), "train.batch_size": between(1), "train.lr": POSITIVE, "train.lr_min": NON_NEGATIVE,
     "train.weight_decay": NON_NEGATIVE, "train.recon_weight": NON_NEGATIVE, "train.pose_recon_weight": NON_NEGATIVE,
     "train.num_workers": between(0, 64),

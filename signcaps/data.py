@@ -24,6 +24,11 @@ from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CACHE_VERSION = 2  # 2: hand landmarks, handedness and hand masks beside the crops
+# A dataset's folder of hands that sign none of its classes (MediaPipe Model Maker asks for one too);
+# its images are negatives (label NEGATIVE), never a class of their own.
+NONE_FOLDERS = ("none", "_none")
+NEGATIVE = -1
+NONE_CLASS = "none"  # the name of the explicit "no sign" output of a model trained with negatives.mode: class
 
 
 class DatasetError(UserError, ValueError):
@@ -39,6 +44,10 @@ class FolderScan:
     files: list[tuple[Path, int]]  # (path, class index)
     empty_classes: list[str] = field(default_factory=list)
     ignored: list[tuple[Path, str]] = field(default_factory=list)  # non-image files
+    stretch_x: float = 1.0  # image widths are scaled by this before detection (undoes a squashed export)
+
+    def label_name(self, label: int) -> str:
+        return "none" if label == NEGATIVE else self.classes[label]
 
 
 @dataclass
@@ -60,6 +69,11 @@ class CropSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def negative(self) -> np.ndarray:
+        """(N,) bool: hands that sign none of the classes."""
+        return self.labels == NEGATIVE
+
     def subset(self, index: np.ndarray) -> "CropSet":
         def pick(array: np.ndarray | None) -> np.ndarray | None:
             return None if array is None else array[index]
@@ -76,6 +90,38 @@ class CropSet:
             raise DatasetError("this crop cache has no hand landmarks; rebuild it with `signcaps data "
                                "prepare --refresh`")
         return normalize_poses(self.points, self.left, mirror_left)
+
+
+def concat_crops(parts: list[CropSet]) -> CropSet:
+    """One CropSet of several with the same classes and crop size (signs and negatives together).
+
+    Parts without re-shot copies get empty ones (never found), so `augment.retake_p` only ever
+    picks a real copy; the fingerprint names every part.
+    """
+    parts = [p for p in parts if len(p)] or parts[:1]
+    first = parts[0]
+    counts = {p.retakes.found.shape[1] for p in parts if p.retakes is not None}
+    retakes = None
+    if counts:
+        count = max(counts)
+        retakes = Retakes(*(np.concatenate(arrays) for arrays in zip(*(
+            _retake_arrays(p, count) for p in parts))))
+    fingerprint = first.fingerprint if len(parts) == 1 else hashlib.sha256(
+        "+".join(p.fingerprint for p in parts).encode()).hexdigest()[:16]
+    return CropSet(first.classes, np.concatenate([p.crops for p in parts]), np.concatenate([p.labels for p in parts]),
+                   [path for p in parts for path in p.paths], np.concatenate([p.fallback for p in parts]),
+                   [s for p in parts for s in p.skipped], fingerprint,
+                   np.concatenate([p.points for p in parts]), np.concatenate([p.left for p in parts]),
+                   np.concatenate([p.masks for p in parts]), retakes)
+
+
+def _retake_arrays(part: CropSet, count: int) -> tuple[np.ndarray, ...]:
+    if part.retakes is not None and part.retakes.found.shape[1] == count:
+        r = part.retakes
+        return r.crops, r.points, r.left, r.found
+    n, size = len(part), part.crops.shape[1]
+    return (np.zeros((n, count, size, size, 3), np.uint8), np.zeros((n, count, 21, 3), np.float32),
+            np.zeros((n, count), bool), np.zeros((n, count), bool))
 
 
 @dataclass
@@ -105,8 +151,9 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                     key=lambda p: natural_key(p.name))
+    everything = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: natural_key(p.name))
+    folders = [p for p in everything if p.name.lower() not in NONE_FOLDERS]
     if not folders:
         raise DatasetError(f"{root} has no class sub-folders (expected one folder per class, e.g. 0/ 1/ … 9/)")
     names = [p.name for p in folders]
@@ -118,15 +165,45 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
             raise DatasetError(f"{root} has class folder(s) {unknown} that the model does not know "
                                f"(classes: {classes})")
     scan = FolderScan(root, list(classes), [])
-    for folder in folders:
-        entries = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: natural_key(str(p)))
-        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
-        scan.ignored += [(p, "not an image file name") for p in entries if p.suffix.lower() not in IMAGE_SUFFIXES]
-        if not images:
+    for folder in everything:
+        label = classes.index(folder.name) if folder in folders else NEGATIVE
+        images = _folder_images(folder, scan)
+        if not images and label != NEGATIVE:
             scan.empty_classes.append(folder.name)
-        scan.files += [(p, classes.index(folder.name)) for p in images]
-    if not scan.files:
+        scan.files += [(p, label) for p in images]
+    if not any(label != NEGATIVE for _, label in scan.files):
         raise DatasetError(f"{root} holds no images")
+    return scan
+
+
+def _folder_images(folder: Path, scan: FolderScan) -> list[Path]:
+    """The images under `folder`, in natural order; other files are recorded as ignored."""
+    entries = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: natural_key(str(p)))
+    scan.ignored += [(p, "not an image file name") for p in entries if p.suffix.lower() not in IMAGE_SUFFIXES]
+    return [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def scan_negative_folder(root: str | Path, classes: tuple[str, ...] = (), stretch_x: float = 1.0,
+                         signs: dict[str, int] | None = None, sign_classes: list[str] | None = None) -> FolderScan:
+    """Every image in the chosen class folders of `root` (all of them when `classes` is empty), each
+    labelled NEGATIVE: photos of other signs, which the model must answer with "none". `signs` maps
+    further folders to class indices of `sign_classes`: photos of the same source that show a sign."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"negatives folder not found: {root}")
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: natural_key(p.name))
+    if classes and not set(classes) & {p.name for p in folders}:
+        raise DatasetError(f"negatives folder {root} has none of the class folders {list(classes)}")
+    signs = signs or {}
+    scan = FolderScan(root, list(sign_classes or []), [], stretch_x=stretch_x)
+    for folder in folders:
+        if folder.name in signs:
+            scan.files += [(p, signs[folder.name]) for p in _folder_images(folder, scan)]
+        elif (not classes and not signs) or folder.name in classes:
+            scan.files += [(p, NEGATIVE) for p in _folder_images(folder, scan)]
+    if not scan.files:
+        raise DatasetError(f"negatives folder {root} holds no images")
     return scan
 
 
@@ -142,7 +219,9 @@ def fingerprint(scan: FolderScan) -> str:
             content = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             content = "unreadable"
-        digest.update(f"{path.relative_to(scan.root).as_posix()}|{scan.classes[label]}|{content}\n".encode())
+        digest.update(f"{path.relative_to(scan.root).as_posix()}|{scan.label_name(label)}|{content}\n".encode())
+    if scan.stretch_x != 1.0:
+        digest.update(f"stretch_x={scan.stretch_x:g}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -200,7 +279,7 @@ def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
     for path, label in scan.files:
         rel = str(path.relative_to(scan.root))
         try:
-            image = read_image_rgb(path)
+            image = stretch(read_image_rgb(path), scan.stretch_x)
             hands = detector.detect(image)
         except ImageReadError as err:
             skipped.append((rel, f"unreadable: {err}"))
@@ -225,6 +304,16 @@ def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
     return CropSet(scan.classes, array, np.array(labels, np.int64), paths, np.array(fallback, bool), skipped,
                    fingerprint(scan), np.array(points, np.float32).reshape(-1, 21, 3), np.array(left, bool),
                    np.stack(masks) if masks else np.zeros((0, size, size), np.uint8))
+
+
+def stretch(image: np.ndarray, factor: float) -> np.ndarray:
+    """`image` with its width scaled by `factor` (1 = unchanged): photos exported squashed to squares."""
+    if factor == 1.0:
+        return image
+    import cv2
+
+    width = max(1, round(image.shape[1] * factor))
+    return cv2.resize(image, (width, image.shape[0]), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
 
 
 RETAKE_VERSION = 1
@@ -330,8 +419,12 @@ def pattern_groups(paths: list[str], pattern: str) -> np.ndarray:
 
 
 def split_indices(paths: list[str], labels: np.ndarray, cfg: DataConfig) -> dict[str, np.ndarray]:
-    """Deterministic train/val/test index arrays; grouped splits keep each group on one side."""
+    """Deterministic train/val/test index arrays; grouped splits keep each group on one side.
+
+    Negatives of the dataset's own `none/` folder are split like one more class.
+    """
     rng = np.random.default_rng(cfg.split_seed)
+    labels = np.where(labels == NEGATIVE, int(labels.max(initial=0)) + 1, labels)
     if cfg.split == "stratified":
         parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
         for label in np.unique(labels):
@@ -376,14 +469,53 @@ def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect
     """Crops of every image under `root`, from the cache when the same settings ran before
     (with `data.retakes` re-shot copies of each, cached beside them)."""
     scan = scan_folder(root, classes)
-    path = cache_path(data_cfg, scan, crop_cfg, detect_cfg, hand_model)
-    crops = _cached_crops(path, refresh)
-    if crops is None:
-        crops = _detect_all(scan, path, crop_cfg, detect_cfg, hand_model, show_progress)
+    crops, path = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, refresh, show_progress)
     if data_cfg.retakes > 0:
         crops.retakes = load_or_make_retakes(crops, scan, path, data_cfg, crop_cfg, detect_cfg, hand_model,
                                              show_progress)
     return crops, scan, path
+
+
+def crops_of(scan: FolderScan, data_cfg: DataConfig, crop_cfg: CropConfig, detect_cfg: DetectConfig,
+             hand_model: str | Path | None = None, refresh: bool = False,
+             show_progress: bool = True) -> tuple[CropSet, Path]:
+    """The crops of a scanned folder: from the cache when the same settings ran before, else detected now."""
+    path = cache_path(data_cfg, scan, crop_cfg, detect_cfg, hand_model)
+    crops = _cached_crops(path, refresh)
+    if crops is None:
+        crops = _detect_all(scan, path, crop_cfg, detect_cfg, hand_model, show_progress)
+    return crops, path
+
+
+def negative_subsets(root: str | Path) -> dict[str, Path]:
+    """Split name -> folder of an external negatives dataset: its own train/ valid (val)/ test/ folders
+    (the ASL letters keep every original photo on one side), or the whole folder for training."""
+    root = Path(root).expanduser()
+    found = {split: root / name for split, names in (("train", ("train",)), ("val", ("valid", "val")),
+                                                   ("test", ("test",)))
+             for name in names if (root / name).is_dir()}
+    return found or {"train": root}
+
+
+def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cfg: CropConfig,
+                      detect_cfg: DetectConfig, hand_model: str | Path | None = None,
+                      show_progress: bool = True) -> dict[str, CropSet]:
+    """Crops of the external negatives (`negatives.root`) per split, labelled NEGATIVE (and the
+    `negatives.signs` folders with their class); {} without a root. Paths are prefixed with the
+    split folder's name, so they stay apart from the dataset's own."""
+    if neg_cfg.mode == "off" or not neg_cfg.root:
+        return {}
+    unknown = sorted({str(c) for c in neg_cfg.signs.values()} - set(classes))
+    if unknown:
+        raise DatasetError(f"negatives.signs names class(es) {unknown} that the dataset does not have ({classes})")
+    signs = {folder: classes.index(str(name)) for folder, name in neg_cfg.signs.items()}
+    out = {}
+    for split, folder in negative_subsets(neg_cfg.root).items():
+        scan = scan_negative_folder(folder, tuple(neg_cfg.classes), neg_cfg.stretch_x, signs, classes)
+        crops, _ = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, show_progress=show_progress)
+        crops.paths = [f"{folder.name}/{p}" for p in crops.paths]
+        out[split] = crops
+    return out
 
 
 def _cached_crops(path: Path, refresh: bool) -> CropSet | None:
@@ -429,24 +561,48 @@ def class_report(crops: CropSet, scan: FolderScan) -> list[dict]:
             "ignored": sum(1 for r in skipped if r == "not an image file name"),
             "empty": name in scan.empty_classes,
         })
+    negatives = sum(1 for _, label in scan.files if label == NEGATIVE)
+    if negatives:
+        skipped = [r for p, r in crops.skipped if Path(p).parts[0].lower() in NONE_FOLDERS]
+        rows.append({"class": "(none: negatives)", "images": negatives,
+                     "hands": int((crops.negative & ~crops.fallback).sum()),
+                     "fallbacks": int((crops.negative & crops.fallback).sum()),
+                     "no_hand": sum(1 for r in skipped if r == "no hand found"),
+                     "unreadable": sum(1 for r in skipped if r.startswith("unreadable")),
+                     "ignored": sum(1 for r in skipped if r == "not an image file name"), "empty": False})
     return rows
 
 
+Synthesize = Callable[[np.ndarray, np.random.Generator], "np.ndarray | None"]  # a sign's pose -> a negative's
+
+
 class CropDataset:
-    """torch-style Dataset of (image tensor, pose, label): augmentation (training only), then the
-    shared `to_tensor` and `normalize_pose`, exactly what inference computes."""
+    """torch-style Dataset of (image tensor, pose, label, has image): augmentation (training only),
+    then the shared `to_tensor` and `normalize_pose`, exactly what inference computes.
+
+    With `synthesize` (`negatives.SyntheticNegatives`), `synthetic` x (number of signs) more items
+    follow the real ones: each a sign's landmarks edited into a hand that signs nothing, drawn
+    afresh every epoch from the seeded generator, labelled NEGATIVE and without a crop (has image
+    False: no pixels show that hand, so the image branch must not learn from them).
+    """
 
     def __init__(self, crops: CropSet, crop_cfg: CropConfig, augmenter=None,
-                 kinds: tuple[str, ...] = ("image", "pose")) -> None:
+                 kinds: tuple[str, ...] = ("image", "pose"), synthesize: Synthesize | None = None,
+                 synthetic: float = 0.0) -> None:
         self.crops, self.labels, self.crop_cfg, self.augmenter = crops.crops, crops.labels, crop_cfg, augmenter
         self.with_image = "image" in kinds  # pose-only models skip the pixel work they would never read
         self.masks = crops.masks
         self.retakes = crops.retakes
         self.poses = (crops.poses(crop_cfg.mirror_left) if crops.points is not None
                       else np.zeros((len(crops), 21, 3), np.float32))
+        self.signs = np.flatnonzero(self.labels != NEGATIVE)
+        self.synthesize = synthesize
+        self.synthetic = int(round(len(self.signs) * synthetic)) if synthesize is not None else 0
+        self.blank = np.zeros((crop_cfg.channels, crop_cfg.input_size, crop_cfg.input_size) if self.with_image
+                              else (1, 1, 1), np.float32)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.labels) + self.synthetic
 
     def reseed(self, seed: int) -> None:
         """The augmenter keeps its own generators; seed them so a run (and its resume) is reproducible."""
@@ -457,6 +613,8 @@ class CropDataset:
         from signcaps.augment import Sample
         from signcaps.preprocess import to_tensor
 
+        if index >= len(self.labels):
+            return self._synthetic(index - len(self.labels))
         crop, pose = self.crops[index], self.poses[index]
         mask = self.masks[index] if self.masks is not None else None
         if self.augmenter is not None and self.retakes is not None:
@@ -465,7 +623,24 @@ class CropDataset:
             augmented = self.augmenter(Sample(crop, pose, mask), self.with_image)
             crop, pose = augmented.crop, augmented.pose
         image = to_tensor(crop, self.crop_cfg) if self.with_image else np.zeros((1, 1, 1), np.float32)
-        return image, np.asarray(pose, np.float32), int(self.labels[index])
+        return image, np.asarray(pose, np.float32), int(self.labels[index]), True
+
+    def _synthetic(self, k: int):
+        """The k-th synthetic negative of this epoch: an edit of sign k (mod the signs), or of the next
+        signs when no edit of it keeps clear of every class; pose-augmented like a real hand."""
+        from signcaps.augment import Sample
+
+        rng = self.augmenter.rng if self.augmenter is not None else np.random.default_rng(k)
+        pose = None
+        for step in range(8):
+            pose = self.synthesize(self.poses[self.signs[(k + step) % len(self.signs)]], rng)
+            if pose is not None:
+                break
+        if pose is None:  # nothing kept: an empty hand, which every capsule answers with length 0
+            pose = np.zeros((21, 3), np.float32)
+        elif self.augmenter is not None:
+            pose = self.augmenter(Sample(np.zeros((1, 1, 3), np.uint8), pose, None), False).pose
+        return self.blank, np.asarray(pose, np.float32), NEGATIVE, False
 
     def _maybe_retake(self, index: int, crop: np.ndarray, pose: np.ndarray, mask: np.ndarray | None):
         """With probability `augment.retake_p`, one of the photo's re-shot copies where MediaPipe

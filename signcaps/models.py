@@ -385,10 +385,15 @@ class FusedCapsNet(CapsNet):
                                       spec.digit_dim, routing_iterations, spec.routing_init_std)
         self.pose_decoder = PoseDecoder(num_classes, spec.digit_dim, pose.decoder_hidden)
 
-    def forward_capsules(self, x: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+    def forward_capsules(self, x: torch.Tensor, pose: torch.Tensor,  # type: ignore[override]
+                         image_present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``image_present`` (N,) bool marks samples that have no real crop (synthetic negatives, whose
+        landmarks were edited): their image capsules are zeroed, as the image dropout does."""
         image_caps, pose_caps = self.primary(self.stem(x)), self.encoder(pose)
         if self.training and (self.image_dropout > 0 or self.pose_dropout > 0):
             image_caps, pose_caps = self._drop_modalities(image_caps, pose_caps)
+        if image_present is not None:
+            image_caps = image_caps * image_present.to(image_caps.dtype)[:, None, None]
         caps = self.digits(torch.cat([image_caps, pose_caps], dim=1))
         return capsule_lengths(caps), caps
 

@@ -33,7 +33,17 @@ from signcaps.checkpoint import (
     save_checkpoint,
 )
 from signcaps.config import ConfigError, Recipe, load_recipe, save_recipe
-from signcaps.data import CropDataset, CropSet, DatasetError, prepare, split_indices
+from signcaps.data import (
+    NEGATIVE,
+    NONE_CLASS,
+    CropDataset,
+    CropSet,
+    DatasetError,
+    concat_crops,
+    prepare,
+    prepare_negatives,
+    split_indices,
+)
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
 from signcaps.errors import UserError
 from signcaps.infer import inputs_of, predict_lengths, select_inputs
@@ -54,25 +64,59 @@ class TrainStep(nn.Module):
         super().__init__()
         self.model, self.recipe = model, recipe
 
-    def forward(self, images: torch.Tensor, poses: torch.Tensor,
-                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        crop, train = self.recipe.crop, self.recipe.train
+    def forward(self, images: torch.Tensor, poses: torch.Tensor, targets: torch.Tensor,
+                has_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Margin loss (negatives: every capsule short, or the "none" class) plus the decoders' losses,
+        which only signs have: a negative has no class capsule to rebuild it from."""
+        crop, train, negatives = self.recipe.crop, self.recipe.train, self.recipe.negatives
         xs = select_inputs(self.model, {"image": images, "pose": poses})
         image_decoder = getattr(self.model, "has_decoder", False) and train.recon_weight > 0
         pose_decoder = getattr(self.model, "has_pose_decoder", False) and train.pose_recon_weight > 0
-        if image_decoder or pose_decoder:
-            lengths, capsules = self.model.forward_capsules(*xs)
+        masked = has_image is not None and tuple(self.model.inputs) == ("image", "pose") and not bool(has_image.all())
+        if image_decoder or pose_decoder or masked:
+            lengths, capsules = self.model.forward_capsules(*xs, **({"image_present": has_image} if masked else {}))
         else:
             lengths, capsules = self.model(*xs), None
-        loss = margin_loss(lengths.float(), targets)
+        negative = targets == NEGATIVE
+        weights = torch.where(negative, negatives.weight, 1.0).to(lengths.dtype) if negative.any() else None
+        loss = margin_loss(lengths.float(), target_rows(targets, lengths.shape[1], negatives.mode), weights=weights)
+        signs = (~negative).nonzero().flatten() if negative.any() else None
+        if signs is not None and not len(signs):
+            return loss, lengths.detach(), targets
+        pick = (lambda t: t) if signs is None else (lambda t: t[signs])
         if image_decoder:
-            recon = self.model.reconstruct(capsules, targets)
-            target01 = (images * crop.std + crop.mean).clamp(0, 1)
+            recon = self.model.reconstruct(pick(capsules), pick(targets))
+            target01 = (pick(images) * crop.std + crop.mean).clamp(0, 1)
             loss = loss + train.recon_weight * reconstruction_loss(recon.float(), target01.float())
         if pose_decoder:
-            recon_pose = self.model.reconstruct_pose(capsules, targets)
-            loss = loss + train.pose_recon_weight * reconstruction_loss(recon_pose.float(), poses.float())
+            recon_pose = self.model.reconstruct_pose(pick(capsules), pick(targets))
+            loss = loss + train.pose_recon_weight * reconstruction_loss(recon_pose.float(), pick(poses).float())
         return loss, lengths.detach(), targets
+
+
+def target_rows(targets: torch.Tensor, num_outputs: int, mode: str) -> torch.Tensor:
+    """(N,) labels -> (N, K) margin-loss targets. A negative (label NEGATIVE) gets the "none" class
+    (the last output) in mode "class", and an all-zero row otherwise: every capsule short."""
+    if mode == "class":
+        return torch.nn.functional.one_hot(torch.where(targets == NEGATIVE, num_outputs - 1, targets).long(),
+                                           num_outputs).float()
+    rows = torch.zeros(len(targets), num_outputs, device=targets.device)
+    signs = targets != NEGATIVE
+    rows[signs] = torch.nn.functional.one_hot(targets[signs].long(), num_outputs).float()
+    return rows
+
+
+def right_answers(lengths: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray, mode: str) -> np.ndarray:
+    """(N,) bool: a sign whose own capsule is the longest sign capsule; a negative refused: in mode
+    "class" the "none" capsule is the longest, otherwise no capsule reaches 0.5 (the margin midpoint)."""
+    lengths, targets = np.asarray(lengths, np.float32), np.asarray(targets)
+    signs = lengths[:, :-1] if mode == "class" else lengths
+    negative = targets == NEGATIVE
+    if mode == "class":
+        refused = lengths.argmax(1) == lengths.shape[1] - 1
+    else:
+        refused = signs.max(1, initial=0.0) < 0.5
+    return np.where(negative, refused, signs.argmax(1) == targets)
 
 
 def seed_everything(seed: int) -> None:
@@ -106,16 +150,43 @@ def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | 
 
 
 def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
-                show_progress: bool) -> tuple[CropSet, dict[str, np.ndarray]]:
-    """Rank 0 detects and caches the crops; the other ranks wait, then read the same cache."""
-    if info.is_main:
+                show_progress: bool) -> tuple[CropSet, dict[str, CropSet]]:
+    """The dataset's crops and its train/val/test parts, each with its negatives (the dataset's own
+    `none/` images split with it, and the external `negatives.root` split by its own folders).
+
+    Rank 0 detects and caches the crops; the other ranks wait, then read the same cache.
+    """
+    def load(progress: bool) -> tuple[CropSet, dict[str, CropSet]]:
         crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
-                              show_progress=show_progress)
+                              show_progress=progress)
+        external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
+                                     hand_model, show_progress=progress)
+        if recipe.negatives.mode == "off":  # a none/ folder is left out too
+            crops = crops.subset(np.flatnonzero(~crops.negative))
+        index = split_indices(crops.paths, crops.labels, recipe.data)
+        parts = {}
+        for split in ("train", "val", "test"):
+            extra = external.get(split)
+            own = crops.subset(index[split])
+            parts[split] = own if extra is None else concat_crops([own, _as_negatives_of(extra, crops)])
+        return crops, parts
+
+    if info.is_main:
+        result = load(show_progress)
     barrier(info)
     if not info.is_main:
-        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
-                              show_progress=False)
-    return crops, split_indices(crops.paths, crops.labels, recipe.data)
+        result = load(False)
+    return result
+
+
+def _as_negatives_of(negatives: CropSet, crops: CropSet) -> CropSet:
+    """External negatives carry the dataset's classes (their labels are all NEGATIVE)."""
+    return dataclasses.replace(negatives, classes=crops.classes)
+
+
+def output_classes(classes: list[str], recipe: Recipe) -> list[str]:
+    """The model's outputs: the dataset's classes, plus "none" last when negatives are a class of their own."""
+    return [*classes, NONE_CLASS] if recipe.negatives.mode == "class" else list(classes)
 
 
 def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.device,
@@ -185,15 +256,16 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     if info.is_main and last_path.exists() and not resume:
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose "
                               "another --run-dir")
-    crops, splits = load_splits(recipe, hand_model, info, show_progress)
-    train_set, val_set, test_set = (crops.subset(splits[k]) for k in ("train", "val", "test"))
+    crops, parts = load_splits(recipe, hand_model, info, show_progress)
+    train_set, val_set, test_set = (parts[k] for k in ("train", "val", "test"))
+    classes = output_classes(crops.classes, recipe)
     if len(train_set) == 0 or len(val_set) == 0:
         raise DatasetError(f"the {recipe.data.split} split of {len(crops)} usable images left {len(train_set)} for "
                            f"training and {len(val_set)} for validation; add data or change "
                            f"data.val_fraction/test_fraction")
 
     seed_everything(cfg.seed)
-    model = build_model(recipe.model, recipe.crop, len(crops.classes)).to(device)
+    model = build_model(recipe.model, recipe.crop, len(classes)).to(device)
     step = TrainStep(model, recipe).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
@@ -220,14 +292,14 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run_dir / "recipe.yaml")
-        split_files = {k: [crops.paths[i] for i in v] for k, v in splits.items()}
+        split_files = {k: part.paths for k, part in parts.items()}
         atomic_write_text(run_dir / "split.json", json.dumps(split_files))
         console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
                       f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val "
                       f"{len(val_set)} / test {len(test_set)}")
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
-    base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__,
+    base_state = {"recipe": recipe.to_dict(), "classes": classes, "version": __version__,
                   "data_fingerprint": crops.fingerprint}
 
     run_started = time.perf_counter()
@@ -238,15 +310,14 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
             reseed_epoch(loader, sampler, cfg.seed, epoch, info.rank)
             started = time.perf_counter()
             sums = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}",
-                             show_progress)
+                             show_progress, recipe.negatives.mode)
             train_loss, train_acc = global_means(info, sums, device)
             scheduler.step()
             seconds = time.perf_counter() - started
             if info.is_main:
-                val_pred = predict_lengths(model, val_x, device).argmax(1)
-                val_acc = float((val_pred == val_set.labels).mean())
-                history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
-                                "val_acc": val_acc,
+                val = validation_scores(predict_lengths(model, val_x, device), val_set.labels, recipe.negatives.mode)
+                val_acc = val["score"]
+                history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, **val,
                                 "seconds": seconds, "lr": optimizer.param_groups[0]["lr"]})
                 improved = val_acc >= best_val  # ties go to the later, better-converged epoch
                 best_val = max(best_val, val_acc)
@@ -257,8 +328,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
                 save_checkpoint({**base_state, "model_state": weights, "optimizer": optimizer.state_dict(),
                                  "scheduler": scheduler.state_dict(), "epoch": epoch, "best_val": best_val,
                                  "history": history}, last_path)
-                console.print(f"epoch {epoch + 1:3d}  loss {train_loss:.4f}  train {train_acc:.2%}  val {val_acc:.2%}"
-                              f"  {seconds:5.1f}s{'  *best' if improved else ''}")
+                refused = "" if val["val_refused"] is None else f"  refused {val['val_refused']:.2%}"
+                console.print(f"epoch {epoch + 1:3d}  loss {train_loss:.4f}  train {train_acc:.2%}  val "
+                              f"{val['val_acc']:.2%}{refused}  {seconds:5.1f}s{'  *best' if improved else ''}")
             barrier(info)
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"interrupted in epoch {epoch + 1}; epochs up to {epoch} are saved in {last_path}; "
@@ -274,27 +346,37 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
                       wall_seconds=time.perf_counter() - run_started)
 
 
+def validation_scores(lengths: np.ndarray, labels: np.ndarray, mode: str) -> dict[str, float | None]:
+    """val_acc: signs whose capsule is the longest; val_refused: negatives refused (None without
+    negatives); score (what picks best.pt): their mean, so neither half can be traded away unseen."""
+    right = right_answers(lengths, labels, mode)
+    negative = labels == NEGATIVE
+    signs = float(right[~negative].mean()) if (~negative).any() else 0.0
+    refused = float(right[negative].mean()) if negative.any() else None
+    return {"val_acc": signs, "val_refused": refused, "score": signs if refused is None else (signs + refused) / 2}
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
 def run_epoch(step: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
-              amp: bool, label: str, show_progress: bool) -> tuple[float, int, int]:
+              amp: bool, label: str, show_progress: bool, mode: str = "off") -> tuple[float, int, int]:
     """One pass over this rank's shard; returns (summed loss, correct, seen) for global averaging."""
     step.train()
     total_loss, correct, seen = 0.0, 0, 0
     use_amp = amp and device.type == "cuda"
     with progress_bar(label, len(loader), enabled=show_progress) as advance:
-        for images, poses, targets in loader:
+        for images, poses, targets, has_image in loader:
             images, poses = images.to(device, non_blocking=True), poses.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
+            targets, has_image = targets.to(device, non_blocking=True), has_image.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, lengths, _ = step(images, poses, targets)
+                loss, lengths, _ = step(images, poses, targets, has_image)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * len(targets)
-            correct += int((lengths.argmax(1) == targets).sum())
+            correct += int(right_answers(lengths.float().cpu(), targets.cpu(), mode).sum())
             seen += len(targets)
             advance(1)
     return total_loss, correct, seen
@@ -317,12 +399,16 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
     from signcaps.report import plot_confusion, plot_curves
 
     best = load_checkpoint(run_dir / "best.pt")
-    model = build_model(recipe.model, recipe.crop, len(crops.classes)).to(device)
+    model = build_model(recipe.model, recipe.crop, len(best["classes"])).to(device)
     load_weights(model, best["model_state"], str(run_dir / "best.pt"))
-    report = None
-    if len(test_set):
-        pred = predict_lengths(model, inputs_of(test_set, recipe), device).argmax(1)
-        report = classification_report(test_set.labels, pred, crops.classes)
+    report, refused = None, None
+    signs = test_set.subset(np.flatnonzero(~test_set.negative))
+    if len(signs):
+        lengths = predict_lengths(model, inputs_of(test_set, recipe), device)
+        scores = validation_scores(lengths, test_set.labels, recipe.negatives.mode)
+        refused = scores["val_refused"]
+        pred = lengths[~test_set.negative, :len(crops.classes)].argmax(1)
+        report = classification_report(signs.labels, pred, crops.classes)
         plot_confusion(report, run_dir / "confusion.png", f"{recipe.model.name} test (unseen participants)")
     plot_curves(history, run_dir / "curves.png", recipe.model.name)
     summary = {
@@ -331,7 +417,8 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else 0.0,
         "train_seconds": float(sum(h["seconds"] for h in history)),
         "best_epoch": int(best["epoch"]) + 1, "best_val_acc": float(best["val_acc"]),
-        "test_acc": report["accuracy"] if report else None, "test": report, "history": history,
+        "test_acc": report["accuracy"] if report else None, "test_refused": refused, "test": report,
+        "history": history,
         "device": str(device), "torch_threads": torch.get_num_threads(), "data_fingerprint": crops.fingerprint,
         "world_size": world_size, "ranks_in_sync": in_sync,
         "wall_seconds": wall_seconds,  # this session's loop incl. validation and checkpoints (not crop caching)
