@@ -264,8 +264,8 @@ class OnnxClassifier:
         self._full = None
         # the outputs the rule needs, no more: the image decoder stays pruned away
         self.session_outputs: list[str] = [LENGTHS, *([POSE_RECONSTRUCTION] if self.rule.uses_pose_error else [])]
-        graph = (prune_to_outputs(model, self.session_outputs) if len(model.graph.output) > len(self.session_outputs)
-                 else model)
+        graph = (prune_to_outputs(model, self.session_outputs)
+                 if {o.name for o in model.graph.output} != set(self.session_outputs) else model)
         try:
             self._session = ort.InferenceSession(graph.SerializeToString(), _session_options(self.threads),
                                                  providers=["CPUExecutionProvider"])
