@@ -1,13 +1,17 @@
 """Numbers from signed digits: commit a digit held steadily, end the number when the hand goes away.
 
-Pure frame-by-frame logic (no I/O), fed one confident label (or None) per frame by the live loop:
+Pure frame-by-frame logic (no I/O), fed one accepted label (or None) per frame by the live loop.
+The label is the rejection rule's (`signcaps.rejection`): None for a hand it rejects, "?"
+(uncertain) or "none" (no sign) alike, so a rejected frame is never committed:
 
 * a digit is committed when the same label has been shown for `hold` frames in a row (each of
-  them above the live threshold, so smoothing and "?" already filter flicker);
+  them accepted by the rule, so smoothing, "?" and "none" already filter flicker);
 * a sign held on for longer is not repeated: the same digit commits again only after at least
-  `gap` frames without it (hand lowered, or "?" while it changes shape); a different digit
-  commits as soon as it has been held for `hold` frames;
-* the number is finished after `end` frames in a row without a hand (or at the end of the input).
+  `gap` frames without it (hand lowered, "?" while it changes shape, or a hand that signs
+  nothing - "none" - between two equal digits); a different digit commits as soon as it has
+  been held for `hold` frames;
+* the number is finished after `end` frames in a row without a hand (or at the end of the input):
+  a hand showing "none" is still a hand, so it never ends the number.
 
 With 30 fps input the defaults mean: hold a sign about 0.27 s, lower the hand about 0.67 s to end
 the number.
@@ -65,7 +69,8 @@ class NumberComposer:
     _no_hand: int = 0
 
     def update(self, label: str | None, hand: bool = True) -> ComposeStep:
-        """One frame: `label` is the confident class of the hand (None: no hand or below the threshold)."""
+        """One frame: `label` is the accepted class of the hand (None: no hand, or the rule rejected it:
+        "?" or "none"); `hand` says whether a hand was there at all (only handless frames end a number)."""
         committed = done = None
         self._no_hand = 0 if hand else self._no_hand + 1
         if label is None:

@@ -4,6 +4,11 @@
 decodes the winning digit capsule, and decodes it again with each of its dimensions nudged by
 -0.25 .. +0.25 in steps of 0.05 (paper, figure 4). The result is one PNG tiled with OpenCV so
 its size follows exactly from the layout constants below (see `figure_size`).
+
+It also says what the rejection rule (`signcaps.rejection`, the checkpoint's, which export ships)
+answers and why: for models with a pose decoder, the winner's decoded skeleton is drawn over the
+observed one with the decision, its reason and their distance (the pose error) written on it, so a
+refused hand shows what the capsule thought it saw.
 """
 from __future__ import annotations
 
@@ -143,9 +148,31 @@ def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.45, ce
     cv2.putText(canvas, text, (int(x), int(y)), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
+def _note(canvas: np.ndarray, lines: list[str], x: int, y: int, width: int) -> None:
+    """Lines of text on a light band at the top of a picture (the decision on the decoded skeleton)."""
+    if not lines:
+        return
+    height = 6 + 16 * len(lines)
+    band = canvas[y:y + height, x:x + width]
+    band[:] = (band.astype(np.uint16) * 1 // 4 + 191).astype(np.uint8)
+    for k, line in enumerate(lines):
+        _text(canvas, line, x + 4, y + 16 * (k + 1), 0.42)
+
+
+def verdict(decision: Any, pose_err: float | None = None) -> list[str]:
+    """The rule's answer in words: "ok: 3" / "? below threshold" / "none: pose disagrees", then the pose error."""
+    if decision.status == "ok":
+        first = f"ok: {decision.label}"
+    else:
+        first = f"{'none' if decision.status == 'none' else '?'}: {decision.reason}"
+    return [first] + ([f"pose error {pose_err:.2f}"] if pose_err is not None else [])
+
+
 def render(input01: np.ndarray, recon01: np.ndarray, grid01: np.ndarray, lengths: np.ndarray,
-           classes: list[str], predicted: int, deltas: tuple[float, ...] = DELTAS) -> np.ndarray:
-    """The explain figure as an (H, W, 3) uint8 RGB image; size = `figure_size`."""
+           classes: list[str], predicted: int, deltas: tuple[float, ...] = DELTAS,
+           note: list[str] | None = None) -> np.ndarray:
+    """The explain figure as an (H, W, 3) uint8 RGB image; size = `figure_size`. ``note``: lines written on
+    the reconstruction (the rule's decision and the pose error)."""
     input_size = input01.shape[-1]
     dims, columns = grid01.shape[:2]
     cell = cell_size(input_size)
@@ -160,6 +187,7 @@ def render(input01: np.ndarray, recon01: np.ndarray, grid01: np.ndarray, lengths
         canvas[top:top + big, x:x + big] = _rgb(image, big)
         _text(canvas, caption, x, top - 7, centre_w=big)
         x += big + PAD
+    _note(canvas, note or [], LABEL_W + PAD + big + PAD, top, big)
     bars_x = x + 8 * PAD
     label_w = 8 * max(len(c) for c in classes) + 12
     bar_max = max(20, width - PAD - bars_x - label_w - 48)
@@ -194,23 +222,32 @@ def render(input01: np.ndarray, recon01: np.ndarray, grid01: np.ndarray, lengths
 
 
 def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | None = None,
-                  hand_model: str | Path | None = None, fallback: bool = False) -> dict[str, Any]:
-    """Detect and crop the hand in `image`, classify it and write the explain PNG.
+                  hand_model: str | Path | None = None, fallback: bool = False,
+                  threshold: float | None = None) -> dict[str, Any]:
+    """Detect and crop the hand in `image`, classify it, apply the checkpoint's rejection rule
+    (``threshold`` overrides its accept) and write the explain PNG.
 
-    Returns {"image", "png", "class", "class_index", "lengths" {class: length}, "hand",
-    "handedness", "model", "checkpoint"}. Default PNG: explain-<image stem>.png beside the checkpoint.
+    Returns {"image", "png", "class" (the longest capsule, the one decoded), "class_index", "lengths"
+    {class: length}, "status", "label" (the accepted sign, None when rejected), "best" (the winning
+    sign), "reason", "pose_error" (pose-decoder models, else None), "rule", "hand", "handedness",
+    "model", "checkpoint"}. Default PNG: explain-<image stem>.png beside the checkpoint.
     """
     from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.landmarks import normalize_pose
     from signcaps.outputs import ensure_writable_file
     from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
+    from signcaps.rejection import RejectionRule, RejectionRuleError, decide, pose_error
 
     require_checkpoint_file(checkpoint)
     png = Path(out) if out else Path(checkpoint).parent / f"explain-{Path(image).stem}.png"
     if not cv2.haveImageWriter(str(png)):
         raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
     ensure_writable_file(png, "-o", inputs=[checkpoint, image])
-    model, recipe, classes, _ = build_from_checkpoint(checkpoint)
+    model, recipe, classes, state = build_from_checkpoint(checkpoint)
+    try:
+        rule = RejectionRule.from_meta(state.get("rejection"), [str(c) for c in classes]).with_accept(threshold)
+    except RejectionRuleError as err:
+        raise ExplainError(f"{checkpoint}: {err}") from None
     if not (getattr(model, "has_decoder", False) or getattr(model, "has_pose_decoder", False)):
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
                            f"explain needs a capsule network (capsnet, pose-capsnet, fused-capsnet, capsnet-sabour)")
@@ -228,23 +265,30 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     tensor = to_tensor(crop, recipe.crop)
     pose = None if hand is None else normalize_pose(hand.points, hand.is_left, recipe.crop.mirror_left)
     lengths = capsules(model, tensor, pose)[0][0]
-    predicted = int(lengths.argmax())
+    predicted = int(lengths.argmax())  # the longest capsule: what the decoders draw
+    decoded = pose_err = None
+    if getattr(model, "has_pose_decoder", False):
+        decoded = reconstruction(model, tensor, pose, kind="pose")[0]
+        pose_err = float(pose_error(decoded[None], pose[None])[0])
+    decision = decide(lengths, [str(c) for c in classes], rule, pose_err)
+    note = verdict(decision, pose_err)
     figures = []
     if getattr(model, "has_decoder", False):
         recon = reconstruction(model, tensor, pose)[0]
         grid = perturbation_grid(model, tensor, target=predicted, pose=pose)
         input01 = np.clip(tensor * recipe.crop.std + recipe.crop.mean, 0, 1)
-        figures.append((png, render(input01, recon, grid, lengths, classes, predicted)))
-    if getattr(model, "has_pose_decoder", False):
-        decoded = reconstruction(model, tensor, pose, kind="pose")[0]
+        figures.append((png, render(input01, recon, grid, lengths, classes, predicted, note=note)))
+    if decoded is not None:
         grid = perturbation_grid(model, tensor, target=predicted, pose=pose, kind="pose")
         target = png if not figures else png.with_name(f"{png.stem}-pose{png.suffix}")
-        figures.append((target, render(*pose_pictures(pose, decoded, grid), lengths, classes, predicted)))
+        figures.append((target, render(*pose_pictures(pose, decoded, grid), lengths, classes, predicted, note=note)))
     for path, figure in figures:
         _write_png(path, figure)
     return {"image": str(image), "png": str(figures[0][0]), "pngs": [str(p) for p, _ in figures],
             "class": classes[predicted], "class_index": predicted,
-            "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "hand": hand is not None,
+            "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "status": decision.status,
+            "label": decision.label, "best": classes[decision.index], "reason": decision.reason,
+            "pose_error": pose_err, "rule": rule.to_meta(), "hand": hand is not None,
             "handedness": None if hand is None else hand.handedness, "model": recipe.model.name,
             "checkpoint": str(checkpoint)}
 

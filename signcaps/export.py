@@ -3,7 +3,10 @@
 The exported graph has one input ``input`` (N, C, H, W) float32 with a dynamic batch axis and
 the outputs ``lengths`` (N, K) and, for capsule models with a decoder, ``reconstruction``
 (N, C, H, W) in [0, 1], decoded from the longest capsule. The metadata key ``signcaps``
-carries everything `signcaps.runtime` needs to reproduce the training preprocessing.
+carries everything `signcaps.runtime` needs to reproduce the training preprocessing, and (format
+3) the rejection rule every runtime applies (`signcaps.rejection`): the checkpoint's own (its
+``rejection`` entry, written by training), the default rule when it has none, or one given here
+(`export_checkpoint(..., rejection=...)`, the CLI's --accept/--none-below/--max-pose-error).
 
 A model is only written when onnxruntime reproduces torch on the real test crops: max
 |lengths difference| <= 1e-4 and the same winning class on every crop.
@@ -25,6 +28,7 @@ from signcaps import __version__
 from signcaps.config import Recipe
 from signcaps.errors import UserError
 from signcaps.landmarks import NUM_JOINTS, POSE_META
+from signcaps.rejection import RejectionRule, RejectionRuleError
 from signcaps.runtime import (
     FORMAT,
     FORMAT_VERSION,
@@ -97,8 +101,45 @@ def resolved_architecture(recipe: Recipe) -> dict[str, Any] | None:
     return resolved_params(recipe.model)
 
 
+def checkpoint_rule(state: dict[str, Any], classes: list[str]) -> RejectionRule:
+    """The rejection rule a checkpoint carries (``state["rejection"]``, in `RejectionRule.to_meta` form),
+    else the default rule."""
+    try:
+        return RejectionRule.from_meta(state.get("rejection"), [str(c) for c in classes])
+    except RejectionRuleError as err:
+        raise ExportError(f"the checkpoint's rejection rule cannot be exported: {err}") from None
+
+
+def override_rule(rule: RejectionRule, accept: float | None = None, none_below: float | None = None,
+                  max_pose_error: float | None = None) -> RejectionRule:
+    """``rule`` with the thresholds a user gives at export (None keeps one; max_pose_error 0 turns the
+    pose check off). A lower accept takes none_below down with it, as live's --threshold does."""
+    import dataclasses
+
+    rule = rule.with_accept(accept)
+    changes: dict[str, Any] = {}
+    if none_below is not None:
+        changes["none_below"] = none_below
+    if max_pose_error is not None:
+        changes["max_pose_error"] = max_pose_error if max_pose_error != 0 else None
+    return dataclasses.replace(rule, **changes) if changes else rule
+
+
+def check_rule_fits(rule: RejectionRule, model: nn.Module, classes: list[str]) -> RejectionRule:
+    """A rule the exported model can apply: its none class is one of the classes, its pose check has a pose decoder."""
+    try:
+        rule.check_classes([str(c) for c in classes])
+    except RejectionRuleError as err:
+        raise ExportError(str(err)) from None
+    if rule.uses_pose_error and not (has_pose_reconstruction(model) and "pose" in model_kinds(model)):
+        raise ExportError(f"a max_pose_error rule needs a model that reads and decodes the pose; "
+                          f"{type(model).__name__} does not (pass --max-pose-error 0 or leave it out)")
+    return rule
+
+
 def build_metadata(recipe: Recipe, classes: list[str], state: dict[str, Any], outputs: list[str],
-                   precision: str = "float32", model: nn.Module | None = None) -> dict[str, Any]:
+                   precision: str = "float32", model: nn.Module | None = None,
+                   rejection: RejectionRule | None = None) -> dict[str, Any]:
     """The JSON stored under the metadata key ``signcaps``."""
     crop = recipe.crop
     kinds = model_kinds(model) if model is not None else ("image",)
@@ -130,6 +171,7 @@ def build_metadata(recipe: Recipe, classes: list[str], state: dict[str, Any], ou
         "data_fingerprint": state.get("data_fingerprint"),
         "epoch": int(state["epoch"]) + 1 if "epoch" in state else None,
         "val_acc": float(state["val_acc"]) if "val_acc" in state else None,
+        "rejection": (rejection or checkpoint_rule(state, classes)).to_meta(),
     }
 
 
@@ -158,10 +200,14 @@ def save_onnx(model_proto: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def export_onnx(model: nn.Module, recipe: Recipe, classes: list[str], state: dict[str, Any], path: Path) -> list[str]:
-    """Trace ``model`` to ONNX at ``path`` with metadata; returns the output names. No parity check."""
+def export_onnx(model: nn.Module, recipe: Recipe, classes: list[str], state: dict[str, Any], path: Path,
+                rejection: RejectionRule | None = None) -> list[str]:
+    """Trace ``model`` to ONNX at ``path`` with metadata; returns the output names. No parity check.
+
+    ``rejection``: the rule to ship; None = the checkpoint's (``state["rejection"]``) or the default."""
     import onnx
 
+    rule = check_rule_fits(rejection or checkpoint_rule(state, classes), model, classes)
     module, outputs = export_module(model)
     crop = recipe.crop
     kinds = model_kinds(model)
@@ -186,7 +232,7 @@ def export_onnx(model: nn.Module, recipe: Recipe, classes: list[str], state: dic
     fix_output_shapes(proto, len(classes), (crop.channels, crop.input_size, crop.input_size))
     proto.producer_name = "signcaps"
     proto.producer_version = __version__
-    set_metadata(proto, build_metadata(recipe, classes, state, outputs, model=model))
+    set_metadata(proto, build_metadata(recipe, classes, state, outputs, model=model, rejection=rule))
     save_onnx(proto, path)
     return outputs
 
@@ -212,12 +258,13 @@ def fix_output_shapes(proto: Any, num_classes: int, image_shape: tuple[int, int,
                 dim.dim_param = value
 
 
-def export_checkpoint_onnx(checkpoint: str | Path, path: str | Path) -> list[str]:
+def export_checkpoint_onnx(checkpoint: str | Path, path: str | Path,
+                           rejection: RejectionRule | None = None) -> list[str]:
     """Export without the parity check (used by `bench` for a temporary model)."""
     from signcaps.checkpoint import build_from_checkpoint
 
     model, recipe, classes, state = build_from_checkpoint(checkpoint)
-    return export_onnx(model, recipe, classes, state, Path(path))
+    return export_onnx(model, recipe, classes, state, Path(path), rejection=rejection)
 
 
 def int8_path_for(path: Path) -> Path:
@@ -378,6 +425,17 @@ def calibration_crops(recipe: Recipe, classes: list[str], hand_model: str | None
     return {kind: inputs[kind] for kind in kinds}
 
 
+def decision_counts(rule: RejectionRule, classes: list[str], outputs: dict[str, np.ndarray],
+                    x: dict[str, np.ndarray]) -> dict[str, int]:
+    """How the shipped rule answers the parity crops (digits of the test split): ok / uncertain / none."""
+    from signcaps.rejection import STATUSES, decide_all, pose_error
+
+    errors = (pose_error(outputs[POSE_RECONSTRUCTION], x["pose"])
+              if rule.uses_pose_error and POSE_RECONSTRUCTION in outputs else None)
+    statuses = [d.status for d in decide_all(outputs[LENGTHS], [str(c) for c in classes], rule, errors)]
+    return {status: statuses.count(status) for status in STATUSES}
+
+
 def _accuracy(lengths: np.ndarray, labels: np.ndarray) -> float:
     return float((lengths.argmax(1) == labels).mean()) if len(labels) else float("nan")
 
@@ -394,8 +452,13 @@ def _latency_b1(path: Path, x: dict[str, np.ndarray]) -> float:
 def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Path | None = None, int8: bool = False,
                       hand_model: str | None = None, show_progress: bool = True,
                       calibration_samples: int = CALIBRATION_SAMPLES,
-                      log: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
-    """Export, verify against torch on real crops, optionally quantise; returns the report."""
+                      log: Callable[[str], None] = lambda _msg: None, rejection: RejectionRule | None = None,
+                      accept: float | None = None, none_below: float | None = None,
+                      max_pose_error: float | None = None) -> dict[str, Any]:
+    """Export, verify against torch on real crops, optionally quantise; returns the report.
+
+    The rejection rule shipped: ``rejection``, else the checkpoint's (or the default), with the
+    thresholds ``accept``, ``none_below``, ``max_pose_error`` overriding it where given."""
     from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.data import DatasetError
     from signcaps.evaluate import load_eval_crops
@@ -410,10 +473,15 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     if int8:
         ensure_writable_file(int8_path_for(output), "the int8 output", inputs=[checkpoint])
     model, recipe, classes, state = build_from_checkpoint(checkpoint)
+    try:
+        rule = override_rule(rejection or checkpoint_rule(state, classes), accept, none_below, max_pose_error)
+    except RejectionRuleError as err:
+        raise ExportError(str(err)) from None
+    check_rule_fits(rule, model, classes)  # before any work
     staged = output.with_name(output.name + ".staged")
     log(f"exporting {recipe.model.name} to ONNX (opset {OPSET})")
     try:
-        outputs = export_onnx(model, recipe, classes, state, staged)
+        outputs = export_onnx(model, recipe, classes, state, staged, rejection=rule)
         log("loading real crops for the parity check")
         try:
             _, _, crops, split, _ = load_eval_crops(checkpoint, data, "auto", hand_model, show_progress=show_progress)
@@ -440,7 +508,8 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     meta = clf.meta
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint), "output": str(output), "model": recipe.model.name, "classes": classes,
-        "outputs": outputs, "opset": OPSET, "parity": parity,
+        "outputs": outputs, "opset": OPSET, "parity": parity, "rejection": rule.to_meta(),
+        "decisions": decision_counts(rule, classes, got, x),
         "float": {"path": str(output), "size_bytes": output.stat().st_size,
                   "accuracy": _accuracy(got[LENGTHS], crops.labels)},
         "warnings": [],

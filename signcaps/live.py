@@ -44,11 +44,6 @@ from signcaps.window import Window, display_available, paused_loop, save_screens
 from signcaps.writers import VideoWriter
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
-# Below this smoothed winning capsule length `live` shows "?". Chosen by `signcaps calibrate` on the
-# shipped default model's test split with the rule in signcaps/calibration.py (deploy/README.md,
-# "Confidence"): 0.6-0.7 is the lowest bin with >= 5 images (6; 5 right), none above is below 95%.
-DEFAULT_THRESHOLD = 0.6
-
 
 
 class LiveError(UserError, ValueError):
@@ -64,7 +59,9 @@ class LiveConfig:
     hand_model: str | None = None  # hand_landmarker.task; None = the usual resolution chain
     hands: int = 1  # hands to track, each with its own smoothing slot
     smoothing: float = 0.5  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
-    threshold: float = DEFAULT_THRESHOLD  # smoothed winning length below this shows "?" (state "uncertain")
+    # smoothed winning length below this shows "?" (state "uncertain"); None = the model's rejection rule
+    # (its "accept", `rejection.DEFAULT_ACCEPT` = 0.6 for models without a rule)
+    threshold: float | None = None
     keep_frames: int = 5  # a slot keeps its smoothing this many frames after its hand vanished
     window: bool = True  # show a window (ignored when there is no display)
     output: str | None = None  # annotated video (mp4v), same size and fps as the input
@@ -86,7 +83,7 @@ class LiveConfig:
     def check(self) -> "LiveConfig":
         if not 0.0 < self.smoothing <= 1.0:
             raise LiveError(f"--smoothing must be in (0, 1] (1 = no smoothing), got {self.smoothing:g}")
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise LiveError(f"--threshold must be in [0, 1], got {self.threshold:g}")
         if not 1 <= self.hands <= 4:
             raise LiveError(f"--hands must be 1 to 4, got {self.hands}")
@@ -231,11 +228,13 @@ def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps
              paused: bool = False, note: str | None = None, last: str | None = None) -> np.ndarray:
     from signcaps.overlay import HandView, draw_frame, draw_number
 
-    cfg = recogniser.cfg
+    cfg, rule = recogniser.cfg, recogniser.rule
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
-                      h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction, h.pose_tile)
+                      h.lengths, h.label, h.hand.handedness, h.crop, h.reconstruction, h.pose_tile, h.status,
+                      h.reason, h.pose_error, h.best)
              for h in result.hands]
-    draw_frame(image, views, recogniser.classes, cfg.threshold, cfg.hands, fps, recogniser.explain, paused, note)
+    draw_frame(image, views, recogniser.classes, rule.accept, cfg.hands, fps, recogniser.explain, paused, note,
+               none_below=rule.none_below)
     if result.compose is not None:
         draw_number(image, result.compose.building, result.compose.progress, last)
     return image
@@ -450,7 +449,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
 
 
 def _compose(composer: NumberComposer, result: FrameResult, on_number: Callable[[str], None] | None):
-    """Feed the first hand's confident label to the composer; hand a finished number on."""
+    """Feed the first hand's accepted label (None when the rule rejected it) to the composer; hand a
+    finished number on."""
     first = result.hands[0] if result.hands else None
     step = composer.update(first.label if first is not None else None, hand=first is not None)
     if step.finished is not None and on_number is not None:

@@ -13,6 +13,9 @@ at 640x480) and scales with the frame height, so any frame size works. The layou
     +-----------+------------------------------------+-----------+
 
 One panel per hand slot: slot 0 at the left edge, slot 1 at the right edge (below the FPS).
+A rejected hand shows "?" in orange when its winning capsule is below the threshold (a sign may
+be there) and "none" in red when the rejection rule says it signs nothing; the bars stay the
+capsule lengths either way, with the threshold (and the rule's none_below) marked on them.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 SLOT_COLOURS = ((80, 200, 255), (255, 160, 80), (120, 255, 120), (200, 120, 255))
 WIN = (60, 220, 60)  # the winning capsule
 BAR = (170, 170, 170)
-UNSURE = (0, 190, 255)  # winner below the threshold
+UNSURE = (0, 190, 255)  # winner below the threshold: "?"
+NONE = (70, 70, 235)  # the rejection rule says: no sign
 TEXT = (255, 255, 255)
 SHADOW = (0, 0, 0)
 
@@ -46,6 +50,26 @@ class HandView:
     crop: np.ndarray | None = None  # RGB model-input crop (--explain)
     reconstruction: np.ndarray | None = None  # RGB decoder image (--explain)
     pose_tile: np.ndarray | None = None  # RGB: input skeleton and the decoded one (--explain, pose models)
+    status: str | None = None  # ok | uncertain | none (rejection.decide); None: "ok" with a label, else "uncertain"
+    reason: str = ""  # the rule's reason for a rejection (shown with --explain)
+    pose_error: float | None = None  # the winner's decoded skeleton vs the observed one (--explain)
+    best: int | None = None  # the winning sign's bar (None: the longest capsule)
+
+    @property
+    def shown_status(self) -> str:
+        if self.status is not None:
+            return self.status
+        return "ok" if self.label is not None else "uncertain"
+
+
+def answer_text(view: HandView) -> tuple[str, tuple[int, int, int] | None]:
+    """What to write for a hand and in which colour (None: the slot's): the sign, "?" or "none"."""
+    status = view.shown_status
+    if status == "none":
+        return "none", NONE
+    if status == "uncertain" or view.label is None:
+        return "?", UNSURE
+    return view.label, None
 
 
 def scale_for(shape: tuple[int, ...]) -> float:
@@ -91,26 +115,31 @@ def draw_hand(img: np.ndarray, view: HandView, threshold: float) -> None:
     radius = max(2, int(round(3 * s)))
     for x, y in pts:
         cv2.circle(img, (int(x), int(y)), radius, TEXT, -1, cv2.LINE_AA)
-    text = view.label if view.label is not None else "?"
-    size = 1.6 * s
+    text, shown = answer_text(view)
+    size = (1.0 if text == "none" else 1.6) * s
     thick = max(2, int(round(3 * s)))
     (tw, th), _ = cv2.getTextSize(text, FONT, size, thick)
     tx = int(np.clip(x0, 0, max(img.shape[1] - tw, 0)))
     ty = y0 - int(6 * s) if y0 - th - int(6 * s) > 0 else min(y1 + th + int(6 * s), img.shape[0] - 2)
-    _text(img, text, (tx, ty), size, colour if view.label is not None else UNSURE, thick)
+    _text(img, text, (tx, ty), size, shown or colour, thick)
+
+
+EXPLAIN_H = 70  # the explain tiles' band, at scale 1
+DECISION_H = 26  # the decision, its reason and the pose error under them (two lines)
 
 
 def panel_size(img_shape: tuple[int, ...], classes: int, explain: bool) -> tuple[int, int]:
     s = scale_for(img_shape)
     row = max(8, int(round(18 * s)))
     width = int(round(150 * s))
-    height = int(round(44 * s)) + classes * row + (int(round(70 * s)) if explain else 0) + int(round(6 * s))
+    height = (int(round(44 * s)) + classes * row + (int(round((EXPLAIN_H + DECISION_H) * s)) if explain else 0)
+              + int(round(6 * s)))
     return width, height
 
 
 def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: float, x: int, y: int,
-               explain: bool = False) -> None:
-    """The big digit and one labelled bar per class capsule at (x, y); winner highlighted."""
+               explain: bool = False, none_below: float = 0.0) -> None:
+    """The big answer and one labelled bar per class capsule at (x, y); the winning sign highlighted."""
     s = scale_for(img.shape)
     width, height = panel_size(img.shape, len(classes), explain)
     _darken(img, x, y, x + width, y + height)
@@ -123,9 +152,9 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
         best = -1
     else:
         lengths = np.clip(np.asarray(view.lengths, np.float32), 0.0, 1.0)
-        best = int(np.argmax(lengths))
-        big = view.label if view.label is not None else "?"
-        _text(img, big, (x + pad, y + header - int(4 * s)), 1.3 * s, colour if view.label is not None else UNSURE,
+        best = int(np.argmax(lengths)) if view.best is None else int(view.best)
+        big, shown = answer_text(view)
+        _text(img, big, (x + pad, y + header - int(4 * s)), (0.7 if big == "none" else 1.3) * s, shown or colour,
               max(2, int(round(3 * s))))
         _text(img, f"{lengths[best]:.2f}", (x + int(round(60 * s)), y + int(header * 0.55)), 0.5 * s, TEXT, _line(s))
         if view.handedness:
@@ -140,7 +169,7 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
         winner = i == best
         _text(img, name[:3], (x + pad, top + row - int(4 * s)), 0.45 * s, TEXT, _line(s))
         length = int(round(float(lengths[i]) * bar_w))
-        fill = (WIN if view.label is not None else UNSURE) if winner else BAR
+        fill = (answer_text(view)[1] or WIN) if winner else BAR
         inset_top, inset_bottom = max(1, int(round(2 * s))), max(2, int(round(3 * s)))
         cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + bar_w, top + row - inset_bottom), (70, 70, 70),
                       _line(s))
@@ -148,8 +177,29 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
             cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + length, top + row - inset_bottom), fill, -1)
     tx = bar_x0 + int(round(threshold * bar_w))  # the threshold as a thin vertical line
     cv2.line(img, (tx, y + header), (tx, y + header + len(classes) * row), UNSURE, _line(s))
+    if none_below > 0:  # below this line the rule answers "none"
+        nx = bar_x0 + int(round(none_below * bar_w))
+        cv2.line(img, (nx, y + header), (nx, y + header + len(classes) * row), NONE, _line(s))
     if explain:
-        draw_explain(img, view, x + pad, y + header + len(classes) * row + pad, int(round(64 * s)), width - 2 * pad)
+        top = y + header + len(classes) * row + pad
+        draw_explain(img, view, x + pad, top, int(round(64 * s)), width - 2 * pad)
+        if view.lengths is not None:
+            draw_decision(img, view, x + pad, top + int(round(EXPLAIN_H * s)))
+
+
+def decision_lines(view: HandView) -> list[str]:
+    """The decision in words (--explain): what was answered, the pose error when measured, and why."""
+    text, _ = answer_text(view)
+    first = text + (f"  pose err {view.pose_error:.2f}" if view.pose_error is not None else "")
+    return [first, view.reason] if view.reason else [first]
+
+
+def draw_decision(img: np.ndarray, view: HandView, x: int, y: int) -> None:
+    """Two small lines under the explain tiles: the answer (+ pose error), then the rule's reason."""
+    s = scale_for(img.shape)
+    colour = answer_text(view)[1] or TEXT
+    for k, line in enumerate(decision_lines(view)):
+        _text(img, line, (x, y + int(round((10 + 12 * k) * s))), 0.35 * s, colour if k == 0 else TEXT, _line(s))
 
 
 def draw_explain(img: np.ndarray, view: HandView, x: int, y: int, side: int, width: int | None = None) -> None:
@@ -255,7 +305,7 @@ def draw_help(img: np.ndarray, keys: tuple[tuple[str, str], ...]) -> np.ndarray:
 
 def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], threshold: float, slots: int,
                fps: float | None = None, explain: bool = False, paused: bool = False,
-               note: str | None = None) -> np.ndarray:
+               note: str | None = None, none_below: float = 0.0) -> np.ndarray:
     """Everything for one frame, in place; `slots` panels are always drawn ("no hand" when empty)."""
     s = scale_for(img.shape)
     by_slot = {v.slot: v for v in views}
@@ -271,7 +321,7 @@ def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], thres
         if slot >= 2:  # rarely used: further slots below the first two
             _, height = panel_size(img.shape, len(classes), explain)
             y += height + margin
-        draw_panel(img, view, classes, threshold, x, y, explain)
+        draw_panel(img, view, classes, threshold, x, y, explain, none_below)
     for view in views:  # hands last: a hand under a panel stays visible
         draw_hand(img, view, threshold)
     draw_status(img, fps, paused, note)

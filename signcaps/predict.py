@@ -1,8 +1,12 @@
 """Classify image files with an exported ONNX model: detect the hand, crop it, run the model.
 
 Torch-free: MediaPipe (IMAGE mode, with the detector settings stored in the model) ->
-`preprocess.crop_hand` (the training crop) -> `runtime.OnnxClassifier`. A file without a hand
+`preprocess.crop_hand` (the training crop) -> `runtime.OnnxClassifier` -> the model's rejection
+rule (`signcaps.rejection`, the same one `live` and the web page apply). A file without a hand
 is reported as such, never guessed from the whole picture; unreadable files are reported too.
+
+Row statuses: ``ok`` (a sign: ``class`` is its name), ``uncertain`` (below the threshold, "?")
+and ``none`` (no sign), both with ``class`` null and a ``reason``; ``no hand``; ``unreadable``.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from signcaps.errors import UserError
 
 NO_HAND = "no hand"
 UNREADABLE = "unreadable"
-OK = "ok"
+OK = "ok"  # the rule's statuses: rejection.OK, UNCERTAIN, NONE
 
 
 class PredictInputError(UserError, ValueError):
@@ -41,12 +45,16 @@ def collect_images(inputs: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def predict_image(path: Path, clf: Any, detector: Any) -> dict[str, Any]:
-    """One result row: file, status, hand found, class, confidence, per-class capsule lengths."""
+def predict_image(path: Path, clf: Any, detector: Any, rule: Any = None) -> dict[str, Any]:
+    """One result row: file, status, hand found, class (None when rejected), the winning sign
+    (``best``), its confidence, per-class capsule lengths, the rule's reason and the pose error
+    (when the rule measures it). ``rule``: a `RejectionRule`; None = the model's own."""
     from signcaps.preprocess import ImageReadError, hand_sample, read_image_rgb
+    from signcaps.rejection import decide
 
-    row: dict[str, Any] = {"file": str(path), "status": OK, "hand": False, "class": None, "confidence": None,
-                           "confidences": None, "handedness": None, "error": None}
+    row: dict[str, Any] = {"file": str(path), "status": OK, "hand": False, "class": None, "best": None,
+                           "confidence": None, "confidences": None, "reason": None, "handedness": None,
+                           "error": None}
     try:
         image = read_image_rgb(path)
     except ImageReadError as err:
@@ -62,23 +70,33 @@ def predict_image(path: Path, clf: Any, detector: Any) -> dict[str, Any]:
         crop, pose = hand_sample(image, hand, clf.crop_cfg)
     except ValueError:  # landmarks entirely outside the picture: nothing to classify
         return {**row, "status": NO_HAND}
-    lengths = clf.classify_crops([crop], [pose])[0]
-    best = int(lengths.argmax())
-    return {**row, "hand": True, "class": clf.classes[best], "confidence": float(lengths[best]),
-            "confidences": {name: float(v) for name, v in zip(clf.classes, lengths)},
-            "handedness": hand.handedness}
+    rule = rule or clf.rule
+    lengths, errors = clf.classify_with_pose_error(clf.hand_inputs([crop], [pose]))
+    lengths = lengths[0]
+    err = None if errors is None else float(errors[0])
+    decision = decide(lengths, clf.classes, rule, err)
+    row = {**row, "status": decision.status, "hand": True, "class": decision.label,
+           "best": clf.classes[decision.index], "confidence": float(lengths[decision.index]),
+           "confidences": {name: float(v) for name, v in zip(clf.classes, lengths)}, "reason": decision.reason,
+           "handedness": hand.handedness}
+    if err is not None:
+        row["pose_error"] = err
+    return row
 
 
 class Predictor:
     """An ONNX classifier plus a MediaPipe detector configured from the model's metadata."""
 
-    def __init__(self, model: Any = None, hand_model: str | Path | None = None, threads: int = 1) -> None:
-        """``model``: an ONNX path, None for the shipped default, or an already loaded OnnxClassifier."""
+    def __init__(self, model: Any = None, hand_model: str | Path | None = None, threads: int = 1,
+                 threshold: float | None = None) -> None:
+        """``model``: an ONNX path, None for the shipped default, or an already loaded OnnxClassifier;
+        ``threshold``: the rule's accept threshold (None: the model's own)."""
         from signcaps.assets import resolve_hand_model
         from signcaps.hands import HandDetector
         from signcaps.runtime import OnnxClassifier, load_classifier
 
         self.clf = model if isinstance(model, OnnxClassifier) else load_classifier(model, threads=threads)
+        self.rule = self.clf.rule.with_accept(threshold)  # a bad threshold fails before the detector loads
         self.detector = HandDetector(resolve_hand_model(hand_model), self.clf.detect_cfg, mode="image")
 
     @property
@@ -86,7 +104,7 @@ class Predictor:
         return self.clf.classes
 
     def predict(self, path: str | Path) -> dict[str, Any]:
-        return predict_image(Path(path), self.clf, self.detector)
+        return predict_image(Path(path), self.clf, self.detector, self.rule)
 
     def predict_all(self, files: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
         for path in files:

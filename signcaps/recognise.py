@@ -5,10 +5,12 @@ and `transcribe` the loop around it): no threads, no window, no files. The loop 
 feeds it a frame and the hands MediaPipe found; what it returns (`FrameResult`) is consumed by
 the overlay, the video writer, the JSON lines and number composition.
 
-Predictions are stabilised per hand slot: capsule lengths are smoothed with an exponential
-moving average, a smoothed winner below `threshold` shows "?" instead of a guess, and a frame
-without hands is the "no_hand" state. With `hands > 1`, detections are matched to slots by
-position (and handedness), so each hand keeps its own smoothing.
+Predictions are stabilised per hand slot: capsule lengths (and the winner's pose error, when
+the model's rejection rule measures it) are smoothed with an exponential moving average, then the
+rule (`signcaps.rejection.decide`) says "ok", "uncertain" ("?": below `threshold`) or "none" (no
+sign). A frame's state is "ok" when a hand is recognised, else "uncertain" or "none", and
+"no_hand" without hands. With `hands > 1`, detections are matched to slots by position (and
+handedness), so each hand keeps its own smoothing.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from signcaps.capture import Frame
 from signcaps.preprocess import SquareBox, crop_hand, hand_sample, square_box, to_batch, to_image, unit_to_rgb
+from signcaps.rejection import OK, RejectionRule, decide, frame_state, pose_error
 
 
 class RecogniseSettings(Protocol):
@@ -27,7 +30,7 @@ class RecogniseSettings(Protocol):
 
     hands: int  # hand slots, each with its own smoothing
     smoothing: float  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
-    threshold: float  # smoothed winning length below this is "?" (state "uncertain")
+    threshold: float | None  # smoothed winning length below this is "?" (uncertain); None = the model's rule
     keep_frames: int  # a slot keeps its smoothing this many frames after its hand vanished
     explain: bool  # also return the crop and its reconstruction
 
@@ -41,11 +44,14 @@ class HandResult:
     crop_box: SquareBox
     raw: np.ndarray  # (K,) capsule lengths of this frame
     lengths: np.ndarray  # (K,) smoothed lengths
-    best: int  # index of the longest smoothed capsule
-    label: str | None  # class name, None when below the threshold
+    best: int  # index of the longest smoothed sign capsule (never a "no sign" class)
+    label: str | None  # class name, None when rejected (status "uncertain" or "none")
     crop: np.ndarray | None = None  # model-input view of the crop (RGB uint8), --explain
     reconstruction: np.ndarray | None = None  # decoder image (RGB uint8), --explain
     pose_tile: np.ndarray | None = None  # input skeleton beside the decoded one (RGB uint8), --explain
+    status: str = OK  # the rejection rule's decision: ok | uncertain | none
+    reason: str = ""  # why rejected: "below threshold", "all capsules short", "none class", "pose disagrees"
+    pose_error: float | None = None  # smoothed pose error of the winner, when the rule measures it
 
     @property
     def confidence(self) -> float:
@@ -57,7 +63,7 @@ class FrameResult:
     index: int
     time_s: float  # source timestamp in seconds
     hands: list[HandResult]
-    state: str  # no_hand | uncertain | ok
+    state: str  # no_hand | none | uncertain | ok (ok: a hand is recognised; see rejection.frame_state)
     compose: Any = None  # signcaps.compose.ComposeStep when numbers are composed (live --compose)
 
     def to_json(self, classes: list[str]) -> dict[str, Any]:
@@ -70,6 +76,9 @@ class FrameResult:
                 "box": list(h.hand.box),
                 "crop_box": [h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1],
                 "class": h.label,
+                "status": h.status,
+                "reason": h.reason,
+                **({} if h.pose_error is None else {"pose_error": round(h.pose_error, 4)}),
                 "best": classes[h.best],
                 "confidence": round(h.confidence, 4),
                 "confidences": {name: round(float(v), 4) for name, v in zip(classes, h.lengths)},
@@ -166,32 +175,32 @@ class Recogniser:
         self.cfg = cfg
         self.explain = bool(cfg.explain and (getattr(classifier, "has_reconstruction", False)
                                              or getattr(classifier, "has_pose_reconstruction", False)))
+        self.rule: RejectionRule = getattr(classifier, "rule", RejectionRule()).with_accept(cfg.threshold)
         self.slots = HandSlots(cfg.hands, cfg.smoothing, cfg.keep_frames)
 
     def __call__(self, rgb: np.ndarray, hands: list, frame: Frame, timings: dict[str, float]) -> FrameResult:
         hands, batch, poses, raw, recon, pose_recon = self.classify(rgb, hands[: self.cfg.hands], timings)
         results = []
+        k = len(self.classes)
         for d, (slot, smoothed) in enumerate(self.slots.update(hands, raw)):
-            best = int(np.argmax(smoothed))
-            label = self.classes[best] if smoothed[best] >= self.cfg.threshold else None
-            result = HandResult(slot, hands[d], square_box(hands[d].landmarks, self.crop_cfg.margin), raw[d], smoothed,
-                                best, label)
+            lengths, err = smoothed[:k], (float(smoothed[k]) if len(smoothed) > k else None)
+            decision = decide(lengths, self.classes, self.rule, err)
+            result = HandResult(slot, hands[d], square_box(hands[d].landmarks, self.crop_cfg.margin), raw[d][:k],
+                                lengths, decision.index, decision.label, status=decision.status,
+                                reason=decision.reason, pose_error=err)
             if self.explain:
                 self._explain(result, batch[d], poses[d], None if recon is None else recon[d],
                               None if pose_recon is None else pose_recon[d])
             results.append(result)
         results.sort(key=lambda r: r.slot)
-        if not results:
-            state = "no_hand"
-        elif all(r.label is None for r in results):
-            state = "uncertain"
-        else:
-            state = "ok"
+        state = frame_state([r.status for r in results])
         return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
 
     def classify(self, rgb: np.ndarray, hands: list, timings: dict[str, float]):
         """Crop every hand and normalise its pose, classify all hands in one batch:
         (kept hands, image batch, poses, lengths (N, K), image reconstructions, pose reconstructions).
+        When the rule measures the pose error, it is the lengths' last column (N, K + 1), so the
+        slots smooth it with them.
 
         The model's inputs are built here and only here, through `preprocess.hand_sample`, the
         function training's cache and `predict` use.
@@ -211,17 +220,21 @@ class Recogniser:
         batch = to_batch(crops, self.crop_cfg)
         feed = {"image": batch, "pose": np.asarray(poses, np.float32).reshape(-1, 21, 3)} if needs_pose else batch
         t1 = time.perf_counter()
-        recon = pose_recon = None
+        recon = pose_recon = errors = None
+        measure = self.rule.uses_pose_error
         if not kept:
-            raw = np.zeros((0, len(self.classes)), np.float32)
+            raw = np.zeros((0, len(self.classes) + measure), np.float32)
         elif self.explain and hasattr(self.classifier, "explain_outputs"):
             out = self.classifier.explain_outputs(feed)  # one pass for every output
             raw, recon, pose_recon = out["lengths"], out.get("reconstruction"), out.get("pose_reconstruction")
+            errors = pose_error(pose_recon, feed["pose"]) if measure else None
+        elif measure:
+            raw, errors = self.classifier.classify_with_pose_error(feed)
         else:
             raw = self.classifier.classify(feed)
             if self.explain:
                 recon = self.classifier.reconstruct(feed)
-        raw = np.asarray(raw, np.float32)
+        raw = np.asarray(raw, np.float32) if errors is None else np.column_stack([raw, errors]).astype(np.float32)
         t2 = time.perf_counter()
         timings["crop"] = (t1 - t0) * 1000.0
         timings["classify"] = (t2 - t1) * 1000.0  # includes the decoders with --explain
@@ -236,3 +249,5 @@ class Recogniser:
             result.reconstruction = unit_to_rgb(recon)
         if pose_recon is not None:
             result.pose_tile = pose_tile(pose, pose_recon, 64)
+            if result.pose_error is None:  # shown (and written) even when the rule does not use it
+                result.pose_error = float(pose_error(pose_recon[None], pose[None])[0])

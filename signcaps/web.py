@@ -4,8 +4,9 @@
 modules (``deploy/web/src``), the WASM builds of the pinned npm packages ``@mediapipe/tasks-vision``
 and ``onnxruntime-web`` (copied from ``deploy/web/node_modules``, installed with ``npm ci`` from
 the committed lockfile), the ONNX model and ``hand_landmarker.task``. The page reads the model's
-preprocessing from its ``signcaps`` metadata, as ``signcaps.runtime`` does; its JavaScript copy of
-``signcaps.preprocess`` is kept bit-identical by ``tests/test_web.py``.
+preprocessing and rejection rule from its ``signcaps`` metadata, as ``signcaps.runtime`` does; its
+JavaScript copies of ``signcaps.preprocess`` (bit-identical) and ``signcaps.rejection`` (the same
+decisions) are checked by ``tests/test_web.py``.
 
 `serve` is a plain ``http.server`` with the MIME types the page needs (``.wasm`` must be
 ``application/wasm`` for streaming compilation, ``.mjs`` JavaScript for module imports).
@@ -26,7 +27,7 @@ from signcaps import __version__
 from signcaps.errors import UserError
 
 WEB_SOURCE = Path(__file__).resolve().parents[1] / "deploy" / "web"
-SUPPORTED_FORMAT_VERSIONS = (1, 2)  # what the page's onnxmeta.js reads; version 2 adds the pose input
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)  # what the page's onnxmeta.js reads; 2: the pose input, 3: the rule
 SITE_MARKER = "signcaps-site.json"
 MODEL_FILE = "models/model.onnx"
 HAND_MODEL_FILE = "models/hand_landmarker.task"
@@ -115,6 +116,12 @@ def model_metadata(path: Path) -> dict[str, Any]:
     if version not in SUPPORTED_FORMAT_VERSIONS:
         raise WebBuildError(f"{path} uses signcaps ONNX format version {version}; the web page reads versions "
                             f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}")
+    from signcaps.rejection import RejectionRule, RejectionRuleError
+
+    try:  # the page applies the same rule (deploy/web/src/rejection.js): refuse one it would refuse
+        RejectionRule.from_meta(meta.get("rejection"), [str(c) for c in meta.get("classes") or []])
+    except RejectionRuleError as err:
+        raise WebBuildError(f"{path}: its rejection rule cannot be applied: {err}") from None
     return meta
 
 
@@ -172,6 +179,7 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
             "format_version": meta.get("format_version"),
             "inputs": meta.get("inputs") or {"image": "input"},
             "classes": meta.get("classes"),
+            "rejection": meta.get("rejection"),
             "hand_model": str(hand_path),
             "packages": packages,
             "package_licenses": licences,

@@ -1,7 +1,9 @@
 """Composing numbers from per-frame digit labels (pure logic; the end-to-end run is in test_live.py)."""
+import numpy as np
 import pytest
 
 from signcaps.compose import ComposeConfig, ComposeError, NumberComposer, compose_labels
+from signcaps.rejection import RejectionRule, decide
 
 CFG = ComposeConfig(hold=3, gap=2, end=5)
 
@@ -56,3 +58,26 @@ def test_progress_shows_how_close_a_sign_is_to_being_committed():
 def test_bad_settings_are_one_line_errors(field, value):
     with pytest.raises(ComposeError, match=f"--compose-{field}"):
         ComposeConfig(**{field: value}).check()
+
+
+def test_a_rejected_hand_between_equal_digits_releases_the_repeat_without_ending_the_number():
+    """The live loop feeds the composer the rule's label: None for "?" and "none" alike (scripted decisions;
+    tests/test_live.py does it end to end on clips with real negative hands)."""
+    def _lengths(winner: int, value: float) -> np.ndarray:
+        row = np.full(10, 0.05, np.float32)
+        row[winner] = value
+        return row
+
+    rule = RejectionRule(accept=0.7, none_below=0.4)
+    classes = [str(d) for d in range(10)]
+    script = ([_lengths(5, 0.9)] * 4 + [_lengths(1, 0.2)] * 3 + [_lengths(5, 0.9)] * 4  # 5, none, 5
+              + [_lengths(1, 0.5)] * 6  # a fist read as "1" below the threshold: never committed
+              + [_lengths(1, 0.3)] * 30  # a long "none": still a hand, the number goes on
+              + [_lengths(7, 0.95)] * 4 + [None] * 5)  # 7, then the hand goes down
+    composer = NumberComposer(ComposeConfig(hold=3, gap=2, end=5))
+    finished = []
+    for row in script:
+        decision = None if row is None else decide(row, classes, rule)
+        step = composer.update(decision.label if decision else None, hand=decision is not None)
+        finished += [step.finished] if step.finished else []
+    assert finished == ["557"]

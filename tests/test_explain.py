@@ -64,3 +64,34 @@ def test_explain_rejects_cnn_and_handless_images(tiny_runs, photo, tmp_path):
                                  "--out", str(tmp_path / "b.png")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "b.png").is_file()
+
+
+def test_explain_shows_why_the_rule_refuses_a_hand(tiny_pose_models, photo, tmp_path):
+    """A pose model: the decoded skeleton of the winner over the observed one, with the decision, its reason
+    and the pose error written on it; the rule is the checkpoint's (what export ships)."""
+    import json
+
+    from signcaps.checkpoint import load_checkpoint, save_checkpoint
+    from signcaps.rejection import RejectionRule
+
+    state = load_checkpoint(tiny_pose_models["fused-capsnet"]["checkpoint"])
+    state.pop("format", None)
+    strict = tmp_path / "strict.pt"
+    save_checkpoint({**state, "rejection": RejectionRule(accept=0.0, max_pose_error=1e-4).to_meta()}, strict)
+    png = tmp_path / "why.png"
+    result = CliRunner().invoke(app, ["explain", str(strict), str(photo), "--out", str(png), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["status"], report["label"], report["reason"]) == ("none", None, "pose disagrees")
+    assert report["pose_error"] > 1e-4 and report["best"] == report["class"]
+    assert report["rule"]["max_pose_error"] == 1e-4 and report["pngs"] == [str(png), str(tmp_path / "why-pose.png")]
+    # the note band on the decoded skeleton (the header's second picture) is light; without a rule it says ok/?
+    figure = cv2.imread(str(tmp_path / "why-pose.png"))
+    band = figure[4 + 24: 4 + 24 + 20, 56 + 4 + 192 + 4: 56 + 4 + 2 * 192 + 4]
+    assert band.mean() > 150 and (band < 100).any()  # light background, dark text
+    text = CliRunner().invoke(app, ["explain", str(strict), str(photo), "--out", str(png)])
+    assert "rule: none (pose disagrees), pose error " in text.stdout
+    plain = CliRunner().invoke(app, ["explain", str(tiny_pose_models["fused-capsnet"]["checkpoint"]), str(photo),
+                                     "--out", str(tmp_path / "plain.png"), "--json", "--threshold", "0"])
+    assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.stdout)["status"] == "ok"  # the default rule with --threshold 0 accepts every hand

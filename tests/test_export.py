@@ -70,7 +70,9 @@ def test_graph_and_metadata(tiny):
     assert {op.domain or "ai.onnx": op.version for op in model.opset_import}["ai.onnx"] == 17
     meta = json.loads({p.key: p.value for p in model.metadata_props}["signcaps"])
     state = load_checkpoint(tiny["checkpoint"])
-    assert meta["format"] == "signcaps-onnx" and meta["format_version"] == 2 and meta["inputs"] == {"image": "input"}
+    assert meta["format"] == "signcaps-onnx" and meta["format_version"] == 3 and meta["inputs"] == {"image": "input"}
+    assert meta["rejection"] == {"rule": "signcaps-reject-v1", "accept": 0.6, "none_below": 0.0, "none_class": None,
+                                 "max_pose_error": None}  # the checkpoint has no rule: the default one
     assert meta["classes"] == [str(c) for c in state["classes"]]
     assert (meta["input_size"], meta["channels"], meta["colour"]) == (32, 1, "gray")
     assert (meta["mean"], meta["std"], meta["margin"], meta["mirror_left"]) == (0.5, 0.5, 0.2, False)
@@ -187,7 +189,7 @@ def test_landmark_models_export_a_landmarks_input_that_matches_torch_on_real_han
     assert landmarks[0].dim_param and [d.dim_value for d in landmarks[1:]] == [21, 3]
     assert "pose_reconstruction" in [o.name for o in proto.graph.output]
     meta = json.loads({p.key: p.value for p in proto.metadata_props}["signcaps"])
-    assert meta["format_version"] == 2 and meta["inputs"]["pose"] == "landmarks"
+    assert meta["format_version"] == 3 and meta["inputs"]["pose"] == "landmarks"
     assert meta["pose"]["normalization"] == "wrist-centred-v1" and meta["pose"]["mirror_left"] is True
 
     model, recipe, classes, _ = build_from_checkpoint(paths["checkpoint"])
@@ -204,3 +206,80 @@ def test_landmark_models_export_a_landmarks_input_that_matches_torch_on_real_han
     assert np.allclose(clf.classify(x), got["lengths"], atol=1e-6)  # the pruned graph gives the same lengths
     with pytest.raises(ValueError, match="pose"):
         clf.classify({k: v for k, v in x.items() if k != "pose"})
+
+
+# ----------------------------------------------------------------------------- the rejection rule
+
+
+def _with_rule_state(checkpoint: Path, path: Path, rule: dict) -> Path:
+    """A copy of a checkpoint whose state carries a rejection rule, as training writes it."""
+    from signcaps.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    state.pop("format", None)
+    save_checkpoint({**state, "rejection": rule}, path)
+    return path
+
+
+def test_export_ships_the_checkpoints_rule_and_the_users_overrides(tiny, runner, tmp_path):
+    from signcaps.rejection import RejectionRule
+    from signcaps.runtime import OnnxClassifier
+
+    rule = RejectionRule(accept=0.7, none_below=0.3)
+    ckpt = _with_rule_state(tiny["checkpoint"], tmp_path / "ruled.pt", rule.to_meta())
+    result = runner.invoke(app, ["export", str(ckpt), "-o", str(tmp_path / "a.onnx"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert OnnxClassifier(tmp_path / "a.onnx").rule == rule and report["rejection"] == rule.to_meta()
+    assert sum(report["decisions"].values()) == report["parity"]["samples"]
+    # --accept below the checkpoint's none_below takes it down; --none-below sets it again
+    result = runner.invoke(app, ["export", str(ckpt), "-o", str(tmp_path / "b.onnx"), "--accept", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert OnnxClassifier(tmp_path / "b.onnx").rule == RejectionRule(accept=0.2, none_below=0.2)
+    assert "rejection rule: ok from 0.20, none below 0.20; on the" in result.output
+    result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(tmp_path / "c.onnx"), "--accept", "0.9",
+                                 "--none-below", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert OnnxClassifier(tmp_path / "c.onnx").rule == RejectionRule(accept=0.9, none_below=0.5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--none-below", "0.7"], "'none_below' must be in [0, accept = 0.6]"),
+    (["--accept", "1.2"], "--threshold must be in [0, 1]"),
+    (["--max-pose-error", "0.5"], "a max_pose_error rule needs a model that reads and decodes the pose"),
+    (["--max-pose-error", "-1"], "'max_pose_error' must be a positive number"),
+])
+def test_export_refuses_rules_that_cannot_work_before_writing(tiny, runner, tmp_path, args, message):
+    result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(tmp_path / "x.onnx"), *args])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_rule_naming_an_unknown_class_is_refused(tiny, runner, tmp_path):
+    ckpt = _with_rule_state(tiny["checkpoint"], tmp_path / "bad.pt", {"rule": "signcaps-reject-v1",
+                                                                       "none_class": "nothing"})
+    result = runner.invoke(app, ["export", str(ckpt), "-o", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 1 and "'none_class' 'nothing' is not one of the model's classes" in result.output
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_pose_rule_from_python_and_from_the_cli(tiny_pose_models, runner, tmp_path):
+    """`export_onnx(..., rejection=rule)` for scripts (the lead's training); `--max-pose-error 0` turns it off."""
+    from signcaps.checkpoint import build_from_checkpoint
+    from signcaps.export import export_onnx
+    from signcaps.rejection import RejectionRule
+    from signcaps.runtime import OnnxClassifier
+
+    paths = tiny_pose_models["fused-capsnet"]
+    model, recipe, classes, state = build_from_checkpoint(paths["checkpoint"])
+    rule = RejectionRule(accept=0.5, none_below=0.1, max_pose_error=0.4)
+    export_onnx(model, recipe, classes, state, tmp_path / "py.onnx", rejection=rule)
+    clf = OnnxClassifier(tmp_path / "py.onnx")
+    assert clf.rule == rule and clf.session_outputs == ["lengths", "pose_reconstruction"]
+    ckpt = _with_rule_state(paths["checkpoint"], tmp_path / "pose.pt", rule.to_meta())
+    result = runner.invoke(app, ["export", str(ckpt), "-o", str(tmp_path / "off.onnx"), "--max-pose-error", "0",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert OnnxClassifier(tmp_path / "off.onnx").rule == RejectionRule(accept=0.5, none_below=0.1)

@@ -139,3 +139,18 @@ def test_library_modules_do_not_take_helpers_from_the_training_loop(name):
 def test_commands_do_not_import_the_cli():
     for name in (n for n in MODULES if n.startswith("signcaps.commands")):
         assert not {"signcaps.cli", "signcaps.__main__"} & _imports(name, MODULES[name]), name
+
+
+# Bottom-layer modules every runtime loads (Python, and copied to the browser page): numpy and the
+# leaves only, never torch, onnx or OpenCV. Name -> the signcaps modules it may import.
+NUMPY_ONLY = {"signcaps.rejection": {"signcaps.errors"}}
+STDLIB_OK = {"__future__", "math", "dataclasses", "typing"}
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_ONLY))
+def test_runtime_rule_modules_import_numpy_and_leaves_only(name):
+    imports = {dep for dep in _imports(name, MODULES[name]) if dep != "signcaps"}
+    ours = {dep for dep in imports if dep.startswith("signcaps.")}
+    assert {dep for dep in ours if dep in MODULES} <= NUMPY_ONLY[name], f"{name} imports {sorted(ours)}"
+    others = {dep.split(".")[0] for dep in imports - ours}
+    assert others <= STDLIB_OK | {"numpy"}, f"{name} imports {sorted(others - STDLIB_OK - {'numpy'})}"

@@ -162,3 +162,88 @@ def test_runtime_works_without_torch(tiny, real_image):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("OK ") and "(1, 10) (1, 1, 32, 32)" in result.stdout
+
+
+# ------------------------------------------------------------------ the rejection rule (format 3)
+
+
+def _session_outputs(clf) -> list[str]:
+    return [o.name for o in clf._session.get_outputs()]
+
+
+def test_a_model_without_a_rule_gets_the_default_one_and_a_lengths_only_graph(tiny_pose_models, tmp_path):
+    from rejectmodels import with_rule
+
+    from signcaps.rejection import RejectionRule
+    from signcaps.runtime import OnnxClassifier
+
+    for path in (tiny_pose_models["fused-capsnet"]["onnx"], with_rule(tiny_pose_models["fused-capsnet"]["onnx"],
+                                                                       tmp_path / "v3-no-rule.onnx", None)):
+        clf = OnnxClassifier(path)
+        assert clf.rule == RejectionRule() and not clf.rule.can_say_none
+        assert clf.session_outputs == ["lengths"] and _session_outputs(clf) == ["lengths"]
+        x = {"image": np.zeros((2, 1, 32, 32), np.float32), "pose": np.zeros((2, 21, 3), np.float32)}
+        lengths, errors = clf.classify_with_pose_error(x)
+        assert errors is None and np.allclose(lengths, clf.classify(x))
+
+
+def test_a_pose_rule_runs_the_pose_decoder_but_never_the_image_decoder(tiny_pose_models, tmp_path):
+    """On real hands (two digits and an ASL fist): the pose error is the decoded skeleton's distance from the
+    observed pose, computed by the pruned graph in the same pass as the lengths."""
+    from conftest import DIGITS
+    from rejectmodels import hand_inputs, letter_photo, with_rule
+
+    from signcaps.rejection import RejectionRule, decide_all, pose_error
+    from signcaps.runtime import OnnxClassifier
+
+    src = tiny_pose_models["fused-capsnet"]["onnx"]
+    rule = RejectionRule(accept=0.5, none_below=0.2, max_pose_error=0.3)
+    clf = OnnxClassifier(with_rule(src, tmp_path / "pose-rule.onnx", rule))
+    assert clf.rule == rule and clf.meta["format_version"] == 3
+    assert _session_outputs(clf) == ["lengths", "pose_reconstruction"]  # no "reconstruction": the image decoder
+    x = hand_inputs(clf, [sorted((DIGITS / "3").glob("*.JPG"))[0], sorted((DIGITS / "5").glob("*.JPG"))[0],
+                          letter_photo("S", "S0")])
+    lengths, errors = clf.classify_with_pose_error(x)
+    full = clf.explain_outputs(x)
+    assert np.allclose(lengths, full["lengths"], atol=1e-6) and np.allclose(lengths, clf.classify(x), atol=1e-6)
+    assert errors.shape == (3,) and np.allclose(errors, pose_error(full["pose_reconstruction"], x["pose"]), atol=1e-6)
+    assert (errors > 0).all()
+    assert clf.decide(x) == decide_all(lengths, clf.classes, rule, errors)
+    assert clf.decide(x, rule.with_accept(0.99)) == decide_all(lengths, clf.classes, rule.with_accept(0.99), errors)
+    none_at_all = RejectionRule(max_pose_error=float(errors.min()) / 2)  # every hand disagrees with its decoding
+    assert {d.reason for d in clf.decide(x, none_at_all)} == {"pose disagrees"}
+    empty = clf.classify_with_pose_error({k: v[:0] for k, v in x.items()})
+    assert empty[0].shape == (0, 10) and empty[1].shape == (0,)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("none_class", "'rejection': rejection 'none_class' 'nothing' is not one of the model's classes"),
+    ("nan", "'rejection': rejection 'accept' should be a number"),
+    ("order", "'rejection': rejection 'none_below' must be in [0, accept = 0.5]"),
+    ("format", "'rejection': unknown rejection rule"),
+    ("type", "signcaps metadata 'rejection' should be a rejection rule"),
+    ("pose_without_decoder", "compares the decoded pose (max_pose_error) but the model has no"),
+    ("version", "uses signcaps ONNX format version 4; this signcaps reads versions 1, 2, 3"),
+])
+def test_bad_rejection_rules_fail_with_one_line(tiny, real_image, tmp_path, case, message):
+    import onnx
+    from rejectmodels import with_rule
+
+    from signcaps.rejection import RULE_FORMAT
+
+    rules = {"none_class": {"rule": RULE_FORMAT, "none_class": "nothing"},
+             "nan": {"rule": RULE_FORMAT, "accept": float("nan")},
+             "order": {"rule": RULE_FORMAT, "accept": 0.5, "none_below": 0.6},
+             "format": {"rule": "reject-v0"}, "type": [0.6],
+             "pose_without_decoder": {"rule": RULE_FORMAT, "max_pose_error": 0.5}, "version": None}
+    bad = with_rule(tiny["onnx"], tmp_path / f"{case}.onnx", rules[case])  # an image-only capsnet
+    if case == "version":
+        model = onnx.load(str(bad))
+        entry = next(p for p in model.metadata_props if p.key == "signcaps")
+        entry.value = json.dumps({**json.loads(entry.value), "format_version": 4})
+        onnx.save(model, str(bad))
+    result = CliRunner().invoke(app, ["predict", str(real_image), "--model", str(bad)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+    assert "Traceback" not in result.output

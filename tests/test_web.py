@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 from browser import Chromium, environment_ready, find_chromium, stamp_frame_number, write_y4m
 from conftest import DIGITS, HAND_MODEL, ROOT
+from rejectmodels import with_rule
 
 from signcaps.landmarks import normalize_pose
+from signcaps.rejection import RejectionRule
+from signcaps.runtime import default_model_path
 
 pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
 
@@ -150,6 +153,102 @@ def test_js_pose_normalisation_equals_python(tmp_path):
         assert np.abs(have - want).max() <= POSE_TOL
 
 
+# ------------------------------------------------------------------ the rejection rule (node)
+
+BAD_RULES = [[0.6], {"accept": 0.6}, {"rule": "signcaps-reject-v9"}, {"rule": "signcaps-reject-v1", "accept": "0.6"},
+             {"rule": "signcaps-reject-v1", "accept": True}, {"rule": "signcaps-reject-v1", "accept": 1.5},
+             {"rule": "signcaps-reject-v1", "accept": 0.5, "none_below": 0.6},
+             {"rule": "signcaps-reject-v1", "none_class": "nothing"}, {"rule": "signcaps-reject-v1", "none_class": 3},
+             {"rule": "signcaps-reject-v1", "max_pose_error": 0}, {"rule": "signcaps-reject-v1", "max_pose_error": "1"}]
+
+
+def _random_rule_cases(rng: np.random.Generator, count: int) -> list[dict]:
+    """Random rules (with and without a none class, pose limit, threshold override) and lengths that hit the
+    edges: ties, values exactly at the thresholds, pose errors at the limit, missing or NaN."""
+    from signcaps.rejection import RejectionRule
+
+    digits = [str(d) for d in range(10)]
+    rules = []
+    for i in range(count):
+        classes = list(digits)
+        if i % 2:
+            classes.insert(int(rng.integers(0, 11)), "none")
+        accept = float(rng.choice([0.0, 1.0, 0.6, 0.75, round(float(rng.random()), 3)]))
+        none_below = float(rng.choice([0.0, accept, 0.5 * accept, round(float(rng.uniform(0, accept)), 3)]))
+        pose = None if rng.random() < 0.4 else float(rng.choice([0.25, round(float(rng.uniform(0.05, 1.5)), 3)]))
+        rule = RejectionRule(accept, none_below, "none" if "none" in classes and rng.random() < 0.8 else None, pose)
+        meta = None if i % 7 == 0 else rule.to_meta()
+        override = None if rng.random() < 0.7 else float(rng.choice([0.0, 1.0, round(float(rng.random()), 2)]))
+        cases = []
+        for _ in range(20):
+            lengths = rng.random(len(classes)).astype(np.float32) * rng.choice([0.3, 1.0])
+            if rng.random() < 0.3:  # a tie with the longest capsule
+                lengths[int(rng.integers(0, len(classes)))] = lengths.max()
+            if rng.random() < 0.3:  # exactly at a threshold (as a float32 can hold it)
+                lengths[int(lengths.argmax())] = np.float32(rng.choice([accept, none_below, override or accept]))
+            err = rng.choice([None, "NaN", pose, float(np.float32(rng.uniform(0, 2)))], p=[0.3, 0.1, 0.2, 0.4])
+            cases.append({"lengths": [float(v) for v in lengths], "pose_error": err})
+        rules.append({"meta": meta, "classes": classes, "accept": override, "cases": cases})
+    return rules + [{"meta": bad, "classes": digits, "accept": None, "cases": []} for bad in BAD_RULES]
+
+
+@needs_node
+def test_js_rejection_rule_equals_python(tmp_path):
+    """deploy/web/src/rejection.js decides exactly as signcaps.rejection on 6,000 random cases, and refuses the
+    rules Python refuses."""
+    from signcaps.rejection import RejectionRule, RejectionRuleError, decide, frame_state
+
+    rules = _random_rule_cases(np.random.default_rng(0), 300)
+    got = run_node_parity(tmp_path, {"cfg": {}, "images": [], "crops": [], "squares": [], "poses": [],
+                                     "rules": rules})["rules"]
+    decided, reasons = 0, set()
+    for spec, js in zip(rules, got, strict=True):
+        try:
+            rule = RejectionRule.from_meta(spec["meta"], spec["classes"]).with_accept(spec["accept"])
+        except RejectionRuleError:
+            assert "error" in js, f"the page accepts a rule Python refuses: {spec['meta']}"
+            continue
+        assert "error" not in js, f"{spec['meta']}: {js['error']}"
+        assert js["rule"] == {"accept": rule.accept, "none_below": rule.none_below, "none_class": rule.none_class,
+                              "max_pose_error": rule.max_pose_error}
+        want = [decide(np.array(c["lengths"], np.float32), spec["classes"], rule,
+                       float("nan") if c["pose_error"] == "NaN" else c["pose_error"]) for c in spec["cases"]]
+        assert [(d.index, d.label, d.status, d.reason) for d in want] == \
+            [(d["index"], d["label"], d["status"], d["reason"]) for d in js["decisions"]], spec
+        assert js["state"] == frame_state([d.status for d in want])
+        decided += len(want)
+        reasons |= {d.reason for d in want}
+    assert decided >= 5000
+    assert reasons == {"", "below threshold", "all capsules short", "none class", "pose disagrees"}  # every branch
+
+
+@needs_node
+def test_js_pose_error_equals_python_on_real_hands(tmp_path):
+    """The winner's decoded skeleton against the observed pose, on real photos (digits and ASL letters through
+    MediaPipe and the shipped model's pose decoder) and on random poses: the page's number is numpy's."""
+    from rejectmodels import LETTERS, NO_DIGIT_LETTERS, hand_inputs
+
+    from signcaps.rejection import pose_error
+    from signcaps.runtime import load_classifier
+
+    clf = load_classifier(None)
+    if not clf.has_pose_reconstruction:
+        pytest.skip("the shipped model has no pose decoder")
+    photos = [sorted((DIGITS / str(d)).glob("*.JPG"))[3] for d in range(10)]
+    photos += [sorted((LETTERS / "valid" / letter).glob("*.jpg"))[0] for letter in NO_DIGIT_LETTERS[:6]]
+    x = hand_inputs(clf, photos)
+    decoded, observed = clf.explain_outputs(x)["pose_reconstruction"], x["pose"]
+    rng = np.random.default_rng(1)
+    decoded = np.concatenate([decoded, rng.normal(0, 1, (50, 21, 3)).astype(np.float32)])
+    observed = np.concatenate([observed, rng.normal(0, 1, (50, 21, 3)).astype(np.float32)])
+    got = run_node_parity(tmp_path, {"cfg": {}, "images": [], "crops": [], "squares": [], "poses": [], "pose_errors": [
+        {"decoded": d.ravel().astype(float).tolist(), "observed": o.ravel().astype(float).tolist()}
+        for d, o in zip(decoded, observed)]})["pose_errors"]
+    want = pose_error(decoded, observed)
+    assert np.allclose(np.array(got, np.float32), want, rtol=1e-6, atol=0), np.abs(np.array(got) - want).max()
+    assert 0 < want[:len(photos)].min() and want[:len(photos)].max() < 5  # real hands: decoded near what is seen
+
+
 # ------------------------------------------------------------------ version-2 models (image + pose)
 
 def make_v2_model(path: Path, with_image: bool = True, mirror_left: bool = True, seed: int = 0) -> Path:
@@ -180,6 +279,7 @@ def make_v2_model(path: Path, with_image: bool = True, mirror_left: bool = True,
         nodes, inputs, inits = pose_nodes, [landmarks], [numpy_helper.from_array(weights, "pose_w")]
     model = helper.make_model(helper.make_graph(nodes, "signcaps-v2-test", inputs, [lengths], inits),
                               opset_imports=base.opset_import, ir_version=base.ir_version)
+    meta.pop("rejection", None)  # format 2 had no rule (and these graphs have no pose decoder)
     meta.update({"format_version": 2,
                  "inputs": {"image": "input", "pose": "landmarks"} if with_image else {"pose": "landmarks"},
                  "pose": {"joints": 21, "normalization": "wrist-centred-v1", "origin": 0, "scale_joint": 9,
@@ -225,11 +325,12 @@ def built_site(tmp_path_factory) -> Path:
     build_site(site, hand_model=HAND_MODEL)
     for name, image in (("v2-fused.onnx", True), ("v2-pose.onnx", False)):
         make_v2_model(site / "models" / name, with_image=image)
+    with_rule(default_model_path(), site / "models" / "v3-rule.onnx", PAGE_RULE)
     return site
 
 
 def test_web_build_writes_an_offline_site(built_site, tmp_path):
-    from signcaps.web import SITE_MARKER, build_site
+    from signcaps.web import SITE_MARKER, WebBuildError, build_site
 
     report = json.loads((built_site / SITE_MARKER).read_text())
     for name in ("index.html", "js/app.js", "js/preprocess.js", "vendor/mediapipe/vision_bundle.mjs",
@@ -239,7 +340,7 @@ def test_web_build_writes_an_offline_site(built_site, tmp_path):
         assert (built_site / name).is_file(), name
     lock = json.loads((WEB / "package-lock.json").read_text())["packages"]
     assert report["packages"] == {name: lock[f"node_modules/{name}"]["version"] for name in report["packages"]}
-    assert report["format_version"] == 2 and report["inputs"] == {"image": "input", "pose": "landmarks"}  # the default
+    assert report["format_version"] >= 2 and report["inputs"] == {"image": "input", "pose": "landmarks"}  # the default
     # the page loads nothing from the network: every import and fetch is a relative path of the site
     for script in [built_site / "index.html", *(built_site / "js").glob("*.js")]:
         assert "http://" not in script.read_text() and "https://" not in script.read_text(), script.name
@@ -247,7 +348,11 @@ def test_web_build_writes_an_offline_site(built_site, tmp_path):
     v2 = make_v2_model(tmp_path / "v2.onnx")
     again = build_site(tmp_path / "site", model=v2, hand_model=HAND_MODEL)
     assert again["format_version"] == 2 and again["inputs"] == {"image": "input", "pose": "landmarks"}
-    assert build_site(tmp_path / "site", hand_model=HAND_MODEL)["format_version"] == 2
+    assert build_site(tmp_path / "site", hand_model=HAND_MODEL)["format_version"] >= 2
+    # a rule the page could not apply is refused at build time, as the page would refuse it
+    bad = with_rule(default_model_path(), tmp_path / "bad-rule.onnx", {"rule": "signcaps-reject-v1", "none_class": "x"})
+    with pytest.raises(WebBuildError, match="rejection rule cannot be applied.*'none_class' 'x'"):
+        build_site(tmp_path / "site", model=bad, hand_model=HAND_MODEL)
 
 
 def test_web_build_refuses_to_overwrite_and_foreign_models(tmp_path):
@@ -319,7 +424,12 @@ SAME_LANDMARKS_TOL = 0.01  # Python crops the page's landmarks: only the browser
 # pixel, which now and then moves the crop box by a pixel; measured up to 0.16 on single frames.
 OWN_DETECTION_MEDIAN = 0.01
 OWN_DETECTION_MAX = 0.3
-PAGE_FRAMES = {"models/model.onnx": 90, "models/v2-fused.onnx": 40, "models/v2-pose.onnx": 40}
+PAGE_FRAMES = {"models/model.onnx": 90, "models/v2-fused.onnx": 40, "models/v2-pose.onnx": 40,
+               "models/v3-rule.onnx": 60}
+# A format-3 copy of the shipped model whose rule answers all three ways on the clip of digits: strict
+# enough that some digits' decoded skeletons disagree (mean joint distance 0.1-0.3 on test photos) and
+# the frames between two signs are "?" or "none".
+PAGE_RULE = RejectionRule(accept=0.8, none_below=0.5, max_pose_error=0.25)
 
 
 @pytest.fixture(scope="module")
@@ -439,3 +549,43 @@ def test_page_feeds_version2_inputs(page_runs, built_site, model):
             assert np.abs(np.array(hand["raw"]) - want).max() <= SAME_LANDMARKS_TOL
             checked += 1
     assert checked >= 10, f"only {checked} hands"
+
+
+def test_page_applies_the_models_rejection_rule(page_runs, built_site):
+    """Format 3: the page reads the rule from the metadata (the threshold default is its accept; 0.6 for the
+    shipped model without one), runs the pose decoder only when the rule compares the pose, smooths the pose
+    error with the lengths, and decides every hand as signcaps.rejection.decide does on the same numbers."""
+    from signcaps.hands import Hand
+    from signcaps.preprocess import hand_sample
+    from signcaps.rejection import decide
+    from signcaps.runtime import OnnxClassifier, load_classifier
+
+    default_rule = load_classifier(None).rule
+    for record in page_runs["runs"]["models/model.onnx"]["records"]:
+        for hand in record["hands"]:
+            want = decide(np.array(hand["lengths"], np.float32), [str(d) for d in range(10)], default_rule)
+            assert (hand["decision"]["status"], hand["decision"]["label"]) == (want.status, want.label)
+            assert hand["raw_pose_error"] is None  # no pose limit: the pose decoder is not run
+
+    decoded, run = page_runs["decoded"], page_runs["runs"]["models/v3-rule.onnx"]
+    clf = OnnxClassifier(built_site / "models" / "v3-rule.onnx")
+    assert clf.rule == PAGE_RULE
+    seen, checked = set(), 0
+    for record in run["records"]:
+        for hand in record["hands"]:
+            d = hand["decision"]
+            want = decide(np.array(hand["lengths"], np.float32), clf.classes, PAGE_RULE, d["pose_error"])
+            assert (d["index"], d["label"], d["status"], d["reason"]) == (want.index, want.label, want.status,
+                                                                        want.reason), record["frame"]
+            seen.add(d["status"])
+            # the page's raw pose error is Python's on the page's own landmarks (only the frame's YUV decoding
+            # differs, as for the lengths)
+            points = np.array(hand["landmarks"], np.float32)
+            crop, pose = hand_sample(decoded[record["frame"]], Hand(points[:, :2], hand["handedness"], 1.0,
+                                                                    points[:, 2]), clf.crop_cfg)
+            lengths, errors = clf.classify_with_pose_error(clf.hand_inputs([crop], [pose]))
+            assert abs(hand["raw_pose_error"] - float(errors[0])) <= 2 * SAME_LANDMARKS_TOL
+            assert np.abs(np.array(hand["raw"]) - lengths[0]).max() <= SAME_LANDMARKS_TOL
+            checked += 1
+        assert record["state"] in ("no_hand", "none", "uncertain", "ok")
+    assert checked >= 20 and seen == {"ok", "uncertain", "none"}, seen

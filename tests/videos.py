@@ -52,16 +52,24 @@ def compose(photo: np.ndarray, size: tuple[int, int], centre: tuple[float, float
 PHOTO_OVERRIDES = {0: "IMG_5456.JPG"}
 
 
-def sign_frames(digits: list[int], frames_per_digit: int = 15, size: tuple[int, int] = (640, 480),
+# The digit photos are 100 px and pasted 2.3x as large (230 px); the ASL letter photos are 416 px
+# squares in which the hand fills less of the picture: pasted at 0.75 (312 px) their hands are about
+# as large as the digits' hands.
+PHOTO_SCALE = {100: 2.3, 416: 0.75}
+
+
+def sign_frames(digits: list, frames_per_digit: int = 15, size: tuple[int, int] = (640, 480),
                 scale: float = 2.3, seed: int = 0, nth: int = 0, blank_frames: int = 0, gap: int = 0):
     """Yield (BGR frame, digit or None) for a clip that shows `digits` one after another.
 
     `blank_frames` empty frames (no hand, label None) come first; `gap` empty frames separate
-    the digits, as when a signer lowers the hand between two signs.
+    the digits, as when a signer lowers the hand between two signs. An item that is a path is a
+    photo of a hand that signs no digit (an ASL letter): shown like a digit, labelled "none".
     """
     rng = np.random.default_rng(seed)
     w, h = size
-    photo0 = dataset_photo(digits[0], nth=nth) if digits else None
+    first = next((d for d in digits if not isinstance(d, Path)), None)
+    photo0 = dataset_photo(first, nth=nth) if first is not None else None
     colour = background_colour(photo0) if photo0 is not None else (200, 200, 200)
     for _ in range(blank_frames):
         frame = np.empty((h, w, 3), np.uint8)
@@ -73,13 +81,20 @@ def sign_frames(digits: list[int], frames_per_digit: int = 15, size: tuple[int, 
                 frame = np.empty((h, w, 3), np.uint8)
                 frame[:] = colour
                 yield frame, None
-        photo = dataset_photo(digit, PHOTO_OVERRIDES.get(digit) if nth == 0 else None, nth=nth)
-        side = photo.shape[0] * scale
+        if isinstance(digit, Path):
+            photo, label = cv2.imread(str(digit), cv2.IMREAD_COLOR), "none"
+            if photo is None:
+                raise FileNotFoundError(digit)
+            tile = PHOTO_SCALE.get(photo.shape[0], scale) * scale / 2.3
+        else:
+            photo, label = dataset_photo(digit, PHOTO_OVERRIDES.get(digit) if nth == 0 else None, nth=nth), digit
+            tile = scale
+        side = photo.shape[0] * tile
         cx = rng.uniform(side / 2 + 10, w - side / 2 - 10)
         cy = rng.uniform(side / 2 + 10, h - side / 2 - 10)
         dx, dy = rng.uniform(-1.5, 1.5, size=2)
         for k in range(frames_per_digit):
-            yield compose(photo, size, (cx + dx * k, cy + dy * k), scale, colour), digit
+            yield compose(photo, size, (cx + dx * k, cy + dy * k), tile, colour), label
 
 
 def write_video(path: str | Path, frames, fps: float = 30.0) -> list[int | None]:

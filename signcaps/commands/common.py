@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from signcaps.errors import UserError
 
@@ -21,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 out = Console()  # tables and results: stdout
 err = Console(stderr=True)  # progress, notes and errors: stderr (keeps --json clean)
 
-TEXT_COLUMNS = ("class", "model", "file", "stage", "setting", "inputs", "summary")  # left-aligned; numbers go right
+# left-aligned; numbers go right
+TEXT_COLUMNS = ("class", "best", "model", "file", "stage", "setting", "inputs", "summary")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,7 +74,9 @@ def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> 
     return result
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Any:
+    if isinstance(value, Text):  # already styled (and never parsed as markup)
+        return value
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)

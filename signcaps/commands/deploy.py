@@ -30,15 +30,28 @@ def export_command(
     data: Optional[Path] = typer.Option(None, "--data",
                                         help="image-folder dataset for the parity check (default: the test split of "
                                              "the training data)"),
+    accept: Optional[float] = typer.Option(None, "--accept",
+                                           help="rejection rule: the threshold of live/predict/web, a winning "
+                                                "capsule shorter shows '?' (default: the checkpoint's rule, else "
+                                                "0.6)"),
+    none_below: Optional[float] = typer.Option(None, "--none-below",
+                                               help="rejection rule: a winning capsule shorter than this is 'none' "
+                                                    "(no sign); at most --accept"),
+    max_pose_error: Optional[float] = typer.Option(None, "--max-pose-error",
+                                                   help="rejection rule: 'none' when the winner's decoded skeleton "
+                                                        "is further than this from the observed pose (mean joint "
+                                                        "distance, wrist-knuckle units; 0 = off; pose models)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Export a checkpoint to ONNX with its preprocessing in the metadata; verify it against torch on real crops."""
+    """Export a checkpoint to ONNX with its preprocessing and rejection rule in the metadata; verify it
+    against torch on real crops."""
     from signcaps.export import PARITY_ATOL, export_checkpoint
 
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
     report = export_checkpoint(checkpoint, output, data=data, int8=int8, hand_model=hand_model,
-                               show_progress=not json_out, log=log)
+                               show_progress=not json_out, log=log, accept=accept, none_below=none_below,
+                               max_pose_error=max_pose_error)
     if json_out:
         print_json(report)
     else:
@@ -51,6 +64,10 @@ def export_command(
                   f"same class on {p['argmax_agree']}/{p['samples']}{recon}", highlight=False, soft_wrap=True)
         out.print(f"wrote {report['output']} ({_mb(report['float']['size_bytes'])} MB, opset {report['opset']}, "
                   f"outputs: {', '.join(report['outputs'])})", highlight=False, soft_wrap=True)
+        counts = report["decisions"]
+        out.print(f"rejection rule: {describe_rule(report['rejection'])}; on the {p['samples']} parity crops: "
+                  f"{counts['ok']} ok, {counts['uncertain']} uncertain, {counts['none']} none",
+                  highlight=False, soft_wrap=True, markup=False)
         if "int8" in report:
             f, q = report["float"], report["int8"]
             split = p["split"]
@@ -73,22 +90,30 @@ def predict_command(
     model: Optional[Path] = typer.Option(None, "--model",
                                          help="ONNX model from `signcaps export` (default: the shipped model)"),
     threads: int = typer.Option(1, "--threads", help="onnxruntime threads"),
+    threshold: Optional[float] = typer.Option(None, "--threshold",
+                                              help="a winning capsule shorter than this is '?' (uncertain); "
+                                                   "default: the model's rejection rule (0.6 for models without "
+                                                   "one), the same as live"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Find the hand in each image and classify it; files without a hand or unreadable ones are reported."""
+    """Find the hand in each image and classify it with the model's rejection rule: a sign, '?' (uncertain)
+    or 'none' (no sign); files without a hand or unreadable ones are reported."""
     import sys
 
     from rich.console import Console
     from rich.measure import Measurement
+    from rich.text import Text
 
     from signcaps.predict import NO_HAND, UNREADABLE, Predictor, collect_images
+    from signcaps.rejection import NONE, OK, UNCERTAIN
     from signcaps.runtime import load_classifier
 
     clf = load_classifier(model, threads=threads)  # a wrong model fails before any path or detector work
+    rule = clf.rule.with_accept(threshold)
     files = collect_images(inputs)
     rows: list[dict[str, Any]] = []
-    with Predictor(clf, hand_model) as predictor:
+    with Predictor(clf, hand_model, threshold=threshold) as predictor:
         classes = predictor.classes
         for result in predictor.predict_all(files):
             if json_out:
@@ -98,15 +123,16 @@ def predict_command(
         _require_one_classified(rows)
         return
     body = []
+    shown = {OK: None, UNCERTAIN: ("?", "yellow"), NONE: ("none", "red")}  # rejected hands stand out
     for r in rows:
-        if r["status"] == UNREADABLE:
-            body.append([r["file"], UNREADABLE, "-", *(["-"] * len(classes))])
-        elif r["status"] == NO_HAND:
-            body.append([r["file"], NO_HAND, "-", *(["-"] * len(classes))])
+        if r["status"] in (UNREADABLE, NO_HAND):
+            body.append([Text(r["file"]), r["status"], "-", "-", *(["-"] * len(classes))])
         else:
-            body.append([r["file"], r["class"], f"{r['confidence']:.3f}",
+            mark = shown[r["status"]]
+            answer = Text(r["class"]) if mark is None else Text(mark[0], style=f"bold {mark[1]}")
+            body.append([Text(r["file"]), answer, Text(r["best"]), f"{r['confidence']:.3f}",
                          *(f"{r['confidences'][c]:.3f}" for c in classes)])
-    result_table = table("predictions (capsule lengths)", ["file", "class", "confidence", *classes], body)
+    result_table = table("predictions (capsule lengths)", ["file", "class", "best", "confidence", *classes], body)
     # Piped output has no terminal width to respect: print the table at its natural width
     # instead of squeezing thirteen columns into 80 characters.
     if out.is_terminal:
@@ -118,9 +144,26 @@ def predict_command(
         if r["status"] == UNREADABLE:
             err.print(f"{r['file']}: unreadable ({r['error']})", highlight=False, soft_wrap=True)
     found = sum(1 for r in rows if r["hand"])
-    err.print(f"{len(rows)} file(s): {found} classified, {sum(r['status'] == NO_HAND for r in rows)} without a hand, "
-              f"{sum(r['status'] == UNREADABLE for r in rows)} unreadable", highlight=False)
+    counts = {status: sum(r["status"] == status for r in rows) for status in (OK, UNCERTAIN, NONE)}
+    err.print(f"{len(rows)} file(s): {found} classified ({counts[OK]} a sign, {counts[UNCERTAIN]} '?' uncertain, "
+              f"{counts[NONE]} none), {sum(r['status'] == NO_HAND for r in rows)} without a hand, "
+              f"{sum(r['status'] == UNREADABLE for r in rows)} unreadable", highlight=False, markup=False,
+              soft_wrap=True)
+    err.print(f"rule: {describe_rule(rule.to_meta())}; '?': the winning capsule is below the threshold, 'none': "
+              "no sign (the best sign is in 'best')", highlight=False, markup=False, soft_wrap=True)
     _require_one_classified(rows)
+
+
+def describe_rule(meta: dict[str, Any]) -> str:
+    """A rejection rule (`to_meta` form) in words, for the export line and predict's legend."""
+    parts = [f"ok from {meta['accept']:.2f}"]
+    if meta.get("none_below"):
+        parts.append(f"none below {meta['none_below']:.2f}")
+    if meta.get("none_class") is not None:
+        parts.append(f"none when '{meta['none_class']}' wins")
+    if meta.get("max_pose_error") is not None:
+        parts.append(f"none when the pose error exceeds {meta['max_pose_error']:.2f}")
+    return ", ".join(parts)
 
 
 def _require_one_classified(rows: list[dict[str, Any]]) -> None:

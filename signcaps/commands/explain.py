@@ -21,13 +21,18 @@ def explain_command(
     output: Optional[Path] = typer.Option(None, "--out", "-o",
                                           help="PNG to write (default: explain-<image>.png beside the checkpoint)"),
     fallback: bool = typer.Option(False, "--fallback", help="use the centre square of the image when no hand is found"),
+    threshold: Optional[float] = typer.Option(None, "--threshold",
+                                              help="the rejection rule's threshold ('?' below it); default: the "
+                                                   "checkpoint's rule (0.6 without one)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Reconstruction from the winning capsule and the 16 x 11 capsule-dimension perturbation grid, as one PNG."""
+    """Reconstruction from the winning capsule and the 16 x 11 capsule-dimension perturbation grid, as one PNG,
+    with the rejection rule's answer: for pose models the decoded skeleton over the observed one, the decision,
+    its reason and the pose error written on it (why a hand is refused)."""
     from signcaps.explain import explain_image
 
-    result = explain_image(checkpoint, image, output, hand_model=hand_model, fallback=fallback)
+    result = explain_image(checkpoint, image, output, hand_model=hand_model, fallback=fallback, threshold=threshold)
     if json_out:
         print_json(result)
         return
@@ -35,8 +40,11 @@ def explain_command(
     rows = [[name, f"{value:.4f}", "◀" if name == result["class"] else ""] for name, value in lengths.items()]
     out.print(table("capsule lengths", ["class", "length", "predicted"], rows))
     where = "hand found" if result["hand"] else "no hand: centre square used"
-    out.print(f"predicted {result['class']} (length {lengths[result['class']]:.3f}, {where}); "
-              f"explanation: {result['png']}", highlight=False)
+    answer = (f"ok: {result['label']}" if result["status"] == "ok" else
+              f"{'none' if result['status'] == 'none' else '?'} ({result['reason']})")
+    pose = f", pose error {result['pose_error']:.3f}" if result["pose_error"] is not None else ""
+    out.print(f"predicted {result['class']} (length {lengths[result['class']]:.3f}, {where}); rule: {answer}{pose}; "
+              f"explanation: {', '.join(result['pngs'])}", highlight=False, markup=False, soft_wrap=True)
 
 
 @user_errors

@@ -41,9 +41,10 @@ def live_command(
     hands: int = typer.Option(1, "--hands", help="hands to recognise at once (each smoothed separately)"),
     smoothing: float = typer.Option(0.5, "--smoothing",
                                     help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
-    threshold: float = typer.Option(0.6, "--threshold",
-                                    help="show '?' when the winning (smoothed) capsule is shorter than this (0.6: "
-                                         "chosen by `signcaps calibrate`)"),
+    threshold: Optional[float] = typer.Option(None, "--threshold",
+                                              help="show '?' when the winning (smoothed) capsule is shorter than "
+                                                   "this; default: the model's rejection rule (0.6 for models "
+                                                   "without one, chosen by `signcaps calibrate`)"),
     window: bool = typer.Option(True, "--window/--no-window",
                                 help="show a window (off automatically without a display)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
@@ -77,6 +78,11 @@ def live_command(
                                                     "--json only in the JSON lines)"),
 ) -> None:
     """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
+
+    Each hand shows its sign, '?' (its capsule is below --threshold) or 'none' (the model's rejection
+    rule says it signs nothing); the bars are the capsule lengths. JSON lines: per hand "class" (null
+    when rejected), "status" (ok, uncertain, none) and "reason"; the frame "state" is ok, uncertain,
+    none or no_hand.
 
     Keys in the window: q or Esc quits, s saves a screenshot, p pauses, f toggles fullscreen,
     h lists the keys. The window opens at the frame's size (smaller only to fit the screen) and

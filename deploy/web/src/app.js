@@ -1,11 +1,12 @@
 // signcaps in the browser: camera -> MediaPipe HandLandmarker (VIDEO mode, WASM, CPU) -> the model's
 // inputs as its ONNX metadata describes them (hand crop and/or normalised pose) -> onnxruntime-web
-// (WASM) -> capsule lengths -> the overlay of `signcaps live`. Every file is served by the site
-// itself; no frame and no result leaves the device.
+// (WASM) -> capsule lengths (and the winner's decoded skeleton when the model's rejection rule compares
+// it with the observed one) -> the rule's answer per hand: the sign, "?" or "none" -> the overlay of
+// `signcaps live`. Every file is served by the site itself; no frame and no result leaves the device.
 //
-// URL parameters: model=PATH (default models/model.onnx), hands=1..4, threshold=0.5, smoothing=0.5,
-// test=1 (decode the frame number the test clip carries and keep a per-frame record in
-// window.signcaps.records for tests/test_web.py).
+// URL parameters: model=PATH (default models/model.onnx), hands=1..4, threshold (default: the model's
+// rejection rule, 0.6 without one), smoothing=0.5, test=1 (decode the frame number the test clip
+// carries and keep a per-frame record in window.signcaps.records for tests/test_web.py).
 
 import { FilesetResolver, HandLandmarker } from "../vendor/mediapipe/vision_bundle.mjs";
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.min.mjs";
@@ -13,13 +14,14 @@ import { signcapsMetadata } from "./onnxmeta.js";
 import { drawFrame } from "./overlay.js";
 import { normalizePose, pixelPoints } from "./pose.js";
 import { cropHand, toTensor } from "./preprocess.js";
+import { decide, describeRule, frameState, poseError, withAccept } from "./rejection.js";
 
 const params = new URLSearchParams(location.search);
 const config = {
   model: params.get("model") || "models/model.onnx",
   handModel: params.get("hand_model") || "models/hand_landmarker.task",
   hands: Math.min(Math.max(parseInt(params.get("hands") || "1", 10), 1), 4),
-  threshold: parseFloat(params.get("threshold") || "0.5"),
+  threshold: params.has("threshold") ? parseFloat(params.get("threshold")) : null, // null: the model's rule
   smoothing: parseFloat(params.get("smoothing") || "0.5"),
   keepFrames: 5,
   test: params.get("test") === "1",
@@ -98,7 +100,14 @@ async function loadModel() {
     if (!session.inputNames.includes(name)) throw new Error(`the model has no input '${name}' (its metadata lists it)`);
   }
   if (!session.outputNames.includes("lengths")) throw new Error("the model has no 'lengths' output");
-  return { meta, session };
+  const rule = withAccept(meta.rule, config.threshold);
+  // the outputs the rule needs: the pose decoder only when it compares the decoded skeleton
+  const outputs = rule.max_pose_error !== null ? ["lengths", "pose_reconstruction"] : ["lengths"];
+  for (const name of outputs) {
+    if (!session.outputNames.includes(name)) throw new Error(`the model's rejection rule needs its '${name}' output`);
+  }
+  if (rule.max_pose_error !== null && !meta.inputs.pose) throw new Error("the rejection rule compares the pose, but the model reads none");
+  return { meta, session, rule, outputs };
 }
 
 async function loadHands(meta) {
@@ -134,8 +143,9 @@ function modelFeeds(meta, hands) {
 }
 
 async function run() {
-  const { meta, session } = await loadModel();
+  const { meta, session, rule, outputs } = await loadModel();
   state.meta = meta;
+  state.rule = rule;
   const landmarker = await loadHands(meta);
   setStatus("opening the camera …");
   const video = document.getElementById("video");
@@ -155,7 +165,7 @@ async function run() {
   const cropCfg = { ...meta, mirror_left: Boolean(meta.mirror_left) };
   let lastTick = null, lastTs = -1;
   state.state = "running";
-  setStatus(`${meta.model} · ${classes.length} classes · inputs: ${Object.keys(meta.inputs).join(" + ")} · everything runs on this device`);
+  setStatus(`${meta.model} · ${classes.length} classes · inputs: ${Object.keys(meta.inputs).join(" + ")} · ${describeRule(rule)} · everything runs on this device`);
 
   const step = async () => {
     const w = video.videoWidth, h = video.videoHeight;
@@ -193,10 +203,16 @@ async function run() {
     ms.crop = performance.now() - t0;
     t0 = performance.now();
     let raw = [];
+    const k = classes.length;
     if (hands.length) {
-      const out = await session.run(modelFeeds(meta, hands), ["lengths"]);
-      const k = classes.length, data = out.lengths.data;
+      const feeds = modelFeeds(meta, hands);
+      const out = await session.run(feeds, outputs);
+      const data = out.lengths.data;
       raw = hands.map((_, i) => Array.from(data.subarray(i * k, (i + 1) * k)));
+      if (rule.max_pose_error !== null) { // the winner's pose error rides along as the last column: smoothed with the lengths
+        const per = (meta.pose.joints ?? 21) * 3, decoded = out.pose_reconstruction.data, observed = feeds[meta.inputs.pose].data;
+        raw.forEach((row, i) => row.push(poseError(decoded.subarray(i * per, (i + 1) * per), observed.subarray(i * per, (i + 1) * per), per / 3)));
+      }
     }
     ms.classify = performance.now() - t0;
     const assigned = slots.update(hands, raw);
@@ -208,26 +224,30 @@ async function run() {
     lastTick = now;
     t0 = performance.now();
     viewCtx.drawImage(frameCanvas, 0, 0);
-    const views = [];
+    const views = [], decisions = [];
     hands.forEach((hand, i) => {
-      if (!assigned[i]) return;
-      const [slot, lengths] = assigned[i];
-      const best = lengths.indexOf(Math.max(...lengths));
+      if (!assigned[i]) { decisions.push(null); return; }
+      const [slot, smoothed] = assigned[i];
+      const lengths = smoothed.slice(0, k), err = smoothed.length > k ? smoothed[k] : null;
+      const decision = decide(lengths, classes, rule, err);
+      decisions.push({ ...decision, pose_error: err });
       const box = hand.box || (() => { // pose-only models: the crop square is still drawn
         const xs = hand.xy.map((p) => p[0]), ys = hand.xy.map((p) => p[1]);
         return { x0: Math.min(...xs), y0: Math.min(...ys), side: hand.size };
       })();
-      views.push({ slot, landmarks: hand.xy, box, lengths, handedness: hand.handedness,
-                   label: lengths[best] >= config.threshold ? classes[best] : null });
+      views.push({ slot, landmarks: hand.xy, box, lengths, handedness: hand.handedness, label: decision.label,
+                   status: decision.status, best: decision.index });
     });
-    drawFrame(viewCtx, views, classes, config.threshold, config.hands, state.fps);
+    drawFrame(viewCtx, views, classes, rule.accept, config.hands, state.fps, rule.none_below);
     ms.draw = performance.now() - t0;
     state.frames += 1;
     if (config.test) {
       state.records.push({
         frame: frameNumber(pixels.data, w, h), time: now, ms,
+        state: frameState(decisions.filter((d) => d).map((d) => d.status)),
         hands: hands.map((hand, i) => ({ landmarks: hand.points, handedness: hand.handedness, score: hand.score, box: hand.box,
-                                          raw: raw[i], lengths: assigned[i] ? assigned[i][1] : null })),
+                                          raw: raw[i] && raw[i].slice(0, k), raw_pose_error: raw[i] && raw[i].length > k ? raw[i][k] : null,
+                                          lengths: assigned[i] ? assigned[i][1].slice(0, k) : null, decision: decisions[i] })),
       });
     }
   };

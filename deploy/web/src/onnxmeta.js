@@ -2,6 +2,8 @@
 // ModelProto.metadata_props, so this walks the protobuf wire format: top-level field 14 is a
 // repeated StringStringEntryProto {1: key, 2: value}. Everything else is skipped unparsed.
 
+import { ruleFromMeta } from "./rejection.js";
+
 const METADATA_PROPS = 14;
 
 function varint(bytes, pos) {
@@ -50,9 +52,10 @@ export function metadataProps(bytes) {
   return props;
 }
 
-export const SUPPORTED_VERSIONS = [1, 2];
+export const SUPPORTED_VERSIONS = [1, 2, 3]; // 3: the "rejection" rule
 
-/** The checked `signcaps` metadata, with `inputs` filled in for version 1 ({image: "input"}). */
+/** The checked `signcaps` metadata, with `inputs` filled in for version 1 ({image: "input"}) and `rule`, the
+ * rejection rule the page applies (version 3's "rejection"; the default rule for older models). */
 export function signcapsMetadata(bytes) {
   const raw = metadataProps(bytes).signcaps;
   if (raw === undefined) throw new Error("the model has no signcaps metadata (not written by `signcaps export`)");
@@ -65,5 +68,10 @@ export function signcapsMetadata(bytes) {
   if (version === 1 || !meta.inputs) meta.inputs = { image: "input" };
   if (!meta.inputs.image && !meta.inputs.pose) throw new Error("the model lists neither an image nor a pose input");
   if (meta.inputs.pose && !meta.pose) throw new Error("the model has a pose input but no 'pose' settings");
+  try {
+    meta.rule = ruleFromMeta(meta.rejection, meta.classes.map(String));
+  } catch (err) {
+    throw new Error(`the model's rejection rule: ${err.message}`);
+  }
   return meta;
 }

@@ -1,6 +1,8 @@
-// The live overlay of signcaps/overlay.py on a 2-D canvas: hand box and skeleton, the predicted
-// digit, one panel per hand slot with the ten capsule-length bars (winner highlighted, threshold
-// line), FPS in the top-right corner. Same layout and colours, scaled with the frame height.
+// The live overlay of signcaps/overlay.py on a 2-D canvas: hand box and skeleton, the answer (the
+// sign, "?" in orange below the threshold, "none" in red when the rejection rule says no sign), one
+// panel per hand slot with the capsule-length bars (the winning sign highlighted, the threshold and
+// the rule's none_below as lines), FPS in the top-right corner. Same layout and colours, scaled with
+// the frame height.
 
 export const HAND_CONNECTIONS = [
   [0, 1], [1, 2], [2, 3], [3, 4], [0, 5], [5, 6], [6, 7], [7, 8], [5, 9], [9, 10], [10, 11],
@@ -11,6 +13,7 @@ const SLOT_COLOURS = ["rgb(255,200,80)", "rgb(80,160,255)", "rgb(120,255,120)", 
 const WIN = "rgb(60,220,60)";
 const BAR = "rgb(170,170,170)";
 const UNSURE = "rgb(255,190,0)";
+const NONE = "rgb(235,70,70)";
 const TEXT = "rgb(255,255,255)";
 const FONT_PX = 30; // OpenCV's Hershey simplex at size 1.0 is about this tall in CSS pixels
 
@@ -23,6 +26,14 @@ function text(ctx, value, x, y, size, colour = TEXT, bold = false) {
   ctx.fillText(value, x + shift, y + shift);
   ctx.fillStyle = colour;
   ctx.fillText(value, x, y);
+}
+
+/** What to write for a hand and its colour (null: the slot's): the sign, "?" or "none" (overlay.answer_text). */
+function answer(view) {
+  const status = view.status ?? (view.label !== null ? "ok" : "uncertain");
+  if (status === "none") return ["none", NONE];
+  if (status === "uncertain" || view.label === null) return ["?", UNSURE];
+  return [view.label, null];
 }
 
 function panelSize(height, classes) {
@@ -52,17 +63,17 @@ function drawHand(ctx, view, height, width) {
     ctx.arc(x, y, radius, 0, 2 * Math.PI);
     ctx.fill();
   }
-  const label = view.label ?? "?";
-  const size = 1.6 * s;
+  const [label, shown] = answer(view);
+  const size = (label === "none" ? 1.0 : 1.6) * s;
   ctx.font = `bold ${Math.round(size * FONT_PX)}px sans-serif`;
   const tw = ctx.measureText(label).width, th = size * FONT_PX * 0.75;
   const tx = Math.min(Math.max(x0, 0), Math.max(width - tw, 0));
   const ty = y0 - th - 6 * s > 0 ? y0 - 6 * s : Math.min(y0 + side + th + 6 * s, height - 2);
-  text(ctx, label, tx, ty, size, view.label !== null ? colour : UNSURE, true);
+  text(ctx, label, tx, ty, size, shown || colour, true);
 }
 
-/** The big digit and one labelled bar per class capsule at (x, y). */
-function drawPanel(ctx, view, classes, threshold, x, y, height) {
+/** The big answer and one labelled bar per class capsule at (x, y). */
+function drawPanel(ctx, view, classes, threshold, x, y, height, noneBelow = 0) {
   const s = scaleFor(height);
   const [width, panelHeight] = panelSize(height, classes.length);
   ctx.fillStyle = "rgba(0,0,0,0.65)";
@@ -74,8 +85,9 @@ function drawPanel(ctx, view, classes, threshold, x, y, height) {
     text(ctx, "no hand", x + pad, y + header * 0.7, 0.7 * s, TEXT, true);
   } else {
     lengths = Array.from(view.lengths, (v) => Math.min(Math.max(v, 0), 1));
-    best = lengths.indexOf(Math.max(...lengths));
-    text(ctx, view.label ?? "?", x + pad, y + header - 4 * s, 1.3 * s, view.label !== null ? colour : UNSURE, true);
+    best = view.best ?? lengths.indexOf(Math.max(...lengths));
+    const [big, shown] = answer(view);
+    text(ctx, big, x + pad, y + header - 4 * s, (big === "none" ? 0.7 : 1.3) * s, shown || colour, true);
     text(ctx, lengths[best].toFixed(2), x + Math.round(60 * s), y + header * 0.55, 0.5 * s);
     if (view.handedness) text(ctx, view.handedness[0], x + Math.round(60 * s), y + header - 4 * s, 0.45 * s, colour);
   }
@@ -89,20 +101,23 @@ function drawPanel(ctx, view, classes, threshold, x, y, height) {
     ctx.strokeRect(barX, top + 2, barW, row - 5);
     const length = Math.round(lengths[i] * barW);
     if (length > 0) {
-      ctx.fillStyle = i === best ? (view.label !== null ? WIN : UNSURE) : BAR;
+      ctx.fillStyle = i === best ? (answer(view)[1] || WIN) : BAR;
       ctx.fillRect(barX, top + 2, length, row - 5);
     }
   });
-  const tx = barX + Math.round(threshold * barW);
-  ctx.strokeStyle = UNSURE;
-  ctx.beginPath();
-  ctx.moveTo(tx, y + header);
-  ctx.lineTo(tx, y + header + classes.length * row);
-  ctx.stroke();
+  const marks = [[threshold, UNSURE], ...(noneBelow > 0 ? [[noneBelow, NONE]] : [])];
+  for (const [value, colour] of marks) {
+    const tx = barX + Math.round(value * barW);
+    ctx.strokeStyle = colour;
+    ctx.beginPath();
+    ctx.moveTo(tx, y + header);
+    ctx.lineTo(tx, y + header + classes.length * row);
+    ctx.stroke();
+  }
 }
 
 /** Everything for one frame on `ctx` (already holding the camera image); `slots` panels always drawn. */
-export function drawFrame(ctx, views, classes, threshold, slots, fps) {
+export function drawFrame(ctx, views, classes, threshold, slots, fps, noneBelow = 0) {
   const { width, height } = ctx.canvas;
   const s = scaleFor(height);
   const [panelW, panelH] = panelSize(height, classes.length);
@@ -113,7 +128,7 @@ export function drawFrame(ctx, views, classes, threshold, slots, fps) {
     let x = margin, y = margin;
     if (slot % 2 === 1) { x = width - panelW - margin; y = topRight; }
     if (slot >= 2) y += panelH + margin;
-    drawPanel(ctx, view, classes, threshold, x, y, height);
+    drawPanel(ctx, view, classes, threshold, x, y, height, noneBelow);
   }
   for (const view of views) drawHand(ctx, view, height, width);
   if (fps !== null) {
