@@ -115,7 +115,14 @@ class NegativesConfig:
     signs: dict[str, str] = field(default_factory=dict)
     stretch_x: float = 1.0  # widths scaled by this before detection (the ASL letters were squashed: 0.75 undoes it)
     synthetic: float = 0.0  # synthetic negatives per training hand and epoch (a fraction draws that share)
+    edits: dict[str, float] = field(default_factory=dict)  # which `negatives.EDITS` to draw, with weights (empty: all)
     weight: float = 1.0  # the negatives' weight in the loss (each class capsule's absent term)
+    # The rejection rule the model ships with (`rejection.py`, ONNX metadata; `export --accept` etc. override it):
+    # a winning sign capsule >= accept is shown, below none_below the hand signs "none", between is "?".
+    # The margins are m+ 0.9 and m- 0.1: 0.5 is their midpoint (train/README.md, "Saying none").
+    accept: float = 0.5
+    none_below: float = 0.3
+    max_pose_error: float | None = None  # the winner's decoded skeleton further than this from the pose: "none"
 
 
 @dataclass
@@ -325,6 +332,7 @@ CHECKS: dict[str, Check] = {
     "model.routing_iterations": between(1, 20),
     "negatives.mode": one_of("off", "short", "class"), "negatives.stretch_x": between(0.25, 4),
     "negatives.synthetic": between(0, 8), "negatives.weight": between(0, 100),
+    "negatives.accept": UNIT, "negatives.none_below": UNIT, "negatives.max_pose_error": between(0, lo_open=True),
     "train.epochs": between(1), "train.batch_size": between(1), "train.lr": POSITIVE, "train.lr_min": NON_NEGATIVE,
     "train.weight_decay": NON_NEGATIVE, "train.recon_weight": NON_NEGATIVE, "train.pose_recon_weight": NON_NEGATIVE,
     "train.num_workers": between(0, 64),
@@ -340,6 +348,9 @@ def check_values(recipe: Recipe) -> Recipe:
         complaint = check(values[section][name])
         if complaint:
             raise ConfigError(f"{key} {complaint}")
+    if recipe.negatives.none_below > recipe.negatives.accept:
+        raise ConfigError(f"negatives.none_below ({recipe.negatives.none_below:g}) must not be above negatives.accept "
+                          f"({recipe.negatives.accept:g})")
     if recipe.data.val_fraction + recipe.data.test_fraction >= 1:
         raise ConfigError(f"data.val_fraction + data.test_fraction must be < 1 (leaving training data), got "
                           f"{recipe.data.val_fraction:g} + {recipe.data.test_fraction:g}")

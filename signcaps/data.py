@@ -336,7 +336,7 @@ def retake_crops(crops: CropSet, scan: FolderScan, detector, crop_cfg: CropConfi
     out = Retakes(np.zeros((n, count, size, size, 3), np.uint8), np.zeros((n, count, NUM_JOINTS, 3), np.float32),
                   np.zeros((n, count), bool), np.zeros((n, count), bool))
     for i, rel in enumerate(crops.paths):
-        image = read_image_rgb(scan.root / rel)
+        image = stretch(read_image_rgb(scan.root / rel), scan.stretch_x)
         mask = hand_mask(image, crops.points[i, :, :2])
         rng = np.random.default_rng(int(hashlib.sha256(f"{crops.fingerprint}/{rel}".encode()).hexdigest()[:8], 16))
         for r in range(count):

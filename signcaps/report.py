@@ -71,6 +71,21 @@ def plot_sweep(curves: dict[str, tuple[list[float], list[float]]], path: Path, x
     return _save(fig, path)
 
 
+def plot_roc(curves: dict, path: Path, title: str) -> Path:
+    """Open-set ROC: signs accepted and right over negatives accepted, one line per model and score."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    for label, curve in curves.items():
+        ax.step(curve.negatives_accepted, curve.signs_right, where="post", label=f"{label} (AUC {curve.auc:.3f})")
+    ax.set_xlabel("held-out negatives accepted as a sign")
+    ax.set_ylabel("signs accepted and right")
+    ax.set_xlim(0, 0.3)
+    ax.set_ylim(0.8, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
 def plot_reliability(rel, path: Path, title: str) -> Path:
     """Reliability diagram: accuracy per bin of winning capsule length (bars) against the diagonal,
     bin counts on a log axis below, the recommended --threshold as a vertical line."""

@@ -184,6 +184,18 @@ def _as_negatives_of(negatives: CropSet, crops: CropSet) -> CropSet:
     return dataclasses.replace(negatives, classes=crops.classes)
 
 
+def training_rule(recipe: Recipe, classes: list[str]):
+    """The rejection rule the checkpoint carries into its ONNX export: the default (never "none") for a
+    model trained without negatives, else the recipe's thresholds (and the "none" class, if it has one)."""
+    from signcaps.rejection import RejectionRule
+
+    neg = recipe.negatives
+    if neg.mode == "off":
+        return RejectionRule()
+    return RejectionRule(neg.accept, neg.none_below, NONE_CLASS if neg.mode == "class" else None,
+                         neg.max_pose_error).check_classes(classes)
+
+
 def output_classes(classes: list[str], recipe: Recipe) -> list[str]:
     """The model's outputs: the dataset's classes, plus "none" last when negatives are a class of their own."""
     return [*classes, NONE_CLASS] if recipe.negatives.mode == "class" else list(classes)
@@ -195,12 +207,29 @@ def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.de
     train = recipe.train
     if train.batch_size % info.world_size:
         raise ConfigError(f"train.batch_size {train.batch_size} must be divisible by the {info.world_size} processes")
-    dataset = CropDataset(crops, recipe.crop, build_augmenter(recipe.augment), kinds)
+    dataset = CropDataset(crops, recipe.crop, build_augmenter(recipe.augment), kinds, synthesizer(crops, recipe, kinds),
+                          recipe.negatives.synthetic)
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=train.seed)
     loader = DataLoader(dataset, batch_size=train.batch_size // info.world_size, sampler=sampler,
                         num_workers=train.num_workers, worker_init_fn=_seed_worker,
                         pin_memory=device.type == "cuda", drop_last=False)
     return loader, sampler
+
+
+def synthesizer(crops: CropSet, recipe: Recipe, kinds: tuple[str, ...]):
+    """Synthetic negatives (`negatives.py`) learnt from the training signs' poses, for models that read
+    the pose; None when the recipe asks for none (they have no pixels, so image-only models cannot use them)."""
+    neg = recipe.negatives
+    if neg.mode == "off" or neg.synthetic <= 0 or "pose" not in kinds:
+        return None
+    from signcaps.negatives import SyntheticNegatives
+
+    signs = np.flatnonzero(~crops.negative)
+    try:
+        return SyntheticNegatives(crops.poses(recipe.crop.mirror_left)[signs], crops.labels[signs],
+                                  edits=dict(neg.edits) or None)
+    except ValueError as err:  # an unknown edit name
+        raise ConfigError(f"negatives.edits: {err}") from None
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -300,6 +329,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": classes, "version": __version__,
+                  "rejection": training_rule(recipe, classes).to_meta(),
                   "data_fingerprint": crops.fingerprint}
 
     run_started = time.perf_counter()

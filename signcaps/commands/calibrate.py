@@ -11,6 +11,7 @@ from signcaps.commands.common import HandModelOption, JsonOption, out, print_jso
 
 def register(app: typer.Typer) -> None:
     app.command("calibrate")(calibrate_command)
+    app.command("openset")(openset_command)
 
 
 @user_errors
@@ -45,3 +46,55 @@ def calibrate_command(
               f"recommended --threshold {report['threshold']:g}: "
               f"keeps {report['kept']:.1%} of the images, {report['kept_accuracy']:.2%} of them right; "
               f"diagram: {report['png']}", highlight=False, soft_wrap=True)
+
+
+@user_errors
+def openset_command(
+    models: list[str] = typer.Argument(None, help="ONNX models to compare (default: the shipped default model)"),
+    recipe: Optional[Path] = typer.Option(Path("train/recipes/fused-capsnet.yaml"), "--recipe",
+                                          help="recipe whose data, split and negatives settings name the sets"),
+    set_: list[str] = typer.Option([], "--set", help="override a recipe value, e.g. --set data.root=DIR"),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                              help="accept threshold instead of each model's own rule"),
+    reshoot: int = typer.Option(0, "--reshoot", min=0, max=8,
+                                help="also judge every set re-shot this many times (new background, light, colour, "
+                                     "blur, JPEG; hands detected again)"),
+    out_dir: Path = typer.Option(Path("openset"), "--out", help="folder for the ROC PNG and JSON"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Does the model answer "none" for hands that sign nothing? Its rule on test signs and held-out negatives.
+
+    Sets: the recipe's test participants (accepted and right), the negatives never trained on (the
+    dataset's none/ test images, the held-out folders of negatives.root: refused) and that dataset's
+    held-out sign photos (negatives.signs: accepted and right). The ROC of every score the model
+    supports (winning length, margin over a none class, pose agreement) is plotted over thresholds.
+    """
+    from signcaps.config import load_recipe
+    from signcaps.openset import open_set_report
+
+    report = open_set_report(models or [None], load_recipe(recipe, set_), hand_model, out_dir, threshold, reshoot,
+                             show_progress=not json_out)
+    if json_out:
+        print_json(report)
+        return
+    for entry in report["models"]:
+        rule = entry["rule"]
+        rows = [[r["set"], r["images"], r["hands"], r["ok"], r["uncertain"], r["none"],
+                 f"{r['rate']:.2%} {r['measure']}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
+        out.print(table(f"{entry['name']}: accept >= {rule['accept']:g}, none below {rule['none_below']:g}"
+                        f"{', none class ' + rule['none_class'] if rule['none_class'] else ''}"
+                        f"{', pose error <= ' + format(rule['max_pose_error'], 'g') if rule['max_pose_error'] else ''}",
+                        ["set", "images", "hands", "ok", "?", "none", "result", "95% low"], rows))
+        if entry["roc"]:
+            out.print(table("ROC on the test participants vs every held-out negative",
+                            ["setting", "AUC", "neg. accepted at 99.5% signs", "at 99%", "at 98.5%"],
+                            [[r["score"], f"{r['auc']:.4f}", *(_rate(r[k]) for k in (
+                                "negatives_accepted_at_signs_0.995", "negatives_accepted_at_signs_0.99",
+                                "negatives_accepted_at_signs_0.985"))] for r in entry["roc"]]))
+    if report["png"]:
+        out.print(f"ROC plot: {report['png']}", highlight=False)
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
