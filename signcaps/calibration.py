@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from signcaps.metrics import wilson_upper
+
 TARGET = 0.95
 MIN_COUNT = 5
 
@@ -91,16 +93,6 @@ def recommend_threshold(table: list[Bin], conf: np.ndarray, right: np.ndarray, t
                 and right[kept].mean() >= target:
             return round(b.low, 3)
     return 1.0
-
-
-def wilson_upper(accuracy: float, count: int, z: float = 1.96) -> float:
-    """Upper end of the Wilson score interval (95% for z = 1.96) of a proportion seen in `count` trials."""
-    if count <= 0:
-        return 1.0
-    denom = 1.0 + z * z / count
-    centre = accuracy + z * z / (2 * count)
-    margin = z * np.sqrt(accuracy * (1 - accuracy) / count + z * z / (4 * count * count))
-    return float((centre + margin) / denom)
 
 
 def calibrate(model: str | Path | None = None, data: str | Path | None = None, split: str = "test",

@@ -32,3 +32,13 @@ def classification_report(targets: np.ndarray, predictions: np.ndarray, classes:
         "confusion": matrix.tolist(),
         "classes": list(classes),
     }
+
+
+def wilson_upper(accuracy: float, count: int, z: float = 1.96) -> float:
+    """Upper end of the Wilson score interval (95% for z = 1.96) of a proportion seen in `count` trials."""
+    if count <= 0:
+        return 1.0
+    denom = 1.0 + z * z / count
+    centre = accuracy + z * z / (2 * count)
+    margin = z * np.sqrt(accuracy * (1 - accuracy) / count + z * z / (4 * count * count))
+    return float((centre + margin) / denom)

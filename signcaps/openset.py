@@ -214,7 +214,7 @@ def _scored_parts(classifier: Any, recipe: Recipe, scan: Any, where: str, hand_m
 
 def rule_row(scored: ScoredSet, classifier: Any, rule: Any) -> dict[str, Any]:
     """The model's rule (as `predict` and `live` apply it) on one set: what a user would be shown."""
-    from signcaps.calibration import wilson_upper
+    from signcaps.metrics import wilson_upper
     from signcaps.rejection import NONE, OK, UNCERTAIN, decide_all
 
     errors = scored.pose_error if rule.uses_pose_error else None
