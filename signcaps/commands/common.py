@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 out = Console()  # tables and results: stdout
 err = Console(stderr=True)  # progress, notes and errors: stderr (keeps --json clean)
 
-TEXT_COLUMNS = ("class", "model", "file", "stage", "setting", "inputs", "summary")  # left-aligned; numbers go right
+TEXT_COLUMNS = ("class", "model", "file", "stage", "setting", "inputs", "summary", "check", "status",
+                "detail")  # left-aligned; numbers go right
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,6 +42,14 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except UserError as exc:
             err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except ModuleNotFoundError as exc:  # a path to torch no explicit check caught: still one line
+            from signcaps.environment import TRAIN_EXTRA, TRAIN_MODULES
+
+            if (exc.name or "").partition(".")[0] not in TRAIN_MODULES:
+                raise
+            err.print(f"[red]error:[/] this needs the training extra ({exc.name} is not installed): {TRAIN_EXTRA}",
+                      highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
