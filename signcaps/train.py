@@ -33,7 +33,7 @@ from signcaps.checkpoint import (
     save_checkpoint,
 )
 from signcaps.config import ConfigError, Recipe, load_recipe, save_recipe
-from signcaps.data import CropDataset, CropSet, DatasetError, prepare, split_indices
+from signcaps.data import CropDataset, CropSet, DatasetError, prepare, split_indices, split_record
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
 from signcaps.errors import UserError
 from signcaps.infer import inputs_of, predict_lengths, select_inputs
@@ -93,15 +93,22 @@ def default_run_dir(recipe: Recipe) -> Path:
 
 
 def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool) -> Recipe:
-    """The recipe a `train` call runs: the given file (or the built-in defaults) plus overrides.
+    """The recipe a `train` call runs: the given file or shipped name, plus overrides. Without
+    one, the shipped default model's recipe (`runtime.default_recipe_name`), so a plain `train`
+    trains what the package ships.
 
-    A resume without a recipe file continues the run's own saved recipe (overrides still apply on
-    top, e.g. more epochs), never the built-in defaults.
+    A resume without a recipe continues the run's own saved recipe (overrides still apply on
+    top, e.g. more epochs), never the default.
     """
-    if resume and recipe is None:
-        folder = run_dir or default_run_dir(load_recipe(None, overrides))
-        if (folder / "recipe.yaml").is_file():
-            recipe = folder / "recipe.yaml"
+    if recipe is None:
+        from signcaps.runtime import default_recipe_name
+
+        default = default_recipe_name()
+        if resume:
+            folder = run_dir or default_run_dir(load_recipe(default, overrides))
+            if (folder / "recipe.yaml").is_file():
+                return load_recipe(folder / "recipe.yaml", overrides)
+        recipe = default
     return load_recipe(recipe, overrides)
 
 
@@ -115,7 +122,8 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
     if not info.is_main:
         crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
                               show_progress=False)
-    return crops, split_indices(crops.paths, crops.labels, recipe.data)
+    warn = (lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False)) if info.is_main else None
+    return crops, split_indices(crops.paths, crops.labels, recipe.data, warn=warn)
 
 
 def make_loader(crops: CropSet, recipe: Recipe, info: DistInfo, device: torch.device,
@@ -228,7 +236,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": crops.classes, "version": __version__,
-                  "data_fingerprint": crops.fingerprint}
+                  "data_fingerprint": crops.fingerprint, "split": split_record(recipe.data, crops.paths, splits)}
 
     run_started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
