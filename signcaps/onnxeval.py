@@ -132,3 +132,32 @@ def _recipe_split(recipe_name: Any) -> dict[str, Any] | None:
     if not isinstance(recipe_name, str) or find_recipe(recipe_name) is None:
         return None
     return split_settings(load_recipe(recipe_name).data)
+
+
+def evaluate_onnx(model: str | Path, data: str | Path | None, split: str, hand_model: str | None,
+                  out_dir: str | Path | None, show_progress: bool = True) -> dict[str, Any]:
+    """`signcaps eval MODEL.onnx`: accuracy, per-class P/R/F1 and the confusion matrix of an exported model,
+    torch-free, on the split it stores (`held_out`); `auto` = its test split where that is known, else all."""
+    from signcaps.data import DatasetError, scan_folder
+    from signcaps.metrics import classification_report
+    from signcaps.outputs import ensure_writable_dir
+    from signcaps.report import plot_confusion
+    from signcaps.runtime import load_classifier
+
+    target = ensure_writable_dir(Path(out_dir) if out_dir else Path(model).parent, "--out")  # before the work
+    if split == "auto":
+        classifier = load_classifier(model)
+        try:
+            held_out(classifier.meta, scan_folder(data or DataConfig().root, classifier.classes), DataConfig(), model)
+            split = "test"
+        except DatasetError:
+            split = "all"
+    result = split_lengths(model, data, split, hand_model, show_progress=show_progress)
+    if not result.found:
+        raise DatasetError(f"no hand found in any image of the {split} split")
+    report = classification_report(result.labels, result.lengths.argmax(1), result.classes)
+    name = Path(model).stem
+    png = plot_confusion(report, target / f"eval-{name}-confusion-{split}.png", f"{name} ({split})")
+    return {"checkpoint": str(model), "data": str(data or DataConfig().root), "split": split, "report": report,
+            "skipped": [f"{path} ({why})" for path, why in result.missed], "confusion_png": str(png),
+            "mean_winner_length": float(result.lengths.max(1).mean()), **result.summary()}

@@ -76,6 +76,7 @@ class FrameResult:
                 "raw": {name: round(float(v), 4) for name, v in zip(classes, h.raw)},
                 "handedness": h.hand.handedness,
                 "score": round(float(h.hand.score), 4),
+                "landmarks": np.round(h.hand.points, 2).tolist(),  # 21 x (x, y, z) in frame pixels
             } for h in self.hands],
         }
         if self.compose is not None:

@@ -25,6 +25,9 @@ def explain_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Reconstruction from the winning capsule and the 16 x 11 capsule-dimension perturbation grid, as one PNG."""
+    from signcaps.environment import require_training_extra
+
+    require_training_extra("explain")
     from signcaps.explain import explain_image
 
     result = explain_image(checkpoint, image, output, hand_model=hand_model, fallback=fallback)
@@ -95,6 +98,9 @@ def robustness_command(
                             shift_rows(report, found_only=True, key_models="recipes")))
         out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
         return
+    from signcaps.environment import require_training_extra
+
+    require_training_extra("robustness")
     from signcaps.robustness import compare_checkpoints
 
     result = compare_checkpoints(models, data, split, hand_model, out_dir, show_progress=not json_out)
