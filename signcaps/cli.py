@@ -42,6 +42,23 @@ def _register() -> None:
         module.register(app)
     deploy.register_bench(bench)
     live.register_bench(bench)
+    _flags_take_no_value(app)
+
+
+def _flags_take_no_value(group: typer.Typer) -> None:
+    """On/off options (`--resume`, `--json`, `--window/--no-window`) get an empty metavar: Typer
+    would print `<bool>` beside them, as if `--resume true` were accepted (click refuses it)."""
+    import inspect
+
+    from typer.models import OptionInfo
+
+    for command in group.registered_commands:
+        for param in inspect.signature(command.callback).parameters.values():
+            if isinstance(param.default, OptionInfo) and param.annotation in (bool, "bool") \
+                    and param.default.metavar is None:
+                param.default.metavar = ""
+    for sub in group.registered_groups:
+        _flags_take_no_value(sub.typer_instance)
 
 
 _register()

@@ -277,14 +277,3 @@ def fix_opencv(log=lambda _msg: None) -> list[str]:
             _pip("install", "--no-deps", "--no-index", *wheels)
         done.append(f"placeholder(s) for {', '.join(wanted)}: no files, require {WANTED_OPENCV}=={version}")
     return done
-
-
-def verify_opencv_fixed() -> None:
-    """After `fix_opencv`, in a fresh interpreter (this one holds the old cv2): one real build, a GUI."""
-    code = ("import cv2, sys; from signcaps.environment import opencv_gui, real_opencv_distributions as r; "
-            "ok = len(r()) == 1 and opencv_gui() is not None and hasattr(cv2, 'cvtColor'); sys.exit(0 if ok else 1)")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                                       os.environ.get("PYTHONPATH")]))}
-    if subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=False).returncode != 0:
-        raise DoctorError(f"OpenCV is still not one {WANTED_OPENCV} with a GUI after the repair; "
-                          f"run `pip install --force-reinstall --no-deps {WANTED_OPENCV}`")

@@ -18,16 +18,22 @@ def doctor_command(
 ) -> None:
     """Report OpenCV (distributions, GUI), MediaPipe, onnxruntime, torch, the hand model, the cache, pip check.
 
-    Exits 1 while a problem remains, each listed with the command that fixes it.
+    Exits 1 while a problem remains, each listed with the command that fixes it; with --fix,
+    while one of those it repairs (OpenCV, pip check) remains.
     """
-    from signcaps.doctor import diagnose, fix_opencv, verify_opencv_fixed
+    from signcaps.doctor import diagnose, fix_opencv
 
     if fix:
         done = fix_opencv(log=lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
-        if done:
-            verify_opencv_fixed()
         for line in done or ["OpenCV: nothing to repair"]:
             err.print(f"fixed: {line}" if done else line, highlight=False)
+        if done:  # this process holds the cv2 it imported before the repair: a fresh one checks the result
+            import subprocess
+            import sys
+
+            code = subprocess.call([sys.executable, "-m", "signcaps", "doctor", "--fix", *(["--json"] if json_out
+                                                                                           else [])])
+            raise typer.Exit(code)
     report = diagnose()
     if json_out:
         print_json(report.to_dict())
@@ -38,5 +44,5 @@ def doctor_command(
             out.print(f"[red]problem:[/] {check.name}: fix with `{check.fix}`", highlight=False, soft_wrap=True)
         if not report.problems:
             out.print("no problems found", highlight=False)
-    if report.problems:
+    if any(c.name in ("opencv", "pip check") for c in report.problems) or (report.problems and not fix):
         raise typer.Exit(1)
