@@ -90,7 +90,8 @@ def test_calibrate_eval_prepare_and_doctor_run_without_torch(small):
 
 
 @pytest.mark.parametrize("args", [["train", "--epochs", "1"], ["export", "x.pt", "-o", "x.onnx"],
-                                  ["eval", "x.pt"], ["explain", "x.pt", "x.jpg"], ["robustness", "a.pt"]])
+                                  ["eval", "x.pt"], ["explain", "x.pt", "x.jpg"], ["robustness", "a.pt"],
+                                  ["models", "list"]])
 def test_training_commands_name_the_extra_in_one_line(small, args):
     result = base_cli(args, small["root"])
     assert result.returncode == 1 and "Traceback" not in result.stderr
