@@ -4,13 +4,13 @@ The public API for scripts, without the CLI::
 
     import signcaps
 
-    recipe = signcaps.load_recipe("train/recipes/capsnet.yaml", ["train.epochs=5"])
-    print(signcaps.list_models())                       # every registered architecture
+    with signcaps.Predictor() as predictor:             # the shipped ONNX model + MediaPipe (no torch)
+        print(predictor.predict("photo.jpg"))           # a file, or a numpy frame: predict(frame, bgr=True)
+    signcaps.run_live(signcaps.LiveConfig(source="clip.mp4", window=False),
+                      on_result=lambda result, classes: print(result.to_json(classes)))
+    recipe = signcaps.load_recipe("fused-capsnet", ["train.epochs=5"])   # a shipped recipe by name, or a file
+    print(signcaps.list_models())                       # every registered architecture (needs signcaps[train])
     model = signcaps.build_model(recipe.model, recipe.crop, num_classes=10)
-    clf = signcaps.load_classifier(None)                # the shipped ONNX model (no torch)
-    with signcaps.Predictor(clf) as predictor:          # hand detection + classification of photos
-        print(predictor.predict("photo.jpg"))
-    signcaps.run_live(signcaps.LiveConfig(source="clip.mp4", window=False).check())
 
 Each name is imported on first use (module ``__getattr__``), so ``import signcaps`` and the CLI
 start without torch, MediaPipe or onnxruntime; only what a script touches gets loaded.

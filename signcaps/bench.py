@@ -173,10 +173,10 @@ def _machine() -> dict[str, Any]:
 
     info: dict[str, Any] = {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                             "python": platform.python_version(), "onnxruntime": onnxruntime.__version__}
-    try:
-        import torch
+    from importlib import metadata
 
-        info["torch"] = torch.__version__
-    except ImportError:
+    try:  # the installed version, read without importing torch (2 s, and absent from the base install)
+        info["torch"] = metadata.version("torch")
+    except metadata.PackageNotFoundError:
         info["torch"] = None
     return info

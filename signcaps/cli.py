@@ -33,15 +33,32 @@ bench = typer.Typer(help="Latency benchmarks on this machine.", no_args_is_help=
 def _register() -> None:
     """Each command group lives in its own module; the `bench` group is made here, once, and the
     modules that time something (`deploy`: `bench model`, `live`: `bench live`, `bench hands`) add to it."""
-    from signcaps.commands import calibrate, data, deploy, explain, live, training, web
+    from signcaps.commands import calibrate, data, deploy, doctor, explain, live, training, web
 
     for module in (data, training, deploy):
         module.register(app)
     app.add_typer(bench, name="bench")  # here, so `signcaps --help` lists the commands in this order
-    for module in (live, explain, calibrate, web):
+    for module in (live, explain, calibrate, web, doctor):
         module.register(app)
     deploy.register_bench(bench)
     live.register_bench(bench)
+    _flags_take_no_value(app)
+
+
+def _flags_take_no_value(group: typer.Typer) -> None:
+    """On/off options (`--resume`, `--json`, `--window/--no-window`) get an empty metavar: Typer
+    would print `<bool>` beside them, as if `--resume true` were accepted (click refuses it)."""
+    import inspect
+
+    from typer.models import OptionInfo
+
+    for command in group.registered_commands:
+        for param in inspect.signature(command.callback).parameters.values():
+            if isinstance(param.default, OptionInfo) and param.annotation in (bool, "bool") \
+                    and param.default.metavar is None:
+                param.default.metavar = ""
+    for sub in group.registered_groups:
+        _flags_take_no_value(sub.typer_instance)
 
 
 _register()

@@ -1,6 +1,6 @@
 """Record your own signs: hand crops from a camera or video into an image-folder dataset.
 
-    signcaps collect --label 7 --out my-signs --source 0        # OUT/7/<timestamp>-<i>.png
+    signcaps collect --label 7 --out my-signs --source 0        # OUT/7/<date>-<time>-<00000>.png
     signcaps data prepare --src my-signs                        # detect + crop, like any dataset
     signcaps train --data my-signs
 
@@ -95,7 +95,7 @@ def collect(cfg: CollectConfig, log: Callable[[str], None] = lambda _msg: None,
 def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> CollectResult:
     from signcaps.assets import resolve_hand_model
     from signcaps.hands import HandDetector
-    from signcaps.window import display_available
+    from signcaps.window import why_no_window
 
     cfg.check()
     folder = Path(cfg.out).expanduser() / cfg.label
@@ -105,9 +105,10 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
         raise CollectError(f"cannot create {folder}: {err.strerror}") from None
     hand_model = resolve_hand_model(cfg.hand_model, log=log)
     source = open_source(cfg.source, fps=cfg.fps, max_failures=cfg.max_failures)
-    show = cfg.window and display_available()
+    why = why_no_window() if cfg.window else None
+    show = cfg.window and why is None
     if cfg.window and not show:
-        log("no usable display: collecting without a preview window")
+        log(f"{why}: collecting without a preview window")
     result = CollectResult(folder)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     index = 0
@@ -128,7 +129,7 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
                 if (result.with_hand - 1) % cfg.every == 0:
                     hand = hands[0]
                     crop = crop_hand(rgb, hand.landmarks, hand.is_left, crop_cfg)
-                    while (path := folder / f"{stamp}-{index}.png").exists():
+                    while (path := folder / f"{stamp}-{index:05d}.png").exists():
                         index += 1
                     if not cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
                         raise CollectError(f"cannot write {path}")

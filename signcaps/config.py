@@ -56,7 +56,8 @@ class CropConfig:
 
 @dataclass
 class DataConfig:
-    root: str = "../shared/datasets/sign-language-digits"
+    # a folder, or a registered dataset's name: its fetched copy (`datasets.resolve_root`)
+    root: str = "digits"
     split: str = "participant"  # participant | stratified | group
     group_pattern: str | None = None  # regex with one group naming the participant (split=group)
     val_fraction: float = 0.15
@@ -234,12 +235,17 @@ def recipe_from_dict(values: dict[str, Any]) -> Recipe:
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
-    """Load a YAML recipe (None = built-in defaults) and apply `section.key=value` overrides."""
+    """Load a YAML recipe (a file, or the name of a shipped one such as `fused-capsnet`; None =
+    built-in defaults) and apply `section.key=value` overrides."""
     values: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"recipe not found: {path}")
+        from signcaps.bundled import find_recipe, recipe_names
+
+        found = find_recipe(path)
+        if found is None:
+            raise ConfigError(f"recipe not found: {path} (neither a file nor a shipped recipe: "
+                              f"{', '.join(recipe_names()) or 'none found'})")
+        path = found
         try:
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:

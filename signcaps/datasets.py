@@ -1,4 +1,10 @@
-"""Known public datasets: where they come from and how their bytes are verified.
+"""Known public datasets: where they come from, how their bytes are verified, where they are found.
+
+A dataset is named in a recipe (`data.root: digits`) or on the command line (`--data digits`);
+`resolve_root` turns a name into the fetched copy: `$SIGNCAPS_DATA_DIR/<name>/` when that is
+set, else the user cache (`<cache>/datasets/<name>/`, where `signcaps data fetch` installs).
+Anything else is a folder path as given. No default ever points into a checkout or ../shared:
+tests and the Makefile set SIGNCAPS_DATA_DIR to ../shared/datasets when they want that copy.
 
 GitHub's zip archives are generated on request and carry no published checksum, so the
 digits dataset is verified file by file: every image named in the shipped sha256 manifest
@@ -12,31 +18,63 @@ into memory unless the manifest names it and its declared size is plausible.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from signcaps.errors import UserError
 
+DATA_ENV = "SIGNCAPS_DATA_DIR"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
 
 class FetchError(UserError, RuntimeError):
     """A dataset download that failed or did not verify."""
 
 
+class DatasetNotInstalled(UserError, FileNotFoundError):
+    """A registered dataset named by a recipe or --data that has not been fetched (one line: how to)."""
+
+
+def class_folder_layout(parts: list[str]) -> str | None:
+    """`<class>/<image>` below the archive's folder, installed as it is (the digits)."""
+    return "/".join(parts) if len(parts) == 2 else None
+
+
+YOLO_SPLITS = ("train", "valid", "test")
+
+
+def yolo_letter_layout(parts: list[str]) -> str | None:
+    """A Roboflow YOLO export, `<split>/images/<L>...jpg` (the letter is the file name's first
+    character; `labels/` and the yaml are left out) -> `<split>/<L>/<file>`. An already installed
+    copy (`<split>/<L>/<file>`) maps to itself, so `--from` takes either."""
+    if len(parts) != 3 or parts[0] not in YOLO_SPLITS or not parts[2].lower().endswith(IMAGE_SUFFIXES):
+        return None
+    letter = parts[2][:1].upper()
+    if not letter.isalpha() or parts[1] not in ("images", letter):
+        return None
+    return f"{parts[0]}/{letter}/{parts[2]}"
+
+
 @dataclass(frozen=True)
 class DatasetSource:
-    name: str
+    name: str  # the installed folder's name (also accepted wherever the key is)
     url: str
-    inner_dir: str  # folder inside the archive that holds one sub-folder per class
+    inner_dir: str  # folder inside the archive that holds the dataset
     manifest: str  # sha256 manifest shipped in signcaps/resources
     licence: str
     note: str
+    # path parts below inner_dir -> the installed relative path (None: not part of the dataset)
+    layout: Callable[[list[str]], str | None] = class_folder_layout
+    manifest_prefix: str = ""  # what the manifest's paths start with before the installed path
 
 
 DATASETS = {
@@ -48,8 +86,60 @@ DATASETS = {
         licence="Apache-2.0",
         note="Sign Language Digits Dataset (Turkey Ankara Ayrancı Anadolu High School); 100x100 RGB, one "
              "folder per digit",
+        manifest_prefix="Dataset/",
+    ),
+    # "American Sign Language Letters" v1 (David Lee, Roboflow export), pinned to one commit of a
+    # public copy. The 24 static letters: the manifest leaves out J and Z (they move) and the labels.
+    "asl-letters": DatasetSource(
+        name="asl-letters",
+        url="https://github.com/Beastojenisto/AmericanSignLanguageDetectorYOLOv8/archive/"
+            "0199412f52ecb7adb1441695f7c926a773d8c53c.zip",
+        inner_dir="American-Sign-Language-Letters-1",
+        manifest="asl-letters.sha256",
+        licence="Public Domain",
+        note="ASL letters (static), 416x416 real photos, {train,valid,test}/<letter>/",
+        layout=yolo_letter_layout,
     ),
 }
+
+
+def dataset_key(name: str | Path) -> str | None:
+    """The registry key a name stands for (`digits` or its folder name `sign-language-digits`)."""
+    text = str(name)
+    for key, source in DATASETS.items():
+        if text in (key, source.name):
+            return key
+    return None
+
+
+def data_home() -> Path:
+    """Where `data fetch` installs and dataset names resolve: $SIGNCAPS_DATA_DIR, else <cache>/datasets."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    from signcaps.assets import cache_dir
+
+    return cache_dir() / "datasets"
+
+
+def installed_root(key: str) -> Path | None:
+    """The fetched copy of a registered dataset, None when it is not there."""
+    path = data_home() / DATASETS[key].name
+    return path if path.is_dir() else None
+
+
+def resolve_root(name_or_path: str | Path) -> Path:
+    """A dataset folder from a recipe value or a flag: a registered name (`digits`, `asl-letters`)
+    is its fetched copy under `data_home()`; anything else is a folder path as given (write a
+    folder that happens to share a dataset's name as `./digits`)."""
+    key = dataset_key(name_or_path)
+    if key is None:
+        return Path(name_or_path).expanduser()
+    found = installed_root(key)
+    if found is None:
+        raise DatasetNotInstalled(
+            f"dataset {key} is not installed in {data_home()}: run `signcaps data fetch {key}` (offline: `--from "
+            f"ARCHIVE`), or set {DATA_ENV} to a folder holding {DATASETS[key].name}/, or pass --data DIR")
+    return found
 
 
 MAX_MEMBER_BYTES = 16 * 1024 * 1024  # a dataset image is ~10 KB; a bigger entry is refused unread
@@ -97,10 +187,10 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
     manifest = read_manifest(source.manifest)
     staging = target.with_name(target.name + ".part")
     shutil.rmtree(staging, ignore_errors=True)
-    files = _archive_members(src, source.inner_dir)
+    files = _archive_members(src, source)
     verified, unverified, bad = 0, 0, []
     for rel, (size, read) in files.items():
-        key = f"{source.inner_dir}/{rel}"
+        key = f"{source.manifest_prefix}{rel}"
         expected = manifest.get(key)
         if expected is None:
             unverified += 1
@@ -116,7 +206,7 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
         out = staging / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
-    missing = sorted(set(manifest) - {f"{source.inner_dir}/{r}" for r in files})
+    missing = sorted(set(manifest) - {f"{source.manifest_prefix}{r}" for r in files})
     if bad or missing:
         shutil.rmtree(staging, ignore_errors=True)
         raise FetchError(f"{src} does not match the {source.name} manifest: {len(bad)} changed, {len(missing)} missing "
@@ -131,13 +221,19 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
     return FetchResult(target, verified, unverified)
 
 
-def _archive_members(src: Path, inner_dir: str) -> dict:
-    """Class-folder images below `inner_dir`, from a zip archive or an already extracted folder."""
+def _archive_members(src: Path, source: DatasetSource) -> dict:
+    """Installed relative path -> (size, read) for the dataset's files below `source.inner_dir`,
+    from a zip archive or an already extracted (or installed) folder."""
+    inner_dir = source.inner_dir
     if src.is_dir():
         base = next((p for p in [src / inner_dir, *src.glob(f"*/{inner_dir}"), src]
                      if p.is_dir() and any(p.glob("*/*"))), src)
-        files = [p for p in sorted(base.glob("*/*")) if p.is_file()]
-        return {p.relative_to(base).as_posix(): (p.stat().st_size, p.read_bytes) for p in files}
+        members = {}
+        for path in sorted(base.rglob("*")):
+            placed = source.layout(list(path.relative_to(base).parts)) if path.is_file() else None
+            if placed is not None:
+                members[placed] = (path.stat().st_size, path.read_bytes)
+        return members
     try:
         bundle = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError):
@@ -149,9 +245,9 @@ def _archive_members(src: Path, inner_dir: str) -> dict:
         if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
             raise FetchError(f"{src} has an unsafe entry {name!r} (absolute path or '..'); refusing the whole archive")
         if inner_dir in parts and not name.endswith("/"):
-            rel = parts[parts.index(inner_dir) + 1:]
-            if len(rel) == 2:
-                members["/".join(rel)] = (info.file_size, lambda n=name: bundle.read(n))
+            placed = source.layout(parts[parts.index(inner_dir) + 1:])
+            if placed is not None:
+                members[placed] = (info.file_size, lambda n=name: bundle.read(n))
     if not members:
-        raise FetchError(f"{src} has no {inner_dir}/<class>/<image> entries")
+        raise FetchError(f"{src} has no {inner_dir}/ entries of the {source.name} layout")
     return members

@@ -8,28 +8,39 @@ import numpy as np
 import torch
 
 from signcaps.checkpoint import build_from_checkpoint
-from signcaps.data import CropSet, DatasetError, prepare, split_indices
+from signcaps.data import CropSet, DatasetError, prepare, split_indices, stored_split
 from signcaps.infer import inputs_of, predict_lengths
 from signcaps.metrics import classification_report
 
 
 def load_eval_crops(checkpoint: str | Path, data: str | Path | None, split: str, hand_model: str | None,
                     show_progress: bool = True) -> tuple[torch.nn.Module, Any, CropSet, str, list]:
-    """The model and the crops it should be judged on (same crop settings as in training)."""
-    model, recipe, classes, _ = build_from_checkpoint(checkpoint)
-    root = Path(data) if data else Path(recipe.data.root)
-    same_data = Path(recipe.data.root).resolve() == root.resolve()
-    if split == "auto":
-        split = "test" if same_data else "all"
-    if split not in ("test", "val", "train", "all"):
+    """The model and the crops it should be judged on (same crop settings as in training).
+
+    The held-out files come from the checkpoint (`data.split_record`); a checkpoint without them
+    is split by its recipe only on the data it was trained on (same content fingerprint, wherever
+    the folder lies). On other data the split is `all` (`auto`), and a test split is refused: it
+    could hold the model's own training images.
+    """
+    model, recipe, classes, state = build_from_checkpoint(checkpoint)
+    if split not in ("test", "val", "train", "all", "auto"):
         raise DatasetError(f"--split must be test, val, train, all or auto, not {split!r}")
-    crops, _, _ = prepare(root, recipe.data, recipe.crop, recipe.detect, hand_model, classes=classes,
-                          show_progress=show_progress)
+    crops, scan, _ = prepare(data or recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
+                             classes=classes, show_progress=show_progress)
     skipped = list(crops.skipped)
+    stored = stored_split(state.get("split"), crops.paths)
+    same_data = crops.fingerprint == state.get("data_fingerprint")
+    if split == "auto":
+        split = "test" if stored is not None or same_data else "all"
     if split != "all":
-        crops = crops.subset(split_indices(crops.paths, crops.labels, recipe.data)[split])
+        if stored is None and not same_data:
+            raise DatasetError(f"{scan.root} is not the data {Path(checkpoint).name} was trained on and the checkpoint "
+                               f"lists no held-out files in it: its {split} split could hold training images; pass "
+                               f"--split all to use every image as unseen data")
+        index = stored if stored is not None else split_indices(crops.paths, crops.labels, recipe.data)
+        crops = crops.subset(index[split])
     if len(crops) == 0:
-        raise DatasetError(f"no usable images in {root} ({split})")
+        raise DatasetError(f"no usable images in {scan.root} ({split})")
     return model, recipe, crops, split, skipped
 
 

@@ -26,6 +26,7 @@ from torch import nn
 
 from signcaps import __version__
 from signcaps.config import Recipe
+from signcaps.data import split_settings
 from signcaps.errors import UserError
 from signcaps.landmarks import NUM_JOINTS, POSE_META
 from signcaps.rejection import RejectionRule, RejectionRuleError
@@ -169,6 +170,7 @@ def build_metadata(recipe: Recipe, classes: list[str], state: dict[str, Any], ou
         "signcaps_version": __version__,
         "trained_with_version": state.get("version"),
         "data_fingerprint": state.get("data_fingerprint"),
+        "split": state.get("split") or split_settings(recipe.data),  # + the val/test files (calibrate, eval)
         "epoch": int(state["epoch"]) + 1 if "epoch" in state else None,
         "val_acc": float(state["val_acc"]) if "val_acc" in state else None,
         "rejection": (rejection or checkpoint_rule(state, classes)).to_meta(),

@@ -40,7 +40,7 @@ from signcaps.capture import BackgroundStage, CaptureError, Frame, ThreadedReade
 from signcaps.compose import ComposeConfig, NumberComposer
 from signcaps.errors import UserError
 from signcaps.recognise import FrameResult, HandResult, HandSlots, Recogniser  # noqa: F401  (the loop's public types)
-from signcaps.window import Window, display_available, paused_loop, save_screenshot, window_step
+from signcaps.window import Window, paused_loop, save_screenshot, why_no_window, window_step
 from signcaps.writers import VideoWriter
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
@@ -315,10 +315,11 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
         raise
     window = None
     if cfg.window:
-        if display_available():
+        why = why_no_window()
+        if why is None:
             window = Window()
         else:
-            log("no usable display: running without a window (use --output and/or --json to see results)")
+            log(f"{why}: running without a window (use --output and/or --json to see results)")
     stats = StageStats(cfg.warmup)
     # nobody sees an overlay with neither window nor video (--json only): ~1 ms of CPU per frame saved
     draw = cfg.draw if cfg.draw is not None else bool(window is not None or cfg.output)

@@ -5,6 +5,12 @@ the capsule lengths) measure. The split is computed over every image of the fold
 recipe's data settings (participant split of the digits dataset by default), so the same
 participants are held out whichever hand model finds which hands; an image where no hand is
 found counts as a miss, not as a smaller test set.
+
+Which images are held out is the model's to say (`held_out`): a model exported by this version
+stores its validation and test files in its metadata and is judged on exactly those; an older
+one is judged on the split its recipe computes only when the folder is the data it was trained
+on (same fingerprint). Otherwise the folder's test split could hold the model's own training
+images, so anything but `--split all` is refused.
 """
 from __future__ import annotations
 
@@ -58,22 +64,19 @@ def split_lengths(model: str | Path | None = None, data: str | Path | None = Non
                   show_progress: bool = True) -> SplitLengths:
     """Detect, crop and classify every image of `split` (test | val | train | all) with an ONNX model."""
     from signcaps.assets import resolve_hand_model
-    from signcaps.data import DatasetError, detect_and_crop, scan_folder, split_indices
+    from signcaps.data import DatasetError, detect_and_crop, scan_folder
     from signcaps.hands import HandDetector
     from signcaps.progress import progress_bar
     from signcaps.runtime import load_classifier
 
     cfg = data_cfg or DataConfig()
     classifier = load_classifier(model)
-    root = Path(data or cfg.root).expanduser()
-    scan = scan_folder(root, classifier.classes)
     if split not in ("test", "val", "train", "all"):
         raise DatasetError(f"--split must be test, val, train or all, not {split!r}")
-    files = scan.files
-    if split != "all":
-        paths = [str(path.relative_to(scan.root)) for path, _ in scan.files]
-        labels = np.array([label for _, label in scan.files], np.int64)
-        files = [scan.files[i] for i in split_indices(paths, labels, cfg)[split]]
+    scan = scan_folder(data or cfg.root, classifier.classes)
+    root = scan.root
+    files = scan.files if split == "all" else \
+        [scan.files[i] for i in held_out(classifier.meta, scan, cfg, model)[split]]
     if not files:
         raise DatasetError(f"no images in {root} ({split})")
     subset = dataclasses.replace(scan, files=files)
@@ -91,3 +94,70 @@ def split_lengths(model: str | Path | None = None, data: str | Path | None = Non
         if len(crops) else np.zeros((0, len(classifier.classes)), np.float32)
     return SplitLengths(classifier.classes, split, len(files), crops.labels, np.asarray(lengths, np.float32),
                         crops.paths, crops.skipped, detect_ms)
+
+
+def held_out(meta: dict[str, Any], scan: Any, cfg: DataConfig,
+             model: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The model's train/val/test split of `scan` (see the module docstring), or DatasetError."""
+    import dataclasses
+
+    from signcaps.data import DatasetError, fingerprint, split_indices, stored_split
+
+    paths = [path.relative_to(scan.root).as_posix() for path, _ in scan.files]
+    record = meta.get("split") if isinstance(meta.get("split"), dict) else None
+    stored = stored_split(record, paths)
+    if stored is not None:
+        return stored
+    name = Path(model).name if model else "the default model"
+    if meta.get("data_fingerprint") and meta["data_fingerprint"] == fingerprint(scan):
+        settings = record or _recipe_split(meta.get("recipe"))
+        if settings:
+            keys = {"method": "split", "group_pattern": "group_pattern", "seed": "split_seed",
+                    "val_fraction": "val_fraction", "test_fraction": "test_fraction"}
+            cfg = dataclasses.replace(cfg, **{field: settings[key] for key, field in keys.items() if key in settings})
+        labels = np.array([label for _, label in scan.files], np.int64)
+        return split_indices(paths, labels, cfg)
+    why = ("lists held-out files none of which are in it" if record and record.get("test")
+           else "stores no held-out files and was trained on other data (its data fingerprint differs)")
+    raise DatasetError(f"{scan.root} cannot be split the way {name} was: the model {why}, so its test split could "
+                       f"hold training images; pass --split all to use every image in {scan.root} as unseen data")
+
+
+def _recipe_split(recipe_name: Any) -> dict[str, Any] | None:
+    """The split settings of the shipped recipe a model names (older models stored only the name)."""
+    from signcaps.bundled import find_recipe
+    from signcaps.config import load_recipe
+    from signcaps.data import split_settings
+
+    if not isinstance(recipe_name, str) or find_recipe(recipe_name) is None:
+        return None
+    return split_settings(load_recipe(recipe_name).data)
+
+
+def evaluate_onnx(model: str | Path, data: str | Path | None, split: str, hand_model: str | None,
+                  out_dir: str | Path | None, show_progress: bool = True) -> dict[str, Any]:
+    """`signcaps eval MODEL.onnx`: accuracy, per-class P/R/F1 and the confusion matrix of an exported model,
+    torch-free, on the split it stores (`held_out`); `auto` = its test split where that is known, else all."""
+    from signcaps.data import DatasetError, scan_folder
+    from signcaps.metrics import classification_report
+    from signcaps.outputs import ensure_writable_dir
+    from signcaps.report import plot_confusion
+    from signcaps.runtime import load_classifier
+
+    target = ensure_writable_dir(Path(out_dir) if out_dir else Path(model).parent, "--out")  # before the work
+    if split == "auto":
+        classifier = load_classifier(model)
+        try:
+            held_out(classifier.meta, scan_folder(data or DataConfig().root, classifier.classes), DataConfig(), model)
+            split = "test"
+        except DatasetError:
+            split = "all"
+    result = split_lengths(model, data, split, hand_model, show_progress=show_progress)
+    if not result.found:
+        raise DatasetError(f"no hand found in any image of the {split} split")
+    report = classification_report(result.labels, result.lengths.argmax(1), result.classes)
+    name = Path(model).stem
+    png = plot_confusion(report, target / f"eval-{name}-confusion-{split}.png", f"{name} ({split})")
+    return {"checkpoint": str(model), "data": str(data or DataConfig().root), "split": split, "report": report,
+            "skipped": [f"{path} ({why})" for path, why in result.missed], "confusion_png": str(png),
+            "mean_winner_length": float(result.lengths.max(1).mean()), **result.summary()}

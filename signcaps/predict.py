@@ -1,4 +1,4 @@
-"""Classify image files with an exported ONNX model: detect the hand, crop it, run the model.
+"""Classify images with an exported ONNX model: detect the hand, crop it, run the model.
 
 Torch-free: MediaPipe (IMAGE mode, with the detector settings stored in the model) ->
 `preprocess.crop_hand` (the training crop) -> `runtime.OnnxClassifier` -> the model's rejection
@@ -7,12 +7,16 @@ is reported as such, never guessed from the whole picture; unreadable files are 
 
 Row statuses: ``ok`` (a sign: ``class`` is its name), ``uncertain`` (below the threshold, "?")
 and ``none`` (no sign), both with ``class`` null and a ``reason``; ``no hand``; ``unreadable``.
+Images are files or numpy arrays (a script's own frames: RGB, or OpenCV's BGR with `bgr=True`);
+each result carries the hand's 21 landmarks (x, y in pixels of the image, z in the same units).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from signcaps.errors import UserError
 
@@ -45,18 +49,35 @@ def collect_images(inputs: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def predict_image(path: Path, clf: Any, detector: Any, rule: Any = None) -> dict[str, Any]:
+def as_rgb(array: Any, bgr: bool = False) -> np.ndarray:
+    """A script's frame as the detector's input: (H, W, 3) uint8 RGB from RGB/BGR, grey or RGBA/BGRA arrays."""
+    image = np.asarray(array)
+    if image.dtype != np.uint8:
+        raise PredictInputError(f"an image array must be uint8 (0-255), got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or min(image.shape[:2]) < 1:
+        raise PredictInputError(f"an image array must be (height, width, 3) or (height, width), got {image.shape}")
+    image = image[..., :3]
+    return np.ascontiguousarray(image[..., ::-1] if bgr else image)
+
+
+def predict_image(path: Path | np.ndarray, clf: Any, detector: Any, rule: Any = None,
+                  bgr: bool = False) -> dict[str, Any]:
     """One result row: file, status, hand found, class (None when rejected), the winning sign
-    (``best``), its confidence, per-class capsule lengths, the rule's reason and the pose error
-    (when the rule measures it). ``rule``: a `RejectionRule`; None = the model's own."""
+    (``best``), its confidence, per-class capsule lengths, the rule's reason, the pose error (when
+    the rule measures it), handedness and the hand's landmarks. ``rule``: a `RejectionRule`; None =
+    the model's own. `path` may be an image array (RGB, or BGR with `bgr`)."""
     from signcaps.preprocess import ImageReadError, hand_sample, read_image_rgb
     from signcaps.rejection import decide
 
-    row: dict[str, Any] = {"file": str(path), "status": OK, "hand": False, "class": None, "best": None,
-                           "confidence": None, "confidences": None, "reason": None, "handedness": None,
+    is_array = isinstance(path, np.ndarray)
+    row: dict[str, Any] = {"file": "<array>" if is_array else str(path), "status": OK, "hand": False, "class": None,
+                           "best": None, "confidence": None, "confidences": None, "reason": None,
+                           "handedness": None, "landmarks": None,
                            "error": None}
     try:
-        image = read_image_rgb(path)
+        image = as_rgb(path, bgr) if is_array else read_image_rgb(path)
     except ImageReadError as err:
         return {**row, "status": UNREADABLE, "error": str(err)}
     try:
@@ -78,7 +99,7 @@ def predict_image(path: Path, clf: Any, detector: Any, rule: Any = None) -> dict
     row = {**row, "status": decision.status, "hand": True, "class": decision.label,
            "best": clf.classes[decision.index], "confidence": float(lengths[decision.index]),
            "confidences": {name: float(v) for name, v in zip(clf.classes, lengths)}, "reason": decision.reason,
-           "handedness": hand.handedness}
+           "handedness": hand.handedness, "landmarks": np.round(hand.points, 2).tolist()}
     if err is not None:
         row["pose_error"] = err
     return row
@@ -103,12 +124,15 @@ class Predictor:
     def classes(self) -> list[str]:
         return self.clf.classes
 
-    def predict(self, path: str | Path) -> dict[str, Any]:
-        return predict_image(Path(path), self.clf, self.detector, self.rule)
+    def predict(self, image: str | Path | np.ndarray, bgr: bool = False) -> dict[str, Any]:
+        """Classify the hand in an image file or array (RGB; `bgr=True` for OpenCV's frames)."""
+        if isinstance(image, np.ndarray):
+            return predict_image(image, self.clf, self.detector, self.rule, bgr=bgr)
+        return predict_image(Path(image), self.clf, self.detector, self.rule)
 
-    def predict_all(self, files: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
-        for path in files:
-            yield self.predict(path)
+    def predict_all(self, images: Iterable[str | Path | np.ndarray], bgr: bool = False) -> Iterator[dict[str, Any]]:
+        for image in images:
+            yield self.predict(image, bgr=bgr)
 
     def close(self) -> None:
         self.detector.close()

@@ -85,11 +85,19 @@ class FrameResult:
                 "raw": {name: round(float(v), 4) for name, v in zip(classes, h.raw)},
                 "handedness": h.hand.handedness,
                 "score": round(float(h.hand.score), 4),
+                "landmarks": _landmarks(h.hand),
             } for h in self.hands],
         }
         if self.compose is not None:
             row["compose"] = self.compose.to_json()
         return row
+
+
+def _landmarks(hand: Any) -> list[list[float]]:
+    """The hand's 21 joints for JSON: x, y in frame pixels and z in the units of x (`Hand.points`;
+    x, y only for a hand-like object without depth)."""
+    points = hand.points if hasattr(hand, "points") else hand.landmarks
+    return np.round(np.asarray(points, np.float32), 2).tolist()
 
 
 @dataclass

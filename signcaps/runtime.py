@@ -60,6 +60,15 @@ def default_model_path() -> Path:
     return Path(str(resources.files("signcaps.resources").joinpath(DEFAULT_MODEL_NAME)))
 
 
+def default_recipe_name() -> str:
+    """The recipe the shipped default model was trained with (its metadata's `recipe`), a recipe
+    that ships with the package: what `train` and `data prepare` use without --recipe."""
+    import onnx
+
+    path = default_model_path()
+    return str(read_metadata(onnx.load(str(path), load_external_data=False), str(path))["recipe"])
+
+
 def int8_sibling(path: Path) -> Path:
     """`model.onnx` -> `model.int8.onnx`: where `signcaps export --int8` writes the quantised model and
     where `bench model` looks for it. Here, below both, because `bench` must not need torch (`export` does)."""

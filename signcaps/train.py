@@ -43,6 +43,7 @@ from signcaps.data import (
     prepare,
     prepare_negatives,
     split_indices,
+    split_record,
 )
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
 from signcaps.errors import UserError
@@ -137,39 +138,49 @@ def default_run_dir(recipe: Recipe) -> Path:
 
 
 def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool) -> Recipe:
-    """The recipe a `train` call runs: the given file (or the built-in defaults) plus overrides.
+    """The recipe a `train` call runs: the given file or shipped name, plus overrides. Without
+    one, the shipped default model's recipe (`runtime.default_recipe_name`), so a plain `train`
+    trains what the package ships.
 
-    A resume without a recipe file continues the run's own saved recipe (overrides still apply on
-    top, e.g. more epochs), never the built-in defaults.
+    A resume without a recipe continues the run's own saved recipe (overrides still apply on
+    top, e.g. more epochs), never the default.
     """
-    if resume and recipe is None:
-        folder = run_dir or default_run_dir(load_recipe(None, overrides))
-        if (folder / "recipe.yaml").is_file():
-            recipe = folder / "recipe.yaml"
+    if recipe is None:
+        from signcaps.runtime import default_recipe_name
+
+        default = default_recipe_name()
+        if resume:
+            folder = run_dir or default_run_dir(load_recipe(default, overrides))
+            if (folder / "recipe.yaml").is_file():
+                return load_recipe(folder / "recipe.yaml", overrides)
+        recipe = default
     return load_recipe(recipe, overrides)
 
 
 def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
-                show_progress: bool) -> tuple[CropSet, dict[str, CropSet]]:
-    """The dataset's crops and its train/val/test parts, each with its negatives (the dataset's own
-    `none/` images split with it, and the external `negatives.root` split by its own folders).
+                show_progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
+    """The dataset's crops, its train/val/test parts, each with its negatives (the dataset's own
+    `none/` images split with it, and the external `negatives.root` split by its own folders), and
+    the record of the dataset's split that the model keeps (`data.split_record`).
 
     Rank 0 detects and caches the crops; the other ranks wait, then read the same cache.
     """
-    def load(progress: bool) -> tuple[CropSet, dict[str, CropSet]]:
+    warn = (lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False)) if info.is_main else None
+
+    def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
         crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
                               show_progress=progress)
         external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
                                      hand_model, show_progress=progress)
         if recipe.negatives.mode == "off":  # a none/ folder is left out too
             crops = crops.subset(np.flatnonzero(~crops.negative))
-        index = split_indices(crops.paths, crops.labels, recipe.data)
+        index = split_indices(crops.paths, crops.labels, recipe.data, warn=warn)
         parts = {}
         for split in ("train", "val", "test"):
             extra = external.get(split)
             own = crops.subset(index[split])
             parts[split] = own if extra is None else concat_crops([own, _as_negatives_of(extra, crops)])
-        return crops, parts
+        return crops, parts, split_record(recipe.data, crops.paths, index)
 
     if info.is_main:
         result = load(show_progress)
@@ -285,7 +296,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     if info.is_main and last_path.exists() and not resume:
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose "
                               "another --run-dir")
-    crops, parts = load_splits(recipe, hand_model, info, show_progress)
+    crops, parts, kept_split = load_splits(recipe, hand_model, info, show_progress)
     train_set, val_set, test_set = (parts[k] for k in ("train", "val", "test"))
     classes = output_classes(crops.classes, recipe)
     if len(train_set) == 0 or len(val_set) == 0:
@@ -330,7 +341,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": classes, "version": __version__,
                   "rejection": training_rule(recipe, classes).to_meta(),
-                  "data_fingerprint": crops.fingerprint}
+                  "data_fingerprint": crops.fingerprint, "split": kept_split}
 
     run_started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

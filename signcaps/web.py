@@ -1,9 +1,11 @@
 """The browser target: a static site that runs an exported model live on the user's device.
 
 `build_site` writes a folder that works offline from any static web server: the page and its ES
-modules (``deploy/web/src``), the WASM builds of the pinned npm packages ``@mediapipe/tasks-vision``
-and ``onnxruntime-web`` (copied from ``deploy/web/node_modules``, installed with ``npm ci`` from
-the committed lockfile), the ONNX model and ``hand_landmarker.task``. The page reads the model's
+modules (``deploy/web/src``, shipped in the wheel too: `signcaps.bundled`), the WASM builds of the
+pinned npm packages ``@mediapipe/tasks-vision`` and ``onnxruntime-web`` (installed once with
+``npm ci`` from the committed lockfile: in a checkout into ``deploy/web/node_modules``, from an
+installed wheel into the user cache; ``$SIGNCAPS_NODE_MODULES`` names a ``node_modules`` folder
+installed elsewhere, the offline path), the ONNX model and ``hand_landmarker.task``. The page reads the model's
 preprocessing and rejection rule from its ``signcaps`` metadata, as ``signcaps.runtime`` does; its
 JavaScript copies of ``signcaps.preprocess`` (bit-identical) and ``signcaps.rejection`` (the same
 decisions) are checked by ``tests/test_web.py``.
@@ -13,6 +15,7 @@ decisions) are checked by ``tests/test_web.py``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from signcaps import __version__
+from signcaps.bundled import PACKAGE, web_source_dir
 from signcaps.errors import UserError
 
-WEB_SOURCE = Path(__file__).resolve().parents[1] / "deploy" / "web"
+WEB_SOURCE = web_source_dir()
+NODE_MODULES_ENV = "SIGNCAPS_NODE_MODULES"
 SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)  # what the page's onnxmeta.js reads; 2: the pose input, 3: the rule
 SITE_MARKER = "signcaps-site.json"
 MODEL_FILE = "models/model.onnx"
@@ -64,28 +69,56 @@ def package_info(node_modules: Path, package: str) -> dict[str, str]:
 
 
 def missing_vendor_files(source: Path = WEB_SOURCE) -> list[str]:
-    """The npm files the site copies that deploy/web/node_modules lacks (all of them before `npm ci`)."""
-    modules = source / "node_modules"
+    """The npm files the site copies that the page's node_modules lacks (all of them before `npm ci`)."""
+    modules = node_modules_dir(source)
     return [f"{pkg}/{name}" for pkg, names, _ in VENDOR_FILES for name in names if not (modules / pkg / name).is_file()]
 
 
+def npm_folder(source: Path = WEB_SOURCE) -> Path:
+    """Where `npm ci` runs for these sources: the checkout's deploy/web itself, or, for the copy
+    inside an installed wheel (site-packages may be read-only and is no place for 20 MB of
+    downloads), a folder of the user cache named by the lockfile's hash."""
+    if not source.resolve().is_relative_to(PACKAGE):
+        return source
+    from signcaps.assets import cache_dir
+
+    lock = (source / "package-lock.json").read_bytes()
+    return cache_dir() / "web" / hashlib.sha256(lock).hexdigest()[:16]
+
+
+def node_modules_dir(source: Path = WEB_SOURCE) -> Path:
+    """$SIGNCAPS_NODE_MODULES when set (a node_modules installed elsewhere from the same
+    lockfile), else the node_modules of `npm_folder`."""
+    if os.environ.get(NODE_MODULES_ENV):
+        return Path(os.environ[NODE_MODULES_ENV]).expanduser()
+    return npm_folder(source) / "node_modules"
+
+
 def ensure_node_modules(source: Path = WEB_SOURCE, log: Callable[[str], None] = lambda _msg: None) -> Path:
-    """deploy/web/node_modules with every file the site copies; runs `npm ci` once when it is missing."""
-    modules = source / "node_modules"
-    if missing_vendor_files(source):
+    """The node_modules with every file the site copies; runs `npm ci` once when it is missing."""
+    modules = node_modules_dir(source)
+    if missing_vendor_files(source) and not os.environ.get(NODE_MODULES_ENV):
+        folder = npm_folder(source)
         npm = shutil.which("npm")
         if npm is None:
             raise WebBuildError(f"{modules} is missing and npm is not installed: install Node.js and npm "
-                                f"(e.g. apt-get install npm), then run `npm ci` in {source}")
-        log(f"npm ci in {source} (pinned by package-lock.json)")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=source, capture_output=True, text=True,
+                                f"(e.g. apt-get install npm), then run `npm ci` in {folder}, or set "
+                                f"{NODE_MODULES_ENV} to a node_modules installed from the same lockfile")
+        if folder != source:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("package.json", "package-lock.json"):
+                shutil.copyfile(source / name, folder / name)
+        log(f"npm ci in {folder} (pinned by package-lock.json)")
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=folder, capture_output=True, text=True,
                               check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise WebBuildError(f"`npm ci` in {source} failed: {last[:200]}")
+            raise WebBuildError(f"`npm ci` in {folder} failed: {last[:200]}")
     missing = missing_vendor_files(source)
     if missing:
-        raise WebBuildError(f"{modules} lacks {', '.join(missing)}; run `npm ci` in {source}")
+        fix = (f"unset {NODE_MODULES_ENV} or point it at a complete one" if os.environ.get(NODE_MODULES_ENV)
+               else f"run `npm ci` in {npm_folder(source)}")
+        raise WebBuildError(f"{modules} lacks {', '.join(missing)}; {fix}")
     return modules
 
 
@@ -148,7 +181,8 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
     out = Path(out).expanduser()
     _check_target(out)
     if not (source / "src" / "index.html").is_file():
-        raise WebBuildError(f"the page's sources are not at {source / 'src'} (they ship with the signcaps repository)")
+        raise WebBuildError(f"the page's sources are not at {source / 'src'}: this signcaps install is incomplete "
+                            f"(reinstall the wheel)")
     model_path = Path(model).expanduser() if model is not None else default_model_path()
     meta = model_metadata(model_path)
     hand_path = resolve_hand_model(hand_model, log=log)

@@ -2,7 +2,7 @@
 
 A consumer of the loop's frames like the video writer (`writers.py`): the loop hands it each
 annotated frame and gets back what the user asked for (quit, screenshot, pause). `collect`
-uses `display_available` too, to preview without pulling in the live loop.
+uses `why_no_window` too, to preview without pulling in the live loop.
 
 Keys (`KEYS`, listed in the window by h): q or Esc quits, s saves a screenshot, p pauses
 (s and q work while paused), f toggles fullscreen, h shows the keys.
@@ -52,6 +52,15 @@ def display_available(probe: bool = True) -> bool:
         except (OSError, subprocess.TimeoutExpired):
             _WINDOW_PROBE[key] = False
     return _WINDOW_PROBE[key]
+
+
+def why_no_window() -> str | None:
+    """Why no window can open here, in words for the user (a headless OpenCV build, named, or no
+    display); None when one can. The build is checked first: a probe of a headless cv2 would
+    fail too, and blame the display."""
+    from signcaps.environment import window_unavailable
+
+    return window_unavailable() or (None if display_available() else "no usable display")
 
 
 KEYS = (

@@ -40,8 +40,10 @@ def shared() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Real hand model, and a user cache that is never the developer's own."""
+    """Real hand model, the datasets of ../shared for registered names (`digits`), and a user cache
+    that is never the developer's own."""
     monkeypatch.setenv("SIGNCAPS_HAND_MODEL", str(HAND_MODEL))
+    monkeypatch.setenv("SIGNCAPS_DATA_DIR", str(SHARED / "datasets"))
     monkeypatch.setenv("SIGNCAPS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "user-cache"))
 
 

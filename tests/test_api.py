@@ -45,3 +45,47 @@ def test_the_api_names_what_the_docs_promise():
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         signcaps.nope  # noqa: B018
+
+
+# ------------------------------------------------------------------ the README's three lines, for real
+
+@pytest.mark.shared
+def test_a_predictor_takes_photos_and_numpy_frames_and_returns_landmarks():
+    import cv2
+    import numpy as np
+    from conftest import digit_images
+
+    from signcaps.predict import PredictInputError
+
+    path = digit_images(7, 1)[0]
+    bgr = cv2.imread(str(path))
+    with signcaps.Predictor() as predictor:
+        by_file = predictor.predict(path)
+        by_bgr = predictor.predict(bgr, bgr=True)  # OpenCV's frame as it comes
+        by_rgb = predictor.predict(np.ascontiguousarray(bgr[..., ::-1]))
+        with pytest.raises(PredictInputError, match="uint8"):
+            predictor.predict(bgr.astype(np.float32))
+        with pytest.raises(PredictInputError, match="height, width"):
+            predictor.predict(np.zeros((4, 4, 2), np.uint8))
+    assert by_file["hand"] and by_file["class"] in predictor.classes
+    for row in (by_bgr, by_rgb):
+        assert row["file"] == "<array>" and row["class"] == by_file["class"]
+        assert row["confidence"] == pytest.approx(by_file["confidence"], abs=0.02)
+    landmarks = np.array(by_file["landmarks"])
+    assert landmarks.shape == (21, 3)
+    assert (0 <= landmarks[:, 0]).all() and (landmarks[:, 0] <= bgr.shape[1]).all()  # pixels of the photo
+
+
+@pytest.mark.shared
+def test_run_live_calls_on_result_with_every_frame_and_its_landmarks(tmp_path):
+    import videos
+
+    clip = tmp_path / "clip.mp4"
+    labels = videos.write_video(clip, videos.sign_frames([4], 10, blank_frames=2))
+    seen = []
+    summary = signcaps.run_live(signcaps.LiveConfig(source=str(clip), window=False),
+                                on_result=lambda result, classes: seen.append(result.to_json(classes)))
+    assert summary.frames == len(labels) == len(seen)
+    with_hand = [row for row in seen if row["hands"]]
+    assert len(with_hand) >= 8 and with_hand[0]["hands"][0]["best"] == "4"
+    assert all(len(row["hands"][0]["landmarks"]) == 21 for row in with_hand)

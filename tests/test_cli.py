@@ -27,7 +27,7 @@ def test_expected_commands_exist():
     names = {" ".join(p) for p in ALL_COMMANDS}
     for expected in ("train", "eval", "export", "predict", "live", "collect", "explain", "robustness",
                      "bench model", "bench live", "data fetch", "data prepare", "models pull", "summarize",
-                     "web build", "web serve"):
+                     "web build", "web serve", "doctor"):
         assert expected in names
 
 
@@ -70,3 +70,14 @@ def test_models_list_prints_every_registered_model():
     assert table.exit_code == 0 and all(name in table.output for name in list_models())
     help_text = " ".join(CliRunner().invoke(app, ["train", "--help"]).output.replace("│", " ").split())
     assert "`signcaps models list`" in help_text  # where `--model` is described
+
+
+def test_on_off_flags_take_no_value_in_the_help():
+    """`--resume` is a flag: the help must not show `<bool>` as if `--resume true` worked."""
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for flag in ("--resume", "--json"):
+        line = next(text for text in result.output.splitlines() if flag in text)
+        assert "<bool>" not in line, line
+    refused = CliRunner().invoke(app, ["train", "--resume", "true"])
+    assert refused.exit_code == 2  # and so it stays refused: a flag takes no value

@@ -15,7 +15,7 @@ import videos  # noqa: E402  (tests/videos.py: synthetic clips)
 
 pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
 
-NAME = re.compile(r"^\d{8}-\d{6}-\d+\.png$")
+NAME = re.compile(r"^\d{8}-\d{6}-\d{5}\.png$")  # <date>-<time> of the recording, then the zero-padded frame
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from signcaps.checkpoint import load_checkpoint
 
 # No BatchNorm (per-rank batch statistics differ by design) and no augmentation (per-rank
 # random streams): what remains must match single-process training with the same global batch.
-SETTINGS = ["--set", TINY_CAPS.replace("}", ", batch_norm: false}"),
+SETTINGS = ["--recipe", "capsnet", "--set", TINY_CAPS.replace("}", ", batch_norm: false}"),
             "--set", "augment.enabled=false", "--set", "train.batch_size=16", "--set", "train.threads=1",
             "--set", "data.val_fraction=0.2", "--set", "data.test_fraction=0.2", "--epochs", "2", "--json",
             # no second detection try: the hands found (hence an even training split) stay as the test expects

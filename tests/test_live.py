@@ -417,7 +417,7 @@ def test_overlay_draws_at_any_frame_size(size):
 
 
 def test_headless_detection(monkeypatch):
-    from signcaps.live import display_available
+    from signcaps.window import display_available
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

@@ -129,5 +129,8 @@ def test_a_resume_without_a_recipe_continues_the_runs_own_recipe(tmp_path):
     save_recipe(saved, tmp_path / "recipe.yaml")
     resumed = run_recipe(None, ["train.epochs=5"], tmp_path, resume=True)
     assert (resumed.name, resumed.model.name, resumed.train.epochs) == ("mine", "cnn", 5)
-    fresh = run_recipe(None, ["train.epochs=5"], tmp_path, resume=False)  # no resume: the built-in defaults
-    assert (fresh.name, fresh.model.name, fresh.train.epochs) == ("default", "capsnet", 5)
+    from signcaps.runtime import default_recipe_name
+
+    fresh = run_recipe(None, ["train.epochs=5"], tmp_path, resume=False)  # no resume: the shipped default's recipe
+    default = load_recipe(default_recipe_name())
+    assert (fresh.name, fresh.model.name, fresh.train.epochs) == (default.name, default.model.name, 5)

@@ -19,7 +19,9 @@ def calibrate_command(
     model: Optional[Path] = typer.Argument(None, help="ONNX model (default: the shipped default model)"),
     data: Optional[Path] = typer.Option(None, "--data",
                                         help="image-folder dataset (default: the digits dataset of the recipe)"),
-    split: str = typer.Option("test", "--split", help="test | val | train | all (the split of the default recipe)"),
+    split: str = typer.Option("test", "--split",
+                              help="test | val | train | all: the split stored with the model (refused on data it "
+                                   "cannot be told apart in; all = every image as unseen data)"),
     out_dir: Path = typer.Option(Path("calibration"), "--out", help="folder for the PNG and JSON"),
     bins: int = typer.Option(10, "--bins", help="bins of the winning capsule length"),
     hand_model: Optional[str] = HandModelOption,

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -22,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 out = Console()  # tables and results: stdout
 err = Console(stderr=True)  # progress, notes and errors: stderr (keeps --json clean)
 
-# left-aligned; numbers go right
-TEXT_COLUMNS = ("class", "best", "model", "file", "stage", "setting", "inputs", "summary")
+TEXT_COLUMNS = ("class", "best", "model", "file", "stage", "setting", "inputs", "summary", "check", "status",
+                "detail")  # left-aligned; numbers go right
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,8 +42,16 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except UserError as exc:
-            err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        except UserError as exc:  # the message is plain text (paths, `pip install 'signcaps[train]'`), never markup
+            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except ModuleNotFoundError as exc:  # a path to torch no explicit check caught: still one line
+            from signcaps.environment import TRAIN_EXTRA, TRAIN_MODULES
+
+            if (exc.name or "").partition(".")[0] not in TRAIN_MODULES:
+                raise
+            err.print(f"[red]error:[/] {escape(f'this needs the training extra ({exc.name} is not installed): ')}"
+                      f"{escape(TRAIN_EXTRA)}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")

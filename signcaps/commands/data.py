@@ -46,14 +46,17 @@ def models_list(json_out: bool = JsonOption) -> None:
 
 @user_errors
 def data_fetch(
-    name: str = typer.Argument("digits", help="dataset to download (digits)"),
+    name: str = typer.Argument("digits", help="dataset to download: digits | asl-letters"),
     source: Optional[Path] = typer.Option(None, "--from",
                                           help="an already downloaded archive (.zip) or extracted folder"),
-    dest: Path = typer.Option(Path("data/raw"), "--dest", help="where datasets are installed"),
+    dest: Optional[Path] = typer.Option(None, "--dest",
+                                        help="where datasets are installed (default: $SIGNCAPS_DATA_DIR, else "
+                                             "<user cache>/datasets, where recipes that name a dataset look)"),
 ) -> None:
     """Download a public dataset, verify every file against its sha256 manifest, install under --dest."""
-    from signcaps.datasets import fetch
+    from signcaps.datasets import data_home, fetch
 
+    dest = dest if dest is not None else data_home()
     if source is None:
         err.print(f"downloading {name} …")
     result = fetch(name, dest, archive=source)
@@ -64,8 +67,12 @@ def data_fetch(
 
 @user_errors
 def data_prepare(
-    src: Path = typer.Option(..., "--src", help="image-folder dataset: one sub-folder per class"),
-    recipe: Optional[Path] = typer.Option(None, "--recipe", help="recipe YAML (crop/detect settings)"),
+    src: Optional[Path] = typer.Option(None, "--src",
+                                       help="image-folder dataset (one sub-folder per class) or a fetched dataset's "
+                                            "name; default: the recipe's data.root"),
+    recipe: Optional[str] = typer.Option(None, "--recipe",
+                                         help="recipe YAML or shipped name whose crop/detect settings to cache "
+                                              "(default: the recipe of the shipped default model, which `train` uses)"),
     set_: list[str] = typer.Option([], "--set", help="override a recipe value, e.g. crop.margin=0.3"),
     fallback: bool = typer.Option(False, "--fallback", help="use the whole image when no hand is found"),
     refresh: bool = typer.Option(False, "--refresh", help="ignore an existing cache"),
@@ -76,9 +83,13 @@ def data_prepare(
     from signcaps.config import load_recipe
     from signcaps.data import class_report, prepare
 
+    if recipe is None:
+        from signcaps.runtime import default_recipe_name
+
+        recipe = default_recipe_name()
     cfg = load_recipe(recipe, [*set_, *(["crop.fallback_whole_image=true"] if fallback else [])])
-    crops, scan, path = prepare(src, cfg.data, cfg.crop, cfg.detect, hand_model, refresh=refresh,
-                                show_progress=not json_out)
+    crops, scan, path = prepare(src if src is not None else cfg.data.root, cfg.data, cfg.crop, cfg.detect, hand_model,
+                                refresh=refresh, show_progress=not json_out)
     rows = class_report(crops, scan)
     if json_out:
         print_json({"cache": str(path), "classes": rows, "skipped": crops.skipped})

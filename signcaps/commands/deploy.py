@@ -46,6 +46,9 @@ def export_command(
 ) -> None:
     """Export a checkpoint to ONNX with its preprocessing and rejection rule in the metadata; verify it
     against torch on real crops."""
+    from signcaps.environment import require_training_extra
+
+    require_training_extra("export")
     from signcaps.export import PARITY_ATOL, export_checkpoint
 
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
@@ -188,6 +191,10 @@ def bench_model_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Latency per crop of torch, ONNX float and ONNX int8 at batch 1 and 32 on this machine."""
+    if checkpoint is not None:
+        from signcaps.environment import require_training_extra
+
+        require_training_extra("bench model --checkpoint")
     from signcaps.bench import bench_model
 
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))

@@ -30,6 +30,9 @@ def explain_command(
     """Reconstruction from the winning capsule and the 16 x 11 capsule-dimension perturbation grid, as one PNG,
     with the rejection rule's answer: for pose models the decoded skeleton over the observed one, the decision,
     its reason and the pose error written on it (why a hand is refused)."""
+    from signcaps.environment import require_training_extra
+
+    require_training_extra("explain")
     from signcaps.explain import explain_image
 
     result = explain_image(checkpoint, image, output, hand_model=hand_model, fallback=fallback, threshold=threshold)
@@ -103,6 +106,9 @@ def robustness_command(
                             shift_rows(report, found_only=True, key_models="recipes")))
         out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
         return
+    from signcaps.environment import require_training_extra
+
+    require_training_extra("robustness")
     from signcaps.robustness import compare_checkpoints
 
     result = compare_checkpoints(models, data, split, hand_model, out_dir, show_progress=not json_out)

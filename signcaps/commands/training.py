@@ -17,15 +17,18 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def train_command(
-    recipe: Optional[Path] = typer.Option(None, "--recipe", "-r",
-                                          help="recipe YAML (default: built-in defaults = train/recipes/capsnet.yaml)"),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r",
+                                         help="recipe YAML, or the name of a shipped one (fused-capsnet, capsnet, "
+                                              "cnn, ...; default: the recipe of the shipped default model)"),
     set_: list[str] = typer.Option([], "--set", help="override any recipe value, e.g. --set train.lr=1e-3"),
     model: Optional[str] = typer.Option(None, "--model",
                                         help="architecture to train; `signcaps models list` shows every "
                                              "registered one"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="number of epochs"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, augmentation, order)"),
-    data: Optional[Path] = typer.Option(None, "--data", help="image-folder dataset (one folder per class)"),
+    data: Optional[Path] = typer.Option(None, "--data",
+                                        help="image-folder dataset (one folder per class) or a fetched dataset's "
+                                             "name (digits); default: the recipe's data.root"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="output folder (default runs/<recipe>-s<seed>)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last.pt"),
@@ -33,6 +36,9 @@ def train_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Train a model from a recipe; writes checkpoints, metrics.json and plots into the run folder."""
+    from signcaps.environment import require_training_extra
+
+    require_training_extra("train")
     from signcaps.train import run_recipe, train
 
     flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed, "data.root": data, "train.device": device}
@@ -53,13 +59,13 @@ def train_command(
 
 @user_errors
 def eval_command(
-    checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a run"),
+    checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a run, or an exported .onnx (no torch needed)"),
     data: Optional[Path] = typer.Option(None, "--data",
                                         help="image-folder dataset with the model's classes (default: the "
                                              "training data)"),
     split: str = typer.Option("auto", "--split",
-                              help="test | val | train | all; auto = test split of the training data, all of any "
-                                   "other folder"),
+                              help="test | val | train | all; auto = the model's stored test split where the "
+                                   "folder holds it, all of any other folder"),
     robustness: bool = typer.Option(False, "--robustness",
                                     help="accuracy under rotation, scale, translation and brightness changes"),
     out_dir: Optional[Path] = typer.Option(None, "--out",
@@ -68,9 +74,20 @@ def eval_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint on a dataset."""
-    from signcaps.evaluate import evaluate_checkpoint
+    if checkpoint.suffix.lower() == ".onnx":
+        if robustness:
+            raise typer.BadParameter("--robustness needs a checkpoint (.pt); for an ONNX model use "
+                                     "`signcaps robustness --domain MODEL.onnx`")
+        from signcaps.onnxeval import evaluate_onnx
 
-    result = evaluate_checkpoint(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
+        result = evaluate_onnx(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
+    else:
+        from signcaps.environment import require_training_extra
+
+        require_training_extra("eval")
+        from signcaps.evaluate import evaluate_checkpoint
+
+        result = evaluate_checkpoint(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
     if robustness:
         from signcaps.robustness import robustness_sweep
 
