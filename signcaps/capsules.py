@@ -266,6 +266,15 @@ def margin_loss(
     return per_sample.mean()
 
 
+def mask_capsules(caps: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, K, D) capsules -> (N, K*D) with every capsule zeroed but the target's (or the longest one):
+    what a decoder reads, so it draws what that one class capsule encodes."""
+    if targets is None:
+        targets = capsule_lengths(caps).argmax(dim=1)
+    onehot = F.one_hot(targets.long(), caps.shape[1]).to(caps.dtype)
+    return (caps * onehot.unsqueeze(-1)).flatten(1)
+
+
 class Decoder(nn.Module):
     """Reconstructs the input image from the digit capsules, as a regulariser.
 
@@ -295,10 +304,7 @@ class Decoder(nn.Module):
 
     def mask(self, caps: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Zero every capsule except the target's (or the longest one); returns (N, K*D)."""
-        if targets is None:
-            targets = capsule_lengths(caps).argmax(dim=1)
-        onehot = F.one_hot(targets.long(), self.num_caps).to(caps.dtype)
-        return (caps * onehot.unsqueeze(-1)).flatten(1)
+        return mask_capsules(caps, targets)
 
     def forward(self, caps: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """(N, K, D) digit capsules -> (N, C, H, W) image in [0, 1]."""

@@ -99,7 +99,13 @@ def build_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, Recipe, li
     return model, recipe, classes, state
 
 
+# Weights older checkpoints hold that no model reads: the pose decoder once kept an image decoder only for
+# its masking (a Linear that never ran, and that DDP refused as a parameter without a gradient).
+UNUSED_LEGACY = ("pose_decoder.masker.",)
+
+
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    weights = {k: v for k, v in weights.items() if not k.startswith(UNUSED_LEGACY)}
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:

@@ -21,6 +21,7 @@ from signcaps.capsules import (
     RoutingCapsules,
     capsule_lengths,
     conv_output_size,
+    mask_capsules,
     squash,
 )
 from signcaps.config import ConfigError, CropConfig, ModelConfig, coerce
@@ -320,7 +321,6 @@ class PoseDecoder(nn.Module):
 
     def __init__(self, num_caps: int, caps_dim: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        self.masker = Decoder(num_caps, caps_dim, (1, 1, 1), ())  # only its masking is used
         layers: list[nn.Module] = []
         width = num_caps * caps_dim
         for h in hidden:
@@ -330,7 +330,7 @@ class PoseDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, caps: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(self.masker.mask(caps, targets)).unflatten(1, (NUM_JOINTS, 3))
+        return self.net(mask_capsules(caps, targets)).unflatten(1, (NUM_JOINTS, 3))
 
 
 class PoseCapsNet(nn.Module):

@@ -82,16 +82,18 @@ class TrainStep(nn.Module):
         weights = torch.where(negative, negatives.weight, 1.0).to(lengths.dtype) if negative.any() else None
         loss = margin_loss(lengths.float(), target_rows(targets, lengths.shape[1], negatives.mode), weights=weights)
         signs = (~negative).nonzero().flatten() if negative.any() else None
-        if signs is not None and not len(signs):
-            return loss, lengths.detach(), targets
-        pick = (lambda t: t) if signs is None else (lambda t: t[signs])
+        # A batch of negatives only still runs the decoders, at weight 0: DDP needs every parameter in the graph.
+        scale = 0.0 if signs is not None and not len(signs) else 1.0
+        pick = (lambda t: t) if signs is None or not scale else (lambda t: t[signs])
+        decoded_targets = pick(targets).clamp(min=0)
         if image_decoder:
-            recon = self.model.reconstruct(pick(capsules), pick(targets))
+            recon = self.model.reconstruct(pick(capsules), decoded_targets)
             target01 = (pick(images) * crop.std + crop.mean).clamp(0, 1)
-            loss = loss + train.recon_weight * reconstruction_loss(recon.float(), target01.float())
+            loss = loss + scale * train.recon_weight * reconstruction_loss(recon.float(), target01.float())
         if pose_decoder:
-            recon_pose = self.model.reconstruct_pose(pick(capsules), pick(targets))
-            loss = loss + train.pose_recon_weight * reconstruction_loss(recon_pose.float(), pick(poses).float())
+            recon_pose = self.model.reconstruct_pose(pick(capsules), decoded_targets)
+            loss = loss + scale * train.pose_recon_weight * reconstruction_loss(recon_pose.float(),
+                                                                                pick(poses).float())
         return loss, lengths.detach(), targets
 
 

@@ -206,3 +206,20 @@ def test_concatenated_parts_give_copies_only_where_there_were_some() -> None:
 
     both = concat_crops([part(3, True), part(2, False)])
     assert len(both) == 5 and both.retakes.found.sum() == 6 and not both.retakes.found[3:].any()
+
+
+def test_a_batch_of_negatives_only_keeps_every_parameter_in_the_graph() -> None:
+    """DDP needs a gradient for every parameter on every rank, even when a rank's batch holds no sign."""
+    from signcaps.config import recipe_from_dict
+    from signcaps.models import build_model
+    from signcaps.train import TrainStep
+
+    recipe = recipe_from_dict({"negatives": {"mode": "short"}, "crop": {"input_size": 32},
+                               "model": {"name": "fused-capsnet", "params": TINY_FUSED}})
+    step = TrainStep(build_model(recipe.model, recipe.crop, 3), recipe)
+    images, poses = torch.randn(4, 1, 32, 32), torch.randn(4, 21, 3)
+    targets, has_image = torch.full((4,), NEGATIVE), torch.tensor([True, False, True, False])
+    loss, _, _ = step(images, poses, targets, has_image)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in step.parameters())
