@@ -54,3 +54,19 @@ def test_two_rank_ddp_matches_single_process(mini_digits, tmp_path):
     single_hist = json.loads((tmp_path / "single" / "metrics.json").read_text())["history"]
     assert [h["train_loss"] for h in metrics["history"]] == pytest.approx([h["train_loss"] for h in single_hist],
                                                                           rel=1e-4)
+
+
+def test_fused_capsnet_with_negatives_trains_on_two_ranks(mini_digits, tmp_path):
+    """Every parameter of the default architecture gets a gradient on every rank, synthetic negatives
+    (which have no pixels) included: DDP refuses a model with parameters outside the graph."""
+    from conftest import TINY_FUSED
+
+    params = json.dumps(TINY_FUSED).replace('"', "")
+    args = ["--data", str(mini_digits), "--recipe", "fused-capsnet", "--set", f"model.params={params}",
+            "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set", "data.retakes=0", "--set", "negatives.root=null",
+            "--set", "negatives.mode=short", "--set", "negatives.synthetic=0.5", "--set", "train.batch_size=16",
+            "--set", "train.threads=1", "--set", "data.val_fraction=0.2", "--set", "data.test_fraction=0.2",
+            "--epochs", "1", "--json", "--run-dir", str(tmp_path / "ddp")]
+    run_train(args, tmp_path, nproc=2)
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["ranks_in_sync"] is True
