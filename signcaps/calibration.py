@@ -101,17 +101,21 @@ def calibrate(model: str | Path | None = None, data: str | Path | None = None, s
     """Capsule lengths of `model` on the split -> reliability table, PNG and JSON in `out_dir`."""
     import json
 
-    from signcaps.onnxeval import split_lengths
+    from signcaps.onnxeval import open_set_rows, split_lengths
     from signcaps.report import plot_reliability
-    from signcaps.runtime import default_model_path
+    from signcaps.runtime import default_model_path, load_classifier
 
     result = split_lengths(model, data, split, hand_model, show_progress=show_progress)
     rel = reliability(result.lengths, result.labels, bins)
+    classifier = load_classifier(model)
+    open_set = {"model rule": open_set_rows(classifier, result, data is None, hand_model, show_progress),
+                "recommended threshold": open_set_rows(classifier, result, data is None, hand_model, False,
+                                                       classifier.rule.with_accept(rel.threshold))}
     name = Path(model).stem if model else Path(default_model_path()).stem
     out = Path(out_dir)
     png = plot_reliability(rel, out / f"reliability-{name}-{split}.png",
                            f"{name} on {split} split: {rel.images} images, ECE {rel.ece:.3f}")
     report = {"model": str(model or default_model_path()), "split": split, **result.summary(), **rel.to_dict(),
-              "png": str(png)}
+              "png": str(png), "rule": classifier.rule.to_meta(), "open_set": open_set}
     (out / f"reliability-{name}-{split}.json").write_text(json.dumps(report, indent=1))
     return report

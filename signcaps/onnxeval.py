@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from signcaps.config import DataConfig
+from signcaps.data import NEGATIVE
 
 
 @dataclass
@@ -37,6 +38,8 @@ class SplitLengths:
     paths: list[str]
     missed: list[tuple[str, str]]  # (path, why): no hand found, unreadable
     detect_ms: float  # mean hand-detector time per image (IMAGE mode)
+    negative_images: int = 0  # images of the folder's none/ part in the split (not in `images`)
+    negative_lengths: np.ndarray | None = None  # (M, K) capsule lengths of those with a hand
 
     @property
     def found(self) -> int:
@@ -92,8 +95,11 @@ def split_lengths(model: str | Path | None = None, data: str | Path | None = Non
                                                         None if poses is None else poses[i:i + 256])
                               for i in range(0, len(crops), 256)]) \
         if len(crops) else np.zeros((0, len(classifier.classes)), np.float32)
-    return SplitLengths(classifier.classes, split, len(files), crops.labels, np.asarray(lengths, np.float32),
-                        crops.paths, crops.skipped, detect_ms)
+    lengths, signs = np.asarray(lengths, np.float32), ~crops.negative
+    negatives = sum(1 for _, label in files if label == NEGATIVE)
+    return SplitLengths(classifier.classes, split, len(files) - negatives, crops.labels[signs], lengths[signs],
+                        [p for p, s in zip(crops.paths, signs) if s], crops.skipped, detect_ms, negatives,
+                        lengths[~signs])
 
 
 def held_out(meta: dict[str, Any], scan: Any, cfg: DataConfig,
@@ -158,6 +164,27 @@ def evaluate_onnx(model: str | Path, data: str | Path | None, split: str, hand_m
     report = classification_report(result.labels, result.lengths.argmax(1), result.classes)
     name = Path(model).stem
     png = plot_confusion(report, target / f"eval-{name}-confusion-{split}.png", f"{name} ({split})")
+    classifier = load_classifier(model)
     return {"checkpoint": str(model), "data": str(data or DataConfig().root), "split": split, "report": report,
             "skipped": [f"{path} ({why})" for path, why in result.missed], "confusion_png": str(png),
-            "mean_winner_length": float(result.lengths.max(1).mean()), **result.summary()}
+            "mean_winner_length": float(result.lengths.max(1).mean()), **result.summary(),
+            "rule": classifier.rule.to_meta(),
+            "open_set": open_set_rows(classifier, result, data is None, hand_model, show_progress)}
+
+
+def open_set_rows(classifier: Any, result: SplitLengths, own_data: bool, hand_model: str | Path | None,
+                  show_progress: bool, rule: Any = None) -> list[dict[str, Any]]:
+    """The model's rejection rule on the split: its signs accepted and right, the folder's none/ images
+    refused and, on the model's own data, its recipe's external negatives held out as this split."""
+    from signcaps.openset import model_recipe, rule_row, scored, split_negatives  # the same level: judged alike
+
+    rule = rule or classifier.rule
+    sets = [scored(f"signs ({result.split})", "signs", result.images, result.labels, result.lengths)]
+    if result.negative_images:
+        sets.append(scored(f"negatives: the folder's none/ ({result.split})", "negatives", result.negative_images,
+                           np.full(len(result.negative_lengths), NEGATIVE), result.negative_lengths))
+    recipe = model_recipe(classifier) if own_data else None
+    external = split_negatives(classifier, recipe, result.split, hand_model, show_progress) if recipe else None
+    if external is not None:
+        sets.append(external)
+    return [rule_row(s, classifier, rule) for s in sets]

@@ -274,3 +274,39 @@ def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model:
     result = {"recipe": recipe.name, "models": reports, "png": str(png) if png else None}
     atomic_write_text(out / "openset.json", json.dumps(result, indent=1))
     return result
+
+
+# ----------------------------------------------------------------------------- eval and calibrate
+
+
+def split_negatives(classifier: Any, recipe: Recipe, split: str, hand_model: str | Path | None = None,
+                    show_progress: bool = True) -> ScoredSet | None:
+    """The external negatives held out as `split` (`val`: its valid/ folder, `test`: test/), scored by
+    the model: what `eval` and `calibrate` add to a split of the model's own data. None without them."""
+    from signcaps.data import crops_of, negative_subsets, scan_negative_folder
+
+    neg = recipe.negatives
+    if not neg.root or split not in ("val", "test"):
+        return None
+    folder = negative_subsets(neg.root).get(split)
+    if folder is None:
+        return None
+    scan = scan_negative_folder(folder, tuple(neg.classes), neg.stretch_x)
+    crop_cfg, detect_cfg = classifier.crop_cfg, replace(classifier.detect_cfg, num_hands=1)
+    crops, _ = crops_of(scan, recipe.data, crop_cfg, detect_cfg, hand_model, show_progress=show_progress)
+    return score_crops(classifier, crops, f"negatives: {Path(neg.root).name}/{folder.name}", "negatives",
+                       len(scan.files))
+
+
+def model_recipe(classifier: Any) -> Recipe | None:
+    """The shipped recipe an exported model names in its metadata (its negatives settings), else None."""
+    from signcaps.bundled import find_recipe
+    from signcaps.config import load_recipe
+
+    name = classifier.meta.get("recipe")
+    return load_recipe(name) if isinstance(name, str) and find_recipe(name) is not None else None
+
+
+def scored(name: str, kind: str, images: int, labels: np.ndarray, lengths: np.ndarray) -> ScoredSet:
+    """A ScoredSet of lengths computed elsewhere (a checkpoint in torch, `onnxeval.split_lengths`)."""
+    return ScoredSet(name, kind, images, np.asarray(labels), np.asarray(lengths, np.float32), None)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, print_open_set, table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +44,8 @@ def calibrate_command(
     title = (f"reliability of {Path(report['model']).name} on the {split} split ({report['images']} images, "
              f"{report['hands_found']} with a hand)")
     out.print(table(title, ["winning length", "images", "mean length", "accuracy"], rows))
+    for name, rows in report["open_set"].items():
+        print_open_set(rows, f"with the {name}")
     out.print(f"accuracy {report['accuracy']:.2%}, ECE {report['ece']:.3f}; "
               f"recommended --threshold {report['threshold']:g}: "
               f"keeps {report['kept']:.1%} of the images, {report['kept_accuracy']:.2%} of them right; "

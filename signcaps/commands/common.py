@@ -89,3 +89,10 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
+
+
+def print_open_set(rows: list[dict], how: str) -> None:
+    """One line per set: signs accepted and right, negatives refused (what `eval` and `calibrate` add)."""
+    for r in rows:
+        out.print(f"{how}: {r['set']}: {r['rate']:.2%} {r['measure']} ({r['good']}/{r['images']}; ok {r['ok']}, "
+                  f"? {r['uncertain']}, none {r['none']})", highlight=False, soft_wrap=True)

@@ -6,7 +6,16 @@ from typing import Any, Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import (
+    HandModelOption,
+    JsonOption,
+    err,
+    out,
+    print_json,
+    print_open_set,
+    table,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -107,6 +116,7 @@ def eval_command(
         err.print(f"{len(result['skipped'])} image(s) skipped (no hand or unreadable), e.g. {result['skipped'][0]}")
     out.print(f"accuracy {report['accuracy']:.2%} on {report['samples']} images; confusion matrix: "
               f"{result['confusion_png']}")
+    print_open_set(result.get("open_set", []), "with the model's rejection rule")
     if robustness:
         print_robustness(result["robustness"])
 
