@@ -84,3 +84,24 @@ def test_background_swap_through_the_whole_pipeline(answers, kind):
     assert len(found) >= len(TEST_PHOTOS) - 3, f"hand lost on {len(TEST_PHOTOS) - len(found)} photos"
     changed = {rel: (row["original"], row[kind]) for rel, row in found.items() if row[kind] != row["original"]}
     assert len(changed) <= 1, changed
+
+
+def test_a_wrong_handedness_label_does_not_change_the_answer(default_model, shared):
+    """MediaPipe's Left/Right label decides the mirroring of crop and pose; a JPEG re-save once flipped it
+    and the first fused default read a 3 as a 7. The shipped model is trained with the flip (hflip_p 0.5),
+    so a wrong label must not change its answer on real photos of unseen participants."""
+    from dataclasses import replace
+
+    clf = default_model
+    same = []
+    with HandDetector(HAND_MODEL, clf.detect_cfg) as detector:
+        for rel in TEST_PHOTOS:
+            image = read_image_rgb(DIGITS / rel)
+            hand = detector.detect(image)[0]
+            flipped = replace(hand, handedness="Right" if hand.is_left else "Left")
+            answers = []
+            for variant in (hand, flipped):
+                crop, pose = hand_sample(image, variant, clf.crop_cfg)
+                answers.append(int(clf.classify_crops([crop], [pose])[0].argmax()))
+            same.append(answers[0] == answers[1])
+    assert sum(same) >= len(TEST_PHOTOS) - 1, [rel for rel, s in zip(TEST_PHOTOS, same) if not s]
