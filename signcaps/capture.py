@@ -58,6 +58,7 @@ class Frame:
     index: int  # 0-based position in the source
     timestamp_ms: int  # for MediaPipe VIDEO mode: strictly increasing
     read_ms: float = 0.0  # time spent reading and decoding this frame
+    captured: float | None = None  # time.perf_counter() when the frame came to be (paced sources): latency's start
 
 
 def natural_key(text: str) -> list:
@@ -205,6 +206,49 @@ class FolderSource(FrameSource):
             self._index += 1
             return frame
         return None
+
+
+class PacedSource(FrameSource):
+    """A recorded source played at a camera's pace: frame n is released `n / fps` seconds after the
+    first, and stamped with that moment (`Frame.captured`) so the loop can measure capture-to-result
+    latency. It counts as live: a loop that falls behind drops frames as it would from a camera.
+    Decoding happens after the release, as a camera's driver decodes after the exposure.
+    """
+
+    live = True
+
+    def __init__(self, inner: FrameSource, fps: float) -> None:
+        if not fps > 0:
+            raise ValueError(f"pace must be a positive frame rate, got {fps}")
+        self.inner, self.fps = inner, float(fps)
+        self.kind, self.name, self.frame_count = inner.kind, f"{inner.name} at {fps:g} fps", inner.frame_count
+        self._start: float | None = None
+        self._count = 0
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return self.inner.size
+
+    @property
+    def skipped(self) -> list[str]:
+        return getattr(self.inner, "skipped", [])
+
+    def read(self) -> Frame | None:
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        due = self._start + self._count / self.fps
+        if due > now:
+            time.sleep(due - now)
+        frame = self.inner.read()
+        if frame is None:
+            return None
+        self._count += 1
+        frame.captured = due
+        return frame
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def parse_source(spec: str | int) -> tuple[str, int | str]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from signcaps.capture import Frame
 from signcaps.preprocess import SquareBox, crop_hand, hand_sample, square_box, to_batch, to_image, unit_to_rgb
+from signcaps.reuse import ResultCache
 
 
 class RecogniseSettings(Protocol):
@@ -167,9 +168,12 @@ class Recogniser:
         self.explain = bool(cfg.explain and (getattr(classifier, "has_reconstruction", False)
                                              or getattr(classifier, "has_pose_reconstruction", False)))
         self.slots = HandSlots(cfg.hands, cfg.smoothing, cfg.keep_frames)
+        self.reuse = ResultCache(getattr(cfg, "reuse", None), self._settled)  # signcaps.reuse: hands that held still
 
     def __call__(self, rgb: np.ndarray, hands: list, frame: Frame, timings: dict[str, float]) -> FrameResult:
-        hands, batch, poses, raw, recon, pose_recon = self.classify(rgb, hands[: self.cfg.hands], timings)
+        timings.update(crop=0.0, classify=0.0)  # stays 0 on a frame whose every hand was reused
+        hands, batch, poses, raw, recon, pose_recon = self.reuse.run(
+            hands[: self.cfg.hands], lambda todo: self.classify(rgb, todo, timings))
         results = []
         for d, (slot, smoothed) in enumerate(self.slots.update(hands, raw)):
             best = int(np.argmax(smoothed))
@@ -188,6 +192,13 @@ class Recogniser:
         else:
             state = "ok"
         return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
+
+    def _settled(self, row: tuple) -> bool:
+        """Whether one hand's answer (its row of `classify`'s outputs) may be reused: not when its winning
+        length is within the reuse margin of the threshold or of the runner-up, where any change flips the label."""
+        top, second = np.partition(row[2], -2)[-2:][::-1] if len(row[2]) > 1 else (float(np.max(row[2])), 0.0)
+        margin = self.cfg.reuse.margin
+        return abs(float(top) - self.cfg.threshold) >= margin and float(top) - float(second) >= margin
 
     def classify(self, rgb: np.ndarray, hands: list, timings: dict[str, float]):
         """Crop every hand and normalise its pose, classify all hands in one batch:

@@ -475,16 +475,20 @@ def test_window_keys_screenshot_and_quit(onnx_model, clip, tmp_path):
 
 
 def test_bench_live_reports_every_stage(clip, onnx_model):
+    """--draw: the loop as a window or --output runs it, every stage timed (without it nothing is drawn)."""
     result = invoke(["bench", "live", "--source", str(clip[0]), "--model", str(onnx_model), "--json",
-                     "--max-frames", "30", "--warmup", "5", "--mode", "pipelined"])
+                     "--max-frames", "30", "--warmup", "5", "--mode", "pipelined", "--draw", "--pace", "0",
+                     "--no-reuse"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)["pipelined"]
-    assert report["frames"] == 30
+    bench = json.loads(result.stdout)
+    report = bench["pipelined"]
+    assert report["frames"] == 30 and bench["draw"] is True
     assert set(report["stages"]) >= {"capture", "detect", "crop", "classify", "draw"}
     for stage in ("capture", "detect", "crop", "classify", "draw"):
         assert report["stages"][stage]["p95"] >= report["stages"][stage]["p50"] >= 0
     assert report["fps"] > 0 and 0 < report["classifier_share"] < 1
     assert report["size"] == [640, 480]
+    assert report["reuse_rate"] is None and "agreement" not in bench and "paced" not in bench
 
 
 def test_bench_live_compares_with_the_detector_alone(clip, onnx_model):
