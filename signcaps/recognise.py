@@ -232,7 +232,7 @@ class Recogniser:
             raw = self.classifier.classify(feed)
             if self.explain:
                 recon = self.classifier.reconstruct(feed)
-        raw = np.asarray(raw, np.float32)
+        raw = np.array(raw, np.float32)  # a copy: a runtime may hand out one output buffer for every call
         t2 = time.perf_counter()
         timings["crop"] = (t1 - t0) * 1000.0
         timings["classify"] = (t2 - t1) * 1000.0  # includes the decoders with --explain
