@@ -394,8 +394,12 @@ def _latency_b1(path: Path, x: dict[str, np.ndarray]) -> float:
 def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Path | None = None, int8: bool = False,
                       hand_model: str | None = None, show_progress: bool = True,
                       calibration_samples: int = CALIBRATION_SAMPLES,
-                      log: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
-    """Export, verify against torch on real crops, optionally quantise; returns the report."""
+                      log: Callable[[str], None] = lambda _msg: None,
+                      routing_iterations: int | None = None) -> dict[str, Any]:
+    """Export, verify against torch on real crops, optionally quantise; returns the report.
+
+    `routing_iterations` exports the checkpoint with another count of routing iterations (baked into
+    the graph; the parity check runs torch with the same count)."""
     from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.data import DatasetError
     from signcaps.evaluate import load_eval_crops
@@ -409,7 +413,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     ensure_writable_file(output, "-o", inputs=[checkpoint])
     if int8:
         ensure_writable_file(int8_path_for(output), "the int8 output", inputs=[checkpoint])
-    model, recipe, classes, state = build_from_checkpoint(checkpoint)
+    model, recipe, classes, state = build_from_checkpoint(checkpoint, routing_iterations)
     staged = output.with_name(output.name + ".staged")
     log(f"exporting {recipe.model.name} to ONNX (opset {OPSET})")
     try:
