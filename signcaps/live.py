@@ -9,6 +9,9 @@ The steps per frame, each timed for the summary and `signcaps bench live`:
     classify  the ONNX runtime: class-capsule lengths for every hand in one batch
     draw      the overlay (`signcaps.overlay`)
 
+A hand that has not moved or changed shape since its answer was computed skips crop and classify
+(`signcaps.reuse`; both stages read 0 ms on such a frame, `--no-reuse` does the full work).
+
 What happens to one frame's hands (crop, classify, smooth, threshold) is `signcaps.recognise`;
 this module is the loop around it and its I/O, like whisper's `transcribe` around `decoding`.
 The consumers of each annotated frame are the window and its keys (`signcaps.window`), the

@@ -24,7 +24,9 @@ from signcaps.reuse import ResultCache
 
 
 class RecogniseSettings(Protocol):
-    """What the recogniser needs to know: `LiveConfig` has these fields, so can a script's own dataclass."""
+    """What the recogniser needs to know: `LiveConfig` has these fields, so can a script's own dataclass.
+    An optional `reuse` (`signcaps.reuse.ReuseConfig`; absent or None = classify every hand on every
+    frame) lets a hand that held still keep its answer."""
 
     hands: int  # hand slots, each with its own smoothing
     smoothing: float  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)

@@ -217,8 +217,8 @@ def bench_variants(checkpoint: str | Path, out_dir: str | Path, routing: Sequenc
 def _verdict(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     """The worst drop of any figure against the reference, in points, and whether the variant is adoptable."""
     figures = row.get("figures", {})
-    drops = {name: (reference["figures"][name] - value) * 100.0 for name, value in figures.items()
-             if name in reference.get("figures", {})}
+    drops = {} if row is reference else {name: (reference["figures"][name] - value) * 100.0
+                                         for name, value in figures.items() if name in reference.get("figures", {})}
     worst = max(drops, key=drops.get) if drops else None
     faster = row["ms"] < reference["ms"]
     is_reference = row is reference

@@ -144,6 +144,8 @@ def print_summary(summary, to_stderr: bool) -> None:
         extras.append(f"video: {summary.output}")
     if summary.numbers is not None:
         extras.append(f"numbers: {', '.join(summary.numbers) or 'none'}")
+    if summary.reuse_rate is not None:
+        extras.append(f"{summary.reuse_rate:.0%} of the hands answered again without a model run (--no-reuse: none)")
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.states.items()))
     console.print(f"{summary.reason}: {summary.frames} frames ({size}) from {summary.source} in "
                   f"{summary.seconds:.1f} s, "
