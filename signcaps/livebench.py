@@ -236,7 +236,9 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
         raise LiveError(f"--warmup must be 0 or more, got {warmup}")
     if max_frames is not None and warmup >= max_frames:
         raise LiveError(f"--warmup {warmup} leaves none of the {max_frames} frames (--max-frames) to measure")
-    if pace is not None and pace > 0 and warmup >= pace_frames:
+    if pace is not None and pace != 0 and not 0.1 <= pace <= 1000:
+        raise LiveError(f"--pace must be between 0.1 and 1000 fps (0 = leave the paced runs out), got {pace:g}")
+    if pace and warmup >= pace_frames:
         raise LiveError(f"--warmup {warmup} leaves none of the {pace_frames} paced frames (--pace-frames) to measure")
     if max_frames is None and parse_source(source)[0] in ("camera", "stream"):
         max_frames = 300  # a camera never ends by itself
