@@ -86,12 +86,21 @@ def checkpoint_recipe(state: dict[str, Any]) -> Recipe:
         raise CheckpointError(f"checkpoint recipe is invalid: {err}") from None
 
 
-def build_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, Recipe, list[str], dict[str, Any]]:
-    """Rebuild the model exactly as trained; a weights/architecture mismatch is a clear error."""
+def build_from_checkpoint(path: str | Path, routing_iterations: int | None = None
+                          ) -> tuple[torch.nn.Module, Recipe, list[str], dict[str, Any]]:
+    """Rebuild the model exactly as trained; a weights/architecture mismatch is a clear error.
+
+    `routing_iterations` overrides the recipe's count of dynamic-routing iterations: the weights do
+    not depend on it, so the same checkpoint runs (and exports) with fewer iterations at inference.
+    """
     from signcaps.models import build_model
 
     state = load_checkpoint(path)
     recipe = checkpoint_recipe(state)
+    if routing_iterations is not None:
+        if not 1 <= routing_iterations <= 10:
+            raise CheckpointError(f"routing iterations must be 1 to 10, got {routing_iterations}")
+        recipe.model.routing_iterations = int(routing_iterations)
     classes = list(state["classes"])
     model = build_model(recipe.model, recipe.crop, len(classes))
     load_weights(model, state["model_state"], f"{path}")

@@ -456,11 +456,14 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
                       calibration_samples: int = CALIBRATION_SAMPLES,
                       log: Callable[[str], None] = lambda _msg: None, rejection: RejectionRule | None = None,
                       accept: float | None = None, none_below: float | None = None,
-                      max_pose_error: float | None = None) -> dict[str, Any]:
+                      max_pose_error: float | None = None,
+                      routing_iterations: int | None = None) -> dict[str, Any]:
     """Export, verify against torch on real crops, optionally quantise; returns the report.
 
     The rejection rule shipped: ``rejection``, else the checkpoint's (or the default), with the
-    thresholds ``accept``, ``none_below``, ``max_pose_error`` overriding it where given."""
+    thresholds ``accept``, ``none_below``, ``max_pose_error`` overriding it where given.
+    `routing_iterations` exports the checkpoint with another count of routing iterations (baked into
+    the graph; the parity check runs torch with the same count)."""
     from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.data import DatasetError
     from signcaps.evaluate import load_eval_crops
@@ -474,7 +477,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     ensure_writable_file(output, "-o", inputs=[checkpoint])
     if int8:
         ensure_writable_file(int8_path_for(output), "the int8 output", inputs=[checkpoint])
-    model, recipe, classes, state = build_from_checkpoint(checkpoint)
+    model, recipe, classes, state = build_from_checkpoint(checkpoint, routing_iterations)
     try:
         rule = override_rule(rejection or checkpoint_rule(state, classes), accept, none_below, max_pose_error)
     except RejectionRuleError as err:

@@ -9,6 +9,9 @@ The steps per frame, each timed for the summary and `signcaps bench live`:
     classify  the ONNX runtime: class-capsule lengths for every hand in one batch
     draw      the overlay (`signcaps.overlay`)
 
+A hand that has not moved or changed shape since its answer was computed skips crop and classify
+(`signcaps.reuse`; both stages read 0 ms on such a frame, `--no-reuse` does the full work).
+
 What happens to one frame's hands (crop, classify, smooth, threshold) is `signcaps.recognise`;
 this module is the loop around it and its I/O, like whisper's `transcribe` around `decoding`.
 The consumers of each annotated frame are the window and its keys (`signcaps.window`), the
@@ -40,10 +43,16 @@ from signcaps.capture import BackgroundStage, CaptureError, Frame, ThreadedReade
 from signcaps.compose import ComposeConfig, NumberComposer
 from signcaps.errors import UserError
 from signcaps.recognise import FrameResult, HandResult, HandSlots, Recogniser  # noqa: F401  (the loop's public types)
+from signcaps.reuse import ReuseConfig
 from signcaps.window import Window, paused_loop, save_screenshot, why_no_window, window_step
 from signcaps.writers import VideoWriter
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
+# Pipelined, FFMPEG decodes videos and streams on one thread (its own reader thread overlaps the rest):
+# 0.27 instead of 0.29-0.41 ms of CPU per 640x480 frame (`capture.open_source`). Serially the decode
+# is on every frame's path, and FFMPEG's own threads finish it sooner (0.25-0.40 against 0.44 ms wall).
+PIPELINED_DECODE_THREADS = 1
+
 
 
 class LiveError(UserError, ValueError):
@@ -79,6 +88,8 @@ class LiveConfig:
     warmup: int = 0  # frames left out of the latency statistics (model and detector warm-up)
     detect_every: int = 1  # run the hand detector on every n-th frame (others reuse its hands)
     compose: ComposeConfig | None = None  # compose numbers from held digits (live --compose)
+    reuse: ReuseConfig | None = field(default_factory=ReuseConfig)  # keep a still hand's answer; None = full work
+    pace: float | None = None  # play a recorded source at this frame rate, like a camera (bench live's latency)
 
     def check(self) -> "LiveConfig":
         if not 0.0 < self.smoothing <= 1.0:
@@ -89,6 +100,8 @@ class LiveConfig:
             raise LiveError(f"--hands must be 1 to 4, got {self.hands}")
         if self.fps is not None and not 0.1 <= self.fps <= 1000:
             raise LiveError(f"--fps must be between 0.1 and 1000, got {self.fps:g}")
+        if self.pace is not None and not 0.1 <= self.pace <= 1000:
+            raise LiveError(f"--pace must be between 0.1 and 1000 fps, got {self.pace:g}")
         if self.max_frames is not None and self.max_frames < 1:
             raise LiveError(f"--max-frames must be at least 1, got {self.max_frames}")
         if not 1 <= self.detect_every <= 10:
@@ -97,6 +110,8 @@ class LiveConfig:
             raise LiveError("keep_frames must be >= 0")
         if self.compose is not None:
             self.compose.check()
+        if self.reuse is not None:
+            self.reuse.check()
         if self.output:
             suffix = Path(self.output).suffix.lower()
             if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
@@ -167,6 +182,13 @@ class StageStats:
         return (self._cpu_end - self._cpu_start) * 1000.0 / self.counted
 
     @property
+    def cpu_share(self) -> float | None:
+        """Process CPU time over wall time (1.0 = one core busy all the time): what the loop takes
+        from the machine at the pace it ran."""
+        cpu = self.cpu_ms_per_frame
+        return None if cpu is None or self.seconds <= 0 else cpu * self.counted / 1000.0 / self.seconds
+
+    @property
     def fps(self) -> float:
         return self.counted / self.seconds if self.counted and self.seconds > 0 else 0.0
 
@@ -184,7 +206,7 @@ class StageStats:
 
     def classifier_share(self) -> float | None:
         """Classifier time as a fraction of all measured stage time (the pipeline's CPU work)."""
-        totals = {stage: sum(values) for stage, values in self.samples.items() if stage != "wait"}
+        totals = {stage: sum(values) for stage, values in self.samples.items() if stage not in ("wait", "latency")}
         whole = sum(totals.values())
         return totals.get("classify", 0.0) / whole if whole > 0 else None
 
@@ -207,6 +229,8 @@ class LiveSummary:
     error: UserError | None = None
     cpu_ms_per_frame: float | None = None
     numbers: list[str] | None = None  # finished numbers (live --compose)
+    cpu_share: float | None = None  # process CPU time / wall time
+    reuse_rate: float | None = None  # fraction of hands answered from the reuse cache (None: reuse off)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +242,8 @@ class LiveSummary:
             "error": str(self.error) if self.error else None,
             "cpu_ms_per_frame": None if self.cpu_ms_per_frame is None else round(self.cpu_ms_per_frame, 3),
             "numbers": self.numbers,
+            "cpu_share": None if self.cpu_share is None else round(self.cpu_share, 4),
+            "reuse_rate": None if self.reuse_rate is None else round(self.reuse_rate, 4),
         }
 
 
@@ -309,7 +335,12 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     hand_model = resolve_hand_model(cfg.hand_model, log=log)
     detector = HandDetector(hand_model, detect_cfg, mode="video")
     try:
-        source = open_source(cfg.source, fps=cfg.fps, max_failures=cfg.max_failures, request_size=cfg.camera_size)
+        source = open_source(cfg.source, fps=cfg.fps, max_failures=cfg.max_failures, request_size=cfg.camera_size,
+                             decode_threads=PIPELINED_DECODE_THREADS if cfg.pipeline else None)
+        if cfg.pace:
+            from signcaps.capture import PacedSource
+
+            source = PacedSource(source, cfg.pace)
     except BaseException:
         detector.close()
         raise
@@ -391,6 +422,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                     timings["write"] = (time.perf_counter() - t0) * 1000.0
             if on_result is not None:
                 on_result(result, recogniser.classes)
+            if frame.captured is not None:  # a paced source: capture to result, queues included
+                timings["latency"] = (time.perf_counter() - frame.captured) * 1000.0
             stats.frame_done(timings)
             if window is not None:
                 wait_ms = 1
@@ -445,7 +478,8 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
         size=size, dropped=reader.dropped if reader else 0,
         skipped=len(getattr(source, "skipped", [])), states=states, output=writer.path if writer else None,
         pipeline=cfg.pipeline, error=error, cpu_ms_per_frame=stats.cpu_ms_per_frame,
-        numbers=composer.finished if composer is not None else None,
+        numbers=composer.finished if composer is not None else None, cpu_share=stats.cpu_share,
+        reuse_rate=recogniser.reuse.reuse_rate if cfg.reuse is not None else None,
     )
 
 

@@ -23,10 +23,13 @@ import numpy as np
 from signcaps.capture import Frame
 from signcaps.preprocess import SquareBox, crop_hand, hand_sample, square_box, to_batch, to_image, unit_to_rgb
 from signcaps.rejection import OK, RejectionRule, decide, frame_state, pose_error
+from signcaps.reuse import ResultCache
 
 
 class RecogniseSettings(Protocol):
-    """What the recogniser needs to know: `LiveConfig` has these fields, so can a script's own dataclass."""
+    """What the recogniser needs to know: `LiveConfig` has these fields, so can a script's own dataclass.
+    An optional `reuse` (`signcaps.reuse.ReuseConfig`; absent or None = classify every hand on every
+    frame) lets a hand that held still keep its answer."""
 
     hands: int  # hand slots, each with its own smoothing
     smoothing: float  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
@@ -185,9 +188,12 @@ class Recogniser:
                                              or getattr(classifier, "has_pose_reconstruction", False)))
         self.rule: RejectionRule = getattr(classifier, "rule", RejectionRule()).with_accept(cfg.threshold)
         self.slots = HandSlots(cfg.hands, cfg.smoothing, cfg.keep_frames)
+        self.reuse = ResultCache(getattr(cfg, "reuse", None), self._settled)  # signcaps.reuse: hands that held still
 
     def __call__(self, rgb: np.ndarray, hands: list, frame: Frame, timings: dict[str, float]) -> FrameResult:
-        hands, batch, poses, raw, recon, pose_recon = self.classify(rgb, hands[: self.cfg.hands], timings)
+        timings.update(crop=0.0, classify=0.0)  # stays 0 on a frame whose every hand was reused
+        hands, batch, poses, raw, recon, pose_recon = self.reuse.run(
+            hands[: self.cfg.hands], lambda todo: self.classify(rgb, todo, timings))
         results = []
         k = len(self.classes)
         for d, (slot, smoothed) in enumerate(self.slots.update(hands, raw)):
@@ -203,6 +209,23 @@ class Recogniser:
         results.sort(key=lambda r: r.slot)
         state = frame_state([r.status for r in results])
         return FrameResult(frame.index, frame.timestamp_ms / 1000.0, results, state)
+
+    def _settled(self, row: tuple) -> bool:
+        """Whether one hand's answer (its row of `classify`'s outputs) may be reused: not when any of the
+        rule's boundaries is within the reuse margin, where a small change flips the decision - the winning
+        sign's length near the threshold, `none_below` or the runner-up, a "none" capsule near the winner,
+        a pose error near its limit (within the same fraction of that limit)."""
+        k, margin, rule = len(self.classes), self.cfg.reuse.margin, self.rule
+        lengths = np.asarray(row[2], np.float32)
+        signs = lengths[:k] if rule.none_class is None else np.delete(lengths[:k], self.classes.index(rule.none_class))
+        top, second = np.sort(signs)[::-1][:2] if len(signs) > 1 else (float(signs.max(initial=0.0)), 0.0)
+        edges = [rule.accept, *([rule.none_below] if rule.none_below > 0 else []),
+                 *([] if rule.none_class is None else [float(lengths[self.classes.index(rule.none_class)])])]
+        if any(abs(float(top) - edge) < margin for edge in edges) or float(top) - float(second) < margin:
+            return False
+        if rule.uses_pose_error and len(lengths) > k:
+            return abs(float(lengths[k]) - rule.max_pose_error) >= margin * rule.max_pose_error
+        return True
 
     def classify(self, rgb: np.ndarray, hands: list, timings: dict[str, float]):
         """Crop every hand and normalise its pose, classify all hands in one batch:
@@ -242,7 +265,8 @@ class Recogniser:
             raw = self.classifier.classify(feed)
             if self.explain:
                 recon = self.classifier.reconstruct(feed)
-        raw = np.asarray(raw, np.float32) if errors is None else np.column_stack([raw, errors]).astype(np.float32)
+        # a copy either way: a runtime may hand out one output buffer for every call
+        raw = np.array(raw, np.float32) if errors is None else np.column_stack([raw, errors]).astype(np.float32)
         t2 = time.perf_counter()
         timings["crop"] = (t1 - t0) * 1000.0
         timings["classify"] = (t2 - t1) * 1000.0  # includes the decoders with --explain

@@ -1,4 +1,4 @@
-"""`signcaps export`, `signcaps predict`, `signcaps bench model`."""
+"""`signcaps export`, `signcaps predict`, `signcaps bench model`, `signcaps bench variants`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def register_bench(bench: typer.Typer) -> None:
     bench.command("model")(bench_model_command)
+    bench.command("variants")(bench_variants_command)
 
 
 def _mb(size: int) -> str:
@@ -41,6 +42,9 @@ def export_command(
                                                    help="rejection rule: 'none' when the winner's decoded skeleton "
                                                         "is further than this from the observed pose (mean joint "
                                                         "distance, wrist-knuckle units; 0 = off; pose models)"),
+    routing_iterations: Optional[int] = typer.Option(None, "--routing-iterations",
+                                                     help="dynamic-routing iterations baked into the graph (default: "
+                                                          "the recipe's; fewer are cheaper, see `bench variants`)"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -54,7 +58,7 @@ def export_command(
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
     report = export_checkpoint(checkpoint, output, data=data, int8=int8, hand_model=hand_model,
                                show_progress=not json_out, log=log, accept=accept, none_below=none_below,
-                               max_pose_error=max_pose_error)
+                               max_pose_error=max_pose_error, routing_iterations=routing_iterations)
     if json_out:
         print_json(report)
     else:
@@ -227,3 +231,49 @@ def bench_model_command(
         out.print(line, highlight=False, soft_wrap=True)
     for note in result["notes"]:
         err.print(f"note: {note}", highlight=False)
+
+
+@user_errors
+def bench_variants_command(
+    checkpoint: Path = typer.Argument(..., help="best.pt of a run: the reference is its export as trained"),
+    out_dir: Path = typer.Option(Path("variants"), "--out", help="folder for the exported variants"),
+    routing: list[int] = typer.Option([2, 1], "--routing", help="routing iterations to try at inference (repeat)"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="also the int8 model of the reference"),
+    threshold: float = typer.Option(0.6, "--threshold", help="live's threshold, for the right-and-shown figures"),
+    shift: list[str] = typer.Option([], "--shift", help="only these domain shifts (repeatable; default all)"),
+    budget: float = typer.Option(1.0, "--budget", help="seconds of timed runs per measurement"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Cheaper classifiers (fewer routing iterations, int8, session options) on accuracy and time; adopt
+    only what keeps every accuracy figure within 0.1 point of the reference."""
+    from signcaps.variants import bench_variants
+
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    result = bench_variants(checkpoint, out_dir, routing, int8, threshold, hand_model, shift or None, budget,
+                            show_progress=not json_out, log=log)
+    if json_out:
+        print_json(result)
+        return
+    body = []
+    for v in result["variants"]:
+        f = v.get("figures", {})
+        shifted = [value for name, value in f.items() if "@" not in name and name != "none"]
+        verdict = {None: "reference", True: "yes", False: "no"}[v["adoptable"]]
+        body.append([v["name"], f"{v['ms']:.3f}", f"{v['speedup']:.2f}x", _mb(v["size_bytes"]),
+                     _pct(f.get("none")), _pct(f.get("none @threshold")),
+                     _pct(sum(shifted) / len(shifted) if shifted else None), _pct(min(shifted) if shifted else None),
+                     "-" if v["worst"] is None else f"{v['worst_drop_points']:+.2f} ({v['worst']})", verdict])
+    out.print(table(f"variants of {checkpoint} (batch 1, ms per hand; accuracy end to end on the test split of unseen "
+                    f"participants and under the domain shifts; '@threshold' = right and above {threshold:g})",
+                    ["variant", "ms", "speed", "MB", "test", "test @threshold", "shifts mean", "shifts worst",
+                     "worst drop (points)", f"adopt (drop <= {result['max_drop_points']:g})"], body))
+    reference = result["session_options"][0]["ms"]
+    out.print(table("onnxruntime session options of the reference (batch 1)",
+                    ["option", "ms (median)", "CPU ms per call", "vs default", "max |Δ lengths|"],
+                    [[o["option"], f"{o['ms']:.3f}", f"{o['cpu_ms']:.3f}", f"{reference / o['ms']:.2f}x",
+                      f"{o['max_abs_diff']:.1e}"] for o in result["session_options"]]))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.2%}"

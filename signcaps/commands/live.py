@@ -64,6 +64,9 @@ def live_command(
     detect_every: int = typer.Option(1, "--detect-every",
                                      help="detect hands on every n-th frame only, reusing them in between "
                                           "(faster, boxes lag)"),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse",
+                               help="keep a hand's answer while it holds still (no crop, no model run); off = "
+                                    "classify every hand on every frame"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = typer.Option(False, "--json",
                                   help="one JSON line per frame on stdout (time, frame, state, hands)"),
@@ -94,12 +97,13 @@ def live_command(
     """
     from signcaps.compose import ComposeConfig
     from signcaps.live import LiveConfig, run_live
+    from signcaps.reuse import ReuseConfig
 
     cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, smoothing=smoothing,
                      threshold=threshold, window=window, output=str(output) if output else None, json=json_out,
                      explain=explain, fps=fps, max_frames=max_frames, stall_timeout=timeout,
                      camera_size=_size(camera_size), screenshot_dir=str(screenshots), threads=threads,
-                     pipeline=not serial, detect_every=detect_every,
+                     pipeline=not serial, detect_every=detect_every, reuse=ReuseConfig() if reuse else None,
                      compose=ComposeConfig(compose_hold, compose_gap,
                                            compose_end) if compose or compose_out else None).check()
     on_result = (lambda result, classes: print_json(result.to_json(classes))) if json_out else None
@@ -146,6 +150,8 @@ def print_summary(summary, to_stderr: bool) -> None:
         extras.append(f"video: {summary.output}")
     if summary.numbers is not None:
         extras.append(f"numbers: {', '.join(summary.numbers) or 'none'}")
+    if summary.reuse_rate is not None:
+        extras.append(f"{summary.reuse_rate:.0%} of the hands answered again without a model run (--no-reuse: none)")
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.states.items()))
     console.print(f"{summary.reason}: {summary.frames} frames ({size}) from {summary.source} in "
                   f"{summary.seconds:.1f} s, "
@@ -210,23 +216,41 @@ def bench_live_command(
     detect_every: int = typer.Option(1, "--detect-every", help="detect hands on every n-th frame only"),
     detector: bool = typer.Option(True, "--detector/--no-detector",
                                   help="also time the hand detector alone on the same frames"),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse",
+                               help="reuse a still hand's answer (as `live` does); off = the full-work loop"),
+    draw: bool = typer.Option(False, "--draw/--no-draw",
+                              help="draw the overlay on every frame, as for a window or --output (default: as a "
+                                   "headless `live --json`, which draws nothing)"),
+    pace: float = typer.Option(30.0, "--pace",
+                               help="then play the source at this frame rate, like a camera: latency and CPU share "
+                                    "(0 = leave out)"),
+    pace_frames: int = typer.Option(600, "--pace-frames", help="frames of the paced runs"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
     """End-to-end FPS and per-stage latency (capture, detect, crop, classify, draw) p50/p95 of the live loop.
 
     First the hand detector alone on the same frames (decode left out): the loop's ceiling; then
-    live fps / detector-alone fps says how much of it the loop keeps.
+    live fps / detector-alone fps says how much of it the loop keeps, and the CPU the loop spends
+    beyond the detector. With reuse, the share of frames whose answer equals the full-work loop's.
+    Then the same at a camera's pace (--pace fps): capture-to-result latency p50/p95 and CPU share.
     """
     from signcaps.livebench import bench_live_modes
 
     bench = bench_live_modes(source, model=model, hand_model=hand_model, hands=hands, max_frames=max_frames,
                              warmup=warmup, repeat=repeat, mode=mode, explain=explain, threads=threads,
-                             detect_every=detect_every, detector=detector)
-    results = bench.results
+                             detect_every=detect_every, detector=detector, reuse=reuse, draw=draw,
+                             pace=pace or None, pace_frames=pace_frames,
+                             log=(lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]",
+                                                                                               highlight=False)))
     if json_out:
         print_json(bench.to_dict())
         return
+    _print_bench_live(bench, warmup)
+
+
+def _print_bench_live(bench, warmup: int) -> None:
+    results = bench.results
     first = next(iter(results.values()))
     size = f"{first.size[0]}x{first.size[1]}" if first.size else "?"
     stages = []
@@ -240,8 +264,8 @@ def bench_live_command(
             v = summary.stages.get(stage)
             row += [f"{v['p50']:.2f}", f"{v['p95']:.2f}"] if v else ["-", "-"]
         rows.append(row)
-    out.print(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up), ms", columns,
-                    rows))
+    out.print(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up, "
+                    f"{'drawing' if bench.draw else 'not drawing'}), ms", columns, rows))
     if "pipelined" in results:
         err.print("[dim]wait = the main thread idle, waiting for detection (pipelined mode only)[/]", highlight=False)
     for name, summary in results.items():
@@ -249,16 +273,54 @@ def bench_live_command(
         cpu = f"; {summary.cpu_ms_per_frame:.1f} ms CPU per frame (all threads)" if summary.cpu_ms_per_frame else ""
         ratio = bench.ratio(name)
         vs = f" = {ratio:.2f} x the detector alone" if ratio is not None else ""
-        out.print(f"{name}: {summary.fps:.1f} fps end to end{vs}; classifier {share} of stage time{cpu}",
-                  highlight=False)
+        beyond = bench.beyond_detector_ms(name)
+        extra = f", {beyond:.2f} ms beyond the detector" if beyond is not None else ""
+        reused = f"; reuse answered {summary.reuse_rate:.1%} of the hands" if summary.reuse_rate is not None else ""
+        out.print(f"{name}: {summary.fps:.1f} fps end to end{vs}; classifier {share} of stage time{cpu}{extra}"
+                  f"{reused}", highlight=False)
     if bench.detector is not None:
         d = bench.detector
         out.print(f"detector alone: {d.fps:.1f} fps, {d.cpu_ms_per_frame:.1f} ms CPU per frame "
                   f"({d.with_hand}/{d.frames} frames with a hand)", highlight=False)
+    if bench.agreement is not None:
+        a = bench.agreement
+        out.print(f"answers equal to the full-work loop's on {a.same}/{a.frames} frames ({a.fraction:.2%}); reuse "
+                  f"answered {a.reuse_rate:.1%} of the hands; largest smoothed-length difference "
+                  f"{a.max_length_diff:.3f}", highlight=False)
+    if bench.paced:
+        alone = bench.paced_detector
+        body = []
+        if alone is not None:
+            body.append(["detector alone", str(alone.frames), _ms(alone.latency_ms(50)), _ms(alone.latency_ms(95)),
+                         "1", _pct(alone.cpu_share), "-"])
+        for name, summary in bench.paced.items():
+            lat = summary.stages.get("latency", {})
+            ratio = bench.latency_ratio(name)
+            body.append([name, str(summary.frames - warmup), _ms(lat.get("p50")), _ms(lat.get("p95")),
+                         "-" if ratio is None else f"{ratio:.2f}", _pct(summary.cpu_share), str(summary.dropped)])
+        pace = alone.pace if alone is not None else None
+        out.print(table(f"at a camera's pace ({pace:g} fps): capture to result", ["", "frames", "latency p50 ms",
+                                                                                   "latency p95 ms", "p95 x detector",
+                                                                                   "CPU (one core = 100%)", "dropped"],
+                        body))
+    targets = bench.targets()
+    if targets:
+        out.print(table("targets (issue 21)", ["target", "measured", "goal", "met"],
+                        [[name, "-" if t["value"] is None else f"{t['value']:.4g}",
+                          (">= " if "at_least" in t else "<= ") + f"{t['target']:g}",
+                          {True: "yes", False: "no", None: "-"}[t["met"]]] for name, t in targets.items()]))
     if bench.busy:
         err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: "
                   "other processes "
                   f"compete for the CPU, the numbers are pessimistic", highlight=False)
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 @user_errors
