@@ -583,17 +583,34 @@ def negative_subsets(root: str | Path) -> dict[str, Path]:
     return found or {"train": root}
 
 
+def missing_signs(neg_cfg, classes: list[str]) -> list[str] | None:
+    """The classes `negatives.signs` names that `classes` lacks ([] when the external negatives fit this
+    sign set); None when there are no external negatives to use."""
+    if neg_cfg.mode == "off" or not neg_cfg.root:
+        return None
+    return sorted({str(c) for c in neg_cfg.signs.values()} - set(classes))
+
+
 def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cfg: CropConfig,
-                      detect_cfg: DetectConfig, hand_model: str | Path | None = None,
-                      show_progress: bool = True) -> dict[str, CropSet]:
+                      detect_cfg: DetectConfig, hand_model: str | Path | None = None, show_progress: bool = True,
+                      warn: Callable[[str], None] | None = None) -> dict[str, CropSet]:
     """Crops of the external negatives (`negatives.root`) per split, labelled NEGATIVE (and the
     `negatives.signs` folders with their class); {} without a root. Paths are prefixed with the
-    split folder's name, so they stay apart from the dataset's own."""
-    if neg_cfg.mode == "off" or not neg_cfg.root:
+    split folder's name, so they stay apart from the dataset's own.
+
+    External negatives are made for one sign set: the default recipe's ASL letters are no digit,
+    but a user's own signs may be letters. When the dataset lacks a class that `negatives.signs`
+    names, they are left out (`warn` says so) and only the dataset's none/ folder and the synthetic
+    negatives remain."""
+    unknown = missing_signs(neg_cfg, classes)
+    if unknown is None:
         return {}
-    unknown = sorted({str(c) for c in neg_cfg.signs.values()} - set(classes))
     if unknown:
-        raise DatasetError(f"negatives.signs names class(es) {unknown} that the dataset does not have ({classes})")
+        if warn:
+            warn(f"negatives.root {neg_cfg.root} was made for signs {sorted(map(str, neg_cfg.signs.values()))}, and "
+                 f"this dataset has no {', '.join(unknown)}: its photos are left out of the negatives (set "
+                 f"negatives.root to photos of hands that sign none of your classes, or put them in a none/ folder)")
+        return {}
     signs = {folder: classes.index(str(name)) for folder, name in neg_cfg.signs.items()}
     out = {}
     for split, folder in negative_subsets(neg_cfg.root).items():
