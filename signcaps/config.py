@@ -107,7 +107,7 @@ class NegativesConfig:
     """
 
     # off | short: every capsule's target is below m- (no extra class) | class: an explicit "none" class
-    mode: str = "off"
+    mode: str = "short"
     root: str | None = None  # a folder with train/ (and valid/, test/) sub-folders of class folders, or class folders
     classes: tuple[str, ...] = ()  # the class folders under `root` that are negatives (empty: all of them)
     # class folders under `root` that show one of the model's own signs (folder: class), trained and
@@ -115,7 +115,7 @@ class NegativesConfig:
     # tell a negative from a sign (the ASL letters V, W, F, O are the digits 2, 6, 9, 0)
     signs: dict[str, str] = field(default_factory=dict)
     stretch_x: float = 1.0  # widths scaled by this before detection (the ASL letters were squashed: 0.75 undoes it)
-    synthetic: float = 0.0  # synthetic negatives per training hand and epoch (a fraction draws that share)
+    synthetic: float = 1.0  # synthetic negatives per training hand and epoch (a fraction draws that share); pose models
     edits: dict[str, float] = field(default_factory=dict)  # which `negatives.EDITS` to draw, with weights (empty: all)
     weight: float = 1.0  # the negatives' weight in the loss (each class capsule's absent term)
     # The rejection rule the model ships with (`rejection.py`, ONNX metadata; `export --accept` etc. override it):

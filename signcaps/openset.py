@@ -263,8 +263,10 @@ def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model:
         entry: dict[str, Any] = {"model": str(model or default_model_path()), "name": name, "rule": rule.to_meta(),
                                  "sets": [rule_row(s, classifier, rule) for s in sets], "roc": []}
         if negatives is not None:
+            own = "margin over none" if rule.none_class else "winning length"  # the score the rule thresholds
             for curve in curves(signs, negatives, classifier.classes, rule.none_class):
-                plotted[f"{name}: {curve.score}"] = curve
+                if curve.score == own or not reports:  # the pose scores of the first model only: one plot to read
+                    plotted[f"{name}: {curve.score}"] = curve
                 entry["roc"].append({"score": curve.score, "auc": round(curve.auc, 4), **{
                     f"negatives_accepted_at_signs_{target:g}": point[1] if point else None
                     for target in (0.995, 0.99, 0.985, 0.98) for point in [curve.at_signs_right(target)]}})

@@ -202,13 +202,13 @@ def _as_negatives_of(negatives: CropSet, crops: CropSet) -> CropSet:
     return dataclasses.replace(negatives, classes=crops.classes)
 
 
-def training_rule(recipe: Recipe, classes: list[str]):
+def training_rule(recipe: Recipe, classes: list[str], had_negatives: bool = True):
     """The rejection rule the checkpoint carries into its ONNX export: the default (never "none") for a
     model trained without negatives, else the recipe's thresholds (and the "none" class, if it has one)."""
     from signcaps.rejection import RejectionRule
 
     neg = recipe.negatives
-    if neg.mode == "off":
+    if neg.mode == "off" or not had_negatives:
         return RejectionRule()
     return RejectionRule(neg.accept, neg.none_below, NONE_CLASS if neg.mode == "class" else None,
                          neg.max_pose_error).check_classes(classes)
@@ -347,7 +347,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": classes, "version": __version__,
-                  "rejection": training_rule(recipe, classes).to_meta(),
+                  "rejection": training_rule(recipe, classes, bool(train_set.negative.any())
+                                             or loader.dataset.synthetic > 0).to_meta(),
                   "data_fingerprint": crops.fingerprint, "split": kept_split}
 
     run_started = time.perf_counter()
