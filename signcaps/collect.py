@@ -130,8 +130,7 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
                     crop = crop_hand(rgb, hand.landmarks, hand.is_left, crop_cfg)
                     while (path := folder / f"{stamp}-{index}.png").exists():
                         index += 1
-                    if not cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
-                        raise CollectError(f"cannot write {path}")
+                    _write_crop(path, crop)
                     index += 1
                     result.saved += 1
                     result.files.append(str(path))
@@ -161,6 +160,17 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
             except cv2.error:
                 pass
     return result
+
+
+def _write_crop(path: Path, crop) -> None:
+    """Through `outputs.atomic_write`: a full disk leaves no half PNG in the dataset."""
+    from signcaps.outputs import atomic_write
+
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
+            raise CollectError(f"cannot write {path}")
+
+    atomic_write(path, write)
 
 
 def _one_hand(detect: DetectConfig) -> DetectConfig:

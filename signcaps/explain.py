@@ -202,7 +202,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     """
     from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.landmarks import normalize_pose
-    from signcaps.outputs import ensure_writable_file
+    from signcaps.outputs import claim_files, ensure_writable_file
     from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
 
     require_checkpoint_file(checkpoint)
@@ -210,6 +210,10 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     if not cv2.haveImageWriter(str(png)):
         raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
     ensure_writable_file(png, "-o", inputs=[checkpoint, image])
+    pose_png = png.with_name(f"{png.stem}-pose{png.suffix}")
+    # names explain picks itself (the default beside the checkpoint, the pose figure) replace only its own files
+    claim_files(png.parent, [pose_png.name] if out else [png.name, pose_png.name], "the folder of -o",
+                legacy_ok=(png.parent / "best.pt").is_file())
     model, recipe, classes, _ = build_from_checkpoint(checkpoint)
     if not (getattr(model, "has_decoder", False) or getattr(model, "has_pose_decoder", False)):
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
@@ -238,7 +242,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     if getattr(model, "has_pose_decoder", False):
         decoded = reconstruction(model, tensor, pose, kind="pose")[0]
         grid = perturbation_grid(model, tensor, target=predicted, pose=pose, kind="pose")
-        target = png if not figures else png.with_name(f"{png.stem}-pose{png.suffix}")
+        target = png if not figures else pose_png
         figures.append((target, render(*pose_pictures(pose, decoded, grid), lengths, classes, predicted)))
     for path, figure in figures:
         _write_png(path, figure)

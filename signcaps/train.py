@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import signal
 import time
@@ -35,16 +36,25 @@ from signcaps.checkpoint import (
 from signcaps.config import ConfigError, Recipe, load_recipe, save_recipe
 from signcaps.data import CropDataset, CropSet, DatasetError, prepare, split_indices
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
-from signcaps.errors import UserError
+from signcaps.errors import Interrupted, UserError
 from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.metrics import classification_report
 from signcaps.models import build_model, count_parameters, resolved_config
-from signcaps.outputs import atomic_write_text, exclusive_lock
+from signcaps.outputs import atomic_write_json, atomic_write_text, claim_files, exclusive_lock
 from signcaps.progress import console, progress_bar
 
 
-class TrainingInterrupted(UserError, RuntimeError):
-    """Ctrl-C or SIGTERM: the last finished epoch is safe in last.pt."""
+class TrainingInterrupted(Interrupted):
+    """Ctrl-C or SIGTERM: the last finished epoch is safe in last.pt (exit 130, like every command)."""
+
+
+class TrainingDiverged(UserError, RuntimeError):
+    """The loss became NaN or infinite: nothing of that epoch is saved."""
+
+
+# What a run writes into its folder: a folder holding one of these that signcaps did not write
+# (the user's own recipe.yaml, say) is refused before the work (`outputs.claim_files`).
+RUN_FILES = ("recipe.yaml", "split.json", "last.pt", "best.pt", "metrics.json", "curves.png", "confusion.png")
 
 
 class TrainStep(nn.Module):
@@ -92,17 +102,18 @@ def default_run_dir(recipe: Recipe) -> Path:
     return Path(recipe.train.out_dir) / f"{name}-s{recipe.train.seed}"
 
 
-def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool) -> Recipe:
+def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool,
+               values: dict[str, Any] | None = None) -> Recipe:
     """The recipe a `train` call runs: the given file (or the built-in defaults) plus overrides.
 
     A resume without a recipe file continues the run's own saved recipe (overrides still apply on
     top, e.g. more epochs), never the built-in defaults.
     """
     if resume and recipe is None:
-        folder = run_dir or default_run_dir(load_recipe(None, overrides))
+        folder = run_dir or default_run_dir(load_recipe(None, overrides, values))
         if (folder / "recipe.yaml").is_file():
             recipe = folder / "recipe.yaml"
-    return load_recipe(recipe, overrides)
+    return load_recipe(recipe, overrides, values)
 
 
 def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
@@ -163,7 +174,7 @@ def train(recipe: Recipe, run_dir: Path | None = None, resume: bool = False, han
     try:
         # One process (rank 0 of a torchrun job) per run folder: two runs would share last.pt.tmp
         # and one result would silently vanish.
-        with exclusive_lock(run_dir, "--run-dir") if info.is_main else nullcontext():
+        with exclusive_lock(run_dir, "--run-dir", inputs=[recipe.data.root]) if info.is_main else nullcontext():
             summary = _train(recipe, run_dir, resume, hand_model, show_progress, info, device)
         # Every rank leaves together: a rank tearing its gloo group down while rank 0 still wrote
         # the report was seen to abort ("terminate called without an active exception", 1 run in 4
@@ -185,6 +196,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     if info.is_main and last_path.exists() and not resume:
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose "
                               "another --run-dir")
+    if info.is_main:
+        claim_files(run_dir, RUN_FILES, "--run-dir", legacy_ok=resume)
     crops, splits = load_splits(recipe, hand_model, info, show_progress)
     train_set, val_set, test_set = (crops.subset(splits[k]) for k in ("train", "val", "test"))
     if len(train_set) == 0 or len(val_set) == 0:
@@ -204,6 +217,10 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         state = load_checkpoint(last_path)
         check_entries(state, last_path, RESUME)
         check_resumable(state, recipe, last_path)
+        if state.get("data_fingerprint") not in (None, crops.fingerprint):
+            raise CheckpointError(f"the dataset {recipe.data.root} changed since {last_path} was written (fingerprint "
+                                  f"{state['data_fingerprint']} -> {crops.fingerprint}): resuming would mix two "
+                                  f"splits; start a new run with another --run-dir")
         load_weights(model, state["model_state"], str(last_path))
         try:
             optimizer.load_state_dict(state["optimizer"])
@@ -240,6 +257,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
             sums = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}",
                              show_progress)
             train_loss, train_acc = global_means(info, sums, device)
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(f"the training loss became {train_loss} in epoch {epoch + 1}; nothing of it was "
+                                       f"saved; lower train.lr (now {cfg.lr:g}) or check the data")
             scheduler.step()
             seconds = time.perf_counter() - started
             if info.is_main:
@@ -336,5 +356,5 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         "world_size": world_size, "ranks_in_sync": in_sync,
         "wall_seconds": wall_seconds,  # this session's loop incl. validation and checkpoints (not crop caching)
     }
-    atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=1))
+    atomic_write_json(run_dir / "metrics.json", summary)
     return summary

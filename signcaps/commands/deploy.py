@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.text import Text
 
 from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
 
@@ -36,7 +37,7 @@ def export_command(
     """Export a checkpoint to ONNX with its preprocessing in the metadata; verify it against torch on real crops."""
     from signcaps.export import PARITY_ATOL, export_checkpoint
 
-    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     report = export_checkpoint(checkpoint, output, data=data, int8=int8, hand_model=hand_model,
                                show_progress=not json_out, log=log)
     if json_out:
@@ -64,7 +65,7 @@ def export_command(
             out.print(f"wrote {q['path']}; int8 agrees with float on {q['agree_with_float']}/{q['samples']} crops; "
                       f"{split} accuracy change {change:+.2f} points", highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
-        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("warning:", "bold yellow"), f" {warning}"), highlight=False, soft_wrap=True)
 
 
 @user_errors
@@ -147,7 +148,7 @@ def bench_model_command(
     """Latency per crop of torch, ONNX float and ONNX int8 at batch 1 and 32 on this machine."""
     from signcaps.bench import bench_model
 
-    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     result = bench_model(checkpoint, model, int8_model, budget_s=budget, log=log)
     if json_out:
         print_json(result)

@@ -35,9 +35,10 @@ def train_command(
     """Train a model from a recipe; writes checkpoints, metrics.json and plots into the run folder."""
     from signcaps.train import run_recipe, train
 
-    flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed, "data.root": data, "train.device": device}
-    overrides = [*set_, *(f"{k}={v}" for k, v in flags.items() if v is not None)]
-    cfg = run_recipe(recipe, overrides, run_dir, resume)
+    flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed,
+             "data.root": str(data) if data is not None else None, "train.device": device}
+    # typed values, never text through YAML: `--data "signs #2"` is that folder, `--data 2024` a folder too
+    cfg = run_recipe(recipe, set_, run_dir, resume, values={k: v for k, v in flags.items() if v is not None})
     summary = train(cfg, run_dir, resume=resume, hand_model=hand_model, show_progress=not json_out)
     if not summary:
         return  # not rank 0
