@@ -83,7 +83,7 @@ def fetch(key: str, dest_root: Path, archive: Path | None = None, timeout: float
     # A fetch replaces the whole install: never over images or folders the user added to it.
     manifest = read_manifest(source.manifest)
     check_replaceable(target, "the install target",
-                      legacy=lambda folder: _only_manifest_files(folder, source, manifest))
+                      legacy=lambda rel, path: _manifest_file(manifest, source.inner_dir, rel, path))
     with tempfile.TemporaryDirectory() as tmp:
         zip_path = archive or Path(tmp) / "archive.zip"
         if archive is None:
@@ -129,18 +129,13 @@ def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
     return FetchResult(target, verified, unverified)
 
 
-def _only_manifest_files(folder: Path, source: DatasetSource, manifest: dict[str, str]) -> bool:
-    """An install made before signcaps recorded its outputs: ours when every file in it is one the
-    manifest names, with the manifest's bytes."""
+def _manifest_file(manifest: dict[str, str], inner_dir: str, rel: str, path: Path) -> bool:
+    """A file of an install made before signcaps recorded its outputs: ours when the manifest names
+    it with these bytes."""
     from signcaps.outputs import file_digest
 
-    for path in folder.rglob("*"):
-        if path.is_dir() and not path.is_symlink():
-            continue
-        expected = manifest.get(f"{source.inner_dir}/{path.relative_to(folder).as_posix()}")
-        if expected is None or path.is_symlink() or file_digest(path) != expected:
-            return False
-    return True
+    expected = manifest.get(f"{inner_dir}/{rel}")
+    return expected is not None and file_digest(path) == expected
 
 
 def _archive_members(src: Path, inner_dir: str) -> dict:

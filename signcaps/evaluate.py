@@ -43,7 +43,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None, split: 
     target = ensure_writable_dir(Path(out_dir) if out_dir else Path(checkpoint).parent, "--out",
                                  inputs=[data])  # before the work
     claim_files(target, [f"eval-confusion-{s}.png" for s in (("test", "all") if split == "auto" else (split,))],
-                "--out", legacy_ok=(target / "best.pt").is_file())
+                "--out")
     model, recipe, crops, split, skipped = load_eval_crops(checkpoint, data, split, hand_model, show_progress)
     lengths = predict_lengths(model, inputs_of(crops, recipe), torch.device("cpu"))
     report = classification_report(crops.labels, lengths.argmax(1), crops.classes)

@@ -212,8 +212,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     ensure_writable_file(png, "-o", inputs=[checkpoint, image])
     pose_png = png.with_name(f"{png.stem}-pose{png.suffix}")
     # names explain picks itself (the default beside the checkpoint, the pose figure) replace only its own files
-    claim_files(png.parent, [pose_png.name] if out else [png.name, pose_png.name], "the folder of -o",
-                legacy_ok=(png.parent / "best.pt").is_file())
+    claim_files(png.parent, [pose_png.name] if out else [png.name, pose_png.name], "the folder of -o")
     model, recipe, classes, _ = build_from_checkpoint(checkpoint)
     if not (getattr(model, "has_decoder", False) or getattr(model, "has_pose_decoder", False)):
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "

@@ -196,10 +196,11 @@ def claim_files(folder: str | Path, names: Iterable[str], what: str, legacy_ok: 
     return folder
 
 
-def check_replaceable(target: str | Path, what: str, legacy: Callable[[Path], bool] | None = None) -> None:
+def check_replaceable(target: str | Path, what: str, legacy: Callable[[str, Path], bool] | None = None) -> None:
     """Before the work: a folder the command replaces as a whole must be absent, empty, or hold only
-    files signcaps wrote there (recorded, unchanged). ``legacy(folder)``: whether a folder without
-    a record may be replaced anyway (e.g. a dataset install whose files are all the manifest's)."""
+    files signcaps wrote there (recorded, unchanged). ``legacy(relative name, path)``: whether a
+    file of a folder without a record counts as ours anyway (a site or a dataset install made
+    before records existed)."""
     target = Path(target).expanduser()
     if target.is_symlink():
         raise OutputError(f"{what} {target} is a symbolic link; pass the folder it points to, or a new folder")
@@ -207,15 +208,16 @@ def check_replaceable(target: str | Path, what: str, legacy: Callable[[Path], bo
         return
     if not target.is_dir():
         raise OutputError(f"{what} {target} exists and is not a folder")
-    files = [p for p in sorted(target.rglob("*")) if not p.is_dir() or p.is_symlink()]
     record = read_record(target)
-    if record is None and (not files or (legacy is not None and legacy(target))):
-        return
-    for path in files:
+    for path in sorted(target.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
         rel = path.relative_to(target).as_posix()
         if path.parent == target and _is_bookkeeping(path.name):
             continue
-        if path.is_symlink() or not _is_ours(target, rel, record or {}):
+        ours = (not path.is_symlink() and _is_ours(target, rel, record)) if record is not None else \
+            (legacy is not None and not path.is_symlink() and legacy(rel, path))
+        if not ours:
             raise OutputError(f"{what} {target} holds {rel}, which signcaps did not write (or it changed since); "
                               f"move it away or choose another folder")
 
@@ -375,6 +377,8 @@ def write_errors(path: str | Path) -> Iterator[None]:
     try:
         yield
     except UserError:
+        if out_of_space(Path(path).parent):  # a writer's own "cannot write" (cv2.imwrite returned False)
+            raise OutputError(f"cannot write {path}: no space left on the device") from None
         raise
     except OSError as err:
         raise OutputError(f"cannot write {path}: {_reason(err)}") from None

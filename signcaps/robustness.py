@@ -155,7 +155,7 @@ def robustness_sweep(checkpoint: str | Path, data: str | Path | None, split: str
 
     target = ensure_writable_dir(Path(out_dir) if out_dir else require_checkpoint_file(checkpoint).parent, "--out",
                                  inputs=[data])
-    claim_files(target, ("robustness.png", "robustness.json"), "--out", legacy_ok=(target / "best.pt").is_file())
+    claim_files(target, ("robustness.png", "robustness.json"), "--out")
     result = _sweep(checkpoint, data, split, hand_model, show_progress)
     label = result["model"]
     result["png"] = str(plot_panels({label: result}, target / "robustness.png",
@@ -179,8 +179,7 @@ def compare_checkpoints(checkpoints: Sequence[str | Path], data: str | Path | No
         require_checkpoint_file(checkpoint)
     target = ensure_writable_dir(Path(out_dir) if out_dir else common_folder(checkpoints), "--out",
                                  inputs=[data])  # before the sweeps
-    claim_files(target, ("robustness-rotation.png", "robustness.png", "robustness-compare.json"), "--out",
-                legacy_ok=any(Path(c).resolve().parent == target.resolve() for c in checkpoints))
+    claim_files(target, ("robustness-rotation.png", "robustness.png", "robustness-compare.json"), "--out")
     sweeps = [_sweep(c, data, split, hand_model, show_progress) for c in checkpoints]
     labels = model_labels([(s["model"], s["checkpoint"]) for s in sweeps])
     for label, sweep in zip(labels, sweeps):

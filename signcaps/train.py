@@ -211,9 +211,13 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
     start_epoch, best_val, history = 0, -1.0, []
+    if resume and not last_path.is_file():
+        # stopped before its first epoch was saved (or never started): resuming it is starting it
+        if info.is_main:
+            console.print(f"nothing to resume yet ({last_path} does not exist): starting from epoch 1",
+                          markup=False, highlight=False)
+        resume = False
     if resume:
-        if not last_path.is_file():
-            raise CheckpointError(f"nothing to resume: {last_path} does not exist")
         state = load_checkpoint(last_path)
         check_entries(state, last_path, RESUME)
         check_resumable(state, recipe, last_path)

@@ -128,7 +128,7 @@ def _check_target(out: Path, inputs: list[Path]) -> None:
         raise WebBuildError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / SITE_MARKER).is_file():
         raise WebBuildError(f"{out} is not empty and is not a signcaps site; choose a new folder")
-    check_replaceable(out, "the site folder", legacy=lambda _folder: True)  # sites built before records
+    check_replaceable(out, "the site folder", legacy=lambda _rel, _path: True)  # sites built before records
     check_not_inputs(out, inputs, "the site folder", replaces_folder=True)
 
 

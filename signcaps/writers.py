@@ -84,8 +84,8 @@ class VideoWriter:
             if not self.frames:
                 return
             if self._error is not None or not self._reads_back():
-                raise WriterError(f"cannot write video {self.path}: the file did not come out whole (disk full?); "
-                                  "an earlier file of that name was kept")
+                raise WriterError(f"cannot write video {self.path}: the file did not come out whole (no space left "
+                                  "on the device?); an earlier file of that name was kept")
             publish(self._tmp, self.path)
         finally:
             self._tmp.unlink(missing_ok=True)
