@@ -98,6 +98,9 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
     from signcaps.window import display_available
 
     cfg.check()
+    from signcaps.capture import parse_source
+
+    parse_source(cfg.source)  # a missing file or an impossible camera index fails before any folder is made
     folder = Path(cfg.out).expanduser() / cfg.label
     try:
         folder.mkdir(parents=True, exist_ok=True)

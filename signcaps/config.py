@@ -357,6 +357,7 @@ def between(lo: float | None = None, hi: float | None = None, lo_open: bool = Fa
             bounds = " and ".join(p for p in (left, right) if p)
             return f"must be {'' if finite else 'a finite number '}{bounds}, got {value!r}"
         return None
+    check.bounds = (lo, hi, lo_open, hi_open)  # type: ignore[attr-defined]  (tests generate cases from it)
     return check
 
 
@@ -387,7 +388,7 @@ CHECKS: dict[str, Check] = {
     "detect.min_tracking_confidence": UNIT, "detect.context_pad": between(0, 2), "detect.retry_pad": between(-1, 2),
     "data.retakes": between(0, 16),
     "crop.input_size": between(8, 1024), "crop.channels": one_of(1, 3), "crop.margin": between(0, 5),
-    "crop.std": POSITIVE,
+    "crop.mean": between(0, 1), "crop.std": between(0.001, 10),  # in units of the [0, 1] pixel range
     **{f"augment.{k}": UNIT for k in ("affine_p", "color_p", "blur_p", "noise_p", "hflip_p", "scale", "translate",
                                       "jpeg_p", "background_p", "temperature", "retake_p")},
     **{f"augment.{k}": NON_NEGATIVE for k in ("rotate", "shear", "brightness", "contrast", "gamma", "pose_jitter")},

@@ -586,8 +586,9 @@ def check_params(model: str, params: dict[str, Any]) -> None:
                 raise ModelConfigError(f"model '{model}': param '{key}' {complaint}")
 
 
-def build_model(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int) -> nn.Module:
-    """Instantiate the registry entry ``model_cfg.name`` for this crop geometry and class count."""
+def check_model(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int = 2) -> dict[str, Any]:
+    """The merged parameters, checked (PARAM_CHECKS) and sized on the meta device: one
+    ModelConfigError line before any memory is taken or any work starts. Returns the parameters."""
     entry = model_entry(model_cfg.name)
     params = merge_params(model_cfg.name, entry.defaults, model_cfg.params)
     check_params(model_cfg.name, params)
@@ -596,6 +597,13 @@ def build_model(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int) 
     if (count := count_parameters(sized)) > MAX_PARAMETERS:
         raise ModelConfigError(f"model '{model_cfg.name}' would have {count:,} parameters (at most "
                                f"{MAX_PARAMETERS:,}); make its layers smaller")
+    return params
+
+
+def build_model(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int) -> nn.Module:
+    """Instantiate the registry entry ``model_cfg.name`` for this crop geometry and class count."""
+    entry = model_entry(model_cfg.name)
+    params = check_model(model_cfg, crop_cfg, num_classes)
     model = entry.factory(params, crop_cfg, num_classes, model_cfg.routing_iterations, model_cfg.name)
     model.inputs = entry.inputs
     return model

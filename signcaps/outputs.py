@@ -506,6 +506,7 @@ def exclusive_lock(folder: str | Path, what: str, inputs: Iterable[str | Path | 
         yield
         return
     lock = folder / ".lock"
+    before = _names(folder)
     with open(lock, "a+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -515,7 +516,12 @@ def exclusive_lock(folder: str | Path, what: str, inputs: Iterable[str | Path | 
         try:
             yield
         finally:
-            if created and [p.name for p in folder.iterdir() if not _TEMP_RE.match(p.name)] == [lock.name]:
-                lock.unlink()  # a run that failed before writing anything
-                shutil.rmtree(folder, ignore_errors=True)
+            if lock.name not in before and _names(folder) - {lock.name} == before:  # failed before writing
+                lock.unlink(missing_ok=True)
+                if created:
+                    shutil.rmtree(folder, ignore_errors=True)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if not _TEMP_RE.match(p.name)}

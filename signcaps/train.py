@@ -39,7 +39,7 @@ from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_s
 from signcaps.errors import Interrupted, UserError
 from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.metrics import classification_report
-from signcaps.models import build_model, count_parameters, resolved_config
+from signcaps.models import build_model, check_model, count_parameters, resolved_config
 from signcaps.outputs import atomic_write_json, atomic_write_text, claim_files, exclusive_lock
 from signcaps.progress import console, progress_bar
 
@@ -169,6 +169,7 @@ def check_resumable(state: dict[str, Any], recipe: Recipe, path: Path) -> None:
 def train(recipe: Recipe, run_dir: Path | None = None, resume: bool = False, hand_model: str | None = None,
           show_progress: bool = True) -> dict[str, Any]:
     """Train `recipe` into `run_dir`; returns the summary also written to metrics.json."""
+    check_model(recipe.model, recipe.crop)  # impossible layer sizes: one line before any work
     info, device = init_distributed(recipe.train.device)
     run_dir = Path(run_dir or default_run_dir(recipe))
     try:

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -120,17 +121,18 @@ def test_user_files_named_like_temporaries_survive_every_writer(tmp_path, tiny, 
     for command, case, folder, names, args, code in cases:
         folder.mkdir(parents=True, exist_ok=True)
         decoys = _decoys(folder, names)
-        attempt(command, case, lambda: cli(args), code=code, keep=decoys, cls="temp",  # noqa: B023
+        attempt(command, case, partial(cli, args), code=code, keep=decoys, cls="temp",
                 note=f"wrote {', '.join(names)}; every decoy byte-identical")
         for name in names:
             assert (folder / name).exists(), (command, name)
     # an input whose name is what the old writer used as the output's temporary name
-    source = tmp_path / "v.part.mp4"
+    source = tmp_path / "input" / "v.part.mp4"
+    source.parent.mkdir()
     shutil.copy(video, source)
     attempt("live", "--source v.part.mp4 -o v.mp4 (the old temporary name of the output is the input)",
-            lambda: cli(["live", "--source", source, "--no-window", "--serial", "-o", tmp_path / "v.mp4",
+            lambda: cli(["live", "--source", source, "--no-window", "--serial", "-o", source.parent / "v.mp4",
                          "--model", tiny["onnx"]]),
-            code=0, keep=[source], clean=[tmp_path], cls="temp", note="the input video byte-identical")
+            code=0, keep=[source], clean=[source.parent], cls="temp", note="the input video byte-identical")
 
 
 def test_prepare_cache_beside_its_old_temporary_name(tmp_path, small_data):
@@ -203,7 +205,7 @@ def test_implicit_output_names_keep_the_users_files(tmp_path, tiny, small_data):
     ]
     for command, case, user_file, args in cases:
         _user_file(user_file)
-        attempt(command, case, lambda: cli(args), message="signcaps did not write", keep=[user_file.parent],  # noqa: B023
+        attempt(command, case, partial(cli, args), message="signcaps did not write", keep=[user_file.parent],
                 cls="owned")
 
 
@@ -243,7 +245,7 @@ def test_outputs_are_never_inputs(tmp_path, tiny, small_data, video):
     (tmp_path / "site" / SITE_MARKER).write_text("{}\n")
     record_tree(tmp_path / "site")
     for command, case, args, keep in cases:
-        attempt(command, case, lambda: cli(args), keep=[*keep, tmp_path / "site"], cls="owned",  # noqa: B023
+        attempt(command, case, partial(cli, args), keep=[*keep, tmp_path / "site"], cls="owned",
                 absent=[data_copy / "3" / "m.onnx", data_copy / "cache", data_copy / "o", frames / "o.mp4"])
 
 
@@ -355,7 +357,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_partial(small_disk, tiny, sm
          ["collect", "--label", "3", "--out", mount / "mine", "--source", video, "--no-window", "--every", "1"], []),
     ]
     for command, case, args, keep in cases:
-        outcome = attempt(command, case, lambda: cli(args), keep=keep, clean=[mount], cls="disk")  # noqa: B023
+        outcome = attempt(command, case, partial(cli, args), keep=keep, clean=[mount], cls="disk")
         assert "space" in outcome.output, outcome.output
     assert not (mount / "raw" / "sign-language-digits").exists() and not (mount / "run" / "best.pt").exists()
 
@@ -438,7 +440,7 @@ def _signal_case(kind: str, name: str, rng: random.Random, tmp_path: Path, tiny:
     assert code in (expected, 0), f"{kind} {name} after {delay} s: exit {code}\n{output}"
     assert "Traceback" not in output, output
     attempt("train --resume" if kind == "train" else {"export": "export", "prepare": "data prepare"}[kind],
-            f"{name} after {delay} s (exit {code}), then run again", lambda: cli(again), code=0, clean=[folder],
+            f"{name} after {delay} s (exit {code}), then run again", partial(cli, again), code=0, clean=[folder],
             cls="signal", note=f"{name} at {delay} s gave exit {code}; the rerun finished, nothing temporary left")
     _check_outputs(kind, folder)
 
