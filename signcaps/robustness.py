@@ -26,6 +26,7 @@ SWEEPS: dict[str, tuple[tuple[float, ...], float, str]] = {
     "brightness": (tuple(round(-0.4 + 0.1 * i, 1) for i in range(9)), 0.0, "brightness change (added, [0, 1] units)"),
 }
 TRANSFORMS: tuple[str, ...] = tuple(SWEEPS)
+SWEEP_OUTPUTS = ("robustness.png", "robustness.json")  # what one checkpoint's sweep writes into --out
 
 
 # ----------------------------------------------------------------------------- transforms
@@ -155,7 +156,7 @@ def robustness_sweep(checkpoint: str | Path, data: str | Path | None, split: str
 
     target = ensure_writable_dir(Path(out_dir) if out_dir else require_checkpoint_file(checkpoint).parent, "--out",
                                  inputs=[data])
-    claim_files(target, ("robustness.png", "robustness.json"), "--out")
+    claim_files(target, SWEEP_OUTPUTS, "--out")
     result = _sweep(checkpoint, data, split, hand_model, show_progress)
     label = result["model"]
     result["png"] = str(plot_panels({label: result}, target / "robustness.png",

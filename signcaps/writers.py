@@ -35,7 +35,11 @@ class VideoWriter:
         self.size = size
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
         if not self._writer.isOpened():
+            from signcaps.outputs import out_of_space
+
             self._tmp.unlink(missing_ok=True)
+            if out_of_space(Path(self.path).parent):
+                raise WriterError(f"cannot write video {self.path}: no space left on the device")
             raise WriterError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is "
                               "not writable)")
         self.frames = 0

@@ -190,7 +190,8 @@ def test_implicit_output_names_keep_the_users_files(tmp_path, tiny, small_data):
     cases = [
         ("eval", "--out holding the user's eval-confusion-test.png", tmp_path / "ev" / "eval-confusion-test.png",
          ["eval", tiny["checkpoint"], "--out", tmp_path / "ev"]),
-        ("robustness", "--out holding the user's robustness.json", tmp_path / "rob" / "robustness.json",
+        ("robustness", "--out holding the user's robustness-compare.json",
+         tmp_path / "rob" / "robustness-compare.json",
          ["robustness", tiny["checkpoint"], "--out", tmp_path / "rob"]),
         ("eval --robustness", "--out holding the user's robustness.png", tmp_path / "evr" / "robustness.png",
          ["eval", tiny["checkpoint"], "--robustness", "--out", tmp_path / "evr"]),
@@ -305,22 +306,17 @@ def small_disk(tmp_path):
 
     def fill(leave: int = 8192) -> None:
         filler = mount / ".filler"
-        with open(filler, "ab") as handle:
-            try:
-                while True:
-                    handle.write(b"\0" * (1 << 20))
-                    handle.flush()
-            except OSError:
-                pass
-        with open(filler, "ab") as handle:  # each small write may still fit: fill to the last block
-            try:
-                while True:
-                    handle.write(b"\0" * 4096)
-                    handle.flush()
-            except OSError:
-                pass
-        size = filler.stat().st_size
-        os.truncate(filler, max(0, size - leave))
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            for block in (1 << 20, 4096, 512):  # big blocks first, then up to the last free one
+                try:
+                    while True:
+                        os.write(fd, b"\0" * block)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        os.truncate(filler, max(0, filler.stat().st_size - leave))
 
     try:
         yield mount, fill

@@ -71,6 +71,13 @@ def eval_command(
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint on a dataset."""
     from signcaps.evaluate import evaluate_checkpoint
 
+    if robustness:  # both reports' names are checked before either does any work
+        from signcaps.outputs import claim_files
+        from signcaps.robustness import SWEEP_OUTPUTS
+
+        target = out_dir or checkpoint.parent
+        if target.is_dir():
+            claim_files(target, SWEEP_OUTPUTS, "--out")
     result = evaluate_checkpoint(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
     if robustness:
         from signcaps.robustness import robustness_sweep
