@@ -6,7 +6,6 @@ numpy and OpenCV here: the torch-free runtime depends on this module.
 """
 from __future__ import annotations
 
-import os
 import re
 import stat
 from contextlib import nullcontext
@@ -111,15 +110,17 @@ def read_image_bgr(path: str | Path) -> np.ndarray:
 
     path = Path(path)
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # before open(): opening a FIFO would block
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # before open(): opening a FIFO would block
             raise ImageReadError("not a regular file")
+        if info.st_size == 0:
+            raise ImageReadError("empty file")
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise ImageReadError(f"file too large for an image: {info.st_size / 1e6:.0f} MB "
+                                 f"(limit {MAX_IMAGE_BYTES / 1e6:.0f} MB)")
         with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if info.st_size == 0:
-                raise ImageReadError("empty file")
-            if info.st_size > MAX_IMAGE_BYTES:
-                raise ImageReadError(f"file too large for an image: {info.st_size / 1e6:.0f} MB "
-                                     f"(limit {MAX_IMAGE_BYTES / 1e6:.0f} MB)")
+            if info.st_size <= SMALL_IMAGE_BYTES:  # a camera frame or a photo: one read is cheapest
+                return _decode(handle.read())
             try:
                 mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError):  # a filesystem without mmap: read it (its size is bounded)
@@ -130,10 +131,13 @@ def read_image_bgr(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"cannot read {path}: {err.strerror or type(err).__name__}") from None
 
 
+SMALL_IMAGE_BYTES = 8 << 20  # larger files are mapped: only the pages the header checks touch are read
+
+
 def _decode(raw: "mmap.mmap") -> np.ndarray:  # noqa: F821
     is_jpeg = raw[:2] == b"\xff\xd8"
     end = len(raw)
-    if is_jpeg:
+    if is_jpeg and raw[-2:] != b"\xff\xd9":  # ends elsewhere than at its marker: where does the image end?
         end = jpeg_end(raw)
         if end is None:
             raise ImageReadError("truncated JPEG (no end-of-image marker)")

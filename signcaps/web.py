@@ -95,10 +95,12 @@ def model_metadata(path: Path) -> dict[str, Any]:
     """
     import onnx
 
+    from signcaps.inputs import MAX_MODEL_BYTES, regular_file
     from signcaps.runtime import FORMAT, META_KEY
 
     if not path.is_file():
         raise WebBuildError(f"model not found: {path}")
+    regular_file(path, "model", MAX_MODEL_BYTES, WebBuildError)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:  # protobuf's DecodeError or onnx's own errors for foreign bytes
