@@ -100,8 +100,12 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
     cfg.check()
     from signcaps.capture import parse_source
 
-    parse_source(cfg.source)  # a missing file or an impossible camera index fails before any folder is made
+    kind, target = parse_source(cfg.source)  # a missing file or an impossible camera fails before any folder is made
     folder = Path(cfg.out).expanduser() / cfg.label
+    if kind in ("folder", "image", "video"):  # never add crops to the frames being read
+        from signcaps.outputs import check_not_inputs
+
+        check_not_inputs(folder, [target], "--out")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:

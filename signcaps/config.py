@@ -391,12 +391,14 @@ CHECKS: dict[str, Check] = {
     "crop.mean": between(0, 1), "crop.std": between(0.001, 10),  # in units of the [0, 1] pixel range
     **{f"augment.{k}": UNIT for k in ("affine_p", "color_p", "blur_p", "noise_p", "hflip_p", "scale", "translate",
                                       "jpeg_p", "background_p", "temperature", "retake_p")},
-    **{f"augment.{k}": NON_NEGATIVE for k in ("rotate", "shear", "brightness", "contrast", "gamma", "pose_jitter")},
+    "augment.rotate": between(0, 180), "augment.shear": between(0, 45), "augment.brightness": between(0, 1),
+    "augment.contrast": between(0, 1), "augment.gamma": between(0, 2), "augment.pose_jitter": between(0, 1),
     "augment.pose_tilt": between(0, 90),
     "model.routing_iterations": between(1, 20),
-    "train.epochs": between(1, 100_000), "train.batch_size": between(1, 65_536), "train.lr": POSITIVE,
-    "train.lr_min": NON_NEGATIVE,
-    "train.weight_decay": NON_NEGATIVE, "train.recon_weight": NON_NEGATIVE, "train.pose_recon_weight": NON_NEGATIVE,
+    "train.epochs": between(1, 100_000), "train.batch_size": between(1, 65_536),
+    "train.lr": between(0, 10, lo_open=True), "train.lr_min": between(0, 10),
+    "train.weight_decay": between(0, 10), "train.recon_weight": between(0, 1000),
+    "train.pose_recon_weight": between(0, 1000),
     "train.num_workers": between(0, 64),
     "train.threads": between(0, 256), "train.device": one_of("auto", "cpu", "cuda"),
     # seeds feed numpy (32 bits) and torch (64 bits, seed * 100003 + epoch per epoch)

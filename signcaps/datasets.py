@@ -73,13 +73,14 @@ def fetch(key: str, dest_root: Path, archive: Path | None = None, timeout: float
     if key not in DATASETS:
         raise FetchError(f"unknown dataset {key!r}; known: {', '.join(DATASETS)}")
     source = DATASETS[key]
-    from signcaps.outputs import OutputError, check_replaceable, ensure_writable_dir
+    from signcaps.outputs import OutputError, check_not_inputs, check_replaceable, ensure_writable_dir
 
-    ensure_writable_dir(dest_root, "--dest")
     target = Path(dest_root).expanduser() / source.name
     if archive is not None and target.exists() and Path(archive).resolve().is_relative_to(target.resolve()):
         raise OutputError(f"--from {archive} lies inside the install target {target}, which fetch replaces; "
                           f"move it elsewhere or choose another --dest")
+    check_not_inputs(target, [archive], "--dest")  # never installed into the folder it is read from
+    ensure_writable_dir(dest_root, "--dest")
     # A fetch replaces the whole install: never over images or folders the user added to it.
     manifest = read_manifest(source.manifest)
     check_replaceable(target, "the install target",
