@@ -376,6 +376,8 @@ def regex(value: Any) -> str | None:
         re.compile(value or "")
     except re.error as err:
         return f"is not a valid regular expression ({err})"
+    except (RecursionError, OverflowError):
+        return "is too deeply nested to be compiled as a regular expression"
     return None
 
 
@@ -412,6 +414,14 @@ def plain_text(value: Any) -> str | None:
     return "must not contain a NUL character" if isinstance(value, str) and "\x00" in value else None
 
 
+def _path_rule(value: Any) -> str | None:
+    from signcaps.inputs import path_complaint
+
+    if not str(value).strip():
+        return "must name a folder, got ''"
+    return path_complaint(str(value))
+
+
 def _generic(key: str, value: Any) -> str | None:
     """The rules every setting follows, checked or not in CHECKS: numbers are finite, text has no NUL."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -429,8 +439,7 @@ def check_values(recipe: Recipe) -> Recipe:
     for section, fields_ in values.items():
         for name, value in (fields_.items() if isinstance(fields_, dict) else [("", fields_)]):
             key = f"{section}.{name}" if name else section
-            complaint = _generic(key, value) or (
-                "must name a folder, got ''" if key in PATH_KEYS and not str(value).strip() else None)
+            complaint = _generic(key, value) or (_path_rule(value) if key in PATH_KEYS else None)
             if complaint:
                 raise ConfigError(f"{key} {complaint}")
     if not recipe.name or any(c in recipe.name for c in "/\\"):
@@ -476,9 +485,23 @@ OPTION_CHECKS: dict[str, tuple[str, Check]] = {
 }
 
 
+# Text options that name files, folders or sources (besides every Path-typed one): each must be
+# short enough to be a path, or the first `exists()` on it raises ENAMETOOLONG.
+PATH_OPTIONS = ("source", "hand_model", "hand_models", "model", "label")
+
+
 def check_options(values: dict[str, Any]) -> None:
-    """Apply OPTION_CHECKS to a command's parsed options; ConfigError naming the option."""
+    """Apply OPTION_CHECKS to a command's parsed options, and the path rule to the ones that name
+    files; ConfigError naming the option."""
+    from signcaps.inputs import path_complaint
+
     for name, value in values.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if name in PATH_OPTIONS or any(isinstance(v, Path) for v in items):
+            for item in items:
+                complaint = path_complaint(str(item)) if isinstance(item, (str, Path)) else None
+                if complaint:
+                    raise ConfigError(f"the path {str(item)[:40]}… {complaint}")
         entry = OPTION_CHECKS.get(name)
         if entry is None or value is None or isinstance(value, bool):
             continue

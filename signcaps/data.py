@@ -322,7 +322,7 @@ def participant_groups(paths: list[str], labels: np.ndarray, max_gap: int = 10) 
 
 
 def pattern_groups(paths: list[str], pattern: str) -> np.ndarray:
-    regex = re.compile(pattern)
+    regex = re.compile(pattern)  # checked by config.CHECKS["data.group_pattern"] when the recipe was built
     names = []
     for rel in paths:
         match = regex.search(rel)

@@ -25,6 +25,21 @@ MAX_CHECKPOINT_BYTES = 4 << 30  # the largest registered model is ~30 MB
 MAX_MODEL_BYTES = 2 << 30  # protobuf's own limit for an ONNX file
 
 _ASCII_NUMBER = re.compile(r"([0-9]+)")
+MAX_NAME_BYTES = 255  # one file or folder name (ext4, APFS, NTFS)
+MAX_PATH_BYTES = 4095  # a whole path (Linux PATH_MAX - 1)
+
+
+def path_complaint(value: str | os.PathLike) -> str | None:
+    """Why ``value`` cannot name a file here (a name or the whole path too long: the OS would raise
+    ENAMETOOLONG from the first `exists()`), or None."""
+    raw = os.fsencode(value)
+    if len(raw) > MAX_PATH_BYTES:
+        return f"is {len(raw)} bytes long, more than a path can be ({MAX_PATH_BYTES})"
+    longest = max(raw.split(b"/"), key=len, default=b"")
+    if len(longest) > MAX_NAME_BYTES:
+        return (f"holds a name of {len(longest)} bytes ({longest[:24].decode(errors='replace')}…), more than a "
+                f"file name can be ({MAX_NAME_BYTES})")
+    return None
 
 
 def regular_file(path: str | Path, what: str, max_bytes: int, error: type[UserError] = UserError) -> Path:

@@ -174,7 +174,8 @@ def _is_ours(folder: Path, rel: str, record: dict[str, str]) -> bool:
 
 
 def _is_bookkeeping(name: str) -> bool:
-    return name in (RECORD_NAME, ".lock") or name.startswith(".signcaps-probe-") or bool(_TEMP_RE.match(name))
+    """The record itself and signcaps' temporary names: never a user's file."""
+    return name == RECORD_NAME or bool(_TEMP_RE.match(name))
 
 
 def claim_files(folder: str | Path, names: Iterable[str], what: str, legacy_ok: bool = False) -> Path:

@@ -665,3 +665,35 @@ def test_opencv_keeps_quiet(tmp_path, tiny):
     ]:
         outcome = attempt(command, f"{case}, in a subprocess", partial(subprocess_cli, args), cls="env")
         assert "WARN" not in outcome.output and "moov" not in outcome.output and "[ERROR" not in outcome.output
+
+
+def test_every_path_option_refuses_names_too_long_to_be_paths(tmp_path):
+    """A 5000-byte path or a 300-byte name would raise ENAMETOOLONG from the first exists()."""
+    from signcaps.config import PATH_OPTIONS
+
+    too_long = {"a 5000-byte path": "/".join(["d" * 200] * 25), "a 300-byte name": "n" * 300}
+    count = 0
+    for name, command in _commands():
+        for param in command.params:
+            annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+            pathlike = param.name in PATH_OPTIONS or "Path" in str(annotation)
+            if not (_is_option(param) and pathlike):
+                continue
+            flag = max(param.opts, key=len)
+            for case, value in too_long.items():
+                args = [*name.split(), *REQUIRED.get(name, []), flag, value]
+                attempt(name, f"{flag} {case}", partial(cli, args), message="more than", cls="parse")
+                count += 1
+    for case, args in [("predict: an input of 300 bytes", ["predict", "n" * 300]),
+                       ("explain: a checkpoint path of 5000 bytes", ["explain", too_long["a 5000-byte path"], "x.jpg"]),
+                       ("web serve: a site name of 300 bytes", ["web", "serve", "n" * 300])]:
+        attempt(args[0] if args[0] != "web" else "web serve", case, partial(cli, args), message="more than",
+                cls="parse")
+    recipe = tmp_path / "long-root.yaml"
+    recipe.write_text("data:\n  root: " + "a" * 900_000 + "\n")
+    attempt("train", "--recipe whose data.root is 900 KB long", partial(cli, ["train", "--recipe", recipe]),
+            message="data.root", cls="parse")
+    attempt("train", "--set data.group_pattern=<5000 nested groups>",
+            partial(cli, ["train", "--set", "data.group_pattern=" + "(" * 5000, "--run-dir", tmp_path / "r"]),
+            message="data.group_pattern", absent=[tmp_path / "r"], cls="parse")
+    assert count >= 20
