@@ -142,8 +142,9 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_record(folder: Path) -> dict[str, str] | None:
-    """The folder's record of what signcaps wrote there (relative name -> sha256); None without one."""
+def read_record(folder: Path) -> dict[str, Any] | None:
+    """The folder's record of what signcaps wrote there (relative name -> sha256, or the last two
+    sha256 of a file being replaced); None without one."""
     path = Path(folder) / RECORD_NAME
     try:
         if path.stat().st_size > 16 << 20:
@@ -154,21 +155,23 @@ def read_record(folder: Path) -> dict[str, str] | None:
     except (OSError, ValueError):  # a damaged record proves nothing: nothing in it counts as ours
         return {}
     files = data.get("files") if isinstance(data, dict) else None
-    return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(files,
-                                                                                                      dict) else {}
+    if not isinstance(files, dict):
+        return {}
+    return {k: v for k, v in files.items() if isinstance(k, str) and (isinstance(v, str) or (
+        isinstance(v, list) and all(isinstance(d, str) for d in v)))}
 
 
-def _write_record(folder: Path, files: dict[str, str]) -> None:
+def _write_record(folder: Path, files: dict[str, Any]) -> None:
     text = json.dumps({"written_by": "signcaps", "files": dict(sorted(files.items()))}, indent=1) + "\n"
     _atomic(folder / RECORD_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def _is_ours(folder: Path, rel: str, record: dict[str, str]) -> bool:
+def _is_ours(folder: Path, rel: str, record: dict[str, Any]) -> bool:
     expected = record.get(rel)
     if expected is None:
         return False
     try:
-        return file_digest(folder / rel) == expected
+        return file_digest(folder / rel) in ([expected] if isinstance(expected, str) else expected)
     except OSError:
         return False
 
@@ -237,7 +240,11 @@ def _record_file(path: Path, tmp: Path) -> None:
         return
     with _folder_lock(folder):
         files = read_record(folder) or {}
-        files[path.name] = file_digest(tmp)
+        new = file_digest(tmp)
+        # Recorded before the rename, with the digest of what is there now: a process killed between
+        # the two leaves a file the record still calls ours, whichever of the two it holds.
+        old = file_digest(path) if path.is_file() and _is_ours(folder, path.name, files) else None
+        files[path.name] = [old, new] if old and old != new else new
         _write_record(folder, files)
 
 
