@@ -352,10 +352,13 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_partial(small_disk, tiny, sm
         ("collect", "--out on a full disk",
          ["collect", "--label", "3", "--out", mount / "mine", "--source", video, "--no-window", "--every", "1"], []),
     ]
+    if WEB_MODULES.is_dir():  # the npm packages the site copies (CI installs them; elsewhere `npm ci`)
+        cases.append(("web build", "the site on a full disk", ["web", "build", mount / "site", "-m", tiny["onnx"]], []))
     for command, case, args, keep in cases:
         outcome = attempt(command, case, partial(cli, args), keep=keep, clean=[mount], cls="disk")
         assert "space" in outcome.output, outcome.output
     assert not (mount / "raw" / "sign-language-digits").exists() and not (mount / "run" / "best.pt").exists()
+    assert not (mount / "site").exists()
 
 
 # ------------------------------------------------------------------------------ 10. resume
