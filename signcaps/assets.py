@@ -82,11 +82,24 @@ def hand_model_tag(hand_model: str | Path | None) -> str:
 
 
 def cache_dir() -> Path:
-    """$SIGNCAPS_CACHE_DIR, else $XDG_CACHE_HOME/signcaps, else ~/.cache/signcaps."""
+    """$SIGNCAPS_CACHE_DIR, else $XDG_CACHE_HOME/signcaps, else ~/.cache/signcaps; a file there
+    (not a folder) is one AssetError line naming where the path came from."""
     if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "signcaps"
+        path, origin = Path(os.environ[CACHE_ENV]).expanduser(), f"${CACHE_ENV}"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path, origin = Path(base) / "signcaps", "the user cache folder"
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise AssetError(f"{origin} {path} cannot be a folder: {blocker} is a file; point {CACHE_ENV} at a folder")
+    return path
+
+
+def _make_cache_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AssetError(f"cannot create the cache folder {folder}: {err.strerror or type(err).__name__}") from None
 
 
 def sha256_of(path: Path) -> str:
@@ -100,9 +113,11 @@ def sha256_of(path: Path) -> str:
 def download(spec: Download, dest: Path, progress: Callable[[int, int | None], None] | None = None,
              timeout: float = 30.0) -> Path:
     """Fetch `spec.url` to `dest` atomically; refuse bytes whose sha256 differs."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    from signcaps.outputs import new_temp_file, publish
+
+    _make_cache_folder(dest.parent)
     host = urllib.request.urlparse(spec.url).netloc or spec.url
-    tmp = dest.with_name(dest.name + ".part")
+    tmp = new_temp_file(dest)
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(spec.url, timeout=timeout) as response, open(tmp, "wb") as out:
@@ -122,7 +137,10 @@ def download(spec: Download, dest: Path, progress: Callable[[int, int | None], N
         tmp.unlink(missing_ok=True)
         raise AssetError(f"checksum mismatch for {spec.url}: got {digest.hexdigest()[:12]}…, expected "
                          f"{spec.sha256[:12]}…")
-    os.replace(tmp, dest)
+    try:
+        publish(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return dest
 
 
@@ -141,13 +159,48 @@ def check_hand_model(path: Path) -> Path:
         raise AssetError(f"{path} is not a hand landmarker bundle (missing {', '.join(missing)})")
     if compressed:
         raise AssetError(f"{path} is a compressed zip; MediaPipe needs it stored uncompressed (zip -0)")
+    _check_member_roles(path)
     return path
+
+
+# The networks signcaps knows by their sha256: which member each must be. A bundle holding a known
+# network under the other member's name (the two swapped) passed the name check and then failed
+# inside MediaPipe; custom networks (unknown digests) are left to MediaPipe's own check.
+_KNOWN_ROLES = {digest: member for members in (WHEEL_MEMBERS, LITE_WHEEL_MEMBERS)
+                for member, (_inner, digest) in members.items()}
+_CHECKED: dict[tuple[str, int, int], None] = {}  # (path, size, mtime) of bundles already checked
+
+
+def _check_member_roles(path: Path) -> None:
+    info = path.stat()
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns)
+    if key in _CHECKED:
+        return
+    digests = {}
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            for member in WHEEL_MEMBERS:
+                digest = hashlib.sha256()
+                with bundle.open(member) as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+                digests[member] = digest.hexdigest()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise AssetError(f"{path} is a damaged hand model bundle (a member does not read back)") from None
+    for member, digest in digests.items():
+        role = _KNOWN_ROLES.get(digest)
+        if role is not None and role != member:
+            raise AssetError(f"{path} holds the {role} network as {member}: the two networks are swapped; "
+                             f"use the official hand_landmarker.task or `signcaps models pull`")
+    _CHECKED[key] = None
 
 
 def build_from_wheel(wheel: Path, dest: Path, members: dict[str, tuple[str, str]] = WHEEL_MEMBERS) -> Path:
     """Write a .task bundle from the TFLite files inside a mediapipe wheel, verified member by member."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
+    from signcaps.outputs import new_temp_file, publish
+
+    _make_cache_folder(dest.parent)
+    tmp = new_temp_file(dest)
     try:
         with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as out:
             for member, (inner, expected) in members.items():
@@ -162,10 +215,15 @@ def build_from_wheel(wheel: Path, dest: Path, members: dict[str, tuple[str, str]
     except zipfile.BadZipFile:
         tmp.unlink(missing_ok=True)
         raise AssetError(f"{wheel} is not a wheel (zip)") from None
-    except AssetError:
+    except (AssetError, OSError) as err:
         tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, dest)
+        if isinstance(err, AssetError):
+            raise
+        raise AssetError(f"cannot write {dest}: {err.strerror or type(err).__name__}") from None
+    try:
+        publish(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -99,23 +99,23 @@ def calibrate(model: str | Path | None = None, data: str | Path | None = None, s
               hand_model: str | None = None, out_dir: str | Path = "calibration", bins: int = 10,
               show_progress: bool = True) -> dict[str, Any]:
     """Capsule lengths of `model` on the split -> reliability table, PNG and JSON in `out_dir`."""
-    import json
-
     from signcaps.onnxeval import open_set_rows, split_lengths
+    from signcaps.outputs import atomic_write_json, claim_files, ensure_writable_dir
     from signcaps.report import plot_reliability
     from signcaps.runtime import default_model_path, load_classifier
 
+    name = Path(model).stem if model else Path(default_model_path()).stem
+    names = (f"reliability-{name}-{split}.png", f"reliability-{name}-{split}.json")
+    out = ensure_writable_dir(out_dir, "--out", inputs=[model, data])  # before the work
+    claim_files(out, names, "--out")
     result = split_lengths(model, data, split, hand_model, show_progress=show_progress)
     rel = reliability(result.lengths, result.labels, bins)
     classifier = load_classifier(model)
     open_set = {"model rule": open_set_rows(classifier, result, data is None, hand_model, show_progress),
                 "recommended threshold": open_set_rows(classifier, result, data is None, hand_model, False,
                                                        classifier.rule.with_accept(rel.threshold))}
-    name = Path(model).stem if model else Path(default_model_path()).stem
-    out = Path(out_dir)
-    png = plot_reliability(rel, out / f"reliability-{name}-{split}.png",
-                           f"{name} on {split} split: {rel.images} images, ECE {rel.ece:.3f}")
+    png = plot_reliability(rel, out / names[0], f"{name} on {split} split: {rel.images} images, ECE {rel.ece:.3f}")
     report = {"model": str(model or default_model_path()), "split": split, **result.summary(), **rel.to_dict(),
               "png": str(png), "rule": classifier.rule.to_meta(), "open_set": open_set}
-    (out / f"reliability-{name}-{split}.json").write_text(json.dumps(report, indent=1))
+    atomic_write_json(out / names[1], report)
     return report

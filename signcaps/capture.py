@@ -35,11 +35,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from signcaps import inputs
 from signcaps.errors import UserError
 from signcaps.preprocess import ImageReadError, read_image_bgr
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_FPS = 30.0
+MAX_CAMERA_INDEX = 1023  # OpenCV takes the index as a C int; Linux numbers cameras from /dev/video0
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 try:  # silence "[ WARN] can't open camera by index" and friends; our message replaces them
@@ -61,11 +63,7 @@ class Frame:
     captured: float | None = None  # time.perf_counter() when the frame came to be (paced sources): latency's start
 
 
-def natural_key(text: str) -> list:
-    """'f2' before 'f10' (same rule as the dataset scanner)."""
-    import re
-
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+natural_key = inputs.natural_key  # 'f2' before 'f10' (the dataset scanner's rule)
 
 
 class FrameSource:
@@ -257,8 +255,11 @@ class PacedSource(FrameSource):
 def parse_source(spec: str | int) -> tuple[str, int | str]:
     """('camera', 0) | ('stream', url) | ('folder', path) | ('image', path) | ('video', path)."""
     text = str(spec).strip()
-    if text.isdigit():
-        return "camera", int(text)
+    index = inputs.ascii_int(text)
+    if index is not None:
+        if index > MAX_CAMERA_INDEX:
+            raise CaptureError(f"camera index {text} is out of range (0 to {MAX_CAMERA_INDEX})")
+        return "camera", index
     if text.lower().startswith(STREAM_PREFIXES) or "://" in text:
         return "stream", text
     path = Path(text).expanduser()

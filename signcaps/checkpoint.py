@@ -5,7 +5,6 @@ never execute anything; everything stored is tensors, numbers, strings, lists an
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -24,19 +23,21 @@ class CheckpointError(UserError, RuntimeError):
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write to a temp file then rename: an interrupted save keeps the previous checkpoint."""
+    """Written through `outputs.atomic_write`: an interrupted or failed save (a full disk) keeps the
+    previous checkpoint and leaves no partial file."""
+    from signcaps.outputs import atomic_write
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
 
 
 def require_checkpoint_file(path: str | Path) -> Path:
-    """Fail early (before output folders are made or work starts) on a checkpoint that is not there."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    return path
+    """Fail early (before output folders are made or work starts) on a checkpoint that is not there
+    (or is no regular file, or too large to be one)."""
+    from signcaps.inputs import MAX_CHECKPOINT_BYTES, regular_file
+
+    return regular_file(path, "checkpoint", MAX_CHECKPOINT_BYTES, CheckpointError)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -56,8 +57,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 # What every checkpoint must hold, and what a resume point adds: key -> (type check, what it should be).
 REQUIRED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "recipe": (lambda v: isinstance(v, dict), "a mapping"),
-    "classes": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(c, str) for c in v),
-                "a non-empty list of class names"),
+    "classes": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(c, str) for c in v)
+                and len(set(v)) == len(v), "a non-empty list of distinct class names"),
     "model_state": (lambda v: isinstance(v, dict), "a mapping of tensors"),
 }
 RESUME: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -114,7 +115,13 @@ UNUSED_LEGACY = ("pose_decoder.masker.",)
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``weights`` into ``model``; weights of another shape, or NaN/infinite ones (a diverged
+    or tampered run), are one CheckpointError line."""
     weights = {k: v for k, v in weights.items() if not k.startswith(UNUSED_LEGACY)}
+    bad = next((name for name, value in weights.items() if isinstance(value, torch.Tensor)
+                and value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
+    if bad is not None:
+        raise CheckpointError(f"{source} holds NaN or infinite weights ({bad}); it cannot be used")
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:

@@ -1,10 +1,25 @@
 """`signcaps` command line: one Typer app, command groups registered from signcaps.commands."""
 from __future__ import annotations
 
-import typer
+import signal
+import sys
 
-from signcaps import __version__
-from signcaps.commands import common  # noqa: F401  (quiets MediaPipe logging before any import of it)
+
+def _quit_while_importing(_signum: int, _frame: object) -> None:
+    """Ctrl-C or SIGTERM while the CLI still imports (a second or two): exit 130 quietly, nothing is written yet."""
+    sys.exit(130)
+
+
+try:  # the main thread only; each command installs its own handling (commands.common.user_errors)
+    _PREVIOUS = (signal.signal(signal.SIGINT, _quit_while_importing),
+                 signal.signal(signal.SIGTERM, _quit_while_importing))
+except ValueError:
+    _PREVIOUS = None
+
+import typer  # noqa: E402
+
+from signcaps import __version__  # noqa: E402
+from signcaps.commands import common  # noqa: E402, F401  (quiets MediaPipe logging before any import of it)
 
 app = typer.Typer(
     name="signcaps",
@@ -62,3 +77,6 @@ def _flags_take_no_value(group: typer.Typer) -> None:
 
 
 _register()
+if _PREVIOUS is not None:  # from here on: KeyboardInterrupt, turned into exit 130 by every command
+    signal.signal(signal.SIGINT, _PREVIOUS[0] if _PREVIOUS[0] is not None else signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _PREVIOUS[1] if _PREVIOUS[1] is not None else signal.SIG_DFL)

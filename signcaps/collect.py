@@ -98,7 +98,14 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
     from signcaps.window import why_no_window
 
     cfg.check()
+    from signcaps.capture import parse_source
+
+    kind, target = parse_source(cfg.source)  # a missing file or an impossible camera fails before any folder is made
     folder = Path(cfg.out).expanduser() / cfg.label
+    if kind in ("folder", "image", "video"):  # never add crops to the frames being read
+        from signcaps.outputs import check_not_inputs
+
+        check_not_inputs(folder, [target], "--out")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -131,8 +138,7 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
                     crop = crop_hand(rgb, hand.landmarks, hand.is_left, crop_cfg)
                     while (path := folder / f"{stamp}-{index:05d}.png").exists():
                         index += 1
-                    if not cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
-                        raise CollectError(f"cannot write {path}")
+                    _write_crop(path, crop)
                     index += 1
                     result.saved += 1
                     result.files.append(str(path))
@@ -162,6 +168,17 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
             except cv2.error:
                 pass
     return result
+
+
+def _write_crop(path: Path, crop) -> None:
+    """Through `outputs.atomic_write`: a full disk leaves no half PNG in the dataset."""
+    from signcaps.outputs import atomic_write
+
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
+            raise CollectError(f"cannot write {path}")
+
+    atomic_write(path, write)
 
 
 def _one_hand(detect: DetectConfig) -> DetectConfig:

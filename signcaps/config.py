@@ -6,6 +6,7 @@ a seed is the complete description of a run.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -231,48 +232,143 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def recipe_from_dict(values: dict[str, Any]) -> Recipe:
+    if not isinstance(values or {}, dict):
+        raise ConfigError("a recipe must be a mapping of sections")
+    check_size(values, "recipe")
     return check_values(_build(Recipe, values or {}, ""))
 
 
-def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
+# A recipe holds ~80 values three levels deep. YAML aliases can make a 500-byte file expand to
+# billions of values (and a recursive alias to infinitely many), so every parsed recipe and
+# override is walked once with these budgets before anything else touches it.
+MAX_RECIPE_VALUES = 10_000
+MAX_RECIPE_DEPTH = 32
+
+
+def check_size(value: Any, where: str) -> None:
+    """Refuse a parsed document that refers to itself (a recursive alias) or that, with its aliases
+    expanded, would hold more than MAX_RECIPE_VALUES values or nest deeper than MAX_RECIPE_DEPTH."""
+    count = 0
+
+    def walk(node: Any, path: tuple[int, ...]) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_RECIPE_VALUES:
+            raise ConfigError(f"{where} expands to more than {MAX_RECIPE_VALUES:,} values (YAML aliases?); a recipe "
+                              f"holds about a hundred")
+        if isinstance(node, (dict, list, tuple)):
+            if id(node) in path:
+                raise ConfigError(f"{where} refers to itself (a recursive YAML alias)")
+            if len(path) >= MAX_RECIPE_DEPTH:
+                raise ConfigError(f"{where} nests deeper than {MAX_RECIPE_DEPTH} levels")
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            for child in children:
+                walk(child, (*path, id(node)))
+
+    walk(value, ())
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML through the safe loader, with the size budgets of `check_size`; one ConfigError line."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{where} nests deeper than {MAX_RECIPE_DEPTH} levels") from None
+    check_size(value, where)
+    return value
+
+
+def read_recipe_file(path: str | Path) -> dict[str, Any]:
+    """The sections of a recipe file: a regular UTF-8 file of at most MAX_RECIPE_BYTES, a YAML mapping."""
+    from signcaps.inputs import MAX_RECIPE_BYTES, regular_file
+
+    path = regular_file(path, "recipe", MAX_RECIPE_BYTES, ConfigError)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"recipe {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read recipe {path}: {err.strerror}") from None
+    values = parse_yaml(text, f"recipe {path}") or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"recipe {path} must be a mapping of sections")
+    return values
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] | None = None,
+                values: dict[str, Any] | None = None) -> Recipe:
     """Load a YAML recipe (a file, or the name of a shipped one such as `fused-capsnet`; None =
-    built-in defaults) and apply `section.key=value` overrides."""
-    values: dict[str, Any] = {}
+    built-in defaults), apply `section.key=value` overrides (text, as typed after --set), then
+    ``values`` ({dotted key: value}, from typed CLI flags: never parsed)."""
+    sections: dict[str, Any] = {}
     if path is not None:
         from signcaps.bundled import find_recipe, recipe_names
 
-        found = find_recipe(path)
+        try:
+            found = find_recipe(path)
+        except OSError:  # a name too long to be a path: read_recipe_file says so in one line
+            found = Path(path)
         if found is None:
             raise ConfigError(f"recipe not found: {path} (neither a file nor a shipped recipe: "
                               f"{', '.join(recipe_names()) or 'none found'})")
-        path = found
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"recipe {path} is not valid YAML: {str(err).splitlines()[0]}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"recipe {path} must be a mapping of sections")
-        values.setdefault("name", path.stem)
+        sections = read_recipe_file(found)
+        sections.setdefault("name", Path(found).stem)
     for item in overrides or []:
-        apply_override(values, item)
-    return recipe_from_dict(values)
+        apply_override(sections, item)
+    for key, value in (values or {}).items():
+        _set(sections, key.split("."), value, key)
+    return recipe_from_dict(sections)
 
 
-def apply_override(values: dict[str, Any], item: str) -> None:
-    """`train.epochs=5` -> values['train']['epochs'] = 5 (YAML-parsed value)."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override {item!r} must look like section.key=value")
-    parts = key.strip().split(".")
+def _set(values: dict[str, Any], parts: list[str], value: Any, item: str) -> None:
     node = values
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def _annotation(parts: list[str]) -> Any:
+    """The type of the recipe field at ``parts`` (None when unknown, or inside a free mapping)."""
+    cls: Any = Recipe
+    for part in parts:
+        if not dataclasses.is_dataclass(cls):
+            return None
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return None
+        cls = hints[part]
+    return cls
+
+
+def _is_text(annotation: Any) -> bool:
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+    return annotation is str or (str in args and all(a in (str, type(None)) for a in args))
+
+
+def apply_override(values: dict[str, Any], item: str) -> None:
+    """`train.epochs=5` -> values['train']['epochs'] = 5. The value is YAML (numbers, lists,
+    mappings), except for text settings (paths, names, patterns): those take the text as written,
+    so `data.root=signs #2` is that folder, not `signs` and a YAML comment."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    parts = key.strip().split(".")
+    annotation = _annotation(parts)
+    if _is_text(annotation):
+        text = raw.strip()
+        none = annotation is not str and text in ("", "~", "null", "None")
+        _set(values, parts, None if none else text, item)
+        return
     try:
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"override {item!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
+        value = parse_yaml(raw, f"override {item!r}: the value") if raw.strip() else None
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("is not valid YAML: ", "is not valid YAML (", 1) + ")"
+                          if "is not valid YAML: " in str(err) else str(err)) from None
+    _set(values, parts, value, item)
 
 
 def save_recipe(recipe: Recipe, path: Path) -> None:
@@ -300,12 +396,17 @@ def between(lo: float | None = None, hi: float | None = None, lo_open: bool = Fa
         too_high = hi is not None and (value >= hi if hi_open else value > hi)
         finite = value == value and value not in (float("inf"), float("-inf"))
         if too_low or too_high or not finite:
-            left = "" if lo is None else f"{'>' if lo_open else '>='} {lo:g}"
-            right = "" if hi is None else f"{'<' if hi_open else '<='} {hi:g}"
+            left = "" if lo is None else f"{'>' if lo_open else '>='} {_number(lo)}"
+            right = "" if hi is None else f"{'<' if hi_open else '<='} {_number(hi)}"
             bounds = " and ".join(p for p in (left, right) if p)
             return f"must be {'' if finite else 'a finite number '}{bounds}, got {value!r}"
         return None
+    check.bounds = (lo, hi, lo_open, hi_open)  # type: ignore[attr-defined]  (tests generate cases from it)
     return check
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def one_of(*choices: Any) -> Check:
@@ -319,10 +420,13 @@ def regex(value: Any) -> str | None:
         re.compile(value or "")
     except re.error as err:
         return f"is not a valid regular expression ({err})"
+    except (RecursionError, OverflowError):
+        return "is too deeply nested to be compiled as a regular expression"
     return None
 
 
 UNIT, POSITIVE, NON_NEGATIVE = between(0, 1), between(0, lo_open=True), between(0)
+SEED_MAX = 2**32 - 1
 CHECKS: dict[str, Check] = {
     "data.split": one_of("participant", "stratified", "group"), "data.group_pattern": regex,
     "data.val_fraction": between(0, 1, lo_open=True, hi_open=True), "data.test_fraction": between(0, 1, hi_open=True),
@@ -330,25 +434,63 @@ CHECKS: dict[str, Check] = {
     "detect.min_tracking_confidence": UNIT, "detect.context_pad": between(0, 2), "detect.retry_pad": between(-1, 2),
     "data.retakes": between(0, 16),
     "crop.input_size": between(8, 1024), "crop.channels": one_of(1, 3), "crop.margin": between(0, 5),
-    "crop.std": POSITIVE,
+    "crop.mean": between(0, 1), "crop.std": between(0.001, 10),  # in units of the [0, 1] pixel range
     **{f"augment.{k}": UNIT for k in ("affine_p", "color_p", "blur_p", "noise_p", "hflip_p", "scale", "translate",
                                       "jpeg_p", "background_p", "temperature", "retake_p")},
-    **{f"augment.{k}": NON_NEGATIVE for k in ("rotate", "shear", "brightness", "contrast", "gamma", "pose_jitter")},
+    "augment.rotate": between(0, 180), "augment.shear": between(0, 45), "augment.brightness": between(0, 1),
+    "augment.contrast": between(0, 1), "augment.gamma": between(0, 2), "augment.pose_jitter": between(0, 1),
     "augment.pose_tilt": between(0, 90),
     "model.routing_iterations": between(1, 20),
     "negatives.mode": one_of("off", "short", "class"), "negatives.stretch_x": between(0.25, 4),
     "negatives.synthetic": between(0, 8), "negatives.weight": between(0, 100),
-    "negatives.accept": UNIT, "negatives.none_below": UNIT, "negatives.max_pose_error": between(0, lo_open=True),
-    "train.epochs": between(1), "train.batch_size": between(1), "train.lr": POSITIVE, "train.lr_min": NON_NEGATIVE,
-    "train.weight_decay": NON_NEGATIVE, "train.recon_weight": NON_NEGATIVE, "train.pose_recon_weight": NON_NEGATIVE,
+    "negatives.accept": UNIT, "negatives.none_below": UNIT, "negatives.max_pose_error": between(0, 100, lo_open=True),
+    "train.epochs": between(1, 100_000), "train.batch_size": between(1, 65_536),
+    "train.lr": between(0, 10, lo_open=True), "train.lr_min": between(0, 10),
+    "train.weight_decay": between(0, 10), "train.recon_weight": between(0, 1000),
+    "train.pose_recon_weight": between(0, 1000),
     "train.num_workers": between(0, 64),
-    "train.threads": between(0, 1024), "train.device": one_of("auto", "cpu", "cuda"),
+    "train.threads": between(0, 256), "train.device": one_of("auto", "cpu", "cuda"),
+    # seeds feed numpy (32 bits) and torch (64 bits, seed * 100003 + epoch per epoch)
+    "train.seed": between(0, SEED_MAX), "data.split_seed": between(0, SEED_MAX),
 }
+PATH_KEYS = ("data.root", "data.cache_dir", "train.out_dir")  # must name a place: not empty
+
+
+def plain_text(value: Any) -> str | None:
+    """Text settings become paths and file names: a NUL byte would fail deep inside the OS calls."""
+    return "must not contain a NUL character" if isinstance(value, str) and "\x00" in value else None
+
+
+def _path_rule(value: Any) -> str | None:
+    from signcaps.inputs import path_complaint
+
+    if not str(value).strip():
+        return "must name a folder, got ''"
+    return path_complaint(str(value))
+
+
+def _generic(key: str, value: Any) -> str | None:
+    """The rules every setting follows, checked or not in CHECKS: numbers are finite, text has no NUL."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
+    if isinstance(value, (list, tuple)):
+        return next((c for c in (_generic(key, v) for v in value) if c), None)
+    if isinstance(value, dict):
+        return next((c for c in (_generic(key, v) for v in value.values()) if c), None)
+    return plain_text(value)
 
 
 def check_values(recipe: Recipe) -> Recipe:
-    """Apply CHECKS (and the one rule across keys); raises ConfigError naming the key."""
+    """Apply the generic rules, CHECKS and the one rule across keys; raises ConfigError naming the key."""
     values = recipe.to_dict()
+    for section, fields_ in values.items():
+        for name, value in (fields_.items() if isinstance(fields_, dict) else [("", fields_)]):
+            key = f"{section}.{name}" if name else section
+            complaint = _generic(key, value) or (_path_rule(value) if key in PATH_KEYS else None)
+            if complaint:
+                raise ConfigError(f"{key} {complaint}")
+    if not recipe.name or any(c in recipe.name for c in "/\\"):
+        raise ConfigError(f"name must be a plain name (it names the run folder), got {recipe.name!r}")
     for key, check in CHECKS.items():
         section, name = key.split(".")
         complaint = check(values[section][name])
@@ -361,3 +503,68 @@ def check_values(recipe: Recipe) -> Recipe:
         raise ConfigError(f"data.val_fraction + data.test_fraction must be < 1 (leaving training data), got "
                           f"{recipe.data.val_fraction:g} + {recipe.data.test_fraction:g}")
     return recipe
+
+
+# ------------------------------------------------------------------------------ command-line options
+# The same rule for the numbers given as options: one table, keyed by the option's parameter name
+# (the same name means the same thing in every command), applied to every command by
+# `commands.common.user_errors` before the command runs. None (option not given) is never checked.
+OPTION_CHECKS: dict[str, tuple[str, Check]] = {
+    "threads": ("--threads", between(1, 64)),  # onnxruntime intra-op threads
+    "port": ("--port", between(0, 65535)),
+    "bins": ("--bins", between(2, 100)),
+    "timeout": ("--timeout", between(0, 86_400, lo_open=True)),
+    "fps": ("--fps", between(0.1, 1000)),
+    "max_frames": ("--max-frames", between(1, 10**9)),
+    "warmup": ("--warmup", between(0, 10**6)),
+    "repeat": ("--repeat", between(1, 100)),
+    "hands": ("--hands", between(1, 4)),
+    "smoothing": ("--smoothing", between(0, 1, lo_open=True)),
+    "threshold": ("--threshold", between(0, 1)),
+    "detect_every": ("--detect-every", between(1, 10)),
+    "compose_hold": ("--compose-hold", between(1, 300)),
+    "compose_gap": ("--compose-gap", between(1, 300)),
+    "compose_end": ("--compose-end", between(1, 3000)),
+    "every": ("--every", between(1, 10**6)),
+    "max_crops": ("--max", between(1, 10**6)),
+    "size": ("--size", between(32, 1024)),
+    "margin": ("--margin", between(0.3, 1.5)),
+    "budget": ("--budget", between(0.01, 600)),
+    "accept": ("--accept", between(0, 1)),  # export: the rejection rule's thresholds
+    "none_below": ("--none-below", between(0, 1)),
+    "max_pose_error": ("--max-pose-error", between(0, 100)),
+    "reshoot": ("--reshoot", between(0, 8)),  # openset: re-shot copies per photo
+    "pace": ("--pace", between(0, 1000)),  # bench live: the camera's fps (0 = no paced runs; else >= 0.1)
+    "pace_frames": ("--pace-frames", between(1, 10**6)),
+    "routing_iterations": ("--routing-iterations", CHECKS["model.routing_iterations"]),
+    "routing": ("--routing", CHECKS["model.routing_iterations"]),  # bench variants: each count tried
+    "epochs": ("--epochs", CHECKS["train.epochs"]),
+    "seed": ("--seed", CHECKS["train.seed"]),
+}
+
+
+# Text options that name files, folders or sources (besides every Path-typed one): each must be
+# short enough to be a path, or the first `exists()` on it raises ENAMETOOLONG.
+PATH_OPTIONS = ("source", "hand_model", "hand_models", "model", "label")
+
+
+def check_options(values: dict[str, Any]) -> None:
+    """Apply OPTION_CHECKS to a command's parsed options, and the path rule to the ones that name
+    files; ConfigError naming the option."""
+    from signcaps.inputs import path_complaint
+
+    for name, value in values.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if name in PATH_OPTIONS or any(isinstance(v, Path) for v in items):
+            for item in items:
+                complaint = path_complaint(str(item)) if isinstance(item, (str, Path)) else None
+                if complaint:
+                    raise ConfigError(f"the path {str(item)[:40]}… {complaint}")
+        entry = OPTION_CHECKS.get(name)
+        if entry is None or value is None or isinstance(value, bool):
+            continue
+        flag, check = entry
+        for item in items:  # a repeatable option (`bench variants --routing 2 --routing 1`): every value
+            complaint = check(item) if isinstance(item, (int, float)) and not isinstance(item, bool) else None
+            if complaint:
+                raise ConfigError(f"{flag} {complaint}")

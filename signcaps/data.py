@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signcaps import inputs
 from signcaps.config import CropConfig, DataConfig, DetectConfig
 from signcaps.errors import UserError
 from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb
@@ -137,9 +138,7 @@ class Retakes:
         return Retakes(self.crops[index], self.points[index], self.left[index], self.found[index])
 
 
-def natural_key(text: str) -> list:
-    """Sort 'IMG_2' before 'IMG_10', and class '10' after '9'."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+natural_key = inputs.natural_key  # 'IMG_2' before 'IMG_10', class '10' after '9' (ASCII digits only)
 
 
 def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderScan:
@@ -216,10 +215,13 @@ def fingerprint(scan: FolderScan) -> str:
     Content rather than timestamps, so a copied dataset keeps its cache and an exported
     model's fingerprint names the data, not the disk it was on.
     """
+    from signcaps.outputs import file_digest
+
     digest = hashlib.sha256()
     for path, label in scan.files:
-        try:
-            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        try:  # in blocks; a file too large to be an image (read_image refuses it) counts by its size
+            size = path.stat().st_size
+            content = file_digest(path) if size <= inputs.MAX_IMAGE_BYTES else f"too large: {size} bytes"
         except OSError:
             content = "unreadable"
         digest.update(f"{path.relative_to(scan.root).as_posix()}|{scan.label_name(label)}|{content}\n".encode())
@@ -249,12 +251,13 @@ def load_cache(path: Path) -> CropSet:
 
 def save_cache(crops: CropSet, path: Path) -> None:
     """Atomic write: an interrupted `prepare` never leaves a half cache behind."""
+    from signcaps.outputs import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"classes": crops.classes, "paths": crops.paths, "skipped": crops.skipped, "fingerprint": crops.fingerprint}
-    tmp = path.with_name(path.name + ".part.npz")
-    np.savez(tmp, crops=crops.crops, labels=crops.labels, fallback=crops.fallback, points=crops.points,
-             left=crops.left, masks=crops.masks, meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez(tmp, crops=crops.crops, labels=crops.labels, fallback=crops.fallback,
+                                            points=crops.points, left=crops.left, masks=crops.masks,
+                                            meta=np.array(json.dumps(meta))))
 
 
 def crop_sample(image: np.ndarray, hand, crop_cfg: CropConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -373,15 +376,16 @@ def load_or_make_retakes(crops: CropSet, scan: FolderScan, main_cache: Path, dat
     with HandDetector(resolve_hand_model(hand_model), detect_cfg, mode="image") as detector, \
             progress_bar(label, len(crops), enabled=show_progress) as advance:
         retakes = retake_crops(crops, scan, detector, crop_cfg, data_cfg.retakes, advance)
-    tmp = path.with_name(path.name + ".part.npz")
-    np.savez(tmp, crops=retakes.crops, points=retakes.points, left=retakes.left, found=retakes.found)
-    os.replace(tmp, path)
+    from signcaps.outputs import atomic_write
+
+    atomic_write(path, lambda tmp: np.savez(tmp, crops=retakes.crops, points=retakes.points, left=retakes.left,
+                                            found=retakes.found))
     return retakes
 
 
 # ---------------------------------------------------------------------------------- splits
 
-_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+_NUMBER = re.compile(r"([0-9]+)(?!.*[0-9])")  # ASCII digits: int() of "²" fails
 
 
 def participant_groups(paths: list[str], labels: np.ndarray, max_gap: int = 10) -> np.ndarray:
@@ -410,7 +414,7 @@ def participant_groups(paths: list[str], labels: np.ndarray, max_gap: int = 10) 
 
 
 def pattern_groups(paths: list[str], pattern: str) -> np.ndarray:
-    regex = re.compile(pattern)
+    regex = re.compile(pattern)  # checked by config.CHECKS["data.group_pattern"] when the recipe was built
     names = []
     for rel in paths:
         match = regex.search(rel)
@@ -637,7 +641,7 @@ def _detect_all(scan: FolderScan, path: Path, crop_cfg: CropConfig, detect_cfg: 
     from signcaps.outputs import ensure_writable_dir
     from signcaps.progress import progress_bar
 
-    ensure_writable_dir(path.parent, "the crop cache folder (data.cache_dir)")  # before minutes of detection
+    ensure_writable_dir(path.parent, "the crop cache folder (data.cache_dir)", inputs=[scan.root])  # before the work
     model_path = resolve_hand_model(hand_model)
     with HandDetector(model_path, detect_cfg, mode="image") as detector, \
             progress_bar(f"cropping hands in {scan.root.name}", len(scan.files), enabled=show_progress) as advance:

@@ -163,13 +163,18 @@ def fetch(key: str, dest_root: Path, archive: Path | None = None, timeout: float
     if key not in DATASETS:
         raise FetchError(f"unknown dataset {key!r}; known: {', '.join(DATASETS)}")
     source = DATASETS[key]
-    from signcaps.outputs import OutputError, ensure_writable_dir
+    from signcaps.outputs import OutputError, check_not_inputs, check_replaceable, ensure_writable_dir
 
-    ensure_writable_dir(dest_root, "--dest")
-    target = Path(dest_root) / source.name
+    target = Path(dest_root).expanduser() / source.name
     if archive is not None and target.exists() and Path(archive).resolve().is_relative_to(target.resolve()):
         raise OutputError(f"--from {archive} lies inside the install target {target}, which fetch replaces; "
                           f"move it elsewhere or choose another --dest")
+    check_not_inputs(target, [archive], "--dest")  # never installed into the folder it is read from
+    ensure_writable_dir(dest_root, "--dest")
+    # A fetch replaces the whole install: never over images or folders the user added to it.
+    manifest = read_manifest(source.manifest)
+    check_replaceable(target, "the install target",
+                      legacy=lambda rel, path: _manifest_file(manifest, source.manifest_prefix, rel, path))
     with tempfile.TemporaryDirectory() as tmp:
         zip_path = archive or Path(tmp) / "archive.zip"
         if archive is None:
@@ -184,41 +189,44 @@ def fetch(key: str, dest_root: Path, archive: Path | None = None, timeout: float
 
 
 def _install(source: DatasetSource, src: Path, target: Path) -> FetchResult:
+    """Verified files into a staged folder, swapped in by renames only when all of them verified."""
+    from signcaps.outputs import staged_dir
+
     manifest = read_manifest(source.manifest)
-    staging = target.with_name(target.name + ".part")
-    shutil.rmtree(staging, ignore_errors=True)
     files = _archive_members(src, source)
     verified, unverified, bad = 0, 0, []
-    for rel, (size, read) in files.items():
-        key = f"{source.manifest_prefix}{rel}"
-        expected = manifest.get(key)
-        if expected is None:
-            unverified += 1
-            continue
-        try:
-            data = read() if size <= MAX_MEMBER_BYTES else b""
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError):  # a damaged entry counts as changed
-            data = b""
-        if hashlib.sha256(data).hexdigest() != expected:
-            bad.append(key)
-            continue
-        verified += 1
-        out = staging / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-    missing = sorted(set(manifest) - {f"{source.manifest_prefix}{r}" for r in files})
-    if bad or missing:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise FetchError(f"{src} does not match the {source.name} manifest: {len(bad)} changed, {len(missing)} missing "
-                         f"(e.g. {(bad + missing)[0]})")
-    # Swap by renames: the previous install is only deleted once the new one is in place.
-    previous = target.with_name(target.name + ".previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if target.exists():
-        target.rename(previous)
-    staging.rename(target)
-    shutil.rmtree(previous, ignore_errors=True)
+    with staged_dir(target, "the install target") as staging:
+        for rel, (size, read) in files.items():
+            key = f"{source.manifest_prefix}{rel}"
+            expected = manifest.get(key)
+            if expected is None:
+                unverified += 1
+                continue
+            try:
+                data = read() if size <= MAX_MEMBER_BYTES else b""
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError):  # a damaged entry counts as changed
+                data = b""
+            if hashlib.sha256(data).hexdigest() != expected:
+                bad.append(key)
+                continue
+            verified += 1
+            out = staging / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        missing = sorted(set(manifest) - {f"{source.manifest_prefix}{r}" for r in files})
+        if bad or missing:
+            raise FetchError(f"{src} does not match the {source.name} manifest: {len(bad)} changed, "
+                             f"{len(missing)} missing (e.g. {(bad + missing)[0]})")
     return FetchResult(target, verified, unverified)
+
+
+def _manifest_file(manifest: dict[str, str], prefix: str, rel: str, path: Path) -> bool:
+    """A file of an install made before signcaps recorded its outputs: ours when the manifest names
+    it with these bytes."""
+    from signcaps.outputs import file_digest
+
+    expected = manifest.get(f"{prefix}{rel}")
+    return expected is not None and file_digest(path) == expected
 
 
 def _archive_members(src: Path, source: DatasetSource) -> dict:

@@ -52,11 +52,14 @@ def load_eval_crops(checkpoint: str | Path, data: str | Path | None, split: str,
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None, split: str, hand_model: str | None,
                         out_dir: str | Path | None, show_progress: bool = True) -> dict[str, Any]:
     from signcaps.checkpoint import require_checkpoint_file
-    from signcaps.outputs import ensure_writable_dir
+    from signcaps.outputs import claim_files, ensure_writable_dir
     from signcaps.report import plot_confusion
 
     require_checkpoint_file(checkpoint)
-    target = ensure_writable_dir(Path(out_dir) if out_dir else Path(checkpoint).parent, "--out")  # before the work
+    target = ensure_writable_dir(Path(out_dir) if out_dir else Path(checkpoint).parent, "--out",
+                                 inputs=[data])  # before the work
+    claim_files(target, [f"eval-confusion-{s}.png" for s in (("test", "all") if split == "auto" else (split,))],
+                "--out")
     model, recipe, crops, split, skipped = load_eval_crops(checkpoint, data, split, hand_model, show_progress,
                                                            negatives=True)
     lengths = predict_lengths(model, inputs_of(crops, recipe), torch.device("cpu"))

@@ -234,7 +234,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     """
     from signcaps.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.landmarks import normalize_pose
-    from signcaps.outputs import ensure_writable_file
+    from signcaps.outputs import claim_files, ensure_writable_file
     from signcaps.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
     from signcaps.rejection import RejectionRule, RejectionRuleError, decide, pose_error
 
@@ -243,6 +243,9 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     if not cv2.haveImageWriter(str(png)):
         raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
     ensure_writable_file(png, "-o", inputs=[checkpoint, image])
+    pose_png = png.with_name(f"{png.stem}-pose{png.suffix}")
+    # names explain picks itself (the default beside the checkpoint, the pose figure) replace only its own files
+    claim_files(png.parent, [pose_png.name] if out else [png.name, pose_png.name], "the folder of -o")
     model, recipe, classes, state = build_from_checkpoint(checkpoint)
     try:
         rule = RejectionRule.from_meta(state.get("rejection"), [str(c) for c in classes]).with_accept(threshold)
@@ -280,7 +283,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
         figures.append((png, render(input01, recon, grid, lengths, classes, predicted, note=note)))
     if decoded is not None:
         grid = perturbation_grid(model, tensor, target=predicted, pose=pose, kind="pose")
-        target = png if not figures else png.with_name(f"{png.stem}-pose{png.suffix}")
+        target = png if not figures else pose_png
         figures.append((target, render(*pose_pictures(pose, decoded, grid), lengths, classes, predicted, note=note)))
     for path, figure in figures:
         _write_png(path, figure)

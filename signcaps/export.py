@@ -14,7 +14,6 @@ A model is only written when onnxruntime reproduces torch on the real test crops
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -196,10 +195,10 @@ def save_onnx(model_proto: Any, path: Path) -> None:
     except onnx.checker.ValidationError as err:
         raise ExportError("onnx.checker rejects the exported graph: "
                           f"{str(err).strip().splitlines()[0][:200]}") from None
+    from signcaps.outputs import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    onnx.save(model_proto, str(tmp))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: onnx.save(model_proto, str(tmp)))
 
 
 def export_onnx(model: nn.Module, recipe: Recipe, classes: list[str], state: dict[str, Any], path: Path,
@@ -218,15 +217,17 @@ def export_onnx(model: nn.Module, recipe: Recipe, classes: list[str], state: dic
     input_names = [INPUT_NAMES[kind] for kind in kinds]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    traced = path.with_name(path.name + ".trace")
+    from signcaps.outputs import new_temp_file, write_errors
+
+    traced = new_temp_file(path)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with write_errors(path), warnings.catch_warnings(), torch.no_grad():  # a full disk: one line
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(module, example, str(traced), dynamo=False, opset_version=OPSET,
                               input_names=input_names, output_names=outputs,
                               dynamic_axes={name: {0: "batch"} for name in [*input_names, *outputs]},
                               do_constant_folding=True, export_params=True)
-        proto = onnx.load(str(traced))
+            proto = onnx.load(str(traced))
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
         raise ExportError(f"torch.onnx.export failed: {str(err).strip().splitlines()[0][:200]}") from None
     finally:
@@ -377,8 +378,9 @@ def quantize_int8(float_path: Path, out_path: Path, calibration: dict[str, np.nd
     import onnx
     from onnxruntime import quantization as q
 
-    prepped = out_path.with_name(out_path.name + ".prep")
-    quantized = out_path.with_name(out_path.name + ".quant")
+    from signcaps.outputs import new_temp_file, out_of_space
+
+    prepped, quantized = new_temp_file(out_path), new_temp_file(out_path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -394,6 +396,8 @@ def quantize_int8(float_path: Path, out_path: Path, calibration: dict[str, np.nd
     except ExportError:
         raise
     except Exception as err:  # onnxruntime.quantization raises assorted types
+        if out_of_space(out_path.parent):
+            raise ExportError(f"cannot write {out_path}: no space left on the device") from None
         raise ExportError(f"int8 quantisation failed: {type(err).__name__}: {str(err).strip()[:200]}") from None
     finally:
         prepped.unlink(missing_ok=True)
@@ -468,22 +472,25 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     from signcaps.data import DatasetError
     from signcaps.evaluate import load_eval_crops
     from signcaps.infer import inputs_of
-    from signcaps.outputs import ensure_writable_file
+    from signcaps.outputs import check_not_inputs, claim_files, ensure_writable_file, new_temp_file, publish
 
     output = Path(output)
     if output.is_dir():
         raise ExportError(f"{output} is a folder; pass the ONNX file to write, e.g. {output / 'model.onnx'}")
     require_checkpoint_file(checkpoint)
-    ensure_writable_file(output, "-o", inputs=[checkpoint])
-    if int8:
-        ensure_writable_file(int8_path_for(output), "the int8 output", inputs=[checkpoint])
+    ensure_writable_file(output, "-o", inputs=[checkpoint, data])
+    if int8:  # a name export picks itself: it may replace only an int8 model signcaps wrote there
+        ensure_writable_file(int8_path_for(output), "the int8 output", inputs=[checkpoint, data, output])
+        claim_files(output.parent, [int8_path_for(output).name], "the folder of -o")
     model, recipe, classes, state = build_from_checkpoint(checkpoint, routing_iterations)
     try:
         rule = override_rule(rejection or checkpoint_rule(state, classes), accept, none_below, max_pose_error)
     except RejectionRuleError as err:
         raise ExportError(str(err)) from None
     check_rule_fits(rule, model, classes)  # before any work
-    staged = output.with_name(output.name + ".staged")
+    if data is None:  # the parity check reads the training data of the checkpoint
+        check_not_inputs(output, [recipe.data.root], "-o")
+    staged = new_temp_file(output)
     log(f"exporting {recipe.model.name} to ONNX (opset {OPSET})")
     try:
         outputs = export_onnx(model, recipe, classes, state, staged, rejection=rule)
@@ -507,7 +514,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
                                                  for key in ("reconstruction_max_abs_diff",
                                                              "pose_reconstruction_max_abs_diff")
                                                  if key in parity) + "; nothing written")
-        os.replace(staged, output)
+        publish(staged, output)
     finally:
         staged.unlink(missing_ok=True)
     meta = clf.meta

@@ -24,7 +24,7 @@ from signcaps.capsules import (
     mask_capsules,
     squash,
 )
-from signcaps.config import ConfigError, CropConfig, ModelConfig, coerce
+from signcaps.config import Check, ConfigError, CropConfig, ModelConfig, between, coerce
 from signcaps.errors import UserError
 from signcaps.landmarks import NUM_JOINTS, PARTS, TIPS
 
@@ -558,10 +558,57 @@ def model_entry(name: str) -> ModelEntry:
     return entry
 
 
+# Allowed values of the architecture parameters, by name (the same name means the same thing in
+# every registry entry), in the form of `config.CHECKS`; a list parameter checks each element. Then
+# the model is built once on torch's "meta" device (shapes only, no memory) and its parameter count
+# held to MAX_PARAMETERS: layer sizes from a recipe or a tampered checkpoint never ask for terabytes.
+_WIDTH, _HIDDEN, _DIM = between(1, 2048), between(1, 16384), between(1, 128)
+PARAM_CHECKS: dict[str, Check] = {
+    "stem_channels": _WIDTH, "stem_kernels": between(1, 31), "stem_strides": between(1, 8),
+    "stem_padding": between(0, 32), "primary_maps": between(1, 512), "primary_dim": _DIM,
+    "primary_kernel": between(1, 31), "primary_stride": between(1, 8), "primary_padding": between(0, 32),
+    "digit_dim": _DIM, "decoder_hidden": _HIDDEN, "routing_init_std": between(0, 10, lo_open=True),
+    "channels": _WIDTH, "kernel": between(1, 31), "fc_hidden": _HIDDEN, "dropout": between(0, 1, hi_open=True),
+    "caps_per_part": between(1, 128), "part_dim": _DIM, "part_hidden": _HIDDEN, "pose_decoder_hidden": _HIDDEN,
+    "image_dropout": between(0, 1, hi_open=True), "pose_dropout": between(0, 1, hi_open=True), "hidden": _HIDDEN,
+}
+MAX_LAYERS = 16  # entries of a list parameter (stem layers, decoder layers)
+MAX_PARAMETERS = 200_000_000  # the largest registered model (capsnet-sabour) has ~8 M
+
+
+def check_params(model: str, params: dict[str, Any]) -> None:
+    """PARAM_CHECKS on merged parameters; one ModelConfigError line naming the parameter."""
+    for key, value in params.items():
+        check = PARAM_CHECKS.get(key)
+        if check is None:
+            continue
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if len(items) > MAX_LAYERS:
+            raise ModelConfigError(f"model '{model}': param '{key}' has {len(items)} entries (at most {MAX_LAYERS})")
+        for item in items:
+            complaint = check(item)
+            if complaint:
+                raise ModelConfigError(f"model '{model}': param '{key}' {complaint}")
+
+
+def check_model(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int = 2) -> dict[str, Any]:
+    """The merged parameters, checked (PARAM_CHECKS) and sized on the meta device: one
+    ModelConfigError line before any memory is taken or any work starts. Returns the parameters."""
+    entry = model_entry(model_cfg.name)
+    params = merge_params(model_cfg.name, entry.defaults, model_cfg.params)
+    check_params(model_cfg.name, params)
+    with torch.device("meta"):  # shapes only: the size is known before any memory is taken
+        sized = entry.factory(params, crop_cfg, num_classes, model_cfg.routing_iterations, model_cfg.name)
+    if (count := count_parameters(sized)) > MAX_PARAMETERS:
+        raise ModelConfigError(f"model '{model_cfg.name}' would have {count:,} parameters (at most "
+                               f"{MAX_PARAMETERS:,}); make its layers smaller")
+    return params
+
+
 def build_model(model_cfg: ModelConfig, crop_cfg: CropConfig, num_classes: int) -> nn.Module:
     """Instantiate the registry entry ``model_cfg.name`` for this crop geometry and class count."""
     entry = model_entry(model_cfg.name)
-    params = merge_params(model_cfg.name, entry.defaults, model_cfg.params)
+    params = check_model(model_cfg, crop_cfg, num_classes)
     model = entry.factory(params, crop_cfg, num_classes, model_cfg.routing_iterations, model_cfg.name)
     model.inputs = entry.inputs
     return model

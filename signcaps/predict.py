@@ -42,6 +42,8 @@ def collect_images(inputs: Iterable[str | Path]) -> list[Path]:
             files += sorted(found, key=lambda p: natural_key(str(p)))
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise PredictInputError(f"{path} is not a regular file or folder")
         else:
             raise PredictInputError(f"no such file or directory: {path}")
     if not files:

@@ -6,6 +6,8 @@ numpy and OpenCV here: the torch-free runtime depends on this module.
 """
 from __future__ import annotations
 
+import re
+import stat
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,21 +97,51 @@ def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
 def read_image_bgr(path: str | Path) -> np.ndarray:
     """Read an image file as BGR uint8, refusing corrupt, truncated or oversized files.
 
-    OpenCV silently decodes a truncated JPEG as a partly grey image (and libjpeg prints
-    "Premature end of JPEG file" on the terminal), so the JPEG end marker is checked
-    explicitly: a half-written file must not become a training sample. 16-bit, grey, grey+alpha,
-    palette and CMYK files all come out as 8-bit 3-channel BGR.
+    The file is size-checked first and mapped, not read: the header's pixel size is checked
+    before anything is decoded, and only the pages the checks touch are read (a 20 GB sparse file
+    named like an image costs nothing). OpenCV silently decodes a truncated JPEG as a partly grey
+    image (and libjpeg prints "Premature end of JPEG file" on the terminal), so a JPEG must reach
+    its end-of-image marker; bytes after that marker (a phone's "motion photo" video) are left out.
+    16-bit, grey, grey+alpha, palette and CMYK files all come out as 8-bit 3-channel BGR.
     """
+    import mmap
+
+    from signcaps.inputs import MAX_IMAGE_BYTES
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # before open(): opening a FIFO would block
+            raise ImageReadError("not a regular file")
+        if info.st_size == 0:
+            raise ImageReadError("empty file")
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise ImageReadError(f"file too large for an image: {info.st_size / 1e6:.0f} MB "
+                                 f"(limit {MAX_IMAGE_BYTES / 1e6:.0f} MB)")
+        with open(path, "rb") as handle:
+            if info.st_size <= SMALL_IMAGE_BYTES:  # a camera frame or a photo: one read is cheapest
+                return _decode(handle.read())
+            try:
+                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # a filesystem without mmap: read it (its size is bounded)
+                return _decode(handle.read())
+            with mapped:
+                return _decode(mapped)
     except OSError as err:
-        raise ImageReadError(f"cannot read {path}: {err.strerror}") from None
-    if not raw:
-        raise ImageReadError("empty file")
-    if raw[:2] == b"\xff\xd8" and raw.rstrip(b"\x00")[-2:] != b"\xff\xd9":
-        raise ImageReadError("truncated JPEG (no end-of-image marker)")
-    size = image_header_size(raw)
+        raise ImageReadError(f"cannot read {path}: {err.strerror or type(err).__name__}") from None
+
+
+SMALL_IMAGE_BYTES = 8 << 20  # larger files are mapped: only the pages the header checks touch are read
+
+
+def _decode(raw: "mmap.mmap") -> np.ndarray:  # noqa: F821
+    is_jpeg = raw[:2] == b"\xff\xd8"
+    end = len(raw)
+    if is_jpeg and raw[-2:] != b"\xff\xd9":  # ends elsewhere than at its marker: where does the image end?
+        end = jpeg_end(raw)
+        if end is None:
+            raise ImageReadError("truncated JPEG (no end-of-image marker)")
+    size = image_header_size(raw[:64] if not is_jpeg else raw)
     if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
         raise ImageReadError(f"image too large: {size[0]}x{size[1]} pixels "
                              f"(limit {MAX_IMAGE_PIXELS / 1e6:g} megapixels); downscale it first")
@@ -118,13 +150,47 @@ def read_image_bgr(path: str | Path) -> np.ndarray:
     from signcaps.hands import quiet_native_stderr  # libjpeg prints "Corrupt JPEG data: …" on fd 2
 
     try:
-        with quiet_native_stderr() if raw[:2] == b"\xff\xd8" else nullcontext():
-            image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+        with quiet_native_stderr() if is_jpeg else nullcontext():
+            image = cv2.imdecode(np.frombuffer(raw, np.uint8, count=end), cv2.IMREAD_COLOR)
     except cv2.error:
         image = None
     if image is None or not image.size:
         raise ImageReadError("not a decodable image")
     return image
+
+
+# In a JPEG's entropy-coded data 0xFF is followed by 0x00 (a stuffed byte), a restart marker
+# (0xD0-0xD7) or another 0xFF (fill): any other byte after 0xFF is the next marker.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def jpeg_end(raw: bytes | "mmap.mmap") -> int | None:  # noqa: F821
+    """The offset just past a JPEG's end-of-image marker, walking its segments and scans (so the
+    EOI of an embedded EXIF thumbnail or of data appended after the image is not taken for it);
+    None when the stream ends before its EOI (a truncated file)."""
+    pos, size = 2, len(raw)
+    while pos + 2 <= size:
+        if raw[pos] != 0xFF:
+            return None
+        marker = raw[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return pos + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(raw[pos + 2:pos + 4], "big")
+        if length < 2 or pos + 4 > size:
+            return None
+        pos += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            found = _NEXT_MARKER.search(raw, pos)
+            if found is None:
+                return None
+            pos = found.start()
+    return None
 
 
 def read_image_rgb(path: str | Path) -> np.ndarray:

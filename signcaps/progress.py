@@ -16,7 +16,7 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     if not enabled:
         yield lambda _n=1: None
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=total)

@@ -8,7 +8,6 @@ return the crops untouched, so they reproduce the plain test accuracy exactly.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from signcaps.outputs import atomic_write_text, ensure_writable_dir
+from signcaps.outputs import atomic_write_json, claim_files, ensure_writable_dir
 
 # transform -> (settings, identity value, axis label)
 SWEEPS: dict[str, tuple[tuple[float, ...], float, str]] = {
@@ -27,6 +26,7 @@ SWEEPS: dict[str, tuple[tuple[float, ...], float, str]] = {
     "brightness": (tuple(round(-0.4 + 0.1 * i, 1) for i in range(9)), 0.0, "brightness change (added, [0, 1] units)"),
 }
 TRANSFORMS: tuple[str, ...] = tuple(SWEEPS)
+SWEEP_OUTPUTS = ("robustness.png", "robustness.json")  # what one checkpoint's sweep writes into --out
 
 
 # ----------------------------------------------------------------------------- transforms
@@ -154,14 +154,16 @@ def robustness_sweep(checkpoint: str | Path, data: str | Path | None, split: str
     "checkpoint", "samples", "data", "split", "json", "png"}."""
     from signcaps.checkpoint import require_checkpoint_file
 
-    target = ensure_writable_dir(Path(out_dir) if out_dir else require_checkpoint_file(checkpoint).parent, "--out")
+    target = ensure_writable_dir(Path(out_dir) if out_dir else require_checkpoint_file(checkpoint).parent, "--out",
+                                 inputs=[data])
+    claim_files(target, SWEEP_OUTPUTS, "--out")
     result = _sweep(checkpoint, data, split, hand_model, show_progress)
     label = result["model"]
     result["png"] = str(plot_panels({label: result}, target / "robustness.png",
                                     f"{label}: {Path(result['data']).name} ({result['split']}, "
                                     f"{result['samples']} images)"))
     result["json"] = str(target / "robustness.json")
-    atomic_write_text(result["json"], json.dumps(result, indent=1))
+    atomic_write_json(result["json"], result)
     return result
 
 
@@ -176,7 +178,9 @@ def compare_checkpoints(checkpoints: Sequence[str | Path], data: str | Path | No
 
     for checkpoint in checkpoints:
         require_checkpoint_file(checkpoint)
-    target = ensure_writable_dir(Path(out_dir) if out_dir else common_folder(checkpoints), "--out")  # before the sweeps
+    target = ensure_writable_dir(Path(out_dir) if out_dir else common_folder(checkpoints), "--out",
+                                 inputs=[data])  # before the sweeps
+    claim_files(target, ("robustness-rotation.png", "robustness.png", "robustness-compare.json"), "--out")
     sweeps = [_sweep(c, data, split, hand_model, show_progress) for c in checkpoints]
     labels = model_labels([(s["model"], s["checkpoint"]) for s in sweeps])
     for label, sweep in zip(labels, sweeps):
@@ -191,7 +195,7 @@ def compare_checkpoints(checkpoints: Sequence[str | Path], data: str | Path | No
     panels = plot_panels(by_label, target / "robustness.png", "robustness: " + " vs ".join(labels))
     result = {"models": sweeps, "rotation_png": str(rotation), "png": str(panels),
               "json": str(target / "robustness-compare.json")}
-    atomic_write_text(result["json"], json.dumps(result, indent=1))
+    atomic_write_json(result["json"], result)
     return result
 
 

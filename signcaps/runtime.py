@@ -180,8 +180,8 @@ def _is_detect(value: Any) -> bool:
 # A tampered or foreign file gets one line naming the key instead of a traceback deep in the
 # preprocessing. A new entry (e.g. a second input) is one more line here.
 META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
-    "classes": (lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, str) or _is_int(c) for c in v),
-                "a non-empty list of class names", True),
+    "classes": (lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, str) or _is_int(c) for c in v)
+                and len({str(c) for c in v}) == len(v), "a non-empty list of distinct class names", True),
     "input_size": (lambda v: _is_int(v) and 8 <= v <= 1024, "an integer from 8 to 1024", True),
     "channels": (lambda v: _is_int(v) and v in (1, 3), "1 or 3", True),
     "mean": (_is_number, "a number", True),
@@ -201,7 +201,9 @@ META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
 
 
 def crop_config_from_meta(meta: dict[str, Any]) -> CropConfig:
-    return CropConfig(
+    """The crop settings of training, held to the recipe's ranges (`config.CHECKS`): a tampered
+    margin of 1e9 is refused here, not turned into a crop of the whole frame."""
+    crop = CropConfig(
         input_size=int(meta["input_size"]),
         channels=int(meta["channels"]),
         margin=float(meta["margin"]),
@@ -210,6 +212,11 @@ def crop_config_from_meta(meta: dict[str, Any]) -> CropConfig:
         std=float(meta["std"]),
         fallback_whole_image=bool(meta.get("fallback_whole_image", False)),
     )
+    try:
+        check_values(Recipe(crop=crop))
+    except UserError as err:
+        raise ModelLoadError(f"signcaps metadata crop settings are out of range: {err}") from None
+    return crop
 
 
 def rejection_rule_from_meta(meta: dict[str, Any], source: str = "the model") -> RejectionRule:
@@ -251,6 +258,9 @@ class OnnxClassifier:
         source = str(self.path)
         if not self.path.is_file():
             raise ModelLoadError(f"model not found: {source}")
+        from signcaps.inputs import MAX_MODEL_BYTES, regular_file
+
+        regular_file(self.path, "model", MAX_MODEL_BYTES, ModelLoadError)
         try:
             model = onnx.load(source)
         except Exception:  # protobuf's DecodeError, or onnx's own errors for foreign bytes
@@ -281,6 +291,26 @@ class OnnxClassifier:
         except Exception as err:  # onnxruntime raises its own exception types for invalid graphs
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ModelLoadError(f"onnxruntime cannot load {source}: {first[:200]}") from None
+        self._check_outputs(source)
+
+    def _check_outputs(self, source: str) -> None:
+        """One inference at load on a fixed input: the output must be (1, classes) and finite.
+        A graph whose lengths width differs from its class list, or whose weights are NaN, is
+        refused here instead of being used (or crashing) on the first frame."""
+        rng = np.random.default_rng(0)
+        probe = {"image": rng.normal(0, 0.5, (1, *self.input_shape)).astype(np.float32),
+                 "pose": rng.normal(0, 0.5, (1, NUM_JOINTS, 3)).astype(np.float32)}
+        try:
+            lengths = self.classify(probe)
+        except Exception as err:  # onnxruntime's own types for a graph that does not run
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ModelLoadError(f"{source} does not run on onnxruntime: {first[:200]}") from None
+        if lengths.shape != (1, len(self.classes)):
+            raise ModelLoadError(f"{source}: output '{LENGTHS}' has {lengths.shape[-1] if lengths.ndim else 0} "
+                                 f"values per hand, its metadata names {len(self.classes)} classes")
+        if not np.isfinite(lengths).all():
+            raise ModelLoadError(f"{source} outputs NaN or infinite capsule lengths (broken weights); it cannot "
+                                 "be used")
 
     def _check_signature(self, model: Any, source: str) -> None:
         inputs = {i.name: _dims(i) for i in model.graph.input

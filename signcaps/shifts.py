@@ -27,7 +27,9 @@ import numpy as np
 from signcaps import scenes
 from signcaps.config import CropConfig, DetectConfig, Recipe
 from signcaps.errors import UserError
+from signcaps.outputs import atomic_write_json, claim_files, ensure_writable_dir
 
+SHIFT_OUTPUTS = ("domain-shift.png", "domain-shift.json")  # what `robustness --domain` writes into --out
 SHIFT_VERSION = 2  # bump when a shift changes; the key also holds its description (which names its settings)
 
 Shift = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
@@ -173,10 +175,10 @@ def detect_shift(photos: TestPhotos, name: str, detect: DetectConfig, hand_model
             if hands:
                 found[i], points[i], left[i] = True, hands[0].points, hands[0].is_left
             advance(1)
+    from signcaps.outputs import atomic_write
+
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part.npz")
-    np.savez(tmp, found=found, points=points, left=left)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: np.savez(tmp, found=found, points=points, left=left))
     return Detections(found, points, left)
 
 
@@ -220,6 +222,8 @@ def evaluate_shifts(models: Sequence[str | Path], names: Sequence[str] | None = 
         raise ShiftError(f"unknown shift(s) {unknown}; choose from: {', '.join(SHIFTS)}")
     if not models:
         raise ShiftError("no models to evaluate")
+    target = Path(out_dir) if out_dir else Path(".")  # checked before the work
+    claim_files(ensure_writable_dir(target, "--out", inputs=[data, *models]), SHIFT_OUTPUTS, "--out")
     scorers = [load_scorer(m) for m in models]
     recipe = _reference_recipe(scorers)
     photos = test_photos(recipe, hand_model, data, split, show_progress)
@@ -244,13 +248,11 @@ def evaluate_shifts(models: Sequence[str | Path], names: Sequence[str] | None = 
                         "shifts": rows,
                         "worst": min(r["accuracy"] for r in shifted) if shifted else None,
                         "worst_found": min(r["accuracy_found"] for r in shifted) if shifted else None})
-    target = Path(out_dir) if out_dir else Path(".")
     report = {"data": str(photos.root), "split": split, "images": len(photos.paths), "shifts": names,
               "descriptions": {n: SHIFTS[n][0] for n in names}, "models": results, "recipes": recipe_means(results)}
-    target.mkdir(parents=True, exist_ok=True)
     report["png"] = str(plot_shifts(report, target / "domain-shift.png"))
     report["json"] = str(target / "domain-shift.json")
-    Path(report["json"]).write_text(json.dumps(report, indent=1))
+    atomic_write_json(report["json"], report)
     return report
 
 

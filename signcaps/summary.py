@@ -2,20 +2,47 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from signcaps.errors import UserError
 
+# What the table reads from each metrics.json: key -> (type check, what it should be).
+_MISSING = object()  # a key that may be left out (older runs)
+_NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), "a number")
+REQUIRED: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model": (lambda v: isinstance(v, str) and bool(v), "a model name"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "params": _NUMBER, "epochs": _NUMBER, "seconds_per_epoch": _NUMBER, "train_seconds": _NUMBER,
+    "test_acc": (lambda v: v is None or _NUMBER[0](v), "a number or null"),
+    "recipe": (lambda v: v is _MISSING or v is None or isinstance(v, str), "a recipe name"),
+    "wall_seconds": (lambda v: v is _MISSING or _NUMBER[0](v), "a number"),
+}
+
 
 def load_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """metrics.json of each run folder; a missing, damaged or foreign file is one UserError line."""
+    from signcaps.inputs import MAX_JSON_BYTES, regular_file
+
     runs = []
     for run_dir in dict.fromkeys(Path(d).resolve() for d in run_dirs):  # a path given twice counts once
         path = run_dir / "metrics.json"
         if not path.is_file():
             raise UserError(f"{run_dir} has no metrics.json (not a finished run)")
-        runs.append({**json.loads(path.read_text()), "run_dir": str(run_dir)})
+        regular_file(path, "metrics file", MAX_JSON_BYTES)
+        try:
+            metrics = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise UserError(f"{path} is not valid JSON (damaged or not written by signcaps train)") from None
+        if not isinstance(metrics, dict):
+            raise UserError(f"{path} is not a signcaps metrics file (not a JSON object)")
+        for key, (valid, expected) in REQUIRED.items():
+            if not valid(metrics.get(key, _MISSING)):
+                raise UserError(f"{path} is not a usable signcaps metrics file: '{key}' should be {expected}")
+        runs.append({**metrics, "run_dir": str(run_dir)})
     return runs
 
 

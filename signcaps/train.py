@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import signal
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.text import Text
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -49,16 +51,25 @@ from signcaps.data import (
     split_record,
 )
 from signcaps.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
-from signcaps.errors import UserError
+from signcaps.errors import Interrupted, UserError
 from signcaps.infer import inputs_of, predict_lengths, select_inputs
 from signcaps.metrics import classification_report
-from signcaps.models import build_model, count_parameters, resolved_config
-from signcaps.outputs import atomic_write_text, exclusive_lock
+from signcaps.models import build_model, check_model, count_parameters, resolved_config
+from signcaps.outputs import atomic_write_json, atomic_write_text, claim_files, exclusive_lock
 from signcaps.progress import console, progress_bar
 
 
-class TrainingInterrupted(UserError, RuntimeError):
-    """Ctrl-C or SIGTERM: the last finished epoch is safe in last.pt."""
+class TrainingInterrupted(Interrupted):
+    """Ctrl-C or SIGTERM: the last finished epoch is safe in last.pt (exit 130, like every command)."""
+
+
+class TrainingDiverged(UserError, RuntimeError):
+    """The loss became NaN or infinite: nothing of that epoch is saved."""
+
+
+# What a run writes into its folder: a folder holding one of these that signcaps did not write
+# (the user's own recipe.yaml, say) is refused before the work (`outputs.claim_files`).
+RUN_FILES = ("recipe.yaml", "split.json", "last.pt", "best.pt", "metrics.json", "curves.png", "confusion.png")
 
 
 class TrainStep(nn.Module):
@@ -142,10 +153,11 @@ def default_run_dir(recipe: Recipe) -> Path:
     return Path(recipe.train.out_dir) / f"{name}-s{recipe.train.seed}"
 
 
-def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool) -> Recipe:
-    """The recipe a `train` call runs: the given file or shipped name, plus overrides. Without
-    one, the shipped default model's recipe (`runtime.default_recipe_name`), so a plain `train`
-    trains what the package ships.
+def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool,
+               values: dict[str, Any] | None = None) -> Recipe:
+    """The recipe a `train` call runs: the given file or shipped name, plus overrides (`--set` text,
+    then the typed flags' ``values``). Without one, the shipped default model's recipe
+    (`runtime.default_recipe_name`), so a plain `train` trains what the package ships.
 
     A resume without a recipe continues the run's own saved recipe (overrides still apply on
     top, e.g. more epochs), never the default.
@@ -155,11 +167,11 @@ def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | 
 
         default = default_recipe_name()
         if resume:
-            folder = run_dir or default_run_dir(load_recipe(default, overrides))
+            folder = run_dir or default_run_dir(load_recipe(default, overrides, values))
             if (folder / "recipe.yaml").is_file():
-                return load_recipe(folder / "recipe.yaml", overrides)
+                return load_recipe(folder / "recipe.yaml", overrides, values)
         recipe = default
-    return load_recipe(recipe, overrides)
+    return load_recipe(recipe, overrides, values)
 
 
 def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
@@ -170,7 +182,8 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
 
     Rank 0 detects and caches the crops; the other ranks wait, then read the same cache.
     """
-    warn = (lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False)) if info.is_main else None
+    warn = (lambda msg: console.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False)) \
+        if info.is_main else None
 
     def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
         if info.is_main and missing_signs(recipe.negatives, scan_folder(recipe.data.root).classes) == []:
@@ -276,12 +289,13 @@ def check_resumable(state: dict[str, Any], recipe: Recipe, path: Path) -> None:
 def train(recipe: Recipe, run_dir: Path | None = None, resume: bool = False, hand_model: str | None = None,
           show_progress: bool = True) -> dict[str, Any]:
     """Train `recipe` into `run_dir`; returns the summary also written to metrics.json."""
+    check_model(recipe.model, recipe.crop)  # impossible layer sizes: one line before any work
     info, device = init_distributed(recipe.train.device)
     run_dir = Path(run_dir or default_run_dir(recipe))
     try:
         # One process (rank 0 of a torchrun job) per run folder: two runs would share last.pt.tmp
         # and one result would silently vanish.
-        with exclusive_lock(run_dir, "--run-dir") if info.is_main else nullcontext():
+        with exclusive_lock(run_dir, "--run-dir", inputs=[recipe.data.root]) if info.is_main else nullcontext():
             summary = _train(recipe, run_dir, resume, hand_model, show_progress, info, device)
         # Every rank leaves together: a rank tearing its gloo group down while rank 0 still wrote
         # the report was seen to abort ("terminate called without an active exception", 1 run in 4
@@ -303,6 +317,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     if info.is_main and last_path.exists() and not resume:
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose "
                               "another --run-dir")
+    if info.is_main:
+        claim_files(run_dir, RUN_FILES, "--run-dir", legacy_ok=resume)
     crops, parts, kept_split = load_splits(recipe, hand_model, info, show_progress)
     train_set, val_set, test_set = (parts[k] for k in ("train", "val", "test"))
     classes = output_classes(crops.classes, recipe)
@@ -317,12 +333,20 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
     start_epoch, best_val, history = 0, -1.0, []
+    if resume and not last_path.is_file():
+        # stopped before its first epoch was saved (or never started): resuming it is starting it
+        if info.is_main:
+            console.print(f"nothing to resume yet ({last_path} does not exist): starting from epoch 1",
+                          markup=False, highlight=False)
+        resume = False
     if resume:
-        if not last_path.is_file():
-            raise CheckpointError(f"nothing to resume: {last_path} does not exist")
         state = load_checkpoint(last_path)
         check_entries(state, last_path, RESUME)
         check_resumable(state, recipe, last_path)
+        if state.get("data_fingerprint") not in (None, crops.fingerprint):
+            raise CheckpointError(f"the dataset {recipe.data.root} changed since {last_path} was written (fingerprint "
+                                  f"{state['data_fingerprint']} -> {crops.fingerprint}): resuming would mix two "
+                                  f"splits; start a new run with another --run-dir")
         load_weights(model, state["model_state"], str(last_path))
         try:
             optimizer.load_state_dict(state["optimizer"])
@@ -361,6 +385,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
             sums = run_epoch(ddp_step, loader, optimizer, device, cfg.amp, f"epoch {epoch + 1}/{cfg.epochs}",
                              show_progress, recipe.negatives.mode)
             train_loss, train_acc = global_means(info, sums, device)
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(f"the training loss became {train_loss} in epoch {epoch + 1}; nothing of it was "
+                                       f"saved; lower train.lr (now {cfg.lr:g}) or check the data")
             scheduler.step()
             seconds = time.perf_counter() - started
             if info.is_main:
@@ -472,5 +499,5 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         "world_size": world_size, "ranks_in_sync": in_sync,
         "wall_seconds": wall_seconds,  # this session's loop incl. validation and checkpoints (not crop caching)
     }
-    atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=1))
+    atomic_write_json(run_dir / "metrics.json", summary)
     return summary

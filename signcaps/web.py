@@ -130,10 +130,12 @@ def model_metadata(path: Path) -> dict[str, Any]:
     """
     import onnx
 
+    from signcaps.inputs import MAX_MODEL_BYTES, regular_file
     from signcaps.runtime import FORMAT, META_KEY
 
     if not path.is_file():
         raise WebBuildError(f"model not found: {path}")
+    regular_file(path, "model", MAX_MODEL_BYTES, WebBuildError)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:  # protobuf's DecodeError or onnx's own errors for foreign bytes
@@ -158,12 +160,19 @@ def model_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _check_target(out: Path) -> None:
-    """Never overwrite a folder the user had, unless it is a site this command built."""
+def _check_target(out: Path, inputs: list[Path]) -> None:
+    """Never overwrite a folder the user had, nor files they added to a site this command built,
+    nor one of this build's own inputs (`outputs.check_replaceable`, `outputs.check_not_inputs`)."""
+    from signcaps.outputs import check_not_inputs, check_replaceable
+
+    if out.is_symlink():
+        raise WebBuildError(f"{out} is a symbolic link; pass the folder it points to, or a new folder")
     if out.exists() and not out.is_dir():
         raise WebBuildError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / SITE_MARKER).is_file():
         raise WebBuildError(f"{out} is not empty and is not a signcaps site; choose a new folder")
+    check_replaceable(out, "the site folder", legacy=lambda _rel, _path: True)  # sites built before records
+    check_not_inputs(out, inputs, "the site folder", replaces_folder=True)
 
 
 def _copy(src: Path, dst: Path) -> int:
@@ -176,22 +185,23 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
                source: Path = WEB_SOURCE, log: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
     """Write the static site to `out` (replacing a site built there before); returns what was written."""
     from signcaps.assets import resolve_hand_model
-    from signcaps.runtime import default_model_path
+    from signcaps.outputs import staged_dir
+    from signcaps.runtime import OnnxClassifier, default_model_path
 
     out = Path(out).expanduser()
-    _check_target(out)
+    _check_target(out, [Path(model).expanduser()] if model is not None else [])
     if not (source / "src" / "index.html").is_file():
         raise WebBuildError(f"the page's sources are not at {source / 'src'}: this signcaps install is incomplete "
                             f"(reinstall the wheel)")
     model_path = Path(model).expanduser() if model is not None else default_model_path()
     meta = model_metadata(model_path)
+    OnnxClassifier(model_path)  # the checks every runtime makes at load: outputs fit the classes, no NaN
     hand_path = resolve_hand_model(hand_model, log=log)
+    _check_target(out, [model_path, hand_path])
     modules = ensure_node_modules(source, log)
 
-    staging = out.with_name(out.name + ".part")
-    shutil.rmtree(staging, ignore_errors=True)
     files: dict[str, int] = {}
-    try:
+    with staged_dir(out, "the site folder") as staging:
         files["index.html"] = _copy(source / "src" / "index.html", staging / "index.html")
         for script in sorted((source / "src").glob("*.js")):
             files[f"js/{script.name}"] = _copy(script, staging / "js" / script.name)
@@ -220,12 +230,9 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
             "files": len(files) + 1,
             "size_bytes": sum(files.values()),
         }
-        (staging / SITE_MARKER).write_text(json.dumps(report, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        # the marker is served with the site: names, never this machine's absolute paths
+        marker = {**report, "site": out.name, "model": model_path.name, "hand_model": hand_path.name}
+        (staging / SITE_MARKER).write_text(json.dumps(marker, indent=1) + "\n")
     return report
 
 
@@ -238,6 +245,20 @@ class _Handler(SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
+
+    def list_directory(self, path: Any) -> None:
+        """No folder listings: the site is its files, not a browsable view of the build folder."""
+        self.send_error(404, "Not Found")
+        return None
+
+    def send_head(self) -> Any:
+        from urllib.parse import unquote
+
+        parts = unquote(self.path.split("?", 1)[0].split("#", 1)[0]).split("/")
+        if any(part.startswith(".") and part not in ("", ".", "..") for part in parts):
+            self.send_error(404, "Not Found")  # hidden files (signcaps' output record) are not the site's
+            return None
+        return super().send_head()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (http.server's signature)
         if self.verbose:

@@ -226,7 +226,16 @@ def paused_loop(window: Window, image: np.ndarray, index: int, screenshot_dir: s
 def save_screenshot(image: np.ndarray, folder: str, index: int) -> Path:
     path = Path(folder).expanduser()
     path.mkdir(parents=True, exist_ok=True)
-    target = path / f"signcaps-{time.strftime('%Y%m%d-%H%M%S')}-f{index}.png"
-    if not cv2.imwrite(str(target), image):
-        raise ScreenshotError(f"cannot write screenshot {target}")
+    from signcaps.outputs import atomic_write
+
+    stem = f"signcaps-{time.strftime('%Y%m%d-%H%M%S')}-f{index}"
+    target, n = path / f"{stem}.png", 1
+    while target.exists():  # never over a file already there
+        target, n = path / f"{stem}-{n}.png", n + 1
+
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), image):
+            raise ScreenshotError(f"cannot write screenshot {target}")
+
+    atomic_write(target, write)
     return target

@@ -5,7 +5,6 @@ pipelined, the encoding runs in its own thread so it overlaps the next frame's w
 """
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -25,17 +24,22 @@ class VideoWriter:
     """Annotated frames -> video file (mp4v), optionally in a thread (encoding overlaps the loop)."""
 
     def __init__(self, path: str, fps: float, size: tuple[int, int], threaded: bool) -> None:
-        from signcaps.outputs import temp_sibling
+        from signcaps.outputs import new_temp_file
 
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.path = str(Path(path).expanduser())
-        # Written under a temporary name and renamed on close: a video already at --output
-        # stays untouched until there is a new one to replace it.
-        self._tmp = temp_sibling(Path(self.path))
+        # Written under a temporary name (random, created exclusively) and renamed on close once
+        # the file reads back: a video already at --output stays untouched until there is a good
+        # new one to replace it.
+        self._tmp = new_temp_file(Path(self.path))
         self.size = size
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
         if not self._writer.isOpened():
+            from signcaps.outputs import out_of_space
+
             self._tmp.unlink(missing_ok=True)
+            if out_of_space(Path(self.path).parent):
+                raise WriterError(f"cannot write video {self.path}: no space left on the device")
             raise WriterError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it, or the folder is "
                               "not writable)")
         self.frames = 0
@@ -72,11 +76,28 @@ class VideoWriter:
             self._queue.put(image)
 
     def close(self) -> None:
+        """Finish the file and move it to its name, or raise WriterError (a full disk: OpenCV's
+        writer drops frames silently, so the finished file is read back once before it counts)."""
+        from signcaps.outputs import publish
+
         if self._queue is not None:
             self._queue.put(None)
             self._thread.join()
         self._writer.release()
-        if self.frames and self._tmp.is_file():
-            os.replace(self._tmp, self.path)
-        else:
+        try:
+            if not self.frames:
+                return
+            if self._error is not None or not self._reads_back():
+                raise WriterError(f"cannot write video {self.path}: the file did not come out whole (no space left "
+                                  "on the device?); an earlier file of that name was kept")
+            publish(self._tmp, self.path)
+        finally:
             self._tmp.unlink(missing_ok=True)
+
+    def _reads_back(self) -> bool:
+        capture = cv2.VideoCapture(str(self._tmp))
+        try:
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if capture.isOpened() else 0
+            return count == self.frames and capture.read()[0]
+        finally:
+            capture.release()

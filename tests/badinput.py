@@ -28,6 +28,24 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS: list[dict] = []
+# The fault classes of docs/RELIABILITY.md; `attempt(cls=...)` takes a key, CLASS["current"] is the default.
+CLASSES = {
+    "round1": "0. bad files, settings and paths (round 1)",
+    "temp": "1. temporary names that collide with user names",
+    "owned": "2. outputs over inputs or over user files",
+    "disk": "3. full disk and write errors",
+    "parse": "4. parsers: recipes, --set, --data",
+    "markup": "5. text shown as markup",
+    "digits": "6. digits in names",
+    "nan": "7. NaN and shapes",
+    "range": "8. ranges of options and settings",
+    "size": "9. files read whole, image headers",
+    "resume": "10. resume and caches",
+    "env": "11. odd environments",
+    "signal": "12. interrupted at random points (SIGINT, SIGTERM, SIGKILL)",
+}
+CLASS = {"current": CLASSES["round1"]}
+TEMP_MARK = ".signcaps-tmp-"  # every temporary name signcaps makes holds this (outputs.TEMP_TAG)
 
 
 # ------------------------------------------------------------------------------ hostile images
@@ -137,6 +155,8 @@ def attempt(
     absent: list[Path] = (),
     show: str | None = None,
     note: str | None = None,
+    cls: str | None = None,
+    clean: list[Path] = (),
 ) -> Outcome:
     """Run one case, record it, and assert the rules every bad input must follow.
 
@@ -146,9 +166,10 @@ def attempt(
     before = digests(list(keep))
     outcome = run()
     after = digests(list(keep))
-    errors = [line for line in outcome.output.splitlines() if line.startswith("error:")]
+    errors = [line for line in outcome.output.splitlines() if line.startswith(("error:", "interrupted:"))]
     traceback = "Traceback" in outcome.output or outcome.exception is not None
-    lost = before != after or any(Path(p).exists() for p in absent)
+    left = leftovers(list(clean))
+    lost = before != after or any(Path(p).exists() for p in absent) or bool(left)
     seen = errors[0] if errors else (outcome.output.strip().splitlines() or [""])[-1]
     shown = [
         line.strip() for line in outcome.output.splitlines() if show and show in line and not line.startswith("error:")
@@ -159,6 +180,7 @@ def attempt(
         seen = f"({note})"
     RECORDS.append(
         {
+            "class": CLASSES[cls] if cls else CLASS["current"],
             "command": command,
             "case": case,
             "exit": outcome.code,
@@ -184,16 +206,44 @@ def attempt(
     assert not any(Path(p).exists() for p in absent), (
         f"{detail}\nleft behind: {[str(p) for p in absent if Path(p).exists()]}"
     )
+    assert not left, f"{detail}\ntemporary files left behind: {left}"
     return outcome
 
 
+def leftovers(folders: list[Path]) -> list[str]:
+    """Temporary files or folders signcaps left below ``folders`` (its names hold TEMP_MARK)."""
+    found = []
+    for folder in folders:
+        if Path(folder).is_dir():
+            found += [str(p) for p in Path(folder).rglob("*") if TEMP_MARK in p.name]
+    return found
+
+
+def _class_order(record: dict) -> int:
+    return int(record["class"].split(".")[0])
+
+
+def class_table(records: list[dict]) -> str:
+    """Cases per fault class: how many, how many passed, over which commands."""
+    lines = ["| fault class | cases | passing | commands |", "| --- | ---: | ---: | --- |"]
+    for name in dict.fromkeys(r["class"] for r in sorted(records, key=_class_order)):
+        group = [r for r in records if r["class"] == name]
+        commands = sorted({r["command"] for r in group})
+        lines.append(f"| {name} | {len(group)} | {sum(r['ok'] for r in group)} | "
+                     f"{', '.join(f'`{c}`' for c in commands)} |")
+    return "\n".join(lines) + "\n"
+
+
 def table_markdown(records: list[dict]) -> str:
-    """The per-command table of docs/RELIABILITY.md, with the totals it claims."""
-    lines = ["| command | case | exit | what the user sees |", "| --- | --- | ---: | --- |"]
-    for r in sorted(records, key=lambda r: (r["command"], r["case"])):
-        message = re.sub(r"/\S*?/pytest-\d+/[^/\s]+(/?)", r"…\1", r["message"]).replace("|", "\\|")
+    """The tables of docs/RELIABILITY.md (per class, then per case), with the totals they claim."""
+    lines = [class_table(records), "| class | command | case | exit | what the user sees |",
+             "| --- | --- | --- | ---: | --- |"]
+    for r in sorted(records, key=lambda r: (_class_order(r), r["command"], r["case"])):
+        message = re.sub(r"/\S*?/pytest-\d+/[^/\s]+(/?)", r"…\1", r["message"])
+        message = message.replace("|", "\\|")
         message = message if len(message) <= 200 else message[:197] + "…"
-        lines.append(f"| `{r['command']}` | {r['case']} | {r['exit']} | {message} |")
+        case = r["case"].replace("|", "\\|")
+        lines.append(f"| {r['class'].split('.')[0]} | `{r['command']}` | {case} | {r['exit']} | {message} |")
     total = len(records)
     summary = (
         f"\n{total} cases over {len({r['command'] for r in records})} commands; "

@@ -23,6 +23,16 @@ MISSING_SHARED = (None if DIGITS.is_dir() and HAND_MODEL.is_file() else
                   f"needs ../shared beside the project (looked in {SHARED}; set SIGNCAPS_SHARED to move it)")
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """$SIGNCAPS_RELIABILITY_TABLE=FILE: the bad-input suite's records (every module that ran cases)
+    as the tables of docs/RELIABILITY.md."""
+    import sys
+
+    badinput = sys.modules.get("badinput")
+    if badinput is not None:
+        badinput.write_table(os.environ.get("SIGNCAPS_RELIABILITY_TABLE"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if MISSING_SHARED:
         for item in items:

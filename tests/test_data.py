@@ -168,7 +168,7 @@ def test_fetch_installs_a_verified_copy_and_refuses_a_tampered_one(digits_root, 
 
     result = fetch("digits", tmp_path / "raw", archive=digits_root)
     assert result.verified >= 1000 and result.unverified == 0
-    assert sorted(p.name for p in result.path.iterdir()) == [str(d) for d in range(10)]
+    assert sorted(p.name for p in result.path.iterdir() if not p.name.startswith(".")) == [str(d) for d in range(10)]
 
     tampered = tmp_path / "tampered" / "Dataset"
     shutil.copytree(result.path, tampered)

@@ -149,3 +149,45 @@ def test_tampered_detector_settings_are_refused_or_in_range(detect):
     except ModelLoadError:
         return
     assert 1 <= settings_.num_hands <= 4 and 0 <= settings_.context_pad <= 2
+
+
+# ------------------------------------------------------------------ recipe files, names, image bytes
+
+YAMLISH = st.text(alphabet=st.sampled_from(list("abc:-[]{}&*!|>'\"#,.0123456789 \n\t\\\x00é²")), max_size=200)
+
+
+@PROFILE
+@given(st.one_of(YAMLISH, st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
+def test_any_recipe_text_gives_a_recipe_or_a_config_error(tmp_path_factory, text):
+    path = tmp_path_factory.getbasetemp() / "any-recipe.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass") if text.isascii() else text.encode("latin-1", "replace"))
+    try:
+        load_recipe(path)
+    except ConfigError as err:
+        assert "\n" not in str(err).strip()
+
+
+@PROFILE
+@given(st.text(max_size=30))
+def test_natural_sort_takes_any_name(text):
+    from signcaps.inputs import natural_key
+
+    key = natural_key(text)
+    assert sorted([key, natural_key("IMG_10"), natural_key("²")]) is not None
+
+
+@PROFILE
+@given(st.binary(max_size=400), st.sampled_from([b"", b"\xff\xd8", b"\xff\xd8\xff\xe0\x00\x10", b"\x89PNG\r\n\x1a\n"]))
+def test_any_image_bytes_decode_or_give_an_image_read_error(tmp_path_factory, data, prefix):
+    from signcaps.preprocess import ImageReadError, jpeg_end, read_image_bgr
+
+    path = tmp_path_factory.getbasetemp() / "any-image.jpg"
+    path.write_bytes(prefix + data)
+    end = jpeg_end(prefix + data)
+    assert end is None or 0 < end <= len(prefix + data)
+    try:
+        image = read_image_bgr(path)
+    except ImageReadError as err:
+        assert "\n" not in str(err)
+    else:
+        assert image.ndim == 3 and image.shape[2] == 3

@@ -138,7 +138,7 @@ def test_predict_threshold_out_of_range_is_one_line(tiny, mixed):
     result = CliRunner().invoke(app, ["predict", str(folder / "hand.jpg"), "--model", str(tiny["onnx"]),
                                       "--threshold", "1.5"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.output.strip().splitlines() == ["error: --threshold must be in [0, 1], got 1.5"]
+    assert result.output.strip().splitlines() == ["error: --threshold must be >= 0 and <= 1, got 1.5"]
 
 
 def test_predictor_api_takes_a_threshold(tiny, mixed):

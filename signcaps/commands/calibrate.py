@@ -58,9 +58,9 @@ def openset_command(
     recipe: Optional[Path] = typer.Option(Path("train/recipes/fused-capsnet.yaml"), "--recipe",
                                           help="recipe whose data, split and negatives settings name the sets"),
     set_: list[str] = typer.Option([], "--set", help="override a recipe value, e.g. --set data.root=DIR"),
-    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0,
+    threshold: Optional[float] = typer.Option(None, "--threshold",
                                               help="accept threshold instead of each model's own rule"),
-    reshoot: int = typer.Option(0, "--reshoot", min=0, max=8,
+    reshoot: int = typer.Option(0, "--reshoot",
                                 help="also judge every set re-shot this many times (new background, light, colour, "
                                      "blur, JPEG; hands detected again)"),
     out_dir: Path = typer.Option(Path("openset"), "--out", help="folder for the ROC PNG and JSON"),

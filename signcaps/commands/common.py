@@ -2,26 +2,32 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from signcaps.errors import UserError
 
-# MediaPipe/LiteRT log every model load to stderr; keep the terminal for our own messages.
+# MediaPipe/LiteRT and OpenCV log to stderr on their own ("[ WARN:0@…] global loadsave.cpp …");
+# keep the terminal for our own messages. Set before either library is first imported.
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-out = Console()  # tables and results: stdout
-err = Console(stderr=True)  # progress, notes and errors: stderr (keeps --json clean)
+# Paths, file names and class names come from users and model files: never rich markup. With
+# markup off, "[/x]" in a name is printed as it is instead of crashing rich or restyling the line;
+# styles are given as `style=` or with `Text`, never inside the printed string.
+out = Console(markup=False)  # tables and results: stdout
+err = Console(stderr=True, markup=False)  # progress, notes and errors: stderr (keeps --json clean)
 
 TEXT_COLUMNS = ("class", "best", "model", "file", "stage", "setting", "inputs", "summary", "check", "status",
                 "detail")  # left-aligned; numbers go right
@@ -36,59 +42,89 @@ JsonOption = typer.Option(False, "--json", help="print machine-readable JSON ins
 
 
 def user_errors(func: F) -> F:
-    """Turn the user's mistakes into `error: …` on one line and exit code 1; Ctrl-C into exit 130."""
+    """Every command's frame: its options checked against `config.OPTION_CHECKS` first; the user's
+    mistakes as `error: …` on one line and exit code 1; Ctrl-C and SIGTERM as exit 130 (the work
+    in progress cleaned up by the `finally` blocks on the way out)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from signcaps.config import check_options
+
+        previous = _on_sigterm(_raise_interrupt)
         try:
+            check_options(kwargs)
             return func(*args, **kwargs)
         except UserError as exc:  # the message is plain text (paths, `pip install 'signcaps[train]'`), never markup
-            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            code = getattr(exc, "exit_code", 1)
+            label = "interrupted:" if code == 130 else "error:"
+            err.print(Text.assemble((label, "yellow" if code == 130 else "red"), " ", one_line(str(exc))),
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(code) from None
         except ModuleNotFoundError as exc:  # a path to torch no explicit check caught: still one line
             from signcaps.environment import TRAIN_EXTRA, TRAIN_MODULES
 
             if (exc.name or "").partition(".")[0] not in TRAIN_MODULES:
                 raise
-            err.print(f"[red]error:[/] {escape(f'this needs the training extra ({exc.name} is not installed): ')}"
-                      f"{escape(TRAIN_EXTRA)}", highlight=False, soft_wrap=True)
+            err.print(Text.assemble(("error:", "red"), " ", one_line(
+                f"this needs the training extra ({exc.name} is not installed): {TRAIN_EXTRA}")),
+                highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]")
+            err.print("interrupted", style="yellow")
             raise typer.Exit(130) from None
         except BrokenPipeError:
             sys.stderr.close()
             raise typer.Exit(0) from None
+        finally:
+            _on_sigterm(previous)
 
     return wrapper  # type: ignore[return-value]
 
 
+def one_line(text: str) -> str:
+    """A message as the one line the CLI promises (a library's text may hold newlines)."""
+    return " ".join(text.split()) if "\n" in text or "\r" in text else text
+
+
+def _raise_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM (main thread only); returns the one it replaces."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main interpreter, or no such signal here
+        return None
+
+
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=_jsonable) + "\n")
+    """One JSON document on stdout: strict JSON (a NaN becomes null, never the bare `NaN`)."""
+    from signcaps.outputs import json_text
+
+    sys.stdout.write(json_text(value) + "\n")
     sys.stdout.flush()
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    result = Table(title=title, title_justify="left")
+    """Title, headers and cells as plain `Text`: a class or file name is never read as markup,
+    whichever console prints the table."""
+    result = Table(title=Text(str(title)), title_justify="left")
     for column in columns:
-        result.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
+        result.add_column(Text(str(column)), justify="left" if column in TEXT_COLUMNS else "right")
     for row in rows:
         result.add_row(*(_cell(v) for v in row))
     return result
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any) -> Text:
     if isinstance(value, Text):  # already styled (and never parsed as markup)
         return value
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
-    return str(value)
+        return Text(f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}")
+    return Text(str(value))
 
 
 def print_open_set(rows: list[dict], how: str) -> None:

@@ -26,7 +26,7 @@ def models_pull(hand_model: Optional[str] = HandModelOption) -> None:
     """Find or fetch the hand model (download, else build it from the mediapipe wheel on PyPI) and print its path."""
     from signcaps.assets import resolve_hand_model
 
-    path = resolve_hand_model(hand_model, log=lambda msg: err.print(f"[dim]{msg}[/]"))
+    path = resolve_hand_model(hand_model, log=lambda msg: err.print(msg, style="dim", highlight=False))
     out.print(str(path))
 
 

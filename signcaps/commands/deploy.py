@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.text import Text
 
 from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
 
@@ -55,7 +56,7 @@ def export_command(
     require_training_extra("export")
     from signcaps.export import PARITY_ATOL, export_checkpoint
 
-    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     report = export_checkpoint(checkpoint, output, data=data, int8=int8, hand_model=hand_model,
                                show_progress=not json_out, log=log, accept=accept, none_below=none_below,
                                max_pose_error=max_pose_error, routing_iterations=routing_iterations)
@@ -88,7 +89,7 @@ def export_command(
             out.print(f"wrote {q['path']}; int8 agrees with float on {q['agree_with_float']}/{q['samples']} crops; "
                       f"{split} accuracy change {change:+.2f} points", highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
-        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("warning:", "bold yellow"), f" {warning}"), highlight=False, soft_wrap=True)
 
 
 @user_errors
@@ -201,7 +202,7 @@ def bench_model_command(
         require_training_extra("bench model --checkpoint")
     from signcaps.bench import bench_model
 
-    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     result = bench_model(checkpoint, model, int8_model, budget_s=budget, log=log)
     if json_out:
         print_json(result)
@@ -249,7 +250,7 @@ def bench_variants_command(
     only what keeps every accuracy figure within 0.1 point of the reference."""
     from signcaps.variants import bench_variants
 
-    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     result = bench_variants(checkpoint, out_dir, routing, int8, threshold, hand_model, shift or None, budget,
                             show_progress=not json_out, log=log)
     if json_out:

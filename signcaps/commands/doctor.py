@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from signcaps.commands.common import JsonOption, err, out, print_json, table, user_errors
 
@@ -24,7 +25,7 @@ def doctor_command(
     from signcaps.doctor import diagnose, fix_opencv
 
     if fix:
-        done = fix_opencv(log=lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+        done = fix_opencv(log=lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
         for line in done or ["OpenCV: nothing to repair"]:
             err.print(f"fixed: {line}" if done else line, highlight=False)
         if done:  # this process holds the cv2 it imported before the repair: a fresh one checks the result
@@ -41,7 +42,8 @@ def doctor_command(
         rows = [[c.name, "ok" if c.ok else ("-" if c.optional else "PROBLEM"), c.detail] for c in report.checks]
         out.print(table("signcaps doctor", ["check", "status", "detail"], rows))
         for check in report.problems:
-            out.print(f"[red]problem:[/] {check.name}: fix with `{check.fix}`", highlight=False, soft_wrap=True)
+            out.print(Text.assemble(("problem:", "red"), f" {check.name}: fix with `{check.fix}`"), highlight=False,
+                      soft_wrap=True)
         if not report.problems:
             out.print("no problems found", highlight=False)
     if any(c.name in ("opencv", "pip check") for c in report.problems) or (report.problems and not fix):

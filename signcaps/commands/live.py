@@ -26,12 +26,14 @@ def register_bench(bench: typer.Typer) -> None:
 def _size(text: Optional[str]) -> Optional[tuple[int, int]]:
     if not text:
         return None
+    from signcaps.inputs import ascii_int
     from signcaps.live import LiveError
 
-    w, sep, h = text.lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 16 or int(h) < 16:
-        raise LiveError(f"--camera-size must look like 640x480, got {text!r}")
-    return int(w), int(h)
+    width, sep, height = text.lower().partition("x")
+    w, h = ascii_int(width), ascii_int(height)
+    if not sep or w is None or h is None or not (16 <= w <= 16384 and 16 <= h <= 16384):
+        raise LiveError(f"--camera-size must look like 640x480 (16 to 16384 pixels a side), got {text!r}")
+    return w, h
 
 
 @user_errors
@@ -107,8 +109,9 @@ def live_command(
                      compose=ComposeConfig(compose_hold, compose_gap,
                                            compose_end) if compose or compose_out else None).check()
     on_result = (lambda result, classes: print_json(result.to_json(classes))) if json_out else None
-    on_number = _number_sink(compose_out, to_stdout=not json_out) if cfg.compose is not None else None
-    summary = run_live(cfg, on_result=on_result, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False),
+    on_number = (_number_sink(compose_out, to_stdout=not json_out, inputs=[source, model, output])
+                 if cfg.compose is not None else None)
+    summary = run_live(cfg, on_result=on_result, log=lambda msg: err.print(msg, style="dim", highlight=False),
                        on_number=on_number)
     print_summary(summary, to_stderr=True)
     if summary.error is not None:
@@ -117,20 +120,24 @@ def live_command(
         raise typer.Exit(130)
 
 
-def _number_sink(path: Optional[Path], to_stdout: bool):
+def _number_sink(path: Optional[Path], to_stdout: bool, inputs: list = ()):
     """Where finished numbers go: appended to a file (flushed at once, so nothing is lost), else stdout."""
     if path is not None:
         from signcaps.live import LiveError
+        from signcaps.outputs import ensure_writable_file
 
+        ensure_writable_file(path, "--compose-out", inputs=inputs)  # never the input video, nor --output
         try:
-            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
             path.expanduser().open("a").close()
         except OSError as exc:
             raise LiveError(f"cannot write --compose-out {path}: {exc.strerror}") from None
 
         def append(number: str) -> None:
-            with path.expanduser().open("a") as handle:
-                handle.write(number + "\n")
+            try:
+                with path.expanduser().open("a") as handle:
+                    handle.write(number + "\n")
+            except OSError as exc:  # a full disk mid-run: one line, the numbers so far are in the file
+                raise LiveError(f"cannot write --compose-out {path}: {exc.strerror}") from None
         return append
     if to_stdout:
         return lambda number: print(number, flush=True)
@@ -187,7 +194,7 @@ def collect_command(
 
     cfg = CollectConfig(label=label, out=str(out_dir), source=source, every=every, max_crops=max_crops, size=size,
                         margin=margin, window=window, fps=fps, stall_timeout=timeout, hand_model=hand_model).check()
-    result = collect(cfg, log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False),
+    result = collect(cfg, log=lambda msg: err.print(msg, style="dim", highlight=False),
                      progress=not json_out)
     if json_out:
         print_json(result.to_dict())
@@ -241,7 +248,7 @@ def bench_live_command(
                              warmup=warmup, repeat=repeat, mode=mode, explain=explain, threads=threads,
                              detect_every=detect_every, detector=detector, reuse=reuse, draw=draw,
                              pace=pace or None, pace_frames=pace_frames,
-                             log=(lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]",
+                             log=(lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim",
                                                                                                highlight=False)))
     if json_out:
         print_json(bench.to_dict())
@@ -267,7 +274,8 @@ def _print_bench_live(bench, warmup: int) -> None:
     out.print(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up, "
                     f"{'drawing' if bench.draw else 'not drawing'}), ms", columns, rows))
     if "pipelined" in results:
-        err.print("[dim]wait = the main thread idle, waiting for detection (pipelined mode only)[/]", highlight=False)
+        err.print("wait = the main thread idle, waiting for detection (pipelined mode only)", style="dim",
+                  highlight=False)
     for name, summary in results.items():
         share = f"{summary.classifier_share:.1%}" if summary.classifier_share is not None else "-"
         cpu = f"; {summary.cpu_ms_per_frame:.1f} ms CPU per frame (all threads)" if summary.cpu_ms_per_frame else ""
@@ -310,7 +318,7 @@ def _print_bench_live(bench, warmup: int) -> None:
                           (">= " if "at_least" in t else "<= ") + f"{t['target']:g}",
                           {True: "yes", False: "no", None: "-"}[t["met"]]] for name, t in targets.items()]))
     if bench.busy:
-        err.print(f"[yellow]note:[/] load average {bench.load_before:.1f} on {bench.cores} cores while measuring: "
+        err.print(f"note: load average {bench.load_before:.1f} on {bench.cores} cores while measuring: "
                   "other processes "
                   f"compete for the CPU, the numbers are pessimistic", highlight=False)
 

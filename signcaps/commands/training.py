@@ -50,9 +50,10 @@ def train_command(
     require_training_extra("train")
     from signcaps.train import run_recipe, train
 
-    flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed, "data.root": data, "train.device": device}
-    overrides = [*set_, *(f"{k}={v}" for k, v in flags.items() if v is not None)]
-    cfg = run_recipe(recipe, overrides, run_dir, resume)
+    flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed,
+             "data.root": str(data) if data is not None else None, "train.device": device}
+    # typed values, never text through YAML: `--data "signs #2"` is that folder, `--data 2024` a folder too
+    cfg = run_recipe(recipe, set_, run_dir, resume, values={k: v for k, v in flags.items() if v is not None})
     summary = train(cfg, run_dir, resume=resume, hand_model=hand_model, show_progress=not json_out)
     if not summary:
         return  # not rank 0
@@ -94,6 +95,13 @@ def eval_command(
         from signcaps.environment import require_training_extra
 
         require_training_extra("eval")
+        if robustness:  # both reports' names are checked before either does any work
+            from signcaps.outputs import claim_files
+            from signcaps.robustness import SWEEP_OUTPUTS
+
+            target = out_dir or checkpoint.parent
+            if target.is_dir():
+                claim_files(target, SWEEP_OUTPUTS, "--out")
         from signcaps.evaluate import evaluate_checkpoint
 
         result = evaluate_checkpoint(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)

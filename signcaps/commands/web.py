@@ -28,7 +28,7 @@ def build_command(
     """Write a static site that works offline: page, WASM runtimes, the ONNX model and the hand model."""
     from signcaps.web import build_site
 
-    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"[dim]{msg} …[/]", highlight=False))
+    log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     report = build_site(site, model=model, hand_model=hand_model, log=log)
     if json_out:
         print_json(report)
