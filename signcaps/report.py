@@ -10,11 +10,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """`rect`: the part of the figure the axes may fill (room left for a legend below them)."""
     from signcaps.outputs import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     finally:
@@ -73,17 +74,21 @@ def plot_sweep(curves: dict[str, tuple[list[float], list[float]]], path: Path, x
 
 def plot_roc(curves: dict, path: Path, title: str) -> Path:
     """Open-set ROC: signs accepted and right over negatives accepted, one line per model and score."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    fig, (whole, zoom) = plt.subplots(1, 2, figsize=(10, 4.6))
     for label, curve in curves.items():
-        ax.step(curve.negatives_accepted, curve.signs_right, where="post", label=f"{label} (AUC {curve.auc:.3f})")
-    ax.set_xlabel("held-out negatives accepted as a sign")
-    ax.set_ylabel("signs accepted and right")
-    ax.set_xlim(0, 0.3)
-    ax.set_ylim(0.8, 1.0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+        for ax in (whole, zoom):
+            ax.step(curve.negatives_accepted, curve.signs_right, where="post", label=f"{label} (AUC {curve.auc:.3f})")
+    for ax, (x1, y0), name in ((whole, (1.0, 0.5), "every threshold"), (zoom, (0.1, 0.95), "zoomed: the corner")):
+        ax.set_xlim(0, x1)
+        ax.set_ylim(y0, 1.0)
+        ax.set_xlabel("held-out negatives accepted as a sign")
+        ax.grid(alpha=0.3)
+        ax.set_title(name, fontsize=9)
+    whole.set_ylabel("signs accepted and right")
+    handles, labels = whole.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path, rect=(0, 0.04 + 0.035 * ((len(labels) + 2) // 3), 1, 1))
 
 
 def plot_reliability(rel, path: Path, title: str) -> Path:
