@@ -128,11 +128,29 @@ EXPLAIN_H = 70  # the explain tiles' band, at scale 1
 DECISION_H = 26  # the decision, its reason and the pose error under them (two lines)
 
 
-def panel_size(img_shape: tuple[int, ...], classes: int, explain: bool) -> tuple[int, int]:
+MAX_LABEL = 14  # characters of a class name beside its bar; longer ones end in "."
+
+
+def bar_label(name: str) -> str:
+    """A class name as it fits beside its bar (OpenCV's fonts are ASCII: no ellipsis)."""
+    return name if len(name) <= MAX_LABEL else name[: MAX_LABEL - 1] + "."
+
+
+def label_width(classes: list[str] | int, s: float) -> int:
+    """Pixels for the bar labels: the widest class name (26 px at scale 1 for the digits' one character)."""
+    if isinstance(classes, int) or not classes:
+        return int(round(26 * s))
+    widest = max(cv2.getTextSize(bar_label(str(c)), FONT, 0.45 * s, _line(s))[0][0] for c in classes)
+    return max(int(round(26 * s)), widest + int(round(8 * s)))
+
+
+def panel_size(img_shape: tuple[int, ...], classes: list[str] | int, explain: bool) -> tuple[int, int]:
+    """(width, height) of a hand's panel; `classes` (the names, or only their count) sets the labels' width."""
     s = scale_for(img_shape)
+    count = classes if isinstance(classes, int) else len(classes)
     row = max(8, int(round(18 * s)))
-    width = int(round(150 * s))
-    height = (int(round(44 * s)) + classes * row + (int(round((EXPLAIN_H + DECISION_H) * s)) if explain else 0)
+    width = int(round(124 * s)) + label_width(classes, s)
+    height = (int(round(44 * s)) + count * row + (int(round((EXPLAIN_H + DECISION_H) * s)) if explain else 0)
               + int(round(6 * s)))
     return width, height
 
@@ -141,7 +159,7 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
                explain: bool = False, none_below: float = 0.0) -> None:
     """The big answer and one labelled bar per class capsule at (x, y); the winning sign highlighted."""
     s = scale_for(img.shape)
-    width, height = panel_size(img.shape, len(classes), explain)
+    width, height = panel_size(img.shape, classes, explain)
     _darken(img, x, y, x + width, y + height)
     pad = int(round(6 * s))
     colour = SLOT_COLOURS[view.slot % len(SLOT_COLOURS)]
@@ -154,20 +172,27 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
         lengths = np.clip(np.asarray(view.lengths, np.float32), 0.0, 1.0)
         best = int(np.argmax(lengths)) if view.best is None else int(view.best)
         big, shown = answer_text(view)
-        _text(img, big, (x + pad, y + header - int(4 * s)), (0.7 if big == "none" else 1.3) * s, shown or colour,
-              max(2, int(round(3 * s))))
-        _text(img, f"{lengths[best]:.2f}", (x + int(round(60 * s)), y + int(header * 0.55)), 0.5 * s, TEXT, _line(s))
+        size, thick = (0.7 if big == "none" else 1.3) * s, max(2, int(round(3 * s)))
+        wide = cv2.getTextSize(big, FONT, size, thick)[0][0]
+        number_x = x + int(round(60 * s))  # the winner's length and the handedness, right of the big answer
+        if wide > number_x - x - pad:  # a long class name ("three", "I love you"): the numbers move right,
+            number_x = x + width - int(round(60 * s))
+            room = number_x - x - pad - int(round(4 * s))
+            big = bar_label(big) if wide > room else big
+            while cv2.getTextSize(big, FONT, size, thick)[0][0] > room and size > 0.35 * s:
+                size *= 0.9  # and the name shrinks rather than run over them or the panel's edge
+        _text(img, big, (x + pad, y + header - int(4 * s)), size, shown or colour, thick)
+        _text(img, f"{lengths[best]:.2f}", (number_x, y + int(header * 0.55)), 0.5 * s, TEXT, _line(s))
         if view.handedness:
-            _text(img, view.handedness[0], (x + int(round(60 * s)), y + header - int(4 * s)), 0.45 * s, colour,
-                  _line(s))
+            _text(img, view.handedness[0], (number_x, y + header - int(4 * s)), 0.45 * s, colour, _line(s))
     row = max(8, int(round(18 * s)))
-    label_w = int(round(26 * s))
+    label_w = label_width(classes, s)
     bar_x0 = x + pad + label_w
     bar_w = width - 2 * pad - label_w
     for i, name in enumerate(classes):
         top = y + header + i * row
         winner = i == best
-        _text(img, name[:3], (x + pad, top + row - int(4 * s)), 0.45 * s, TEXT, _line(s))
+        _text(img, bar_label(str(name)), (x + pad, top + row - int(4 * s)), 0.45 * s, TEXT, _line(s))
         length = int(round(float(lengths[i]) * bar_w))
         fill = (answer_text(view)[1] or WIN) if winner else BAR
         inset_top, inset_bottom = max(1, int(round(2 * s))), max(2, int(round(3 * s)))
@@ -309,7 +334,7 @@ def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], thres
     """Everything for one frame, in place; `slots` panels are always drawn ("no hand" when empty)."""
     s = scale_for(img.shape)
     by_slot = {v.slot: v for v in views}
-    width, _ = panel_size(img.shape, len(classes), explain)
+    width, _ = panel_size(img.shape, classes, explain)
     margin = int(round(8 * s))
     top_right = int(round(34 * s))  # below the FPS text
     for slot in range(slots):
@@ -319,7 +344,7 @@ def draw_frame(img: np.ndarray, views: list[HandView], classes: list[str], thres
         else:
             x, y = img.shape[1] - width - margin, top_right
         if slot >= 2:  # rarely used: further slots below the first two
-            _, height = panel_size(img.shape, len(classes), explain)
+            _, height = panel_size(img.shape, classes, explain)
             y += height + margin
         draw_panel(img, view, classes, threshold, x, y, explain, none_below)
     for view in views:  # hands last: a hand under a panel stays visible

@@ -880,3 +880,41 @@ def test_bench_live_reports_latency_reuse_and_targets(clip, onnx_model):
 def test_bench_live_pace_settings_are_one_line_errors(clip):
     _one_line_error(invoke(["bench", "live", "--source", str(clip[0]), "--pace", "-5"]), "--pace")
     _one_line_error(invoke(["bench", "live", "--source", str(clip[0]), "--pace-frames", "5"]), "--pace-frames")
+
+
+def test_long_class_names_fit_their_panel():
+    """A user's own signs ("I love you", "thumbs up and away") are written out beside their bars, and
+    the big answer shrinks rather than run over the numbers or past the panel's edge."""
+    from signcaps.overlay import HandView, bar_label, draw_frame, panel_size
+
+    classes = ["three", "I love you", "ok", "thumbs up and away"]
+    long_width, _ = panel_size((480, 640, 3), classes, False)
+    digits_width, _ = panel_size((480, 640, 3), [str(d) for d in range(10)], False)
+    assert long_width > digits_width == panel_size((480, 640, 3), 10, False)[0]
+    assert bar_label("thumbs up and away") == "thumbs up and." and bar_label("three") == "three"
+    marks = np.array([[560 + i, 400 + i] for i in range(21)], np.float32)  # the hand far from the panel
+    image = np.zeros((480, 640, 3), np.uint8)
+    lengths = np.array([0.2, 0.9, 0.1, 0.3], np.float32)
+    draw_frame(image, [HandView(0, marks, (555, 395, 585, 425), lengths, "I love you", "Right")], classes, 0.6,
+               slots=1)
+    rows = slice(0, 140)  # the panel's rows; nothing drawn right of it there
+    assert image[rows, 8:8 + long_width].any() and not image[rows, 8 + long_width + 2:500].any()
+
+
+def test_an_annotated_video_shows_the_videos_frame_rate(clip, onnx_model, tmp_path, monkeypatch):
+    """A file's frames play at the file's rate: the fps written into `--output` is that one (30), not how
+    fast this machine processed them."""
+    import signcaps.overlay
+
+    shown = []
+    draw = signcaps.overlay.draw_frame
+
+    def recording(image, views, classes, threshold, slots, fps=None, *args, **kwargs):
+        shown.append(fps)
+        return draw(image, views, classes, threshold, slots, fps, *args, **kwargs)
+
+    monkeypatch.setattr(signcaps.overlay, "draw_frame", recording)
+    result = invoke(["live", "--source", str(clip[0]), "--model", str(onnx_model), "--no-window", "--output",
+                     str(tmp_path / "out.mp4"), "--max-frames", "20"])
+    assert result.exit_code == 0, result.output
+    assert len(shown) == 20 and set(shown) == {30.0}
