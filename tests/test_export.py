@@ -245,9 +245,9 @@ def test_export_ships_the_checkpoints_rule_and_the_users_overrides(tiny, runner,
 
 @pytest.mark.parametrize("args, message", [
     (["--none-below", "0.7"], "'none_below' must be in [0, accept = 0.6]"),
-    (["--accept", "1.2"], "--threshold must be in [0, 1]"),
+    (["--accept", "1.2"], "--accept must be >= 0 and <= 1"),  # the one table of option ranges
     (["--max-pose-error", "0.5"], "a max_pose_error rule needs a model that reads and decodes the pose"),
-    (["--max-pose-error", "-1"], "'max_pose_error' must be a positive number"),
+    (["--max-pose-error", "-1"], "--max-pose-error must be >= 0 and <= 100"),
 ])
 def test_export_refuses_rules_that_cannot_work_before_writing(tiny, runner, tmp_path, args, message):
     result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(tmp_path / "x.onnx"), *args])
