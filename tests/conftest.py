@@ -153,7 +153,7 @@ def tiny_pose_models(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFac
             "data": {"root": str(tiny["data"]), "split": "stratified", "val_fraction": 0.25, "test_fraction": 0.25,
                      "cache_dir": str(root / "cache")},
             "crop": {"mirror_left": True},
-            "negatives": {"synthetic": 0},  # models without negatives: the default rule (tests/test_openset.py has both)
+            "negatives": {"synthetic": 0},  # no negatives: the default rule (tests/test_openset.py has both)
             "model": {"name": name, "params": params},
             "augment": {"enabled": False},
             "train": {"epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu", "seed": 0},
