@@ -102,14 +102,6 @@ def _make_cache_folder(folder: Path) -> None:
         raise AssetError(f"cannot create the cache folder {folder}: {err.strerror or type(err).__name__}") from None
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(spec: Download, dest: Path, progress: Callable[[int, int | None], None] | None = None,
              timeout: float = 30.0) -> Path:
     """Fetch `spec.url` to `dest` atomically; refuse bytes whose sha256 differs."""
