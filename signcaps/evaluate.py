@@ -78,14 +78,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None, split: 
         sets += _external_negatives(model, recipe, crops.classes, split, hand_model, show_progress)
     return {"checkpoint": str(checkpoint), "data": str(data or recipe.data.root), "split": split, "report": report,
             "skipped": skipped, "confusion_png": str(png), "mean_winner_length": float(np.max(lengths, 1).mean()),
-            "rule": rule.to_meta(), "open_set": [rule_row(s, _Classes(crops.classes), rule) for s in sets]}
-
-
-class _Classes:
-    """What `openset.rule_row` reads of a model: its class names."""
-
-    def __init__(self, classes: list[str]) -> None:
-        self.classes = classes
+            "rule": rule.to_meta(), "open_set": [rule_row(s, crops.classes, rule) for s in sets]}
 
 
 def checkpoint_rule(checkpoint: str | Path, classes: list[str]):

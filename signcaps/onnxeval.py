@@ -187,4 +187,4 @@ def open_set_rows(classifier: Any, result: SplitLengths, own_data: bool, hand_mo
     external = split_negatives(classifier, recipe, result.split, hand_model, show_progress) if recipe else None
     if external is not None:
         sets.append(external)
-    return [rule_row(s, classifier, rule) for s in sets]
+    return [rule_row(s, classifier.classes, rule) for s in sets]

@@ -212,13 +212,13 @@ def _scored_parts(classifier: Any, recipe: Recipe, scan: Any, where: str, hand_m
 # ----------------------------------------------------------------------------- the model's own rule
 
 
-def rule_row(scored: ScoredSet, classifier: Any, rule: Any) -> dict[str, Any]:
+def rule_row(scored: ScoredSet, classes: list[str], rule: Any) -> dict[str, Any]:
     """The model's rule (as `predict` and `live` apply it) on one set: what a user would be shown."""
     from signcaps.metrics import wilson_upper
     from signcaps.rejection import NONE, OK, UNCERTAIN, decide_all
 
     errors = scored.pose_error if rule.uses_pose_error else None
-    decisions = decide_all(scored.lengths, classifier.classes, rule, errors) if scored.found else []
+    decisions = decide_all(scored.lengths, classes, rule, errors) if scored.found else []
     statuses = [d.status for d in decisions]
     counts = {s: statuses.count(s) for s in (OK, UNCERTAIN, NONE)}
     if scored.kind == "signs":
@@ -261,7 +261,8 @@ def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model:
         path = Path(model) if model else default_model_path()
         name = path.parent.name if path.stem == "model" else path.stem  # runs/<name>/model.onnx reads as <name>
         entry: dict[str, Any] = {"model": str(model or default_model_path()), "name": name, "rule": rule.to_meta(),
-                                 "sets": [rule_row(s, classifier, rule) for s in sets], "roc": []}
+                                 "sets": [rule_row(s, classifier.classes, rule) for s in sets],
+                                 "roc": []}
         if negatives is not None:
             own = "margin over none" if rule.none_class else "winning length"  # the score the rule thresholds
             for curve in curves(signs, negatives, classifier.classes, rule.none_class):

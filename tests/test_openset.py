@@ -62,15 +62,9 @@ def test_roc_counts_signs_right_and_negatives_accepted_per_threshold() -> None:
 def test_rule_rows_count_a_photo_without_a_hand_as_refused_and_as_a_missed_sign() -> None:
     classes = ["a", "b"]
     rule = RejectionRule(accept=0.5, none_below=0.3)
-
-    class Model:
-        pass
-
-    model = Model()
-    model.classes = classes
-    signs = rule_row(_scored("signs", [0, 1], [[0.9, 0.1], [0.4, 0.2]], images=3), model, rule)
+    signs = rule_row(_scored("signs", [0, 1], [[0.9, 0.1], [0.4, 0.2]], images=3), classes, rule)
     assert (signs["ok"], signs["uncertain"], signs["good"], signs["rate"]) == (1, 1, 1, round(1 / 3, 4))
-    negatives = rule_row(_scored("negatives", [NEGATIVE, NEGATIVE], [[0.1, 0.2], [0.1, 0.7]], images=5), model, rule)
+    negatives = rule_row(_scored("negatives", [NEGATIVE, NEGATIVE], [[0.1, 0.2], [0.1, 0.7]], images=5), classes, rule)
     assert (negatives["none"], negatives["ok"], negatives["good"]) == (1, 1, 4)  # 3 photos had no hand
     both = merge("m", "negatives", [_scored("negatives", [NEGATIVE], [[0.1, 0.2]], 2),
                                     _scored("negatives", [NEGATIVE], [[0.6, 0.2]], 3)])
