@@ -24,24 +24,24 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it (one place each; nothing here computes anything)
 _API = {
-    "load_recipe": "signcaps.config",
-    "build_model": "signcaps.models",
-    "list_models": "signcaps.models",
-    "load_classifier": "signcaps.runtime",
-    "Predictor": "signcaps.predict",
-    "LiveConfig": "signcaps.live",
-    "run_live": "signcaps.live",
+    "load_recipe": "signcaps.util.config",
+    "build_model": "signcaps.models.registry",
+    "list_models": "signcaps.models.registry",
+    "load_classifier": "signcaps.runtime.classifier",
+    "Predictor": "signcaps.runtime.predict",
+    "LiveConfig": "signcaps.live.loop",
+    "run_live": "signcaps.live.loop",
 }
 
 __all__ = ["__version__", "load_recipe", "build_model", "list_models", "load_classifier", "Predictor", "LiveConfig",
            "run_live"]
 
 if TYPE_CHECKING:  # for editors and type checkers only; at run time `__getattr__` imports on demand
-    from signcaps.config import load_recipe
-    from signcaps.live import LiveConfig, run_live
-    from signcaps.models import build_model, list_models
-    from signcaps.predict import Predictor
-    from signcaps.runtime import load_classifier
+    from signcaps.live.loop import LiveConfig, run_live
+    from signcaps.models.registry import build_model, list_models
+    from signcaps.runtime.classifier import load_classifier
+    from signcaps.runtime.predict import Predictor
+    from signcaps.util.config import load_recipe
 
 
 def __getattr__(name: str) -> Any:

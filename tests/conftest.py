@@ -96,9 +96,9 @@ TINY_CNN = "model.params={channels: [8, 16], fc_hidden: 32}"
 @pytest.fixture(scope="session")
 def tiny(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """4 real images per class (symlinks), a tiny capsnet trained 3 epochs, and its ONNX export."""
-    from signcaps.config import recipe_from_dict
-    from signcaps.export import export_checkpoint
-    from signcaps.train import train
+    from signcaps.training.export import export_checkpoint
+    from signcaps.training.train import train
+    from signcaps.util.config import recipe_from_dict
 
     root = tmp_path_factory.getbasetemp() / "signcaps-tiny"
     paths = {"data": root / "data", "checkpoint": root / "run" / "best.pt", "onnx": root / "model.onnx"}
@@ -122,8 +122,8 @@ def tiny(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
 @pytest.fixture(scope="session")
 def tiny_runs(mini_digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny capsnet and a tiny CNN (one epoch each) in <base>/capsnet and <base>/cnn."""
-    from signcaps.config import load_recipe
-    from signcaps.train import train
+    from signcaps.training.train import train
+    from signcaps.util.config import load_recipe
 
     base = tmp_path_factory.getbasetemp() / "signcaps-tiny-runs"
     cache = tmp_path_factory.getbasetemp() / "signcaps-tiny-crop-cache"
@@ -141,9 +141,9 @@ TINY_POSE = {"caps_per_part": 2, "part_dim": 4, "part_hidden": 16, "digit_dim": 
 @pytest.fixture(scope="session")
 def tiny_pose_models(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
     """A tiny fused-capsnet and a tiny pose-capsnet on the `tiny` data (3 epochs each), exported to ONNX."""
-    from signcaps.config import recipe_from_dict
-    from signcaps.export import export_checkpoint
-    from signcaps.train import train
+    from signcaps.training.export import export_checkpoint
+    from signcaps.training.train import train
+    from signcaps.util.config import recipe_from_dict
 
     root = tmp_path_factory.getbasetemp() / "signcaps-tiny-pose"
     models = {}

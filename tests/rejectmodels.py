@@ -23,7 +23,7 @@ def with_rule(src: Path, dst: Path, rule: Any) -> Path:
     a to_meta() dict written as is, or None to drop the entry)."""
     import onnx
 
-    from signcaps.runtime import META_KEY
+    from signcaps.runtime.classifier import META_KEY
 
     model = onnx.load(str(src))
     entry = next(p for p in model.metadata_props if p.key == META_KEY)
@@ -50,8 +50,8 @@ def letter_photo(letter: str, name: str) -> Path:
 
 def hand_inputs(clf: Any, paths: list[Path]) -> dict[str, np.ndarray]:
     """The model inputs of the first hand MediaPipe finds in each photo (IMAGE mode, the model's settings)."""
-    from signcaps.hands import HandDetector
-    from signcaps.preprocess import hand_sample, read_image_rgb
+    from signcaps.hands.detector import HandDetector
+    from signcaps.hands.preprocess import hand_sample, read_image_rgb
 
     crops, poses = [], []
     with HandDetector(HAND_MODEL, clf.detect_cfg, mode="image") as detector:

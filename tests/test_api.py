@@ -55,7 +55,7 @@ def test_a_predictor_takes_photos_and_numpy_frames_and_returns_landmarks():
     import numpy as np
     from conftest import digit_images
 
-    from signcaps.predict import PredictInputError
+    from signcaps.runtime.predict import PredictInputError
 
     path = digit_images(7, 1)[0]
     bgr = cv2.imread(str(path))

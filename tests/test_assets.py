@@ -7,14 +7,8 @@ from functools import partial
 
 import pytest
 
-from signcaps import assets
-from signcaps.assets import (
-    AssetError,
-    Download,
-    build_from_wheel,
-    download,
-    resolve_hand_model,
-)
+from signcaps.util import assets
+from signcaps.util.assets import AssetError, Download, build_from_wheel, download, resolve_hand_model
 
 
 def test_explicit_path_wins(hand_model, monkeypatch):
@@ -125,9 +119,9 @@ def test_lite_bundle_pins_the_full_palm_detector_and_the_lite_landmarks(tmp_path
 @pytest.mark.slow
 def test_lite_bundle_built_from_the_real_wheel_finds_hands(tmp_path):
     """Needs PyPI: pip downloads mediapipe==0.10.21, the bundle is built, loaded, and finds a hand."""
-    from signcaps.config import DetectConfig
-    from signcaps.hands import HandDetector
-    from signcaps.preprocess import read_image_rgb
+    from signcaps.hands.detector import HandDetector
+    from signcaps.hands.preprocess import read_image_rgb
+    from signcaps.util.config import DetectConfig
 
     try:
         wheel = assets.fetch_wheel(tmp_path)
@@ -145,9 +139,10 @@ def test_lite_bundle_built_from_the_real_wheel_finds_hands(tmp_path):
 
 def test_hand_model_tag_gives_the_lite_model_its_own_crop_cache(monkeypatch, tmp_path):
     """Crops found with the lite landmark network are not the full model's: the cache key says which."""
-    from signcaps.assets import hand_model_tag
-    from signcaps.config import CropConfig, DataConfig, DetectConfig
-    from signcaps.data import FolderScan, cache_path
+    from signcaps.data.crops import cache_path
+    from signcaps.data.folders import FolderScan
+    from signcaps.util.assets import hand_model_tag
+    from signcaps.util.config import CropConfig, DataConfig, DetectConfig
 
     monkeypatch.delenv("SIGNCAPS_HAND_MODEL", raising=False)
     assert hand_model_tag(None) == "" and hand_model_tag("full") == ""

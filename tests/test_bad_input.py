@@ -53,9 +53,9 @@ def checkpoint(tmp_path_factory) -> Path:
     """A tiny capsnet checkpoint with untrained weights: every refusal here happens before its numbers matter."""
     import torch
 
-    from signcaps.checkpoint import save_checkpoint
-    from signcaps.config import recipe_from_dict
-    from signcaps.models import build_model
+    from signcaps.models.checkpoint import save_checkpoint
+    from signcaps.models.registry import build_model
+    from signcaps.util.config import recipe_from_dict
 
     recipe = recipe_from_dict({"data": {"root": str(DIGITS)}, "model": {"name": "capsnet", "params": TINY_PARAMS}})
     torch.manual_seed(0)
@@ -139,9 +139,9 @@ def test_predict_batch_goes_on_past_every_bad_file(files):
 
 
 def test_large_frames_are_shrunk_for_the_detector_and_landmarks_mapped_back(files):
-    from signcaps.config import DetectConfig
-    from signcaps.hands import MAX_DETECT_SIDE, HandDetector
-    from signcaps.preprocess import read_image_rgb
+    from signcaps.hands.detector import MAX_DETECT_SIDE, HandDetector
+    from signcaps.hands.preprocess import read_image_rgb
+    from signcaps.util.config import DetectConfig
 
     small, big = read_image_rgb(files["hand.jpg"]), read_image_rgb(files["big-hand.jpg"])
     assert max(big.shape) > MAX_DETECT_SIDE
@@ -321,7 +321,7 @@ def test_fetch_installs_only_manifest_files(tmp_path):
 def _tampered_onnx(path: Path, change) -> Path:
     import onnx
 
-    from signcaps.runtime import META_KEY, default_model_path
+    from signcaps.runtime.classifier import META_KEY, default_model_path
 
     model = onnx.load(str(default_model_path()))
     props = {p.key: p.value for p in model.metadata_props}
@@ -677,8 +677,8 @@ def test_damaged_crop_cache_is_rebuilt(tmp_path, damage):
 def test_a_failed_write_keeps_the_previous_file(tmp_path, checkpoint, monkeypatch):
     import torch
 
-    from signcaps.checkpoint import load_checkpoint, save_checkpoint
-    from signcaps.outputs import atomic_write
+    from signcaps.models.checkpoint import load_checkpoint, save_checkpoint
+    from signcaps.util.outputs import atomic_write
 
     target = tmp_path / "report.json"
     target.write_text("previous")

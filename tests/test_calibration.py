@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from signcaps.calibration import reliability
+from signcaps.runtime.calibration import reliability
 
 
 def _lengths(winning: list[float], right: list[bool]) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +30,7 @@ def test_threshold_starts_above_the_unreliable_bins():
 
 
 def test_one_miss_in_a_few_images_is_not_evidence_of_an_unreliable_bin():
-    from signcaps.calibration import wilson_upper
+    from signcaps.runtime.calibration import wilson_upper
 
     assert wilson_upper(5 / 6, 6) > 0.95 > wilson_upper(0.5, 10)
     lengths, labels = _lengths([0.95] * 100 + [0.65] * 6, [True] * 100 + [True] * 5 + [False])

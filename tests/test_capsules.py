@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from signcaps.capsules import (
+from signcaps.models.capsules import (
     Decoder,
     PrimaryCapsules,
     RoutingCapsules,

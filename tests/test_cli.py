@@ -59,7 +59,7 @@ def test_user_errors_are_one_line(args, message, tmp_path, monkeypatch):
 
 
 def test_models_list_prints_every_registered_model():
-    from signcaps.models import REGISTRY, list_models
+    from signcaps.models.registry import REGISTRY, list_models
 
     result = CliRunner().invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0, result.output

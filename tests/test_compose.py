@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from signcaps.compose import ComposeConfig, ComposeError, NumberComposer, compose_labels
-from signcaps.rejection import RejectionRule, decide
+from signcaps.signs.compose import ComposeConfig, ComposeError, NumberComposer, compose_labels
+from signcaps.signs.rejection import RejectionRule, decide
 
 CFG = ComposeConfig(hold=3, gap=2, end=5)
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from signcaps.config import ConfigError, Recipe, load_recipe
+from signcaps.util.config import ConfigError, Recipe, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 

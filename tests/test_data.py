@@ -6,27 +6,15 @@ import numpy as np
 import pytest
 from conftest import digit_images
 
-from signcaps.augment import Sample, build_augmenter
-from signcaps.config import (
-    AugmentConfig,
-    CropConfig,
-    DataConfig,
-    DetectConfig,
-    load_recipe,
-)
-from signcaps.data import (
-    CropDataset,
-    CropSet,
-    DatasetError,
-    class_report,
-    participant_groups,
-    prepare,
-    scan_folder,
-    split_indices,
-)
-from signcaps.hands import HandDetector
-from signcaps.landmarks import normalize_pose
-from signcaps.preprocess import read_image_rgb
+from signcaps.data.crops import CropSet, class_report, prepare
+from signcaps.data.folders import DatasetError, scan_folder
+from signcaps.data.splits import participant_groups, split_indices
+from signcaps.hands.detector import HandDetector
+from signcaps.hands.landmarks import normalize_pose
+from signcaps.hands.preprocess import read_image_rgb
+from signcaps.training.augment import Sample, build_augmenter
+from signcaps.training.dataset import CropDataset
+from signcaps.util.config import AugmentConfig, CropConfig, DataConfig, DetectConfig, load_recipe
 
 
 def test_hands_found_in_at_least_90_percent_of_a_dataset_sample(digits_root, hand_model):
@@ -140,7 +128,7 @@ def test_background_replacement_keeps_the_hand_and_changes_only_the_background()
 
 def test_augmentation_rotates_the_pose_with_the_image():
     """A pure 90-degree warp of the crop turns the normalised pose by the same angle on screen."""
-    from signcaps.landmarks import augment_pose
+    from signcaps.hands.landmarks import augment_pose
 
     pose = normalize_pose(np.random.default_rng(1).normal(0, 30, (21, 3)), False, False)
     quarter = np.array([[0.0, 1.0], [-1.0, 0.0]])  # cv2's +90 degrees (counter-clockwise on screen)
@@ -164,7 +152,7 @@ def test_seeded_augmentation_replays_exactly():
 
 def test_fetch_installs_a_verified_copy_and_refuses_a_tampered_one(digits_root, tmp_path):
     """`data fetch digits --from FOLDER`: the offline path, verified against the shipped manifest."""
-    from signcaps.datasets import FetchError, fetch
+    from signcaps.data.datasets import FetchError, fetch
 
     result = fetch("digits", tmp_path / "raw", archive=digits_root)
     assert result.verified >= 1000 and result.unverified == 0
@@ -182,7 +170,7 @@ def test_fetch_installs_a_verified_copy_and_refuses_a_tampered_one(digits_root, 
 def test_fetch_offline_error_points_to_from(monkeypatch, tmp_path):
     import dataclasses
 
-    from signcaps import datasets
+    from signcaps.data import datasets
 
     offline = dataclasses.replace(datasets.DATASETS["digits"], url="http://127.0.0.1:9/archive.zip")
     monkeypatch.setitem(datasets.DATASETS, "digits", offline)

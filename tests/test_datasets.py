@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from conftest import SHARED
 
-from signcaps import datasets
-from signcaps.config import DataConfig
-from signcaps.data import DatasetError, split_indices, split_record, stored_split
+from signcaps.data import datasets
+from signcaps.data.folders import DatasetError
+from signcaps.data.splits import split_indices, split_record, stored_split
+from signcaps.util.config import DataConfig
 
 LETTERS = SHARED / "datasets" / "asl-letters"
 
@@ -28,7 +29,7 @@ def test_a_dataset_name_resolves_to_the_fetched_copy_and_a_path_to_itself(tmp_pa
     with pytest.raises(datasets.DatasetNotInstalled, match=r"asl-letters is not installed.*data fetch asl-letters"):
         datasets.resolve_root("asl-letters")
     monkeypatch.delenv(datasets.DATA_ENV)
-    from signcaps.assets import cache_dir
+    from signcaps.util.assets import cache_dir
 
     assert datasets.data_home() == cache_dir() / "datasets"  # never ../shared unless asked
 
@@ -127,7 +128,7 @@ def test_splits_that_cannot_be_grouped_warn():
 def test_the_digits_participant_split_is_unchanged():
     """Numbered files (no recordings) keep the participant rule, index for index (the shipped
     model's test split must stay the one it was measured on)."""
-    from signcaps.data import participant_groups, split_by_groups
+    from signcaps.data.splits import participant_groups, split_by_groups
 
     paths = [f"{d}/IMG_{100 + 10 * p + d}.JPG" for p in range(20) for d in range(10)]
     labels = np.array([int(p[0]) for p in paths])
@@ -150,8 +151,8 @@ def test_a_stored_split_is_applied_by_file_name():
 
 
 def test_a_model_without_its_split_is_refused_on_other_data(tmp_path):
-    from signcaps.data import scan_folder
-    from signcaps.onnxeval import held_out
+    from signcaps.data.folders import scan_folder
+    from signcaps.runtime.onnxeval import held_out
 
     for c in ("1", "2"):
         (tmp_path / c).mkdir()

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from conftest import DIGITS, HAND_MODEL
 
-from signcaps import scenes
-from signcaps.hands import HandDetector
-from signcaps.preprocess import hand_sample, read_image_rgb
-from signcaps.runtime import load_classifier
+from signcaps.hands import scenes
+from signcaps.hands.detector import HandDetector
+from signcaps.hands.preprocess import hand_sample, read_image_rgb
+from signcaps.runtime.classifier import load_classifier
 
 pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import TINY_CAPS
 
-from signcaps.checkpoint import load_checkpoint
+from signcaps.models.checkpoint import load_checkpoint
 
 # No BatchNorm (per-rank batch statistics differ by design) and no augmentation (per-rank
 # random streams): what remains must match single-process training with the same global batch.

@@ -6,9 +6,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from signcaps.checkpoint import build_from_checkpoint
 from signcaps.cli import app
-from signcaps.explain import DELTAS, perturbation_grid, reconstruction
+from signcaps.models.checkpoint import build_from_checkpoint
+from signcaps.training.explain import DELTAS, perturbation_grid, reconstruction
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,8 @@ def test_explain_shows_why_the_rule_refuses_a_hand(tiny_pose_models, photo, tmp_
     and the pose error written on it; the rule is the checkpoint's (what export ships)."""
     import json
 
-    from signcaps.checkpoint import load_checkpoint, save_checkpoint
-    from signcaps.rejection import RejectionRule
+    from signcaps.models.checkpoint import load_checkpoint, save_checkpoint
+    from signcaps.signs.rejection import RejectionRule
 
     state = load_checkpoint(tiny_pose_models["fused-capsnet"]["checkpoint"])
     state.pop("format", None)

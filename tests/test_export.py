@@ -21,8 +21,8 @@ def runner() -> CliRunner:
 
 def real_crops(tiny: dict[str, Path]):
     """The cached real crops of the tiny dataset, through the checkpoint's own settings."""
-    from signcaps.checkpoint import build_from_checkpoint
-    from signcaps.data import prepare
+    from signcaps.data.crops import prepare
+    from signcaps.models.checkpoint import build_from_checkpoint
 
     model, recipe, classes, state = build_from_checkpoint(tiny["checkpoint"])
     crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, str(HAND_MODEL),
@@ -31,8 +31,8 @@ def real_crops(tiny: dict[str, Path]):
 
 
 def test_round_trip_matches_torch_on_real_crops(tiny):
-    from signcaps.preprocess import to_batch
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.hands.preprocess import to_batch
+    from signcaps.runtime.classifier import OnnxClassifier
 
     model, recipe, classes, _, crops = real_crops(tiny)
     assert len(crops) >= 20
@@ -56,7 +56,7 @@ def test_round_trip_matches_torch_on_real_crops(tiny):
 
 
 def test_graph_and_metadata(tiny):
-    from signcaps.checkpoint import load_checkpoint
+    from signcaps.models.checkpoint import load_checkpoint
 
     model = onnx.load(str(tiny["onnx"]))
     onnx.checker.check_model(model)
@@ -90,7 +90,7 @@ def test_export_cli_prints_parity(tiny, runner, tmp_path):
 
 
 def test_int8_export(tiny, runner, tmp_path, monkeypatch):
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.runtime.classifier import OnnxClassifier
 
     out = tmp_path / "tiny.onnx"
     result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(out), "--int8", "--json"])
@@ -108,7 +108,7 @@ def test_int8_export(tiny, runner, tmp_path, monkeypatch):
     ops = {n.op_type for n in onnx.load(str(q_path)).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     # the table form; with a zero tolerance any measured change (even none) must be called out
-    import signcaps.export as export
+    import signcaps.training.export as export
 
     monkeypatch.setattr(export, "INT8_MAX_DROP_POINTS", -1.0)
     result = runner.invoke(app, ["export", str(tiny["checkpoint"]), "-o", str(tmp_path / "again.onnx"), "--int8"])
@@ -118,8 +118,8 @@ def test_int8_export(tiny, runner, tmp_path, monkeypatch):
 
 
 def test_failed_parity_writes_nothing(tiny, tmp_path, monkeypatch):
-    import signcaps.export as export
-    from signcaps.errors import UserError
+    import signcaps.training.export as export
+    from signcaps.util.errors import UserError
 
     monkeypatch.setattr(export, "PARITY_ATOL", -1.0)
     out = tmp_path / "never.onnx"
@@ -129,11 +129,11 @@ def test_failed_parity_writes_nothing(tiny, tmp_path, monkeypatch):
 
 
 def test_model_without_decoder_exports_lengths_only(tiny, tmp_path):
-    from signcaps.checkpoint import save_checkpoint
-    from signcaps.config import recipe_from_dict
-    from signcaps.export import export_checkpoint_onnx
-    from signcaps.models import build_model
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.models.checkpoint import save_checkpoint
+    from signcaps.models.registry import build_model
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.training.export import export_checkpoint_onnx
+    from signcaps.util.config import recipe_from_dict
 
     recipe = recipe_from_dict({"model": {"name": "cnn", "params": {"channels": [4, 8], "fc_hidden": 16}}})
     torch.manual_seed(0)
@@ -175,11 +175,11 @@ def test_export_rejects_a_non_checkpoint(runner, tmp_path):
 def test_landmark_models_export_a_landmarks_input_that_matches_torch_on_real_hands(tiny_pose_models, name):
     """Format 2: a second input 'landmarks' (N, 21, 3) with its normalisation in the metadata;
     onnxruntime reproduces torch on the real hands' crops and poses, decoders included."""
-    from signcaps.checkpoint import build_from_checkpoint
-    from signcaps.data import prepare
-    from signcaps.export import torch_outputs
-    from signcaps.infer import inputs_of
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.data.crops import prepare
+    from signcaps.models.checkpoint import build_from_checkpoint
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.training.export import torch_outputs
+    from signcaps.training.infer import inputs_of
 
     paths = tiny_pose_models[name]
     proto = onnx.load(str(paths["onnx"]))
@@ -213,7 +213,7 @@ def test_landmark_models_export_a_landmarks_input_that_matches_torch_on_real_han
 
 def _with_rule_state(checkpoint: Path, path: Path, rule: dict) -> Path:
     """A copy of a checkpoint whose state carries a rejection rule, as training writes it."""
-    from signcaps.checkpoint import load_checkpoint, save_checkpoint
+    from signcaps.models.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(checkpoint)
     state.pop("format", None)
@@ -222,8 +222,8 @@ def _with_rule_state(checkpoint: Path, path: Path, rule: dict) -> Path:
 
 
 def test_export_ships_the_checkpoints_rule_and_the_users_overrides(tiny, runner, tmp_path):
-    from signcaps.rejection import RejectionRule
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.signs.rejection import RejectionRule
 
     rule = RejectionRule(accept=0.7, none_below=0.3)
     ckpt = _with_rule_state(tiny["checkpoint"], tmp_path / "ruled.pt", rule.to_meta())
@@ -267,10 +267,10 @@ def test_a_checkpoint_rule_naming_an_unknown_class_is_refused(tiny, runner, tmp_
 
 def test_a_pose_rule_from_python_and_from_the_cli(tiny_pose_models, runner, tmp_path):
     """`export_onnx(..., rejection=rule)` for scripts (the lead's training); `--max-pose-error 0` turns it off."""
-    from signcaps.checkpoint import build_from_checkpoint
-    from signcaps.export import export_onnx
-    from signcaps.rejection import RejectionRule
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.models.checkpoint import build_from_checkpoint
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.signs.rejection import RejectionRule
+    from signcaps.training.export import export_onnx
 
     paths = tiny_pose_models["fused-capsnet"]
     model, recipe, classes, state = build_from_checkpoint(paths["checkpoint"])

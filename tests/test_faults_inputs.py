@@ -163,7 +163,7 @@ def test_markup_in_paths_is_printed_as_written(tmp_path, blocker, tiny):
 def test_markup_in_file_folder_and_class_names(tmp_path, tiny):
     import torch
 
-    from signcaps.runtime import META_KEY
+    from signcaps.runtime.classifier import META_KEY
 
     images = tmp_path / "images"
     images.mkdir()
@@ -255,7 +255,7 @@ def test_sources_and_sizes_with_odd_digits(tmp_path, command):
 
 
 def _float_keys() -> list[str]:
-    from signcaps.config import Recipe
+    from signcaps.util.config import Recipe
 
     recipe = Recipe()
     return [f"{section.name}.{f.name}" for section in dataclasses.fields(Recipe)
@@ -279,7 +279,7 @@ def test_every_float_setting_refuses_nan_and_infinity(tmp_path):
 def _edited_onnx(source: Path, target: Path, edit) -> Path:
     import onnx
 
-    from signcaps.runtime import META_KEY
+    from signcaps.runtime.classifier import META_KEY
 
     model = onnx.load(str(source))
     meta = next(p for p in model.metadata_props if p.key == META_KEY)
@@ -371,7 +371,7 @@ def test_checkpoints_with_nan_or_impossible_shapes(tmp_path, tiny, command):
 
 
 def test_results_are_strict_json():
-    from signcaps.outputs import json_text
+    from signcaps.util.outputs import json_text
 
     text = json_text({"a": float("nan"), "b": [float("inf"), 1.5], "c": np.float32("nan"), "d": np.array([np.nan])})
     assert json.loads(text) == {"a": None, "b": [None, 1.5], "c": None, "d": [None]} and "NaN" not in text
@@ -434,7 +434,7 @@ def _kind(param) -> str:
 
 
 def test_every_numeric_option_of_every_command_is_range_checked(tmp_path):
-    from signcaps.config import OPTION_CHECKS
+    from signcaps.util.config import OPTION_CHECKS
 
     seen = set()
     for name, command in _commands():
@@ -606,8 +606,8 @@ def test_summarize_with_broken_metrics(tmp_path):
 
 
 def test_the_served_site_lists_nothing_and_hides_bookkeeping(tmp_path):
-    from signcaps.outputs import record_tree
-    from signcaps.web import make_server
+    from signcaps.util.outputs import record_tree
+    from signcaps.web.site import make_server
 
     site = tmp_path / "site"
     (site / "models").mkdir(parents=True)
@@ -638,7 +638,7 @@ def test_the_served_site_lists_nothing_and_hides_bookkeeping(tmp_path):
 
 
 def test_ctrl_c_in_train_exits_130(tmp_path, tiny, monkeypatch):
-    import signcaps.train as train
+    import signcaps.training.train as train
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
@@ -669,7 +669,7 @@ def test_opencv_keeps_quiet(tmp_path, tiny):
 
 def test_every_path_option_refuses_names_too_long_to_be_paths(tmp_path):
     """A 5000-byte path or a 300-byte name would raise ENAMETOOLONG from the first exists()."""
-    from signcaps.config import PATH_OPTIONS
+    from signcaps.util.config import PATH_OPTIONS
 
     too_long = {"a 5000-byte path": "/".join(["d" * 200] * 25), "a 300-byte name": "n" * 300}
     count = 0

@@ -136,9 +136,10 @@ def test_user_files_named_like_temporaries_survive_every_writer(tmp_path, tiny, 
 
 
 def test_prepare_cache_beside_its_old_temporary_name(tmp_path, small_data):
-    from signcaps.config import load_recipe
-    from signcaps.data import cache_path, scan_folder
-    from signcaps.runtime import default_recipe_name
+    from signcaps.data.crops import cache_path
+    from signcaps.data.folders import scan_folder
+    from signcaps.runtime.classifier import default_recipe_name
+    from signcaps.util.config import load_recipe
 
     cfg = load_recipe(default_recipe_name(), [f"data.cache_dir={tmp_path / 'cache'}"])  # what `data prepare` follows
     cache = cache_path(cfg.data, scan_folder(small_data), cfg.crop, cfg.detect)
@@ -239,8 +240,8 @@ def test_outputs_are_never_inputs(tmp_path, tiny, small_data, video):
         ("web build", "the site folder holds the --model", ["web", "build", tmp_path / "site", "-m",
                                                             tmp_path / "site" / "model.onnx"], []),
     ]
-    from signcaps.outputs import record_tree
-    from signcaps.web import SITE_MARKER
+    from signcaps.util.outputs import record_tree
+    from signcaps.web.site import SITE_MARKER
 
     (tmp_path / "site").mkdir()  # a site built before, with the model the user now names as --model
     shutil.copy(tiny["onnx"], tmp_path / "site" / "model.onnx")
@@ -252,7 +253,7 @@ def test_outputs_are_never_inputs(tmp_path, tiny, small_data, video):
 
 
 def test_fetch_again_keeps_what_the_user_added(tmp_path):
-    from signcaps.outputs import record_tree
+    from signcaps.util.outputs import record_tree
 
     dest = tmp_path / "raw"
     install = dest / "sign-language-digits"
@@ -275,8 +276,8 @@ def test_fetch_again_keeps_what_the_user_added(tmp_path):
 
 
 def test_web_build_keeps_files_the_user_added_to_a_site(tmp_path, tiny):
-    from signcaps.outputs import record_tree
-    from signcaps.web import SITE_MARKER
+    from signcaps.util.outputs import record_tree
+    from signcaps.web.site import SITE_MARKER
 
     site = tmp_path / "site"
     site.mkdir()
@@ -398,12 +399,12 @@ def _interrupt(args: list, sig: int, delay: float, timeout: float = 300) -> tupl
 def _check_outputs(kind: str, folder: Path) -> None:
     """What the rerun left is whole: checkpoints load, the model loads, the cache loads."""
     if kind == "train":
-        from signcaps.checkpoint import load_checkpoint
+        from signcaps.models.checkpoint import load_checkpoint
 
         load_checkpoint(folder / "last.pt")
         assert json.loads((folder / "metrics.json").read_text())["epochs"] == 3
     elif kind == "export":
-        from signcaps.runtime import OnnxClassifier
+        from signcaps.runtime.classifier import OnnxClassifier
 
         OnnxClassifier(folder / "m.onnx")
     else:
@@ -462,7 +463,7 @@ def test_every_signal_at_random_points(tmp_path, tiny, small_data, kind, name, s
 
 def test_a_killed_writer_leaves_nothing_for_the_next_one(tmp_path):
     """The temporaries of a process that died (SIGKILL: no cleanup ran) go with the next write there."""
-    from signcaps.outputs import atomic_write_text, new_temp_file
+    from signcaps.util.outputs import atomic_write_text, new_temp_file
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     stale = tmp_path / f".report{TEMP_MARK}{child.pid}-deadbeef.json"
@@ -471,7 +472,7 @@ def test_a_killed_writer_leaves_nothing_for_the_next_one(tmp_path):
     child.kill()
     child.wait()
     before = digests([busy])
-    import signcaps.outputs as outputs
+    import signcaps.util.outputs as outputs
 
     outputs._SWEPT.discard(str(tmp_path))
     atomic_write_text(tmp_path / "report.json", "{}")

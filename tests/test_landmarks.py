@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from signcaps.landmarks import (
+from signcaps.hands.landmarks import (
     MIDDLE_MCP,
     NUM_JOINTS,
     WRIST,

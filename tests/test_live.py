@@ -3,7 +3,7 @@
 The clip is built in the test from real dataset photos pasted into 640x480 frames (see
 tests/videos.py). Prediction accuracy needs a trained model: the shipped default model, or
 one named by $SIGNCAPS_TEST_LIVE_MODEL; everything else runs with whatever ONNX is at hand
-(an untrained capsnet exported by `signcaps.export` when there is no default model).
+(an untrained capsnet exported by `signcaps.training.export` when there is no default model).
 """
 from __future__ import annotations
 
@@ -226,7 +226,7 @@ class FakeLiveSource:
         return (160, 120)
 
     def read(self):
-        from signcaps.capture import Frame
+        from signcaps.live.capture import Frame
 
         if self.index >= self.good:
             if self.then == "interrupt":
@@ -243,8 +243,8 @@ class FakeLiveSource:
 
 @pytest.mark.parametrize("serial", [False, True])
 def test_interrupt_ends_cleanly_with_summary(onnx_model, monkeypatch, serial):
-    monkeypatch.setattr("signcaps.live.open_source", lambda *a, **k: FakeLiveSource(4, "interrupt"))
-    monkeypatch.setattr("signcaps.live.parse_source", lambda spec: ("camera", 7))
+    monkeypatch.setattr("signcaps.live.loop.open_source", lambda *a, **k: FakeLiveSource(4, "interrupt"))
+    monkeypatch.setattr("signcaps.live.loop.parse_source", lambda spec: ("camera", 7))
     result = invoke(["live", "--source", "7", "--model", str(onnx_model), "--no-window", "--json",
                      *(["--serial"] if serial else [])])
     assert result.exit_code == 130, result.output
@@ -254,8 +254,8 @@ def test_interrupt_ends_cleanly_with_summary(onnx_model, monkeypatch, serial):
 
 
 def test_stalled_source_ends_with_one_line_and_summary(onnx_model, monkeypatch):
-    monkeypatch.setattr("signcaps.live.open_source", lambda *a, **k: FakeLiveSource(3, "stall"))
-    monkeypatch.setattr("signcaps.live.parse_source", lambda spec: ("camera", 7))
+    monkeypatch.setattr("signcaps.live.loop.open_source", lambda *a, **k: FakeLiveSource(3, "stall"))
+    monkeypatch.setattr("signcaps.live.loop.parse_source", lambda spec: ("camera", 7))
     result = invoke(["live", "--source", "7", "--model", str(onnx_model), "--no-window", "--timeout", "0.5"])
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit)
@@ -266,7 +266,7 @@ def test_stalled_source_ends_with_one_line_and_summary(onnx_model, monkeypatch):
 
 
 def test_camera_whose_reads_fail_counts_as_gone(monkeypatch):
-    from signcaps import capture
+    from signcaps.live import capture
 
     class DeadCapture:
         def __init__(self, *a, **k):
@@ -295,7 +295,7 @@ def test_camera_whose_reads_fail_counts_as_gone(monkeypatch):
 
 
 def test_threaded_reader_keeps_order_and_ends(tmp_path):
-    from signcaps.capture import ThreadedReader, open_source
+    from signcaps.live.capture import ThreadedReader, open_source
 
     for i in range(7):
         cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((20, 30, 3), i * 30, np.uint8))
@@ -330,7 +330,7 @@ class _Hand:
 
 
 def test_ema_smoothing_and_reset_on_a_new_hand():
-    from signcaps.live import HandSlots
+    from signcaps.live.loop import HandSlots
 
     slots = HandSlots(1, alpha=0.5, keep_frames=2)
     a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
@@ -348,7 +348,7 @@ def test_ema_smoothing_and_reset_on_a_new_hand():
 
 
 def test_two_hands_keep_their_slots_when_order_changes():
-    from signcaps.live import HandSlots
+    from signcaps.live.loop import HandSlots
 
     slots = HandSlots(2, alpha=0.5)
     left, right = _Hand(100, 200, "Left"), _Hand(500, 200, "Right")
@@ -364,7 +364,7 @@ class _FakeClassifier:
     has_reconstruction = True
 
     def __init__(self, lengths: np.ndarray) -> None:
-        from signcaps.config import CropConfig, DetectConfig
+        from signcaps.util.config import CropConfig, DetectConfig
 
         self.crop_cfg, self.detect_cfg = CropConfig(), DetectConfig()
         self.lengths = lengths
@@ -377,8 +377,8 @@ class _FakeClassifier:
 
 
 def test_threshold_shows_question_mark_and_states():
-    from signcaps.capture import Frame
-    from signcaps.live import LiveConfig, Recogniser
+    from signcaps.live.capture import Frame
+    from signcaps.live.loop import LiveConfig, Recogniser
 
     low = np.full(10, 0.1, np.float32)
     low[4] = 0.3
@@ -401,7 +401,7 @@ def test_threshold_shows_question_mark_and_states():
 
 @pytest.mark.parametrize("size", [(96, 64), (640, 480), (1920, 1080), (480, 640)])
 def test_overlay_draws_at_any_frame_size(size):
-    from signcaps.overlay import HandView, draw_frame
+    from signcaps.live.overlay import HandView, draw_frame
 
     w, h = size
     image = np.full((h, w, 3), 100, np.uint8)
@@ -417,7 +417,7 @@ def test_overlay_draws_at_any_frame_size(size):
 
 
 def test_headless_detection(monkeypatch):
-    from signcaps.window import display_available
+    from signcaps.live.window import display_available
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -579,8 +579,8 @@ def _lengths(winner: int, value: float) -> np.ndarray:
 
 
 def _recognise(clf, threshold=None, smoothing=1.0, frames=None):
-    from signcaps.capture import Frame
-    from signcaps.live import LiveConfig, Recogniser
+    from signcaps.live.capture import Frame
+    from signcaps.live.loop import LiveConfig, Recogniser
 
     image = np.full((240, 320, 3), 128, np.uint8)
     # reuse off: the scripted rows change while the hand holds still, which reuse would answer from its cache
@@ -590,7 +590,7 @@ def _recognise(clf, threshold=None, smoothing=1.0, frames=None):
 
 
 def test_the_models_rule_decides_none_apart_from_uncertain():
-    from signcaps.rejection import RejectionRule
+    from signcaps.signs.rejection import RejectionRule
 
     rule = RejectionRule(accept=0.7, none_below=0.4)
     clf = _RuleClassifier([_lengths(3, 0.9), _lengths(3, 0.5), _lengths(3, 0.2)], None, rule)
@@ -608,7 +608,7 @@ def test_the_models_rule_decides_none_apart_from_uncertain():
 
 
 def test_the_pose_error_is_smoothed_like_the_lengths():
-    from signcaps.rejection import RejectionRule
+    from signcaps.signs.rejection import RejectionRule
 
     rule = RejectionRule(max_pose_error=0.5)
     clf = _RuleClassifier([_lengths(5, 0.9)] * 4, [0.2, 1.0, 1.0, 0.1], rule)
@@ -621,9 +621,9 @@ def test_the_pose_error_is_smoothed_like_the_lengths():
 
 
 def test_a_none_class_never_is_the_highlighted_sign():
-    from signcaps.capture import Frame
-    from signcaps.live import LiveConfig, Recogniser
-    from signcaps.rejection import RejectionRule
+    from signcaps.live.capture import Frame
+    from signcaps.live.loop import LiveConfig, Recogniser
+    from signcaps.signs.rejection import RejectionRule
 
     clf = _RuleClassifier([np.array([0.1, 0.7, 0.9], np.float32)], None, RejectionRule(none_class="none"))
     clf.classes = ["a", "b", "none"]
@@ -634,7 +634,7 @@ def test_a_none_class_never_is_the_highlighted_sign():
 
 
 def _panel_colours(view, threshold=0.6, none_below=0.0, explain=False):
-    from signcaps.overlay import draw_frame
+    from signcaps.live.overlay import draw_frame
 
     image = np.zeros((480, 640, 3), np.uint8)
     draw_frame(image, [view], [str(d) for d in range(10)], threshold, slots=1, explain=explain, none_below=none_below)
@@ -642,7 +642,7 @@ def _panel_colours(view, threshold=0.6, none_below=0.0, explain=False):
 
 
 def test_the_overlay_writes_none_apart_from_the_question_mark():
-    from signcaps.overlay import NONE, UNSURE, WIN, HandView, decision_lines
+    from signcaps.live.overlay import NONE, UNSURE, WIN, HandView, decision_lines
 
     marks = np.array([[300 + i, 250 + 2 * i] for i in range(21)], np.float32)
     lengths = _lengths(3, 0.45)
@@ -713,7 +713,7 @@ def test_compose_with_negatives_between_the_digits_returns_the_signed_number(onn
     "none" on the negatives."""
     from rejectmodels import with_rule
 
-    from signcaps.rejection import RejectionRule
+    from signcaps.signs.rejection import RejectionRule
 
     clip = tmp_path / "negatives.mp4"
     labels = _negative_clip(clip, NEGATIVE_CLIP)
@@ -753,7 +753,7 @@ def test_compose_with_negatives_between_the_digits_returns_the_signed_number(onn
 def test_compose_with_negatives_on_the_shipped_models_own_rule(onnx_model, tmp_path):
     """The shipped default's own rejection rule on a clip with fists (A, S, T) and other no-digit hands between
     the digits: exactly 2557. Waits for a default model that carries a rule."""
-    from signcaps.runtime import load_classifier
+    from signcaps.runtime.classifier import load_classifier
 
     if "rejection" not in load_classifier(onnx_model).meta:
         pytest.skip("the shipped default model has no rejection rule yet (metadata format 3 'rejection')")
@@ -791,8 +791,8 @@ def test_reuse_answers_equal_the_full_work_loop(onnx_model, tmp_path):
     """On a benchmark-style clip (a new participant's hand every 8 frames, drifting) and the test clip:
     the reuse loop's state and labels equal the full-work loop's on >= 99.5% of frames, on the same
     detections, while most hands are answered from the cache."""
-    from signcaps.livebench import reuse_agreement
-    from signcaps.reuse import ReuseConfig
+    from signcaps.live.bench import reuse_agreement
+    from signcaps.live.reuse import ReuseConfig
 
     bench = tmp_path / "bench.mp4"
     videos.write_video(bench, videos.changing_hands(320, 8, seed=5))
@@ -805,8 +805,8 @@ def test_reuse_answers_equal_the_full_work_loop(onnx_model, tmp_path):
 def test_reuse_results_do_not_alias_across_frames():
     """A classifier that hands out one output buffer for every call: a frame's result keeps its values
     after later frames, whether its answer was computed or reused."""
-    from signcaps.capture import Frame
-    from signcaps.live import LiveConfig, Recogniser
+    from signcaps.live.capture import Frame
+    from signcaps.live.loop import LiveConfig, Recogniser
 
     class BufferClassifier(_FakeClassifier):
         def __init__(self) -> None:
@@ -834,7 +834,7 @@ def test_reuse_results_do_not_alias_across_frames():
 
 
 def test_paced_source_releases_frames_at_the_camera_pace(tmp_path):
-    from signcaps.capture import PacedSource, open_source
+    from signcaps.live.capture import PacedSource, open_source
 
     for i in range(6):
         cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((20, 30, 3), i * 30, np.uint8))
@@ -885,7 +885,7 @@ def test_bench_live_pace_settings_are_one_line_errors(clip):
 def test_long_class_names_fit_their_panel():
     """A user's own signs ("I love you", "thumbs up and away") are written out beside their bars, and
     the big answer shrinks rather than run over the numbers or past the panel's edge."""
-    from signcaps.overlay import HandView, bar_label, draw_frame, panel_size
+    from signcaps.live.overlay import HandView, bar_label, draw_frame, panel_size
 
     classes = ["three", "I love you", "ok", "thumbs up and away"]
     long_width, _ = panel_size((480, 640, 3), classes, False)
@@ -904,16 +904,16 @@ def test_long_class_names_fit_their_panel():
 def test_an_annotated_video_shows_the_videos_frame_rate(clip, onnx_model, tmp_path, monkeypatch):
     """A file's frames play at the file's rate: the fps written into `--output` is that one (30), not how
     fast this machine processed them."""
-    import signcaps.overlay
+    import signcaps.live.overlay
 
     shown = []
-    draw = signcaps.overlay.draw_frame
+    draw = signcaps.live.overlay.draw_frame
 
     def recording(image, views, classes, threshold, slots, fps=None, *args, **kwargs):
         shown.append(fps)
         return draw(image, views, classes, threshold, slots, fps, *args, **kwargs)
 
-    monkeypatch.setattr(signcaps.overlay, "draw_frame", recording)
+    monkeypatch.setattr(signcaps.live.overlay, "draw_frame", recording)
     result = invoke(["live", "--source", str(clip[0]), "--model", str(onnx_model), "--no-window", "--output",
                      str(tmp_path / "out.mp4"), "--max-frames", "20"])
     assert result.exit_code == 0, result.output

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from signcaps.capsules import margin_loss, reconstruction_loss
-from signcaps.config import CropConfig, ModelConfig
-from signcaps.models import REGISTRY, build_model, count_parameters, list_models
+from signcaps.models.capsules import margin_loss, reconstruction_loss
+from signcaps.models.registry import REGISTRY, build_model, count_parameters, list_models
+from signcaps.util.config import CropConfig, ModelConfig
 
 # The paper's layout is meant for 28x28; everything else runs at the project default (32x32).
 NATIVE_SIZE = {"capsnet-sabour": 28}

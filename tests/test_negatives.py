@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import digit_images
 
-from signcaps import negatives as ng
-from signcaps.config import DetectConfig
-from signcaps.hands import HandDetector
-from signcaps.landmarks import normalize_pose
-from signcaps.preprocess import read_image_rgb
+from signcaps.hands.detector import HandDetector
+from signcaps.hands.landmarks import normalize_pose
+from signcaps.hands.preprocess import read_image_rgb
+from signcaps.signs import negatives as ng
+from signcaps.util.config import DetectConfig
 
 pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
 

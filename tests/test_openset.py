@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from signcaps.data import NEGATIVE, CropDataset, concat_crops, scan_folder, scan_negative_folder, split_indices
-from signcaps.openset import Curve, ScoredSet, merge, roc, rule_row, sign_columns
-from signcaps.rejection import RejectionRule
-from signcaps.train import right_answers, target_rows, validation_scores
+from signcaps.data.crops import concat_crops
+from signcaps.data.folders import NEGATIVE, scan_folder, scan_negative_folder
+from signcaps.data.splits import split_indices
+from signcaps.runtime.openset import Curve, ScoredSet, merge, roc, rule_row, sign_columns
+from signcaps.signs.rejection import RejectionRule
+from signcaps.training.dataset import CropDataset
+from signcaps.training.train import right_answers, target_rows, validation_scores
 from tests.conftest import DIGITS, HAND_MODEL, SHARED, TINY_FUSED
 
 ASL = SHARED / "datasets" / "asl-letters"
@@ -102,7 +105,7 @@ def test_a_none_folder_holds_negatives_not_a_class(signs_with_none: Path) -> Non
 
 
 def test_the_negatives_of_a_none_folder_are_split_like_one_more_class(signs_with_none: Path) -> None:
-    from signcaps.config import DataConfig
+    from signcaps.util.config import DataConfig
 
     scan = scan_folder(signs_with_none)
     paths = [str(p.relative_to(scan.root)) for p, _ in scan.files]
@@ -117,7 +120,7 @@ def test_external_negatives_map_sign_folders_to_classes_and_undo_the_squash(shar
     scan = scan_negative_folder(ASL / "test", ("A", "S"), 0.75, {"V": classes.index("2")}, classes)
     labels = {p.parent.name: label for p, label in scan.files}
     assert labels == {"A": NEGATIVE, "S": NEGATIVE, "V": 2}
-    from signcaps.data import fingerprint
+    from signcaps.data.folders import fingerprint
 
     assert fingerprint(scan) != fingerprint(scan_negative_folder(ASL / "test", ("A", "S"), 1.0,
                                                                  {"V": 2}, classes))  # the stretch is in the key
@@ -127,7 +130,7 @@ def test_external_negatives_map_sign_folders_to_classes_and_undo_the_squash(shar
 
 
 def _recipe(root: Path, cache: Path, mode: str, synthetic: float):
-    from signcaps.config import recipe_from_dict
+    from signcaps.util.config import recipe_from_dict
 
     return recipe_from_dict({
         "name": f"tiny-{mode}",
@@ -144,10 +147,10 @@ def _recipe(root: Path, cache: Path, mode: str, synthetic: float):
 @pytest.mark.parametrize("mode", ["short", "class"])
 def test_training_with_negatives_ships_a_rule_that_can_say_none(signs_with_none: Path, tmp_path: Path,
                                                                  mode: str) -> None:
-    from signcaps.checkpoint import load_checkpoint
-    from signcaps.export import export_checkpoint
-    from signcaps.runtime import OnnxClassifier
-    from signcaps.train import train
+    from signcaps.models.checkpoint import load_checkpoint
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.training.export import export_checkpoint
+    from signcaps.training.train import train
 
     recipe = _recipe(signs_with_none, tmp_path.parent / "none-cache", mode, synthetic=1.0)
     summary = train(recipe, tmp_path / "run", hand_model=str(HAND_MODEL), show_progress=False)
@@ -165,9 +168,9 @@ def test_training_with_negatives_ships_a_rule_that_can_say_none(signs_with_none:
 
 
 def test_synthetic_negatives_have_no_pixels_and_replay_with_the_seed(signs_with_none: Path, tmp_path: Path) -> None:
-    from signcaps.augment import build_augmenter
-    from signcaps.data import prepare
-    from signcaps.train import synthesizer
+    from signcaps.data.crops import prepare
+    from signcaps.training.augment import build_augmenter
+    from signcaps.training.train import synthesizer
 
     recipe = _recipe(signs_with_none, tmp_path.parent / "none-cache", "short", synthetic=0.5)
     crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, str(HAND_MODEL),
@@ -187,7 +190,7 @@ def test_synthetic_negatives_have_no_pixels_and_replay_with_the_seed(signs_with_
 
 
 def test_concatenated_parts_give_copies_only_where_there_were_some() -> None:
-    from signcaps.data import CropSet, Retakes
+    from signcaps.data.crops import CropSet, Retakes
 
     def part(n: int, retakes: bool) -> CropSet:
         crops = CropSet(["a"], np.zeros((n, 8, 8, 3), np.uint8), np.zeros(n, np.int64), [f"{i}" for i in range(n)],
@@ -204,9 +207,9 @@ def test_concatenated_parts_give_copies_only_where_there_were_some() -> None:
 
 def test_a_batch_of_negatives_only_keeps_every_parameter_in_the_graph() -> None:
     """DDP needs a gradient for every parameter on every rank, even when a rank's batch holds no sign."""
-    from signcaps.config import recipe_from_dict
-    from signcaps.models import build_model
-    from signcaps.train import TrainStep
+    from signcaps.models.registry import build_model
+    from signcaps.training.train import TrainStep
+    from signcaps.util.config import recipe_from_dict
 
     recipe = recipe_from_dict({"negatives": {"mode": "short"}, "crop": {"input_size": 32},
                                "model": {"name": "fused-capsnet", "params": TINY_FUSED}})

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from signcaps import bundled, environment
+from signcaps.util import bundled, environment
 
 
 def test_recipes_are_found_by_name_or_file(tmp_path):
-    from signcaps.config import ConfigError, load_recipe
+    from signcaps.util.config import ConfigError, load_recipe
 
     assert "fused-capsnet" in bundled.recipe_names()
     assert bundled.find_recipe("fused-capsnet") == bundled.find_recipe("fused-capsnet.yaml")
@@ -28,8 +28,8 @@ def test_recipes_are_found_by_name_or_file(tmp_path):
 
 
 def test_the_default_models_recipe_ships_with_the_package():
-    from signcaps.config import load_recipe
-    from signcaps.runtime import default_recipe_name, load_classifier
+    from signcaps.runtime.classifier import default_recipe_name, load_classifier
+    from signcaps.util.config import load_recipe
 
     name = default_recipe_name()
     assert bundled.find_recipe(name) is not None
@@ -53,7 +53,7 @@ def test_pyproject_ships_every_package_and_keeps_torch_in_the_extra():
 
 
 def test_the_web_sources_of_an_installed_wheel_install_npm_into_the_user_cache(tmp_path, monkeypatch):
-    from signcaps import web
+    from signcaps.web import site as web
 
     assert (bundled.web_source_dir() / "src" / "index.html").is_file()
     checkout = bundled.web_source_dir()
@@ -63,7 +63,7 @@ def test_the_web_sources_of_an_installed_wheel_install_npm_into_the_user_cache(t
         packaged.mkdir()
         (packaged / "package-lock.json").write_bytes((checkout / "package-lock.json").read_bytes())
         folder = web.npm_folder(packaged)
-        from signcaps.assets import cache_dir
+        from signcaps.util.assets import cache_dir
 
         assert folder.parent == cache_dir() / "web" and len(folder.name) == 16  # named by the lockfile
         monkeypatch.setenv(web.NODE_MODULES_ENV, str(tmp_path / "elsewhere"))
@@ -89,7 +89,7 @@ def test_a_headless_build_is_named_when_no_window_can_open(monkeypatch):
 
 
 def test_the_placeholder_is_an_empty_wheel_that_requires_the_real_build(tmp_path):
-    from signcaps.doctor import placeholder_wheel
+    from signcaps.runtime.doctor import placeholder_wheel
 
     wheel = placeholder_wheel("opencv-python-headless", "5.1.0.95", tmp_path)
     assert wheel.name == "opencv_python_headless-5.1.0.95+signcaps.placeholder-py3-none-any.whl"
@@ -108,7 +108,7 @@ def test_missing_training_extra_is_one_line(monkeypatch):
 
 @pytest.mark.shared
 def test_doctor_reports_every_part_of_the_install():
-    from signcaps.doctor import diagnose
+    from signcaps.runtime.doctor import diagnose
 
     report = diagnose()
     names = [c.name for c in report.checks]

@@ -13,8 +13,7 @@ from types import SimpleNamespace
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from signcaps.config import CHECKS, ConfigError, Recipe, load_recipe
-from signcaps.runtime import (
+from signcaps.runtime.classifier import (
     META_KEY,
     META_SCHEMA,
     ModelLoadError,
@@ -22,6 +21,7 @@ from signcaps.runtime import (
     detect_config_from_meta,
     read_metadata,
 )
+from signcaps.util.config import CHECKS, ConfigError, Recipe, load_recipe
 
 DEFAULTS = Recipe()
 KEYS = sorted(
@@ -170,7 +170,7 @@ def test_any_recipe_text_gives_a_recipe_or_a_config_error(tmp_path_factory, text
 @PROFILE
 @given(st.text(max_size=30))
 def test_natural_sort_takes_any_name(text):
-    from signcaps.inputs import natural_key
+    from signcaps.util.inputs import natural_key
 
     key = natural_key(text)
     assert sorted([key, natural_key("IMG_10"), natural_key("²")]) is not None
@@ -179,7 +179,7 @@ def test_natural_sort_takes_any_name(text):
 @PROFILE
 @given(st.binary(max_size=400), st.sampled_from([b"", b"\xff\xd8", b"\xff\xd8\xff\xe0\x00\x10", b"\x89PNG\r\n\x1a\n"]))
 def test_any_image_bytes_decode_or_give_an_image_read_error(tmp_path_factory, data, prefix):
-    from signcaps.preprocess import ImageReadError, jpeg_end, read_image_bgr
+    from signcaps.hands.preprocess import ImageReadError, jpeg_end, read_image_bgr
 
     path = tmp_path_factory.getbasetemp() / "any-image.jpg"
     path.write_bytes(prefix + data)

@@ -16,7 +16,7 @@ from signcaps.cli import app
 @pytest.fixture(scope="module")
 def mixed(tiny, tmp_path_factory):
     """hand.jpg + nested/deeper/hand2.jpg (real hands), blank.png, fake.jpg (text), notes.txt (ignored)."""
-    from signcaps.data import load_cache
+    from signcaps.data.crops import load_cache
 
     crops = load_cache(next((tiny["data"].parent / "cache").glob("*.npz")))
     with_hand = [i for i in range(len(crops)) if not crops.fallback[i]]
@@ -33,7 +33,7 @@ def mixed(tiny, tmp_path_factory):
 
 
 def test_predict_json_on_a_mixed_folder(tiny, mixed):
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.runtime.classifier import OnnxClassifier
 
     folder, expected = mixed
     result = CliRunner().invoke(app, ["predict", str(folder), "--model", str(tiny["onnx"]),
@@ -99,8 +99,8 @@ def test_predict_applies_the_models_rejection_rule_and_threshold(tiny, mixed, tm
     --threshold overrides the rule's accept (and takes none_below down with it)."""
     from rejectmodels import with_rule
 
-    from signcaps.rejection import RejectionRule
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.signs.rejection import RejectionRule
 
     folder, expected = mixed
     hands = [str(folder / "hand.jpg"), str(folder / "nested/deeper/hand2.jpg")]
@@ -142,7 +142,7 @@ def test_predict_threshold_out_of_range_is_one_line(tiny, mixed):
 
 
 def test_predictor_api_takes_a_threshold(tiny, mixed):
-    from signcaps.predict import Predictor
+    from signcaps.runtime.predict import Predictor
 
     folder, _ = mixed
     with Predictor(tiny["onnx"], HAND_MODEL, threshold=0.0) as predictor:
@@ -157,7 +157,7 @@ def test_the_shipped_model_rejects_real_negatives_and_accepts_digits():
     from rejectmodels import LETTERS, NO_DIGIT_LETTERS
     from test_default_model import TEST_PHOTOS
 
-    from signcaps.predict import Predictor
+    from signcaps.runtime.predict import Predictor
 
     with Predictor(None, HAND_MODEL) as predictor:
         if "rejection" not in predictor.clf.meta:

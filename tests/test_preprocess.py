@@ -3,16 +3,9 @@ import numpy as np
 import pytest
 from conftest import digit_images
 
-from signcaps.config import CropConfig
-from signcaps.hands import HandDetector
-from signcaps.preprocess import (
-    ImageReadError,
-    crop_hand,
-    read_image_rgb,
-    square_box,
-    to_image,
-    to_tensor,
-)
+from signcaps.hands.detector import HandDetector
+from signcaps.hands.preprocess import ImageReadError, crop_hand, read_image_rgb, square_box, to_image, to_tensor
+from signcaps.util.config import CropConfig
 
 
 def test_square_box_is_square_with_margin():

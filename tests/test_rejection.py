@@ -1,4 +1,4 @@
-"""The rejection rule (`signcaps.rejection`): precedence of its answers, its metadata form, overrides."""
+"""The rejection rule (`signcaps.signs.rejection`): precedence of its answers, its metadata form, overrides."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from signcaps.errors import UserError
-from signcaps.rejection import (
+from signcaps.signs.rejection import (
     ALL_SHORT,
     BELOW_THRESHOLD,
     DEFAULT_ACCEPT,
@@ -22,6 +21,7 @@ from signcaps.rejection import (
     frame_state,
     pose_error,
 )
+from signcaps.util.errors import UserError
 
 DIGITS = [str(d) for d in range(10)]
 WITH_NONE = [*DIGITS, "none"]

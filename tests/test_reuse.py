@@ -1,4 +1,4 @@
-"""`signcaps.reuse`: a still hand keeps its answer, a hand that moves or changes shape gets a new one.
+"""`signcaps.live.reuse`: a still hand keeps its answer, a hand that moves or changes shape gets a new one.
 
 Pure: fake hands (21 landmarks built from a seeded random shape) and a counting compute step,
 no MediaPipe, no model. The end-to-end checks (the reuse loop against the full-work loop on
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from signcaps.reuse import HandKey, ResultCache, ReuseConfig, ReuseError
+from signcaps.live.reuse import HandKey, ResultCache, ReuseConfig, ReuseError
 
 SHAPE = np.random.default_rng(0).uniform(-0.5, 0.5, size=(21, 2)).astype(np.float32)
 

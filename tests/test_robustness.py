@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from signcaps.cli import app
 from signcaps.commands.explain import print_comparison
 from signcaps.commands.training import print_robustness
-from signcaps.robustness import SWEEPS, affine, apply_transform, brightness
+from signcaps.training.robustness import SWEEPS, affine, apply_transform, brightness
 
 
 def test_transforms_are_deterministic_and_exact():
@@ -72,9 +72,9 @@ def test_robustness_command_compares_checkpoints(tiny_runs, tmp_path, capsys):
 def test_pose_models_turn_their_landmarks_with_the_rotated_crop(tiny_pose_models, tmp_path):
     """For models that read landmarks, a rotated crop comes with its pose rotated alike; scale, shift
     and brightness leave a normalised pose unchanged. The identity setting is the plain accuracy."""
-    from signcaps.evaluate import evaluate_checkpoint
-    from signcaps.landmarks import normalize_pose
-    from signcaps.robustness import compare_checkpoints, transform_poses
+    from signcaps.hands.landmarks import normalize_pose
+    from signcaps.training.evaluate import evaluate_checkpoint
+    from signcaps.training.robustness import compare_checkpoints, transform_poses
 
     pose = normalize_pose(np.random.default_rng(0).normal(0, 30, (21, 3)), False, False)[None]
     assert transform_poses(pose, "scale", 0.7) is pose and transform_poses(pose, "rotation", 0.0) is pose

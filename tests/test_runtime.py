@@ -1,4 +1,4 @@
-"""`signcaps.runtime`: metadata, rejection of bad files with one-line errors, torch-free inference."""
+"""`signcaps.runtime.classifier`: metadata, rejection of bad files with one-line errors, torch-free inference."""
 from __future__ import annotations
 
 import json
@@ -15,14 +15,14 @@ from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from signcaps.cli import app
-from signcaps.config import CropConfig, DetectConfig
-from signcaps.errors import UserError
+from signcaps.util.config import CropConfig, DetectConfig
+from signcaps.util.errors import UserError
 
 
 @pytest.fixture(scope="session")
 def real_image(tiny) -> Path:
     """A dataset image in which the detector found a hand (it is in the crop cache)."""
-    from signcaps.data import load_cache
+    from signcaps.data.crops import load_cache
 
     cache = next((tiny["data"].parent / "cache").glob("*.npz"))
     crops = load_cache(cache)
@@ -30,7 +30,7 @@ def real_image(tiny) -> Path:
 
 
 def test_reads_metadata(tiny):
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.runtime.classifier import OnnxClassifier
 
     clf = OnnxClassifier(tiny["onnx"])
     assert clf.classes == [str(i) for i in range(10)]
@@ -41,7 +41,7 @@ def test_reads_metadata(tiny):
 
 
 def test_classify_shapes_and_threads(tiny):
-    from signcaps.runtime import ModelInputError, OnnxClassifier
+    from signcaps.runtime.classifier import ModelInputError, OnnxClassifier
 
     x = np.random.default_rng(1).uniform(-1, 1, (5, 1, 32, 32)).astype(np.float32)
     one, two = OnnxClassifier(tiny["onnx"], threads=1), OnnxClassifier(tiny["onnx"], threads=2)
@@ -57,7 +57,7 @@ def test_classify_shapes_and_threads(tiny):
 
 
 def test_classification_graph_skips_the_decoder(tiny):
-    from signcaps.runtime import prune_to_outputs
+    from signcaps.runtime.classifier import prune_to_outputs
 
     model = onnx.load(str(tiny["onnx"]))
     pruned = prune_to_outputs(model, ["lengths"])
@@ -116,14 +116,14 @@ def test_bad_models_fail_with_one_line(tiny, real_image, tmp_path, case, message
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
 
-    from signcaps.runtime import load_classifier
+    from signcaps.runtime.classifier import load_classifier
 
     with pytest.raises(UserError, match=message):
         load_classifier(bad)
 
 
 def test_default_model(monkeypatch, tmp_path, real_image):
-    import signcaps.runtime as runtime
+    import signcaps.runtime.classifier as runtime
 
     path = runtime.default_model_path()
     assert (path.name == "default_model.onnx" and path.parent.name == "resources"
@@ -140,9 +140,9 @@ TORCH_FREE = textwrap.dedent("""
     import sys
     sys.modules["torch"] = None  # any `import torch` now raises ImportError
     import numpy as np
-    from signcaps.hands import HandDetector
-    from signcaps.preprocess import crop_hand, read_image_rgb
-    from signcaps.runtime import load_classifier
+    from signcaps.hands.detector import HandDetector
+    from signcaps.hands.preprocess import crop_hand, read_image_rgb
+    from signcaps.runtime.classifier import load_classifier
 
     model, image_path, hand_model = sys.argv[1:4]
     clf = load_classifier(model)
@@ -174,8 +174,8 @@ def _session_outputs(clf) -> list[str]:
 def test_a_model_without_a_rule_gets_the_default_one_and_a_lengths_only_graph(tiny_pose_models, tmp_path):
     from rejectmodels import with_rule
 
-    from signcaps.rejection import RejectionRule
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.signs.rejection import RejectionRule
 
     for path in (tiny_pose_models["fused-capsnet"]["onnx"], with_rule(tiny_pose_models["fused-capsnet"]["onnx"],
                                                                        tmp_path / "v3-no-rule.onnx", None)):
@@ -193,8 +193,8 @@ def test_a_pose_rule_runs_the_pose_decoder_but_never_the_image_decoder(tiny_pose
     from conftest import DIGITS
     from rejectmodels import hand_inputs, letter_photo, with_rule
 
-    from signcaps.rejection import RejectionRule, decide_all, pose_error
-    from signcaps.runtime import OnnxClassifier
+    from signcaps.runtime.classifier import OnnxClassifier
+    from signcaps.signs.rejection import RejectionRule, decide_all, pose_error
 
     src = tiny_pose_models["fused-capsnet"]["onnx"]
     rule = RejectionRule(accept=0.5, none_below=0.2, max_pose_error=0.3)
@@ -229,7 +229,7 @@ def test_bad_rejection_rules_fail_with_one_line(tiny, real_image, tmp_path, case
     import onnx
     from rejectmodels import with_rule
 
-    from signcaps.rejection import RULE_FORMAT
+    from signcaps.signs.rejection import RULE_FORMAT
 
     rules = {"none_class": {"rule": RULE_FORMAT, "none_class": "nothing"},
              "nan": {"rule": RULE_FORMAT, "accept": float("nan")},

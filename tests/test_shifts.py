@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import HAND_MODEL, digit_images
 
-from signcaps import scenes
-from signcaps.hands import HandDetector
-from signcaps.preprocess import read_image_rgb
+from signcaps.hands import scenes
+from signcaps.hands.detector import HandDetector
+from signcaps.hands.preprocess import read_image_rgb
 
 pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
 
@@ -51,8 +51,8 @@ def test_composite_keeps_hand_pixels(photo_and_hand):
 
 def test_domain_shift_evaluation_reruns_the_whole_pipeline(tiny_pose_models, tmp_path):
     """'none' reproduces the plain evaluation; shifted photos are re-detected; a table, a plot and JSON."""
-    from signcaps.evaluate import evaluate_checkpoint
-    from signcaps.shifts import evaluate_shifts, shift_rows
+    from signcaps.training.evaluate import evaluate_checkpoint
+    from signcaps.training.shifts import evaluate_shifts, shift_rows
 
     fused = tiny_pose_models["fused-capsnet"]
     pose = tiny_pose_models["pose-capsnet"]
@@ -76,7 +76,7 @@ def test_domain_shift_evaluation_reruns_the_whole_pipeline(tiny_pose_models, tmp
 
 
 def test_unknown_shift_is_a_one_line_error(tiny_pose_models):
-    from signcaps.shifts import ShiftError, evaluate_shifts
+    from signcaps.training.shifts import ShiftError, evaluate_shifts
 
     with pytest.raises(ShiftError, match="unknown shift"):
         evaluate_shifts([tiny_pose_models["pose-capsnet"]["checkpoint"]], ["sunset"], hand_model=str(HAND_MODEL))

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from conftest import DIGITS
 
-from signcaps.data import DatasetError
+from signcaps.data.folders import DatasetError
 
 pytestmark = pytest.mark.shared
 
 
 def test_the_export_stores_the_held_out_files_and_eval_uses_them_anywhere(tiny, tmp_path):
-    from signcaps.evaluate import evaluate_checkpoint
-    from signcaps.onnxeval import evaluate_onnx
-    from signcaps.runtime import load_classifier
+    from signcaps.runtime.classifier import load_classifier
+    from signcaps.runtime.onnxeval import evaluate_onnx
+    from signcaps.training.evaluate import evaluate_checkpoint
 
     held = json.loads((tiny["checkpoint"].parent / "split.json").read_text())
     record = load_classifier(tiny["onnx"]).meta["split"]
@@ -35,9 +35,9 @@ def test_the_export_stores_the_held_out_files_and_eval_uses_them_anywhere(tiny, 
 
 
 def test_other_data_is_never_called_a_test_split(tiny, tmp_path):
-    from signcaps.calibration import calibrate
-    from signcaps.evaluate import evaluate_checkpoint
-    from signcaps.onnxeval import evaluate_onnx
+    from signcaps.runtime.calibration import calibrate
+    from signcaps.runtime.onnxeval import evaluate_onnx
+    from signcaps.training.evaluate import evaluate_checkpoint
 
     other = tmp_path / "other"  # photos the tiny model never saw, none of its held-out files
     for cls in sorted(p.name for p in DIGITS.iterdir() if p.is_dir()):

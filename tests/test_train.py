@@ -6,11 +6,11 @@ import torch
 from conftest import TINY_CAPS
 from typer.testing import CliRunner
 
-import signcaps.train
-from signcaps.checkpoint import CheckpointError, load_checkpoint
+import signcaps.training.train
 from signcaps.cli import app
-from signcaps.config import load_recipe
-from signcaps.train import TrainingInterrupted, train
+from signcaps.models.checkpoint import CheckpointError, load_checkpoint
+from signcaps.training.train import TrainingInterrupted, train
+from signcaps.util.config import load_recipe
 
 TINY = TINY_CAPS
 
@@ -38,7 +38,7 @@ def test_tiny_training_learns_and_writes_a_run_folder(mini_digits, cache, tmp_pa
 
 def test_resume_continues_and_matches_an_uninterrupted_run(mini_digits, cache, tmp_path, monkeypatch):
     straight = train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "a", show_progress=False)
-    real_epoch, calls = signcaps.train.run_epoch, []
+    real_epoch, calls = signcaps.training.train.run_epoch, []
 
     def ctrl_c_in_second_epoch(*args, **kwargs):
         calls.append(1)
@@ -46,11 +46,11 @@ def test_resume_continues_and_matches_an_uninterrupted_run(mini_digits, cache, t
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(signcaps.train, "run_epoch", ctrl_c_in_second_epoch)
+    monkeypatch.setattr(signcaps.training.train, "run_epoch", ctrl_c_in_second_epoch)
     with pytest.raises(TrainingInterrupted, match="--resume"):
         train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "b", show_progress=False)
     assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 0  # epoch 1 (0-based 0) is safe
-    monkeypatch.setattr(signcaps.train, "run_epoch", real_epoch)
+    monkeypatch.setattr(signcaps.training.train, "run_epoch", real_epoch)
     resumed = train(tiny_recipe(mini_digits, cache, "train.epochs=2"), tmp_path / "b", resume=True, show_progress=False)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert resumed["history"][1]["train_loss"] == pytest.approx(straight["history"][1]["train_loss"], rel=1e-5)
@@ -122,14 +122,14 @@ def test_killed_training_resumes_from_its_last_epoch(mini_digits, cache, tmp_pat
 
 
 def test_a_resume_without_a_recipe_continues_the_runs_own_recipe(tmp_path):
-    from signcaps.config import save_recipe
-    from signcaps.train import run_recipe
+    from signcaps.training.train import run_recipe
+    from signcaps.util.config import save_recipe
 
     saved = load_recipe(None, ["name=mine", "train.epochs=3", "model.name=cnn"])
     save_recipe(saved, tmp_path / "recipe.yaml")
     resumed = run_recipe(None, ["train.epochs=5"], tmp_path, resume=True)
     assert (resumed.name, resumed.model.name, resumed.train.epochs) == ("mine", "cnn", 5)
-    from signcaps.runtime import default_recipe_name
+    from signcaps.runtime.classifier import default_recipe_name
 
     fresh = run_recipe(None, ["train.epochs=5"], tmp_path, resume=False)  # no resume: the shipped default's recipe
     default = load_recipe(default_recipe_name())

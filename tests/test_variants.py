@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 def test_bench_variants_exports_times_and_judges(tiny, tmp_path, monkeypatch):
     from signcaps.cli import app
-    from signcaps.runtime import load_classifier
+    from signcaps.runtime.classifier import load_classifier
 
     monkeypatch.setenv("SIGNCAPS_HAND_MODEL", str(HAND_MODEL))
     result = CliRunner().invoke(app, ["bench", "variants", str(tiny["checkpoint"]), "--out", str(tmp_path / "v"),
@@ -42,7 +42,7 @@ def test_bench_variants_exports_times_and_judges(tiny, tmp_path, monkeypatch):
 
 def test_an_extra_evaluation_takes_part_in_the_verdict(tiny, tmp_path):
     """How the open-set evaluation plugs in: its figures join the others, and a drop there forbids adoption."""
-    from signcaps.variants import EVALUATIONS, bench_variants
+    from signcaps.training.variants import EVALUATIONS, bench_variants
 
     def negatives(paths, hand_model, threshold):
         return [{"rejects non-digits": 0.9 if k == 0 else 0.5} for k in range(len(paths))]

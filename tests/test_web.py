@@ -1,4 +1,4 @@
-"""The browser target: the page's JavaScript preprocessing against signcaps.preprocess (node), the
+"""The browser target: the page's JavaScript preprocessing against signcaps.hands.preprocess (node), the
 site build, and the page itself in headless Chromium with a fake camera against the Python runtime."""
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from browser import Chromium, environment_ready, find_chromium, stamp_frame_numb
 from conftest import DIGITS, HAND_MODEL, ROOT
 from rejectmodels import with_rule
 
-from signcaps.landmarks import normalize_pose
-from signcaps.rejection import RejectionRule
-from signcaps.runtime import default_model_path
+from signcaps.hands.landmarks import normalize_pose
+from signcaps.runtime.classifier import default_model_path
+from signcaps.signs.rejection import RejectionRule
 
 pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
 
@@ -48,7 +48,7 @@ needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (apt
 
 # ------------------------------------------------------------------ preprocessing parity (node)
 
-# Largest difference allowed between the page's model input and signcaps.preprocess.to_batch:
+# Largest difference allowed between the page's model input and signcaps.hands.preprocess.to_batch:
 # the JS reproduces OpenCV's arithmetic, so the crops are expected to be identical; one grey
 # level (1/255/std) is allowed for rounding in INTER_LINEAR, the rare tiny-hand path.
 PARITY_TOL = 1.0 / 255.0 / 0.5 + 1e-6
@@ -57,9 +57,9 @@ POSE_TOL = 1e-5
 
 def _dataset_hands(count_per_digit: int = 2):
     """(RGB image, landmarks, is_left) of real dataset photos, landmarks from real MediaPipe."""
-    from signcaps.config import DetectConfig
-    from signcaps.hands import HandDetector
-    from signcaps.preprocess import read_image_rgb
+    from signcaps.hands.detector import HandDetector
+    from signcaps.hands.preprocess import read_image_rgb
+    from signcaps.util.config import DetectConfig
 
     found = []
     with HandDetector(HAND_MODEL, DetectConfig(), mode="image") as detector:
@@ -74,8 +74,8 @@ def _dataset_hands(count_per_digit: int = 2):
 @needs_node
 @pytest.mark.parametrize("mirror_left,channels", [(False, 1), (True, 3)])
 def test_js_preprocessing_equals_python(tmp_path, mirror_left, channels):
-    from signcaps.config import CropConfig
-    from signcaps.preprocess import SquareBox, crop_hand, crop_square, to_batch
+    from signcaps.hands.preprocess import SquareBox, crop_hand, crop_square, to_batch
+    from signcaps.util.config import CropConfig
 
     cfg = CropConfig(input_size=32, channels=channels, margin=0.2, mirror_left=mirror_left, mean=0.5, std=0.5)
     hands = _dataset_hands()
@@ -125,8 +125,8 @@ def test_js_pose_normalisation_equals_python(tmp_path):
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
-    from signcaps.config import DetectConfig
-    from signcaps.preprocess import read_image_rgb
+    from signcaps.hands.preprocess import read_image_rgb
+    from signcaps.util.config import DetectConfig
 
     options = vision.HandLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(HAND_MODEL)), num_hands=1,
@@ -165,7 +165,7 @@ BAD_RULES = [[0.6], {"accept": 0.6}, {"rule": "signcaps-reject-v9"}, {"rule": "s
 def _random_rule_cases(rng: np.random.Generator, count: int) -> list[dict]:
     """Random rules (with and without a none class, pose limit, threshold override) and lengths that hit the
     edges: ties, values exactly at the thresholds, pose errors at the limit, missing or NaN."""
-    from signcaps.rejection import RejectionRule
+    from signcaps.signs.rejection import RejectionRule
 
     digits = [str(d) for d in range(10)]
     rules = []
@@ -194,9 +194,9 @@ def _random_rule_cases(rng: np.random.Generator, count: int) -> list[dict]:
 
 @needs_node
 def test_js_rejection_rule_equals_python(tmp_path):
-    """deploy/web/src/rejection.js decides exactly as signcaps.rejection on 6,000 random cases, and refuses the
+    """deploy/web/src/rejection.js decides exactly as signcaps.signs.rejection on 6,000 random cases, and refuses the
     rules Python refuses."""
-    from signcaps.rejection import RejectionRule, RejectionRuleError, decide, frame_state
+    from signcaps.signs.rejection import RejectionRule, RejectionRuleError, decide, frame_state
 
     rules = _random_rule_cases(np.random.default_rng(0), 300)
     got = run_node_parity(tmp_path, {"cfg": {}, "images": [], "crops": [], "squares": [], "poses": [],
@@ -228,8 +228,8 @@ def test_js_pose_error_equals_python_on_real_hands(tmp_path):
     MediaPipe and the shipped model's pose decoder) and on random poses: the page's number is numpy's."""
     from rejectmodels import LETTERS, NO_DIGIT_LETTERS, hand_inputs
 
-    from signcaps.rejection import pose_error
-    from signcaps.runtime import load_classifier
+    from signcaps.runtime.classifier import load_classifier
+    from signcaps.signs.rejection import pose_error
 
     clf = load_classifier(None)
     if not clf.has_pose_reconstruction:
@@ -257,7 +257,7 @@ def make_v2_model(path: Path, with_image: bool = True, mirror_left: bool = True,
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from signcaps.runtime import META_KEY, default_model_path, prune_to_outputs
+    from signcaps.runtime.classifier import META_KEY, default_model_path, prune_to_outputs
 
     base = onnx.load(str(default_model_path()))
     meta = json.loads({p.key: p.value for p in base.metadata_props}[META_KEY])
@@ -293,12 +293,12 @@ def make_v2_model(path: Path, with_image: bool = True, mirror_left: bool = True,
 
 
 def v2_reference(model: Path, frame_rgb: np.ndarray, points: np.ndarray, handedness: str) -> np.ndarray:
-    """What the version-2 model says for one hand, computed in Python (onnxruntime, signcaps.preprocess)."""
+    """What the version-2 model says for one hand, computed in Python (onnxruntime, signcaps.hands.preprocess)."""
     import onnx
     import onnxruntime as ort
 
-    from signcaps.preprocess import crop_hand, to_batch
-    from signcaps.runtime import crop_config_from_meta
+    from signcaps.hands.preprocess import crop_hand, to_batch
+    from signcaps.runtime.classifier import crop_config_from_meta
 
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     meta = json.loads({p.key: p.value for p in onnx.load(str(model)).metadata_props}["signcaps"])
@@ -316,7 +316,7 @@ def v2_reference(model: Path, frame_rgb: np.ndarray, points: np.ndarray, handedn
 
 @pytest.fixture(scope="module")
 def built_site(tmp_path_factory) -> Path:
-    from signcaps.web import build_site, missing_vendor_files
+    from signcaps.web.site import build_site, missing_vendor_files
 
     if missing_vendor_files(WEB):  # tests never install packages; .ci/run does
         pytest.skip(f"npm packages missing: run `npm ci` in {WEB}")
@@ -330,7 +330,7 @@ def built_site(tmp_path_factory) -> Path:
 
 
 def test_web_build_writes_an_offline_site(built_site, tmp_path):
-    from signcaps.web import SITE_MARKER, WebBuildError, build_site
+    from signcaps.web.site import SITE_MARKER, WebBuildError, build_site
 
     report = json.loads((built_site / SITE_MARKER).read_text())
     for name in ("index.html", "js/app.js", "js/preprocess.js", "vendor/mediapipe/vision_bundle.mjs",
@@ -356,7 +356,7 @@ def test_web_build_writes_an_offline_site(built_site, tmp_path):
 
 
 def test_web_build_refuses_to_overwrite_and_foreign_models(tmp_path):
-    from signcaps.web import WebBuildError, build_site
+    from signcaps.web.site import WebBuildError, build_site
 
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -373,7 +373,7 @@ def test_web_build_refuses_to_overwrite_and_foreign_models(tmp_path):
 
 
 def test_web_build_without_npm_says_how(tmp_path, monkeypatch):
-    import signcaps.web as web
+    import signcaps.web.site as web
 
     source = tmp_path / "web"
     shutil.copytree(WEB / "src", source / "src")
@@ -397,7 +397,7 @@ def test_web_serve_mime_types(built_site):
     import threading
     import urllib.request
 
-    from signcaps.web import make_server
+    from signcaps.web.site import make_server
 
     server = make_server(built_site, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -440,7 +440,7 @@ def page_runs(built_site, tmp_path_factory) -> dict:
 
     from videos import sign_frames
 
-    from signcaps.web import make_server
+    from signcaps.web.site import make_server
 
     reason = environment_ready(WEB)
     if reason:
@@ -484,9 +484,9 @@ def test_page_matches_python_runtime(page_runs):
     """Per-frame classes and capsule lengths of the page equal the Python runtime's on the same frames."""
     import dataclasses
 
-    from signcaps.hands import Hand, HandDetector
-    from signcaps.preprocess import hand_sample
-    from signcaps.runtime import load_classifier
+    from signcaps.hands.detector import Hand, HandDetector
+    from signcaps.hands.preprocess import hand_sample
+    from signcaps.runtime.classifier import load_classifier
 
     decoded, run = page_runs["decoded"], page_runs["runs"]["models/model.onnx"]
     records = run["records"]
@@ -554,11 +554,11 @@ def test_page_feeds_version2_inputs(page_runs, built_site, model):
 def test_page_applies_the_models_rejection_rule(page_runs, built_site):
     """Format 3: the page reads the rule from the metadata (the threshold default is its accept; 0.6 for the
     shipped model without one), runs the pose decoder only when the rule compares the pose, smooths the pose
-    error with the lengths, and decides every hand as signcaps.rejection.decide does on the same numbers."""
-    from signcaps.hands import Hand
-    from signcaps.preprocess import hand_sample
-    from signcaps.rejection import decide
-    from signcaps.runtime import OnnxClassifier, load_classifier
+    error with the lengths, and decides every hand as signcaps.signs.rejection.decide does on the same numbers."""
+    from signcaps.hands.detector import Hand
+    from signcaps.hands.preprocess import hand_sample
+    from signcaps.runtime.classifier import OnnxClassifier, load_classifier
+    from signcaps.signs.rejection import decide
 
     default_rule = load_classifier(None).rule
     for record in page_runs["runs"]["models/model.onnx"]["records"]:

@@ -160,7 +160,7 @@ def test_live_window_size_overlay_and_keys(display, tmp_path):
 
 
 def test_fit_size_scales_down_only():
-    from signcaps.window import fit_size
+    from signcaps.live.window import fit_size
 
     assert fit_size((640, 480), (1920, 1080)) == (640, 480)
     assert fit_size((1920, 1080), (1280, 1024)) == (1152, 648)
@@ -169,7 +169,7 @@ def test_fit_size_scales_down_only():
 
 @needs_x
 def test_a_large_frame_opens_scaled_down_to_fit_the_screen(display, tmp_path):
-    from signcaps.window import fit_size
+    from signcaps.live.window import fit_size
 
     env, _ = display
     clip = tmp_path / "hd.mp4"
@@ -195,7 +195,7 @@ def test_a_large_frame_opens_scaled_down_to_fit_the_screen(display, tmp_path):
 def test_overlay_grows_with_the_frame(height, scale):
     """Text and bars are sized from the frame height, so a 1080p camera shows them as large, relative
     to the frame, as a 480p one: readable in a window that shows the frame scaled down."""
-    from signcaps.overlay import panel_size, scale_for
+    from signcaps.live.overlay import panel_size, scale_for
 
     width = height * 16 // 9
     assert scale_for((height, width, 3)) == pytest.approx(scale)

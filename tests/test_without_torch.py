@@ -101,7 +101,7 @@ def test_training_commands_name_the_extra_in_one_line(small, args):
 
 
 def test_web_build_runs_without_torch(small):
-    from signcaps.web import missing_vendor_files
+    from signcaps.web.site import missing_vendor_files
 
     if missing_vendor_files():  # tests never install npm packages; .ci/run does
         pytest.skip("npm packages missing: run `npm ci` in deploy/web")

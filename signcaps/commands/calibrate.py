@@ -30,9 +30,9 @@ def calibrate_command(
     """Reliability diagram of the winning capsule length on a dataset split, and the --threshold it supports.
 
     Rule: the lower edge of the lowest bin (with at least 5 images) from which every such bin is
-    right at least 95% of the time and the images kept are too (see signcaps/calibration.py).
+    right at least 95% of the time and the images kept are too (see signcaps/runtime/calibration.py).
     """
-    from signcaps.calibration import calibrate
+    from signcaps.runtime.calibration import calibrate
 
     report = calibrate(str(model) if model else None, str(data) if data else None, split, hand_model, out_dir, bins,
                        show_progress=not json_out)
@@ -74,8 +74,8 @@ def openset_command(
     held-out sign photos (negatives.signs: accepted and right). The ROC of every score the model
     supports (winning length, margin over a none class, pose agreement) is plotted over thresholds.
     """
-    from signcaps.config import load_recipe
-    from signcaps.openset import open_set_report
+    from signcaps.runtime.openset import open_set_report
+    from signcaps.util.config import load_recipe
 
     report = open_set_report(models or [None], load_recipe(recipe, set_), hand_model, out_dir, threshold, reshoot,
                              show_progress=not json_out)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from signcaps.errors import UserError
+from signcaps.util.errors import UserError
 
 # MediaPipe/LiteRT and OpenCV log to stderr on their own ("[ WARN:0@…] global loadsave.cpp …");
 # keep the terminal for our own messages. Set before either library is first imported.
@@ -48,7 +48,7 @@ def user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from signcaps.config import check_options
+        from signcaps.util.config import check_options
 
         previous = _on_sigterm(_raise_interrupt)
         try:
@@ -61,7 +61,7 @@ def user_errors(func: F) -> F:
                       highlight=False, soft_wrap=True)
             raise typer.Exit(code) from None
         except ModuleNotFoundError as exc:  # a path to torch no explicit check caught: still one line
-            from signcaps.environment import TRAIN_EXTRA, TRAIN_MODULES
+            from signcaps.util.environment import TRAIN_EXTRA, TRAIN_MODULES
 
             if (exc.name or "").partition(".")[0] not in TRAIN_MODULES:
                 raise
@@ -102,7 +102,7 @@ def _on_sigterm(handler: Any) -> Any:
 
 def print_json(value: Any) -> None:
     """One JSON document on stdout: strict JSON (a NaN becomes null, never the bare `NaN`)."""
-    from signcaps.outputs import json_text
+    from signcaps.util.outputs import json_text
 
     sys.stdout.write(json_text(value) + "\n")
     sys.stdout.flush()

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 @user_errors
 def models_pull(hand_model: Optional[str] = HandModelOption) -> None:
     """Find or fetch the hand model (download, else build it from the mediapipe wheel on PyPI) and print its path."""
-    from signcaps.assets import resolve_hand_model
+    from signcaps.util.assets import resolve_hand_model
 
     path = resolve_hand_model(hand_model, log=lambda msg: err.print(msg, style="dim", highlight=False))
     out.print(str(path))
@@ -33,7 +33,7 @@ def models_pull(hand_model: Optional[str] = HandModelOption) -> None:
 @user_errors
 def models_list(json_out: bool = JsonOption) -> None:
     """The architectures `signcaps train --model NAME` accepts: name, inputs, what it is (one registry)."""
-    from signcaps.models import REGISTRY, list_models  # here, not at the top: the CLI starts without torch
+    from signcaps.models.registry import REGISTRY, list_models  # here, not at the top: the CLI starts without torch
 
     rows = [{"name": name, "inputs": list(REGISTRY[name].inputs), "summary": REGISTRY[name].summary}
             for name in list_models()]
@@ -54,7 +54,7 @@ def data_fetch(
                                              "<user cache>/datasets, where recipes that name a dataset look)"),
 ) -> None:
     """Download a public dataset, verify every file against its sha256 manifest, install under --dest."""
-    from signcaps.datasets import data_home, fetch
+    from signcaps.data.datasets import data_home, fetch
 
     dest = dest if dest is not None else data_home()
     if source is None:
@@ -80,11 +80,11 @@ def data_prepare(
     json_out: bool = JsonOption,
 ) -> None:
     """Crop every hand once into the cache and report, per class, what was found and skipped."""
-    from signcaps.config import load_recipe
-    from signcaps.data import class_report, prepare
+    from signcaps.data.crops import class_report, prepare
+    from signcaps.util.config import load_recipe
 
     if recipe is None:
-        from signcaps.runtime import default_recipe_name
+        from signcaps.runtime.classifier import default_recipe_name
 
         recipe = default_recipe_name()
     cfg = load_recipe(recipe, [*set_, *(["crop.fallback_whole_image=true"] if fallback else [])])

@@ -51,10 +51,10 @@ def export_command(
 ) -> None:
     """Export a checkpoint to ONNX with its preprocessing and rejection rule in the metadata; verify it
     against torch on real crops."""
-    from signcaps.environment import require_training_extra
+    from signcaps.util.environment import require_training_extra
 
     require_training_extra("export")
-    from signcaps.export import PARITY_ATOL, export_checkpoint
+    from signcaps.training.export import PARITY_ATOL, export_checkpoint
 
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     report = export_checkpoint(checkpoint, output, data=data, int8=int8, hand_model=hand_model,
@@ -113,9 +113,9 @@ def predict_command(
     from rich.measure import Measurement
     from rich.text import Text
 
-    from signcaps.predict import NO_HAND, UNREADABLE, Predictor, collect_images
-    from signcaps.rejection import NONE, OK, UNCERTAIN
-    from signcaps.runtime import load_classifier
+    from signcaps.runtime.classifier import load_classifier
+    from signcaps.runtime.predict import NO_HAND, UNREADABLE, Predictor, collect_images
+    from signcaps.signs.rejection import NONE, OK, UNCERTAIN
 
     clf = load_classifier(model, threads=threads)  # a wrong model fails before any path or detector work
     rule = clf.rule.with_accept(threshold)
@@ -176,7 +176,7 @@ def describe_rule(meta: dict[str, Any]) -> str:
 
 def _require_one_classified(rows: list[dict[str, Any]]) -> None:
     """A run that classified nothing failed, even though every file was looked at: exit 1 for scripts."""
-    from signcaps.predict import PredictInputError
+    from signcaps.runtime.predict import PredictInputError
 
     if rows and not any(r["hand"] for r in rows):
         raise PredictInputError(f"none of the {len(rows)} file(s) could be classified (no hand found or unreadable)")
@@ -197,13 +197,18 @@ def bench_model_command(
 ) -> None:
     """Latency per crop of torch, ONNX float and ONNX int8 at batch 1 and 32 on this machine."""
     if checkpoint is not None:
-        from signcaps.environment import require_training_extra
+        from signcaps.util.environment import require_training_extra
 
         require_training_extra("bench model --checkpoint")
-    from signcaps.bench import bench_model
-
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
-    result = bench_model(checkpoint, model, int8_model, budget_s=budget, log=log)
+    if checkpoint is not None:
+        from signcaps.training.torch_bench import bench_checkpoint
+
+        result = bench_checkpoint(checkpoint, model, int8_model, budget_s=budget, log=log)
+    else:
+        from signcaps.runtime.bench import bench_model
+
+        result = bench_model(model, int8_model, budget_s=budget, log=log)
     if json_out:
         print_json(result)
         return
@@ -248,7 +253,7 @@ def bench_variants_command(
 ) -> None:
     """Cheaper classifiers (fewer routing iterations, int8, session options) on accuracy and time; adopt
     only what keeps every accuracy figure within 0.1 point of the reference."""
-    from signcaps.variants import bench_variants
+    from signcaps.training.variants import bench_variants
 
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     result = bench_variants(checkpoint, out_dir, routing, int8, threshold, hand_model, shift or None, budget,

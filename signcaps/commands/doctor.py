@@ -22,7 +22,7 @@ def doctor_command(
     Exits 1 while a problem remains, each listed with the command that fixes it; with --fix,
     while one of those it repairs (OpenCV, pip check) remains.
     """
-    from signcaps.doctor import diagnose, fix_opencv
+    from signcaps.runtime.doctor import diagnose, fix_opencv
 
     if fix:
         done = fix_opencv(log=lambda msg: err.print(f"{msg} …", style="dim", highlight=False))

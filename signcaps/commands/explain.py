@@ -30,10 +30,10 @@ def explain_command(
     """Reconstruction from the winning capsule and the 16 x 11 capsule-dimension perturbation grid, as one PNG,
     with the rejection rule's answer: for pose models the decoded skeleton over the observed one, the decision,
     its reason and the pose error written on it (why a hand is refused)."""
-    from signcaps.environment import require_training_extra
+    from signcaps.util.environment import require_training_extra
 
     require_training_extra("explain")
-    from signcaps.explain import explain_image
+    from signcaps.training.explain import explain_image
 
     result = explain_image(checkpoint, image, output, hand_model=hand_model, fallback=fallback, threshold=threshold)
     if json_out:
@@ -76,7 +76,7 @@ def robustness_command(
 ) -> None:
     """Accuracy of several models under controlled changes, in one table and plot."""
     if domain:
-        from signcaps.shifts import evaluate_shifts, shift_rows
+        from signcaps.training.shifts import evaluate_shifts, shift_rows
 
         report = evaluate_shifts(models, shift or None, data, "test" if split == "auto" else split, hand_model,
                                  out_dir or Path("."), show_progress=not json_out)
@@ -84,7 +84,7 @@ def robustness_command(
             print_json(report)
             return
         if markdown:
-            from signcaps.shifts import markdown_table
+            from signcaps.training.shifts import markdown_table
 
             views = [(False, "models"), (True, "models")] + ([(False, "recipes"), (True, "recipes")]
                                                              if any(r["models"] > 1 for r in report["recipes"]) else [])
@@ -106,10 +106,10 @@ def robustness_command(
                             shift_rows(report, found_only=True, key_models="recipes")))
         out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
         return
-    from signcaps.environment import require_training_extra
+    from signcaps.util.environment import require_training_extra
 
     require_training_extra("robustness")
-    from signcaps.robustness import compare_checkpoints
+    from signcaps.training.robustness import compare_checkpoints
 
     result = compare_checkpoints(models, data, split, hand_model, out_dir, show_progress=not json_out)
     if json_out:
@@ -120,7 +120,7 @@ def robustness_command(
 
 def print_comparison(result: dict[str, Any]) -> None:
     """The `signcaps robustness` table: rows settings, one accuracy column per model."""
-    from signcaps.robustness import setting_rows
+    from signcaps.training.robustness import setting_rows
 
     models = result["models"]
     columns = ["setting", *(f"{m['label']} ({m['samples']})" for m in models)]

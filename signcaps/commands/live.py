@@ -26,8 +26,8 @@ def register_bench(bench: typer.Typer) -> None:
 def _size(text: Optional[str]) -> Optional[tuple[int, int]]:
     if not text:
         return None
-    from signcaps.inputs import ascii_int
-    from signcaps.live import LiveError
+    from signcaps.live.loop import LiveError
+    from signcaps.util.inputs import ascii_int
 
     width, sep, height = text.lower().partition("x")
     w, h = ascii_int(width), ascii_int(height)
@@ -97,9 +97,9 @@ def live_command(
     bottom left), the same digit again needs a short pause, and --compose-end frames without a hand
     finish the number: it is printed on stdout (or appended to --compose-out).
     """
-    from signcaps.compose import ComposeConfig
-    from signcaps.live import LiveConfig, run_live
-    from signcaps.reuse import ReuseConfig
+    from signcaps.live.loop import LiveConfig, run_live
+    from signcaps.live.reuse import ReuseConfig
+    from signcaps.signs.compose import ComposeConfig
 
     cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, smoothing=smoothing,
                      threshold=threshold, window=window, output=str(output) if output else None, json=json_out,
@@ -123,8 +123,8 @@ def live_command(
 def _number_sink(path: Optional[Path], to_stdout: bool, inputs: list = ()):
     """Where finished numbers go: appended to a file (flushed at once, so nothing is lost), else stdout."""
     if path is not None:
-        from signcaps.live import LiveError
-        from signcaps.outputs import ensure_writable_file
+        from signcaps.live.loop import LiveError
+        from signcaps.util.outputs import ensure_writable_file
 
         ensure_writable_file(path, "--compose-out", inputs=inputs)  # never the input video, nor --output
         try:
@@ -190,7 +190,7 @@ def collect_command(
 
     Then: `signcaps data prepare --src OUT` and `signcaps train --data OUT`.
     """
-    from signcaps.collect import CollectConfig, collect
+    from signcaps.live.collect import CollectConfig, collect
 
     cfg = CollectConfig(label=label, out=str(out_dir), source=source, every=every, max_crops=max_crops, size=size,
                         margin=margin, window=window, fps=fps, stall_timeout=timeout, hand_model=hand_model).check()
@@ -242,7 +242,7 @@ def bench_live_command(
     beyond the detector. With reuse, the share of frames whose answer equals the full-work loop's.
     Then the same at a camera's pace (--pace fps): capture-to-result latency p50/p95 and CPU share.
     """
-    from signcaps.livebench import bench_live_modes
+    from signcaps.live.bench import bench_live_modes
 
     bench = bench_live_modes(source, model=model, hand_model=hand_model, hands=hands, max_frames=max_frames,
                              warmup=warmup, repeat=repeat, mode=mode, explain=explain, threads=threads,
@@ -345,7 +345,7 @@ def bench_hands_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Hand models side by side: detector-alone fps and CPU on a clip, hands found and accuracy on a dataset split."""
-    from signcaps.livebench import compare_hand_models
+    from signcaps.live.bench import compare_hand_models
 
     rows = compare_hand_models(hand_models, source, model, str(data) if data else None, split, max_frames, warmup,
                                show_progress=not json_out)

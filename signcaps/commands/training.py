@@ -45,10 +45,10 @@ def train_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Train a model from a recipe; writes checkpoints, metrics.json and plots into the run folder."""
-    from signcaps.environment import require_training_extra
+    from signcaps.util.environment import require_training_extra
 
     require_training_extra("train")
-    from signcaps.train import run_recipe, train
+    from signcaps.training.train import run_recipe, train
 
     flags = {"model.name": model, "train.epochs": epochs, "train.seed": seed,
              "data.root": str(data) if data is not None else None, "train.device": device}
@@ -88,25 +88,25 @@ def eval_command(
         if robustness:
             raise typer.BadParameter("--robustness needs a checkpoint (.pt); for an ONNX model use "
                                      "`signcaps robustness --domain MODEL.onnx`")
-        from signcaps.onnxeval import evaluate_onnx
+        from signcaps.runtime.onnxeval import evaluate_onnx
 
         result = evaluate_onnx(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
     else:
-        from signcaps.environment import require_training_extra
+        from signcaps.util.environment import require_training_extra
 
         require_training_extra("eval")
         if robustness:  # both reports' names are checked before either does any work
-            from signcaps.outputs import claim_files
-            from signcaps.robustness import SWEEP_OUTPUTS
+            from signcaps.training.robustness import SWEEP_OUTPUTS
+            from signcaps.util.outputs import claim_files
 
             target = out_dir or checkpoint.parent
             if target.is_dir():
                 claim_files(target, SWEEP_OUTPUTS, "--out")
-        from signcaps.evaluate import evaluate_checkpoint
+        from signcaps.training.evaluate import evaluate_checkpoint
 
         result = evaluate_checkpoint(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
     if robustness:
-        from signcaps.robustness import robustness_sweep
+        from signcaps.training.robustness import robustness_sweep
 
         result["robustness"] = robustness_sweep(checkpoint, data, split, hand_model, out_dir,
                                                 show_progress=not json_out)
@@ -131,7 +131,7 @@ def eval_command(
 
 def print_robustness(result: dict[str, Any]) -> None:
     """The `eval --robustness` table: one row per setting."""
-    from signcaps.robustness import setting_rows
+    from signcaps.training.robustness import setting_rows
 
     out.print(table(f"robustness ({result['split']})", ["setting", "accuracy"], setting_rows([result])))
     out.print(f"robustness of {result['model']} on {result['samples']} images: plot {result['png']}; data "
@@ -146,8 +146,8 @@ def summarize_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Results table over runs: params, seconds per epoch, training time, test accuracy mean/spread per model."""
-    from signcaps.summary import load_runs, summarize
-    from signcaps.summary import markdown as to_markdown
+    from signcaps.training.summary import load_runs, summarize
+    from signcaps.training.summary import markdown as to_markdown
 
     rows = summarize(load_runs(run_dirs))
     if json_out:

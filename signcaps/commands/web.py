@@ -26,7 +26,7 @@ def build_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Write a static site that works offline: page, WASM runtimes, the ONNX model and the hand model."""
-    from signcaps.web import build_site
+    from signcaps.web.site import build_site
 
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
     report = build_site(site, model=model, hand_model=hand_model, log=log)
@@ -49,7 +49,7 @@ def serve_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log every request"),
 ) -> None:
     """Serve a built site locally (Ctrl-C stops); open the printed address in a browser."""
-    from signcaps.web import make_server
+    from signcaps.web.site import make_server
 
     server = make_server(site, port=port, host=host, verbose=verbose)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host

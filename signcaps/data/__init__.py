@@ -1,0 +1,2 @@
+"""Datasets on disk, torch-free: folder scans, the public dataset registry, hand-crop caches, participant-aware
+splits."""

@@ -1,0 +1,387 @@
+"""Hand crops of a scanned dataset: MediaPipe runs once per image and settings.
+
+The crops land in a cache file keyed by the dataset contents and the crop/detection settings,
+so training, evaluation and every DDP rank reuse them instead of re-detecting hands.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signcaps.data.folders import (
+    NEGATIVE,
+    NONE_FOLDERS,
+    DatasetError,
+    FolderScan,
+    fingerprint,
+    missing_signs,
+    negative_subsets,
+    scan_folder,
+    scan_negative_folder,
+)
+from signcaps.hands.preprocess import ImageReadError, crop_hand, read_image_rgb
+from signcaps.util.config import CropConfig, DataConfig, DetectConfig
+
+CACHE_VERSION = 2  # 2: hand landmarks, handedness and hand masks beside the crops
+
+@dataclass
+class CropSet:
+    """Cached hand crops of a dataset, aligned arrays plus a record of what was skipped."""
+
+    classes: list[str]
+    crops: np.ndarray  # (N, S, S, 3) uint8 RGB
+    labels: np.ndarray  # (N,) int64
+    paths: list[str]  # relative to the dataset root
+    fallback: np.ndarray  # (N,) bool: whole-image crop because no hand was found
+    skipped: list[tuple[str, str]]  # (relative path, reason): unreadable or no hand
+    fingerprint: str
+    points: np.ndarray | None = None  # (N, 21, 3) float32 landmarks in image pixels (x, y, z * width)
+    left: np.ndarray | None = None  # (N,) bool: MediaPipe called the hand a left one
+    masks: np.ndarray | None = None  # (N, S, S) uint8 hand mask of each crop (255 = hand)
+    retakes: "Retakes | None" = None  # re-shot copies (data.retakes), for augment.retake_p
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def negative(self) -> np.ndarray:
+        """(N,) bool: hands that sign none of the classes."""
+        return self.labels == NEGATIVE
+
+    def subset(self, index: np.ndarray) -> "CropSet":
+        def pick(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[index]
+
+        return CropSet(self.classes, self.crops[index], self.labels[index], [self.paths[i] for i in index],
+                       self.fallback[index], [], self.fingerprint, pick(self.points), pick(self.left), pick(self.masks),
+                       None if self.retakes is None else self.retakes.subset(index))
+
+    def poses(self, mirror_left: bool) -> np.ndarray:
+        """(N, 21, 3) normalised poses through `landmarks.normalize_poses` (the one pose path)."""
+        from signcaps.hands.landmarks import normalize_poses
+
+        if self.points is None or self.left is None:
+            raise DatasetError("this crop cache has no hand landmarks; rebuild it with `signcaps data "
+                               "prepare --refresh`")
+        return normalize_poses(self.points, self.left, mirror_left)
+
+
+def concat_crops(parts: list[CropSet]) -> CropSet:
+    """One CropSet of several with the same classes and crop size (signs and negatives together).
+
+    Parts without re-shot copies get empty ones (never found), so `augment.retake_p` only ever
+    picks a real copy; the fingerprint names every part.
+    """
+    parts = [p for p in parts if len(p)] or parts[:1]
+    first = parts[0]
+    counts = {p.retakes.found.shape[1] for p in parts if p.retakes is not None}
+    retakes = None
+    if counts:
+        count = max(counts)
+        retakes = Retakes(*(np.concatenate(arrays) for arrays in zip(*(
+            _retake_arrays(p, count) for p in parts))))
+    fingerprint = first.fingerprint if len(parts) == 1 else hashlib.sha256(
+        "+".join(p.fingerprint for p in parts).encode()).hexdigest()[:16]
+    return CropSet(first.classes, np.concatenate([p.crops for p in parts]), np.concatenate([p.labels for p in parts]),
+                   [path for p in parts for path in p.paths], np.concatenate([p.fallback for p in parts]),
+                   [s for p in parts for s in p.skipped], fingerprint,
+                   np.concatenate([p.points for p in parts]), np.concatenate([p.left for p in parts]),
+                   np.concatenate([p.masks for p in parts]), retakes)
+
+
+def _retake_arrays(part: CropSet, count: int) -> tuple[np.ndarray, ...]:
+    if part.retakes is not None and part.retakes.found.shape[1] == count:
+        r = part.retakes
+        return r.crops, r.points, r.left, r.found
+    n, size = len(part), part.crops.shape[1]
+    return (np.zeros((n, count, size, size, 3), np.uint8), np.zeros((n, count, 21, 3), np.float32),
+            np.zeros((n, count), bool), np.zeros((n, count), bool))
+
+
+@dataclass
+class Retakes:
+    """Each photo re-shot `count` times (`scenes.random_retake`) and its hand detected again."""
+
+    crops: np.ndarray  # (N, R, S, S, 3) uint8
+    points: np.ndarray  # (N, R, 21, 3) float32
+    left: np.ndarray  # (N, R) bool
+    found: np.ndarray  # (N, R) bool: MediaPipe found the hand on that copy
+
+    def subset(self, index: np.ndarray) -> "Retakes":
+        return Retakes(self.crops[index], self.points[index], self.left[index], self.found[index])
+
+
+
+def cache_path(data_cfg: DataConfig, scan: FolderScan, crop: CropConfig, detect: DetectConfig,
+               hand_model: str | Path | None = None) -> Path:
+    """The cache file of these crops: the data, the crop and detector settings, and which hand
+    model found the hands (the lite one gives other landmarks, so it gets its own file)."""
+    from signcaps.util.assets import hand_model_tag
+
+    settings = (f"{crop.cache_key}-d{detect.min_detection_confidence:g}-p{detect.min_presence_confidence:g}"
+                f"-c{detect.context_pad:g}-r{detect.retry_pad:g}{hand_model_tag(hand_model)}")
+    return Path(data_cfg.cache_dir) / f"{scan.root.name}-{fingerprint(scan)}-{settings}-v{CACHE_VERSION}.npz"
+
+
+def load_cache(path: Path) -> CropSet:
+    with np.load(path, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["meta"]))
+        return CropSet(meta["classes"], npz["crops"], npz["labels"].astype(np.int64), meta["paths"],
+                       npz["fallback"].astype(bool), [tuple(s) for s in meta["skipped"]], meta["fingerprint"],
+                       npz["points"].astype(np.float32), npz["left"].astype(bool), npz["masks"])
+
+
+def save_cache(crops: CropSet, path: Path) -> None:
+    """Atomic write: an interrupted `prepare` never leaves a half cache behind."""
+    from signcaps.util.outputs import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"classes": crops.classes, "paths": crops.paths, "skipped": crops.skipped, "fingerprint": crops.fingerprint}
+    atomic_write(path, lambda tmp: np.savez(tmp, crops=crops.crops, labels=crops.labels, fallback=crops.fallback,
+                                            points=crops.points, left=crops.left, masks=crops.masks,
+                                            meta=np.array(json.dumps(meta))))
+
+
+def crop_sample(image: np.ndarray, hand, crop_cfg: CropConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(crop, points, mask crop, left) of one image's hand, or of its centre square when `hand` is None.
+
+    The mask goes through the same `crop_hand` as the pixels, so it stays aligned with the
+    crop (mirroring included) whatever the crop settings.
+    """
+    from signcaps.hands.scenes import hand_mask
+
+    if hand is None:
+        size = crop_cfg.input_size
+        crop = crop_hand(image, None, False, crop_cfg)
+        return crop, np.zeros((21, 3), np.float32), np.full((size, size), 255, np.uint8), False
+    crop = crop_hand(image, hand.landmarks, hand.is_left, crop_cfg)
+    mask = (hand_mask(image, hand.landmarks) * 255 + 0.5).astype(np.uint8)
+    mask_crop = crop_hand(np.repeat(mask[..., None], 3, axis=2), hand.landmarks, hand.is_left, crop_cfg)[..., 0]
+    return crop, hand.points, mask_crop, hand.is_left
+
+
+def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
+                    progress: Callable[[int], None] | None = None) -> CropSet:
+    """Run the hand detector once per image; unreadable and hand-less files are recorded, not fatal."""
+    crops, labels, paths, fallback, skipped, points, left, masks = [], [], [], [], [], [], [], []
+    for path, label in scan.files:
+        rel = str(path.relative_to(scan.root))
+        try:
+            image = stretch(read_image_rgb(path), scan.stretch_x)
+            hands = detector.detect(image)
+        except ImageReadError as err:
+            skipped.append((rel, f"unreadable: {err}"))
+        except (RuntimeError, ValueError) as err:  # one odd file must not end the batch
+            skipped.append((rel, f"unreadable: hand detector failed ({type(err).__name__})"))
+        else:
+            if hands or crop_cfg.fallback_whole_image:
+                crop, marks, mask, is_left = crop_sample(image, hands[0] if hands else None, crop_cfg)
+                crops.append(crop)
+                points.append(marks)
+                masks.append(mask)
+                left.append(is_left)
+                labels.append(label)
+                paths.append(rel)
+                fallback.append(not hands)
+            else:
+                skipped.append((rel, "no hand found"))
+        if progress:
+            progress(1)
+    size = crop_cfg.input_size
+    array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    return CropSet(scan.classes, array, np.array(labels, np.int64), paths, np.array(fallback, bool), skipped,
+                   fingerprint(scan), np.array(points, np.float32).reshape(-1, 21, 3), np.array(left, bool),
+                   np.stack(masks) if masks else np.zeros((0, size, size), np.uint8))
+
+
+def stretch(image: np.ndarray, factor: float) -> np.ndarray:
+    """`image` with its width scaled by `factor` (1 = unchanged): photos exported squashed to squares."""
+    if factor == 1.0:
+        return image
+    import cv2
+
+    width = max(1, round(image.shape[1] * factor))
+    return cv2.resize(image, (width, image.shape[0]), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+
+
+RETAKE_VERSION = 1
+
+
+def retake_path(main_cache: Path, count: int) -> Path:
+    return main_cache.with_name(f"{main_cache.stem}-retakes{count}-v{RETAKE_VERSION}.npz")
+
+
+def retake_crops(crops: CropSet, scan: FolderScan, detector, crop_cfg: CropConfig, count: int,
+                 progress: Callable[[int], None] | None = None) -> Retakes:
+    """`count` re-shot copies of every cached photo, with MediaPipe run again on each copy.
+
+    Seeded by the dataset fingerprint and the file, so a cache rebuilds to the same bytes.
+    """
+    from signcaps.hands.landmarks import NUM_JOINTS
+    from signcaps.hands.scenes import hand_mask, random_retake
+
+    n, size = len(crops), crop_cfg.input_size
+    out = Retakes(np.zeros((n, count, size, size, 3), np.uint8), np.zeros((n, count, NUM_JOINTS, 3), np.float32),
+                  np.zeros((n, count), bool), np.zeros((n, count), bool))
+    for i, rel in enumerate(crops.paths):
+        image = stretch(read_image_rgb(scan.root / rel), scan.stretch_x)
+        mask = hand_mask(image, crops.points[i, :, :2])
+        rng = np.random.default_rng(int(hashlib.sha256(f"{crops.fingerprint}/{rel}".encode()).hexdigest()[:8], 16))
+        for r in range(count):
+            shot = random_retake(image, mask, rng)
+            hands = detector.detect(shot)
+            if hands:
+                try:
+                    out.crops[i, r] = crop_hand(shot, hands[0].landmarks, hands[0].is_left, crop_cfg)
+                except ValueError:
+                    continue
+                out.points[i, r], out.left[i, r], out.found[i, r] = hands[0].points, hands[0].is_left, True
+        if progress:
+            progress(1)
+    return out
+
+
+def load_or_make_retakes(crops: CropSet, scan: FolderScan, main_cache: Path, data_cfg: DataConfig,
+                         crop_cfg: CropConfig, detect_cfg: DetectConfig, hand_model, show_progress: bool) -> Retakes:
+    path = retake_path(main_cache, data_cfg.retakes)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return Retakes(npz["crops"], npz["points"], npz["left"], npz["found"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # a damaged cache is rebuilt below
+    from signcaps.hands.detector import HandDetector
+    from signcaps.util.assets import resolve_hand_model
+    from signcaps.util.progress import progress_bar
+
+    label = f"re-shooting {data_cfg.retakes}x and detecting again"
+    with HandDetector(resolve_hand_model(hand_model), detect_cfg, mode="image") as detector, \
+            progress_bar(label, len(crops), enabled=show_progress) as advance:
+        retakes = retake_crops(crops, scan, detector, crop_cfg, data_cfg.retakes, advance)
+    from signcaps.util.outputs import atomic_write
+
+    atomic_write(path, lambda tmp: np.savez(tmp, crops=retakes.crops, points=retakes.points, left=retakes.left,
+                                            found=retakes.found))
+    return retakes
+
+
+# ------------------------------------------------------------------------------- prepare
+
+def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect_cfg: DetectConfig,
+            hand_model: str | Path | None = None, classes: list[str] | None = None,
+            refresh: bool = False, show_progress: bool = True) -> tuple[CropSet, FolderScan, Path]:
+    """Crops of every image under `root`, from the cache when the same settings ran before
+    (with `data.retakes` re-shot copies of each, cached beside them)."""
+    scan = scan_folder(root, classes)
+    crops, path = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, refresh, show_progress)
+    if data_cfg.retakes > 0:
+        crops.retakes = load_or_make_retakes(crops, scan, path, data_cfg, crop_cfg, detect_cfg, hand_model,
+                                             show_progress)
+    return crops, scan, path
+
+
+def crops_of(scan: FolderScan, data_cfg: DataConfig, crop_cfg: CropConfig, detect_cfg: DetectConfig,
+             hand_model: str | Path | None = None, refresh: bool = False,
+             show_progress: bool = True) -> tuple[CropSet, Path]:
+    """The crops of a scanned folder: from the cache when the same settings ran before, else detected now."""
+    path = cache_path(data_cfg, scan, crop_cfg, detect_cfg, hand_model)
+    crops = _cached_crops(path, refresh)
+    if crops is None:
+        crops = _detect_all(scan, path, crop_cfg, detect_cfg, hand_model, show_progress)
+    return crops, path
+
+
+
+def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cfg: CropConfig,
+                      detect_cfg: DetectConfig, hand_model: str | Path | None = None, show_progress: bool = True,
+                      warn: Callable[[str], None] | None = None) -> dict[str, CropSet]:
+    """Crops of the external negatives (`negatives.root`) per split, labelled NEGATIVE (and the
+    `negatives.signs` folders with their class); {} without a root. Paths are prefixed with the
+    split folder's name, so they stay apart from the dataset's own.
+
+    External negatives are made for one sign set: the default recipe's ASL letters are no digit,
+    but a user's own signs may be letters. When the dataset lacks a class that `negatives.signs`
+    names, they are left out (`warn` says so) and only the dataset's none/ folder and the synthetic
+    negatives remain."""
+    unknown = missing_signs(neg_cfg, classes)
+    if unknown is None:
+        return {}
+    if unknown:
+        if warn:
+            warn(f"negatives.root {neg_cfg.root} was made for signs {sorted(map(str, neg_cfg.signs.values()))}, and "
+                 f"this dataset has no {', '.join(unknown)}: its photos are left out of the negatives (set "
+                 f"negatives.root to photos of hands that sign none of your classes, or put them in a none/ folder)")
+        return {}
+    signs = {folder: classes.index(str(name)) for folder, name in neg_cfg.signs.items()}
+    out = {}
+    for split, folder in negative_subsets(neg_cfg.root).items():
+        scan = scan_negative_folder(folder, tuple(neg_cfg.classes), neg_cfg.stretch_x, signs, classes)
+        crops, _ = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, show_progress=show_progress)
+        crops.paths = [f"{folder.name}/{p}" for p in crops.paths]
+        out[split] = crops
+    return out
+
+
+def _cached_crops(path: Path, refresh: bool) -> CropSet | None:
+    if path.is_file() and not refresh:
+        try:
+            return load_cache(path)
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error):
+            pass  # a damaged (truncated, half-written) cache is rebuilt
+    return None
+
+
+def _detect_all(scan: FolderScan, path: Path, crop_cfg: CropConfig, detect_cfg: DetectConfig,
+                hand_model: str | Path | None, show_progress: bool) -> CropSet:
+    from signcaps.hands.detector import HandDetector
+    from signcaps.util.assets import resolve_hand_model
+    from signcaps.util.outputs import ensure_writable_dir
+    from signcaps.util.progress import progress_bar
+
+    ensure_writable_dir(path.parent, "the crop cache folder (data.cache_dir)", inputs=[scan.root])  # before the work
+    model_path = resolve_hand_model(hand_model)
+    with HandDetector(model_path, detect_cfg, mode="image") as detector, \
+            progress_bar(f"cropping hands in {scan.root.name}", len(scan.files), enabled=show_progress) as advance:
+        crops = detect_and_crop(scan, detector, crop_cfg, advance)
+    crops.skipped = [(str(p.relative_to(scan.root)), r) for p, r in scan.ignored] + crops.skipped
+    save_cache(crops, path)
+    return crops
+
+
+def class_report(crops: CropSet, scan: FolderScan) -> list[dict]:
+    """Per class: images, hands found, fallbacks, unreadable files (the `data prepare` table)."""
+    rows = []
+    for index, name in enumerate(scan.classes):
+        prefix = f"{name}{os.sep}"
+        in_class = crops.labels == index
+        skipped = [r for p, r in crops.skipped if p.startswith(prefix)]
+        rows.append({
+            "class": name,
+            "images": sum(1 for _, label in scan.files if label == index),
+            "hands": int((in_class & ~crops.fallback).sum()),
+            "fallbacks": int((in_class & crops.fallback).sum()),
+            "no_hand": sum(1 for r in skipped if r == "no hand found"),
+            "unreadable": sum(1 for r in skipped if r.startswith("unreadable")),
+            "ignored": sum(1 for r in skipped if r == "not an image file name"),
+            "empty": name in scan.empty_classes,
+        })
+    negatives = sum(1 for _, label in scan.files if label == NEGATIVE)
+    if negatives:
+        skipped = [r for p, r in crops.skipped if Path(p).parts[0].lower() in NONE_FOLDERS]
+        rows.append({"class": "(none: negatives)", "images": negatives,
+                     "hands": int((crops.negative & ~crops.fallback).sum()),
+                     "fallbacks": int((crops.negative & crops.fallback).sum()),
+                     "no_hand": sum(1 for r in skipped if r == "no hand found"),
+                     "unreadable": sum(1 for r in skipped if r.startswith("unreadable")),
+                     "ignored": sum(1 for r in skipped if r == "not an image file name"), "empty": False})
+    return rows
+
+

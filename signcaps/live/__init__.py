@@ -1,0 +1,2 @@
+"""The real-time loop: frame sources, per-frame recognition, answer reuse, overlay, window, writers, collect, its
+benchmark."""

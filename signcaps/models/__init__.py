@@ -1,0 +1,1 @@
+"""The torch side, part one: capsule layers, the model registry, checkpoints."""
