@@ -1,8 +1,9 @@
 # Two commands for a fresh machine (see README.md):
 #   make demo   set up .venv, train the default model (fused image + hand-pose CapsNet) on ../shared data,
 #               export it, classify a few images
-#   make test   set up .venv, lint (ruff check), run the test suite, then the install test (what CI runs):
-#               the wheel into a fresh venv without torch, predict + live, then [train] and one epoch
+#   make test   set up .venv, lint (ruff check), run the test suite on every core (pytest-xdist) with the
+#               install test among it (the wheel into a fresh venv without torch, predict + live, then
+#               [train] and one epoch): what CI runs, then CI runs `make test-exhaustive` too
 VENV        ?= .venv
 PYTHON      ?= python3
 PY          := $(VENV)/bin/python
@@ -16,9 +17,12 @@ TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 RUN         ?= runs/demo
 RECIPE      ?= fused-capsnet
+# pytest-xdist workers: one per core ("auto"); 0 runs the suite in this process
+TEST_WORKERS ?= auto
+PYTEST      := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 export TORCH_SPEC TORCH_INDEX  # tests/test_install.py installs the same torch into its fresh venv
 
-.PHONY: setup demo test test-all clean
+.PHONY: setup demo test test-exhaustive test-all clean
 
 setup: $(VENV)/.installed
 
@@ -39,13 +43,17 @@ demo: setup
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps export $(RUN)/best.pt -o $(RUN)/model.onnx
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps predict --model $(RUN)/model.onnx $(DATA)/3/IMG_1121.JPG $(DATA)/7/IMG_1125.JPG
 
+# The install test (PyPI downloads, fresh venvs: mostly waiting) runs beside the rest, on a worker of its own.
 test: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
-	$(PY) -m pytest -q -m install tests/test_install.py
+	$(PYTEST) -m "(not slow and not exhaustive) or install"
+
+# Every option x every bad value, the signal matrices: CI runs them after `make test` (.ci/run).
+test-exhaustive: setup
+	$(PYTEST) -m "exhaustive and not slow"
 
 test-all: setup
-	$(PY) -m pytest -q -m "slow or not slow or install"
+	$(PYTEST) -m "slow or not slow or install or exhaustive"
 
 clean:
 	rm -rf $(VENV) runs data/cache .pytest_cache

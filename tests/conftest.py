@@ -13,6 +13,9 @@ DIGITS = SHARED / "datasets" / "sign-language-digits"
 HAND_MODEL = SHARED / "models" / "hand_landmarker.task"
 
 os.environ.setdefault("GLOG_minloglevel", "2")
+# Hands are detected in the test's own process (subprocesses inherit it): the suite already runs a
+# pytest worker per core, and tests/test_data.py checks worker processes against one, byte for byte.
+os.environ.setdefault("SIGNCAPS_WORKERS", "1")
 
 
 # Tests that need the real data say so: by asking for a data fixture (`shared`, `digits_root`,

@@ -57,6 +57,36 @@ def test_prepare_reports_bad_files_and_writes_usable_cache(messy_dataset, tmp_pa
     assert np.array_equal(again.crops, crops.crops)  # served from the cache: no detector needed
 
 
+def test_detecting_on_every_core_gives_the_bytes_of_one_process(messy_dataset, tmp_path, monkeypatch):
+    """Crops, landmarks, masks, skips and re-shot copies: two worker processes (16 images per
+    chunk, the bad files among them) against this process alone, byte for byte."""
+    for digit in (1, 2):  # enough photos for two chunks and an uneven last one
+        for path in digit_images(digit, 10, start=3):
+            shutil.copy(path, messy_dataset / str(digit) / path.name)
+    made = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("SIGNCAPS_WORKERS", workers)
+        cfg = load_recipe(None, [f"data.cache_dir={tmp_path / workers}", "crop.input_size=24", "data.retakes=1"])
+        made[workers] = prepare(messy_dataset, cfg.data, cfg.crop, cfg.detect, show_progress=False)[0]
+    one, two = made["1"], made["2"]
+    assert len(one) >= 20 and one.paths == two.paths and one.skipped == two.skipped
+    for name in ("crops", "labels", "fallback", "points", "left", "masks"):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
+    for name in ("crops", "points", "left", "found"):
+        assert np.array_equal(getattr(one.retakes, name), getattr(two.retakes, name)), name
+    assert one.retakes.found.any()
+
+
+def test_worker_count_keeps_small_sets_in_this_process(monkeypatch):
+    from signcaps.data.parallel import MIN_PER_WORKER, worker_count
+
+    monkeypatch.delenv("SIGNCAPS_WORKERS", raising=False)
+    assert worker_count(MIN_PER_WORKER - 1) == 1
+    assert worker_count(10_000) >= 1 and worker_count(5, requested=8) == 5
+    monkeypatch.setenv("SIGNCAPS_WORKERS", "3")
+    assert worker_count(10_000) == 3 and worker_count(10_000, requested=1) == 1
+
+
 def test_scan_rejects_unknown_class(messy_dataset):
     with pytest.raises(DatasetError, match="does not know"):
         scan_folder(messy_dataset, classes=["0", "1", "2"])

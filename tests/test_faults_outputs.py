@@ -93,6 +93,7 @@ def _decoys(folder: Path, names: list[str]) -> list[Path]:
 # ------------------------------------------------------------------------ 1. temporary names
 
 
+@pytest.mark.exhaustive  # every writer / command: `make test-exhaustive` (CI runs it)
 def test_user_files_named_like_temporaries_survive_every_writer(tmp_path, tiny, small_data, video):
     """Every command that writes, with the user's X.part / X.previous / … beside each of its outputs."""
     hand = tmp_path / "hand.jpg"
@@ -326,6 +327,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+@pytest.mark.exhaustive  # every writer / command: `make test-exhaustive` (CI runs it)
 def test_a_full_disk_is_one_line_and_leaves_nothing_partial(small_disk, tiny, small_data, video, tmp_path):
     mount, fill = small_disk
     earlier = {"model": mount / "export" / "m.onnx", "video": mount / "live" / "out.mp4",
@@ -446,6 +448,7 @@ def _signal_case(kind: str, name: str, rng: random.Random, tmp_path: Path, tiny:
     _check_outputs(kind, folder)
 
 
+@pytest.mark.exhaustive  # every writer / command: `make test-exhaustive` (CI runs it)
 @pytest.mark.parametrize("kind", ["train", "export", "prepare"])
 def test_one_random_signal_then_the_rerun_works(tmp_path, tiny, small_data, kind):
     """One signal per command in the default run (seeded by the command's name)."""

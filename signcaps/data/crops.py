@@ -11,7 +11,8 @@ import os
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -171,35 +172,59 @@ def crop_sample(image: np.ndarray, hand, crop_cfg: CropConfig) -> tuple[np.ndarr
 def detect_and_crop(scan: FolderScan, detector, crop_cfg: CropConfig,
                     progress: Callable[[int], None] | None = None) -> CropSet:
     """Run the hand detector once per image; unreadable and hand-less files are recorded, not fatal."""
-    crops, labels, paths, fallback, skipped, points, left, masks = [], [], [], [], [], [], [], []
-    for path, label in scan.files:
-        rel = str(path.relative_to(scan.root))
+    return _crop_set(scan, [crop_files(detector, scan.files, scan.root, scan.stretch_x, crop_cfg, progress)], crop_cfg)
+
+
+@dataclass
+class CroppedFiles:
+    """What the detector made of some of a scan's files, in file order (one part of a CropSet)."""
+
+    crops: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    paths: list = field(default_factory=list)
+    fallback: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    points: list = field(default_factory=list)
+    left: list = field(default_factory=list)
+    masks: list = field(default_factory=list)
+
+
+def crop_files(detector, files: list[tuple[Path, int]], root: Path, stretch_x: float, crop_cfg: CropConfig,
+               progress: Callable[[int], None] | None = None) -> CroppedFiles:
+    """The crop, landmarks and mask of each file's hand (or its skip reason)."""
+    out = CroppedFiles()
+    for path, label in files:
+        rel = str(path.relative_to(root))
         try:
-            image = stretch(read_image_rgb(path), scan.stretch_x)
+            image = stretch(read_image_rgb(path), stretch_x)
             hands = detector.detect(image)
         except ImageReadError as err:
-            skipped.append((rel, f"unreadable: {err}"))
+            out.skipped.append((rel, f"unreadable: {err}"))
         except (RuntimeError, ValueError) as err:  # one odd file must not end the batch
-            skipped.append((rel, f"unreadable: hand detector failed ({type(err).__name__})"))
+            out.skipped.append((rel, f"unreadable: hand detector failed ({type(err).__name__})"))
         else:
             if hands or crop_cfg.fallback_whole_image:
                 crop, marks, mask, is_left = crop_sample(image, hands[0] if hands else None, crop_cfg)
-                crops.append(crop)
-                points.append(marks)
-                masks.append(mask)
-                left.append(is_left)
-                labels.append(label)
-                paths.append(rel)
-                fallback.append(not hands)
+                for column, value in ((out.crops, crop), (out.points, marks), (out.masks, mask), (out.left, is_left),
+                                      (out.labels, label), (out.paths, rel), (out.fallback, not hands)):
+                    column.append(value)
             else:
-                skipped.append((rel, "no hand found"))
+                out.skipped.append((rel, "no hand found"))
         if progress:
             progress(1)
+    return out
+
+
+def _crop_set(scan: FolderScan, parts: list[CroppedFiles], crop_cfg: CropConfig) -> CropSet:
+    def column(name: str) -> list:
+        return [value for part in parts for value in getattr(part, name)]
+
     size = crop_cfg.input_size
-    array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-    return CropSet(scan.classes, array, np.array(labels, np.int64), paths, np.array(fallback, bool), skipped,
-                   fingerprint(scan), np.array(points, np.float32).reshape(-1, 21, 3), np.array(left, bool),
-                   np.stack(masks) if masks else np.zeros((0, size, size), np.uint8))
+    crops, masks = column("crops"), column("masks")
+    return CropSet(scan.classes, np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
+                   np.array(column("labels"), np.int64), column("paths"), np.array(column("fallback"), bool),
+                   column("skipped"), fingerprint(scan), np.array(column("points"), np.float32).reshape(-1, 21, 3),
+                   np.array(column("left"), bool), np.stack(masks) if masks else np.zeros((0, size, size), np.uint8))
 
 
 def stretch(image: np.ndarray, factor: float) -> np.ndarray:
@@ -225,16 +250,23 @@ def retake_crops(crops: CropSet, scan: FolderScan, detector, crop_cfg: CropConfi
 
     Seeded by the dataset fingerprint and the file, so a cache rebuilds to the same bytes.
     """
+    photos = list(zip(crops.paths, crops.points))
+    return retake_photos(detector, photos, scan.root, scan.stretch_x, crops.fingerprint, crop_cfg, count, progress)
+
+
+def retake_photos(detector, photos: list[tuple[str, np.ndarray]], root: Path, stretch_x: float, seed_text: str,
+                  crop_cfg: CropConfig, count: int, progress: Callable[[int], None] | None = None) -> Retakes:
+    """The re-shot copies of some photos (relative path, landmarks), each seeded by its own path."""
     from signcaps.hands.landmarks import NUM_JOINTS
     from signcaps.hands.scenes import hand_mask, random_retake
 
-    n, size = len(crops), crop_cfg.input_size
+    n, size = len(photos), crop_cfg.input_size
     out = Retakes(np.zeros((n, count, size, size, 3), np.uint8), np.zeros((n, count, NUM_JOINTS, 3), np.float32),
                   np.zeros((n, count), bool), np.zeros((n, count), bool))
-    for i, rel in enumerate(crops.paths):
-        image = stretch(read_image_rgb(scan.root / rel), scan.stretch_x)
-        mask = hand_mask(image, crops.points[i, :, :2])
-        rng = np.random.default_rng(int(hashlib.sha256(f"{crops.fingerprint}/{rel}".encode()).hexdigest()[:8], 16))
+    for i, (rel, points) in enumerate(photos):
+        image = stretch(read_image_rgb(root / rel), stretch_x)
+        mask = hand_mask(image, points[:, :2])
+        rng = np.random.default_rng(int(hashlib.sha256(f"{seed_text}/{rel}".encode()).hexdigest()[:8], 16))
         for r in range(count):
             shot = random_retake(image, mask, rng)
             hands = detector.detect(shot)
@@ -258,14 +290,18 @@ def load_or_make_retakes(crops: CropSet, scan: FolderScan, main_cache: Path, dat
                 return Retakes(npz["crops"], npz["points"], npz["left"], npz["found"])
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache is rebuilt below
-    from signcaps.hands.detector import HandDetector
+    from signcaps.data.parallel import detect_chunks
     from signcaps.util.assets import resolve_hand_model
     from signcaps.util.progress import progress_bar
 
     label = f"re-shooting {data_cfg.retakes}x and detecting again"
-    with HandDetector(resolve_hand_model(hand_model), detect_cfg, mode="image") as detector, \
-            progress_bar(label, len(crops), enabled=show_progress) as advance:
-        retakes = retake_crops(crops, scan, detector, crop_cfg, data_cfg.retakes, advance)
+    work = partial(retake_photos, root=scan.root, stretch_x=scan.stretch_x, seed_text=crops.fingerprint,
+                   crop_cfg=crop_cfg, count=data_cfg.retakes)
+    with progress_bar(label, len(crops), enabled=show_progress) as advance:
+        parts = detect_chunks(work, list(zip(crops.paths, crops.points)), resolve_hand_model(hand_model), detect_cfg,
+                              progress=advance)
+    retakes = Retakes(*(np.concatenate(arrays) for arrays in zip(*((r.crops, r.points, r.left, r.found)
+                                                                     for r in parts))))
     from signcaps.util.outputs import atomic_write
 
     atomic_write(path, lambda tmp: np.savez(tmp, crops=retakes.crops, points=retakes.points, left=retakes.left,
@@ -341,16 +377,17 @@ def _cached_crops(path: Path, refresh: bool) -> CropSet | None:
 
 def _detect_all(scan: FolderScan, path: Path, crop_cfg: CropConfig, detect_cfg: DetectConfig,
                 hand_model: str | Path | None, show_progress: bool) -> CropSet:
-    from signcaps.hands.detector import HandDetector
+    from signcaps.data.parallel import detect_chunks
     from signcaps.util.assets import resolve_hand_model
     from signcaps.util.outputs import ensure_writable_dir
     from signcaps.util.progress import progress_bar
 
     ensure_writable_dir(path.parent, "the crop cache folder (data.cache_dir)", inputs=[scan.root])  # before the work
     model_path = resolve_hand_model(hand_model)
-    with HandDetector(model_path, detect_cfg, mode="image") as detector, \
-            progress_bar(f"cropping hands in {scan.root.name}", len(scan.files), enabled=show_progress) as advance:
-        crops = detect_and_crop(scan, detector, crop_cfg, advance)
+    work = partial(crop_files, root=scan.root, stretch_x=scan.stretch_x, crop_cfg=crop_cfg)
+    with progress_bar(f"cropping hands in {scan.root.name}", len(scan.files), enabled=show_progress) as advance:
+        parts = detect_chunks(work, scan.files, model_path, detect_cfg, progress=advance)
+    crops = _crop_set(scan, parts, crop_cfg)
     crops.skipped = [(str(p.relative_to(scan.root)), r) for p, r in scan.ignored] + crops.skipped
     save_cache(crops, path)
     return crops
