@@ -85,6 +85,30 @@ def mini_digits(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def crop_cache(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One crop cache for the tests that train through the CLI's default recipe, shared by the
+    pytest workers of a run: its external negatives (the ASL letters, about 1,000 photos, ~45 s of
+    MediaPipe) are detected once per run instead of once per test. Cache files are named by the
+    content and settings they hold, so sharing changes no result; tests of the cache itself keep
+    their own folder."""
+    from filelock import FileLock
+
+    from signcaps.data.crops import prepare_negatives
+    from signcaps.util.config import load_recipe
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' common folder
+    cache = root / "signcaps-shared-crop-cache"
+    with FileLock(str(root / "signcaps-shared-crop-cache.lock")):
+        if not (cache / "warm").is_file():
+            recipe = load_recipe("fused-capsnet", [f"data.cache_dir={cache}"])
+            prepare_negatives(recipe.negatives, [str(d) for d in range(10)], recipe.data, recipe.crop, recipe.detect,
+                              str(HAND_MODEL), show_progress=False)
+            (cache / "warm").touch()
+    return cache
+
+
 # ---------------------------------------------------------------- tiny trained models, built once
 
 # Every shape parameter spelled out, so a change of the registry defaults does not change this model.

@@ -637,7 +637,7 @@ def test_the_served_site_lists_nothing_and_hides_bookkeeping(tmp_path):
                 code=0, cls="env", note=f"HTTP {code}")
 
 
-def test_ctrl_c_in_train_exits_130(tmp_path, tiny, monkeypatch):
+def test_ctrl_c_in_train_exits_130(tmp_path, tiny, crop_cache, monkeypatch):
     import signcaps.training.train as train
 
     def interrupted(*_args, **_kwargs):
@@ -646,7 +646,7 @@ def test_ctrl_c_in_train_exits_130(tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(train, "run_epoch", interrupted)
     attempt("train", "Ctrl-C in the first epoch", lambda: cli(["train", "--data", tiny["data"], "--set",
                                                                "data.split=stratified", "--set",
-                                                               f"data.cache_dir={tmp_path / 'c'}", "--run-dir",
+                                                               f"data.cache_dir={crop_cache}", "--run-dir",
                                                                tmp_path / "run", "--model", "cnn"]),
             code=130, message="--resume", cls="env")
 

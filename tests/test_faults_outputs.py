@@ -171,7 +171,7 @@ def _user_file(path: Path, text: str = "the user's own file\n") -> Path:
     return path
 
 
-def test_run_folder_keeps_the_users_files(tmp_path, small_data):
+def test_run_folder_keeps_the_users_files(tmp_path, small_data, crop_cache):
     """train --run-dir DIR never rewrites a file in DIR that it did not write, the --recipe included."""
     run = tmp_path / "run"
     recipe = _user_file(run / "recipe.yaml", f"data:\n  root: {small_data}\n  split: stratified\n")
@@ -181,10 +181,10 @@ def test_run_folder_keeps_the_users_files(tmp_path, small_data):
     other = tmp_path / "run2"
     mine = [_user_file(other / "metrics.json", '{"mine": 1}\n'), _user_file(other / "curves.png", "not a png")]
     attempt("train", "--run-dir DIR holding the user's metrics.json and curves.png",
-            lambda: cli(tiny_train(small_data, other, tmp_path / "cache")),
+            lambda: cli(tiny_train(small_data, other, crop_cache)),
             message="metrics.json", keep=mine, cls="owned")
     attempt("train", "--run-dir inside --data",
-            lambda: cli(tiny_train(small_data, small_data / "run", tmp_path / "cache")),
+            lambda: cli(tiny_train(small_data, small_data / "run", crop_cache)),
             message="inside the input folder", keep=[small_data], absent=[small_data / "run"], cls="owned")
 
 
@@ -368,16 +368,16 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_partial(small_disk, tiny, sm
 # ------------------------------------------------------------------------------ 10. resume
 
 
-def test_resume_refuses_a_changed_dataset(tmp_path, small_data):
+def test_resume_refuses_a_changed_dataset(tmp_path, small_data, crop_cache):
     data = tmp_path / "data"
     shutil.copytree(small_data, data)
     run = tmp_path / "run"
-    first = cli(tiny_train(data, run, tmp_path / "cache", 1))
+    first = cli(tiny_train(data, run, crop_cache, 1))
     assert first.code == 0, first.output
     shutil.copy(digit_images(5, 1, start=10)[0], data / "5" / "extra.JPG")  # a new image: another split
     kept = [run / "last.pt", run / "best.pt", run / "split.json", run / "recipe.yaml"]
     attempt("train", "--resume after an image was added to the dataset",
-            lambda: cli(tiny_train(data, run, tmp_path / "cache", 2, "--resume")), message="changed",
+            lambda: cli(tiny_train(data, run, crop_cache, 2, "--resume")), message="changed",
             keep=kept, cls="resume")
 
 

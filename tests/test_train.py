@@ -21,8 +21,8 @@ def tiny_recipe(root, cache, *extra):
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("crop-cache")
+def cache(crop_cache):
+    return crop_cache
 
 
 def test_tiny_training_learns_and_writes_a_run_folder(mini_digits, cache, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from signcaps.util import inputs
 from signcaps.util.errors import UserError
+from signcaps.util.inputs import natural_key  # 'IMG_2' before 'IMG_10' (ASCII digits only)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # A dataset's folder of hands that sign none of its classes (MediaPipe Model Maker asks for one too);
@@ -34,8 +35,6 @@ class FolderScan:
 
     def label_name(self, label: int) -> str:
         return "none" if label == NEGATIVE else self.classes[label]
-
-natural_key = inputs.natural_key  # 'IMG_2' before 'IMG_10', class '10' after '9' (ASCII digits only)
 
 
 def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderScan:

@@ -10,8 +10,6 @@ import numpy as np
 from signcaps.data.folders import NEGATIVE, DatasetError
 from signcaps.util.config import DataConfig
 
-# ---------------------------------------------------------------------------------- splits
-
 _NUMBER = re.compile(r"([0-9]+)(?!.*[0-9])")  # ASCII digits: int() of "²" fails
 
 
