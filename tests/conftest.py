@@ -102,7 +102,9 @@ def crop_cache(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = root / "signcaps-shared-crop-cache"
     with FileLock(str(root / "signcaps-shared-crop-cache.lock")):
         if not (cache / "warm").is_file():
-            recipe = load_recipe("fused-capsnet", [f"data.cache_dir={cache}"])
+            # the registered name resolves through $SIGNCAPS_DATA_DIR, which the tests set after this
+            recipe = load_recipe("fused-capsnet", [f"data.cache_dir={cache}",
+                                                   f"negatives.root={SHARED / 'datasets' / 'asl-letters'}"])
             prepare_negatives(recipe.negatives, [str(d) for d in range(10)], recipe.data, recipe.crop, recipe.detect,
                               str(HAND_MODEL), show_progress=False)
             (cache / "warm").touch()

@@ -1,7 +1,7 @@
 """One frame's recognition: detected hands -> crops -> capsule lengths -> smoothed predictions.
 
 This is the pure per-frame step of `signcaps live` (as whisper's `decoding` is one 30 s window
-and `transcribe` the loop around it): no threads, no window, no files. The loop (`live.py`)
+and `transcribe` the loop around it): no threads, no window, no files. The loop (`loop.py`)
 feeds it a frame and the hands MediaPipe found; what it returns (`FrameResult`) is consumed by
 the overlay, the video writer, the JSON lines and number composition.
 

@@ -1,4 +1,4 @@
-// The page's copy of signcaps.landmarks.normalize_pose (ONNX format version 2, input "landmarks"):
+// The page's copy of signcaps.hands.landmarks.normalize_pose (ONNX format version 2, input "landmarks"):
 // MediaPipe's 21 normalised landmarks in frame pixels (x*W, y*H, z*W), the left hand mirrored when
 // the model asks for it, the wrist moved to the origin, scaled by the 3-D wrist -> middle-finger MCP
 // distance. float32 arithmetic like numpy's; tests/test_web.py compares it with the Python function.

@@ -2,7 +2,7 @@
 // -> mirror -> grey -> (x/255 - mean)/std. It is a second implementation of the one Python path,
 // so it reproduces OpenCV's integer and float32 arithmetic step by step (cv2.resize INTER_AREA /
 // INTER_LINEAR on uint8, cv2.cvtColor RGB2GRAY, numpy float32 rounding); tests/test_web.py runs it
-// in node on real dataset images and compares it with signcaps.preprocess.
+// in node on real dataset images and compares it with signcaps.hands.preprocess.
 //
 // Images are {data: Uint8Array|Uint8ClampedArray, width, height, channels} (row-major, interleaved);
 // a frame may be RGBA (channels 4, a canvas ImageData): crops are always RGB.
