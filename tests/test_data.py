@@ -78,13 +78,34 @@ def test_detecting_on_every_core_gives_the_bytes_of_one_process(messy_dataset, t
 
 
 def test_worker_count_keeps_small_sets_in_this_process(monkeypatch):
-    from signcaps.data.parallel import MIN_PER_WORKER, worker_count
+    import os
+
+    from signcaps.data.parallel import CORES_PER_DETECTOR, MIN_PER_WORKER, worker_count
 
     monkeypatch.delenv("SIGNCAPS_WORKERS", raising=False)
     assert worker_count(MIN_PER_WORKER - 1) == 1
-    assert worker_count(10_000) >= 1 and worker_count(5, requested=8) == 5
+    assert worker_count(10_000) == max(1, len(os.sched_getaffinity(0)) // CORES_PER_DETECTOR)
+    assert worker_count(5, requested=8) == 5
     monkeypatch.setenv("SIGNCAPS_WORKERS", "3")
     assert worker_count(10_000) == 3 and worker_count(10_000, requested=1) == 1
+
+
+def _dies_in_a_worker(detector, chunk: list) -> list:
+    """A chunk's work that kills any worker process running it (as the OOM killer would)."""
+    import multiprocessing
+    import os
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+    return [len(chunk), detector is not None]
+
+
+def test_a_dead_worker_leaves_its_chunks_to_this_process_instead_of_hanging(hand_model):
+    from signcaps.data.parallel import detect_chunks
+
+    done = []
+    out = detect_chunks(_dies_in_a_worker, list(range(40)), hand_model, DetectConfig(), workers=2, progress=done.append)
+    assert out == [[16, True], [16, True], [8, True]] and sum(done) == 40
 
 
 def test_scan_rejects_unknown_class(messy_dataset):
