@@ -33,6 +33,7 @@ from signcaps.util.config import CropConfig, DataConfig, DetectConfig
 
 CACHE_VERSION = 2  # 2: hand landmarks, handedness and hand masks beside the crops
 
+
 @dataclass
 class CropSet:
     """Cached hand crops of a dataset, aligned arrays plus a record of what was skipped."""
@@ -118,7 +119,6 @@ class Retakes:
 
     def subset(self, index: np.ndarray) -> "Retakes":
         return Retakes(self.crops[index], self.points[index], self.left[index], self.found[index])
-
 
 
 def cache_path(data_cfg: DataConfig, scan: FolderScan, crop: CropConfig, detect: DetectConfig,
@@ -311,6 +311,7 @@ def load_or_make_retakes(crops: CropSet, scan: FolderScan, main_cache: Path, dat
 
 # ------------------------------------------------------------------------------- prepare
 
+
 def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect_cfg: DetectConfig,
             hand_model: str | Path | None = None, classes: list[str] | None = None,
             refresh: bool = False, show_progress: bool = True) -> tuple[CropSet, FolderScan, Path]:
@@ -333,7 +334,6 @@ def crops_of(scan: FolderScan, data_cfg: DataConfig, crop_cfg: CropConfig, detec
     if crops is None:
         crops = _detect_all(scan, path, crop_cfg, detect_cfg, hand_model, show_progress)
     return crops, path
-
 
 
 def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cfg: CropConfig,
@@ -420,5 +420,3 @@ def class_report(crops: CropSet, scan: FolderScan) -> list[dict]:
                      "unreadable": sum(1 for r in skipped if r.startswith("unreadable")),
                      "ignored": sum(1 for r in skipped if r == "not an image file name"), "empty": False})
     return rows
-
-

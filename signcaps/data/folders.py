@@ -125,6 +125,7 @@ def fingerprint(scan: FolderScan) -> str:
         digest.update(f"stretch_x={scan.stretch_x:g}".encode())
     return digest.hexdigest()[:16]
 
+
 def negative_subsets(root: str | Path) -> dict[str, Path]:
     """Split name -> folder of an external negatives dataset: its own train/ valid (val)/ test/ folders
     (the ASL letters keep every original photo on one side), or the whole folder for training. `root`
@@ -144,4 +145,3 @@ def missing_signs(neg_cfg, classes: list[str]) -> list[str] | None:
     if neg_cfg.mode == "off" or not neg_cfg.root:
         return None
     return sorted({str(c) for c in neg_cfg.signs.values()} - set(classes))
-

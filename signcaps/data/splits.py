@@ -171,5 +171,3 @@ def split_by_groups(groups: np.ndarray, cfg: DataConfig, rng: np.random.Generato
         filled += sizes[g]
     names = np.array([assign[g] for g in groups])
     return {k: np.flatnonzero(names == k) for k in ("train", "val", "test")}
-
-
