@@ -43,17 +43,20 @@ demo: setup
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps export $(RUN)/best.pt -o $(RUN)/model.onnx
 	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps predict --model $(RUN)/model.onnx $(DATA)/3/IMG_1121.JPG $(DATA)/7/IMG_1125.JPG
 
-# The install test (PyPI downloads, fresh venvs: mostly waiting) runs beside the rest, on a worker of its own.
+# The install test (PyPI downloads, fresh venvs: mostly waiting) runs beside the rest, on a worker of its own;
+# the page in Chromium runs alone afterwards (under load it sees other frames of its fake camera).
 test: setup
 	$(VENV)/bin/ruff check .
-	$(PYTEST) -m "(not slow and not exhaustive) or install"
+	$(PYTEST) -m "(not slow and not exhaustive and not browser) or install"
+	$(PY) -m pytest -q -m "browser and not slow"
 
 # Every option x every bad value, the signal matrices: CI runs them after `make test` (.ci/run).
 test-exhaustive: setup
 	$(PYTEST) -m "exhaustive and not slow"
 
 test-all: setup
-	$(PYTEST) -m "slow or not slow or install or exhaustive"
+	$(PYTEST) -m "(slow or not slow or install or exhaustive) and not browser"
+	$(PY) -m pytest -q -m browser
 
 clean:
 	rm -rf $(VENV) runs data/cache .pytest_cache
