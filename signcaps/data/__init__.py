@@ -1,2 +1,1 @@
-"""Datasets on disk, torch-free: folder scans, the public dataset registry, hand-crop caches, participant-aware
-splits."""
+"""Datasets on disk, torch-free: folder scans, the dataset registry, hand-crop caches, participant-aware splits."""

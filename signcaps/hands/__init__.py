@@ -1,2 +1,1 @@
-"""Hands in an image: the MediaPipe detector, the 21 landmarks, the ONE crop/resize/normalise path, hand masks
-and scenes."""
+"""Hands in an image: the MediaPipe detector, the 21 landmarks, THE crop/resize/normalise path, masks, scenes."""

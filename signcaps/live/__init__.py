@@ -1,2 +1,1 @@
-"""The real-time loop: frame sources, per-frame recognition, answer reuse, overlay, window, writers, collect, its
-benchmark."""
+"""The real-time loop: sources, per-frame recognition, reuse, overlay, window, writers, collect, its benchmark."""

@@ -1,2 +1,1 @@
-"""A trained model without torch: the onnxruntime classifier, predict, ONNX evaluation, open-set, calibration,
-latency, doctor."""
+"""A trained model without torch: ONNX classifier, predict, ONNX eval, open-set, calibration, latency, doctor."""

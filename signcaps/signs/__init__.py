@@ -1,2 +1,1 @@
-"""What a sign is and is not: the rejection rule (sign, "?" or "none"), numbers composed from digits, synthetic
-negative poses."""
+"""What a sign is and is not: the rejection rule (sign, "?" or "none"), composed numbers, synthetic negatives."""

@@ -1,2 +1,1 @@
-"""Shared utilities at the bottom of the package: configuration, errors, safe inputs and outputs, files and
-downloads, progress, timing, metrics and plots."""
+"""The bottom of the package: config, errors, safe inputs and outputs, downloads, progress, timing, metrics, plots."""
