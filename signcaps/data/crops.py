@@ -244,19 +244,13 @@ def retake_path(main_cache: Path, count: int) -> Path:
     return main_cache.with_name(f"{main_cache.stem}-retakes{count}-v{RETAKE_VERSION}.npz")
 
 
-def retake_crops(crops: CropSet, scan: FolderScan, detector, crop_cfg: CropConfig, count: int,
-                 progress: Callable[[int], None] | None = None) -> Retakes:
-    """`count` re-shot copies of every cached photo, with MediaPipe run again on each copy.
-
-    Seeded by the dataset fingerprint and the file, so a cache rebuilds to the same bytes.
-    """
-    photos = list(zip(crops.paths, crops.points))
-    return retake_photos(detector, photos, scan.root, scan.stretch_x, crops.fingerprint, crop_cfg, count, progress)
-
-
 def retake_photos(detector, photos: list[tuple[str, np.ndarray]], root: Path, stretch_x: float, seed_text: str,
                   crop_cfg: CropConfig, count: int, progress: Callable[[int], None] | None = None) -> Retakes:
-    """The re-shot copies of some photos (relative path, landmarks), each seeded by its own path."""
+    """`count` re-shot copies of some cached photos (relative path, landmarks), MediaPipe run again on each.
+
+    Each photo's copies are seeded by `seed_text` (the dataset fingerprint) and its path, so a cache
+    rebuilds to the same bytes, in one process or in chunks on several.
+    """
     from signcaps.hands.landmarks import NUM_JOINTS
     from signcaps.hands.scenes import hand_mask, random_retake
 

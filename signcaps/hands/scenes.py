@@ -214,7 +214,7 @@ def random_retake(image_rgb: np.ndarray, mask01: np.ndarray, rng: np.random.Gene
     background, dim or harsh light, a colour cast, defocus, heavy JPEG, at random strengths.
 
     MediaPipe's landmarks on such a photo carry that camera's errors; training on them (see
-    `data.crops.retake_crops`) teaches the classifier MediaPipe's failure modes, not only clean poses.
+    `data.crops.retake_photos`) teaches the classifier MediaPipe's failure modes, not only clean poses.
     """
     steps = rng.choice(6, size=int(rng.integers(1, 3)), replace=False)
     h, w = image_rgb.shape[:2]
