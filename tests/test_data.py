@@ -108,6 +108,19 @@ def test_a_dead_worker_leaves_its_chunks_to_this_process_instead_of_hanging(hand
     assert out == [[16, True], [16, True], [8, True]] and sum(done) == 40
 
 
+def test_a_dataset_without_hands_gets_empty_re_shot_copies(tmp_path, hand_model):
+    """No photo with a hand: the re-shot copies are empty arrays of the right shapes, not an error."""
+    from signcaps.data.crops import load_or_make_retakes
+    from signcaps.data.folders import FolderScan
+
+    cfg = load_recipe(None, ["data.retakes=2", "crop.input_size=24"])
+    crops = CropSet(["a"], np.zeros((0, 24, 24, 3), np.uint8), np.zeros(0, np.int64), [], np.zeros(0, bool), [], "fp",
+                    np.zeros((0, 21, 3), np.float32), np.zeros(0, bool), np.zeros((0, 24, 24), np.uint8))
+    retakes = load_or_make_retakes(crops, FolderScan(tmp_path, ["a"], []), tmp_path / "c.npz", cfg.data, cfg.crop,
+                                   cfg.detect, hand_model, False)
+    assert retakes.crops.shape == (0, 2, 24, 24, 3) and retakes.found.shape == (0, 2)
+
+
 def test_scan_rejects_unknown_class(messy_dataset):
     with pytest.raises(DatasetError, match="does not know"):
         scan_folder(messy_dataset, classes=["0", "1", "2"])

@@ -294,6 +294,7 @@ def load_or_make_retakes(crops: CropSet, scan: FolderScan, main_cache: Path, dat
     with progress_bar(label, len(crops), enabled=show_progress) as advance:
         parts = detect_chunks(work, list(zip(crops.paths, crops.points)), resolve_hand_model(hand_model), detect_cfg,
                               progress=advance)
+    parts = parts or [work(None, [])]  # no photo: empty arrays of the right shapes
     retakes = Retakes(*(np.concatenate(arrays) for arrays in zip(*((r.crops, r.points, r.left, r.found)
                                                                      for r in parts))))
     from signcaps.util.outputs import atomic_write
