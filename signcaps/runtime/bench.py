@@ -16,14 +16,9 @@ from typing import Any
 import numpy as np
 
 from signcaps.runtime.classifier import int8_sibling
-from signcaps.util.errors import UserError
 from signcaps.util.timing import timings_ms
 
 BATCH_SIZES = (1, 32)
-
-
-class BenchError(UserError, RuntimeError):
-    """Nothing to benchmark, or a model that cannot be timed (one-line message)."""
 
 
 def timing_row(engine: str, threads: int, batch_size: int, path: Path, times: np.ndarray) -> dict[str, Any]:
