@@ -6,7 +6,16 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, print_open_set, table, user_errors
+from signcaps.commands.common import (
+    HandModelOption,
+    JsonOption,
+    SignsOption,
+    out,
+    print_json,
+    print_open_set,
+    table,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +34,7 @@ def calibrate_command(
     out_dir: Path = typer.Option(Path("calibration"), "--out", help="folder for the PNG and JSON"),
     bins: int = typer.Option(10, "--bins", help="bins of the winning capsule length"),
     hand_model: Optional[str] = HandModelOption,
+    signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Reliability diagram of the winning capsule length on a dataset split, and the --threshold it supports.
@@ -35,7 +45,7 @@ def calibrate_command(
     from signcaps.runtime.calibration import calibrate
 
     report = calibrate(str(model) if model else None, str(data) if data else None, split, hand_model, out_dir, bins,
-                       show_progress=not json_out)
+                       show_progress=not json_out, signs=signs)
     if json_out:
         print_json(report)
         return
@@ -65,6 +75,7 @@ def openset_command(
                                      "blur, JPEG; hands detected again)"),
     out_dir: Path = typer.Option(Path("openset"), "--out", help="folder for the ROC PNG and JSON"),
     hand_model: Optional[str] = HandModelOption,
+    signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Does the model answer "none" for hands that sign nothing? Its rule on test signs and held-out negatives.
@@ -78,7 +89,7 @@ def openset_command(
     from signcaps.util.config import load_recipe
 
     report = open_set_report(models or [None], load_recipe(recipe, set_), hand_model, out_dir, threshold, reshoot,
-                             show_progress=not json_out)
+                             show_progress=not json_out, signs=signs)
     if json_out:
         print_json(report)
         return

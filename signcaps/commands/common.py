@@ -39,6 +39,10 @@ HandModelOption = typer.Option(None, "--hand-model",
                                     "a download); "
                                "'lite' = the smaller landmark network (faster), 'full' = the default bundle")
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
+SignsOption = typer.Option(None, "--signs",
+                           help="which signs to answer: digits (0-9) or letters (A-Y, no J or Z); another "
+                                "mode's handshape winning means 'none' (default: the model's own, digits "
+                                "for the shipped model)")
 
 
 def user_errors(func: F) -> F:

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import typer
 from rich.text import Text
 
-from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, SignsOption, err, out, print_json, table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +103,7 @@ def predict_command(
                                                    "default: the model's rejection rule (0.6 for models without "
                                                    "one), the same as live"),
     hand_model: Optional[str] = HandModelOption,
+    signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Find the hand in each image and classify it with the model's rejection rule: a sign, '?' (uncertain)
@@ -117,7 +118,7 @@ def predict_command(
     from signcaps.runtime.predict import NO_HAND, UNREADABLE, Predictor, collect_images
     from signcaps.signs.rejection import NONE, OK, UNCERTAIN
 
-    clf = load_classifier(model, threads=threads)  # a wrong model fails before any path or detector work
+    clf = load_classifier(model, threads=threads, signs=signs)  # a wrong model fails before any path or detector work
     rule = clf.rule.with_accept(threshold)
     files = collect_images(inputs)
     rows: list[dict[str, Any]] = []

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, SignsOption, err, out, print_json, table, user_errors
 
 SourceOption = typer.Option("0", "--source", "-s",
                             help="camera index (0), video file, folder of images (natural order) or stream URL")
@@ -70,6 +70,7 @@ def live_command(
                                help="keep a hand's answer while it holds still (no crop, no model run); off = "
                                     "classify every hand on every frame"),
     hand_model: Optional[str] = HandModelOption,
+    signs: Optional[str] = SignsOption,
     json_out: bool = typer.Option(False, "--json",
                                   help="one JSON line per frame on stdout (time, frame, state, hands)"),
     compose: bool = typer.Option(False, "--compose",
@@ -82,7 +83,8 @@ def live_command(
                                                help="append finished numbers to this file (default: stdout; with "
                                                     "--json only in the JSON lines)"),
 ) -> None:
-    """Recognise signed digits live: camera, video, image folder or stream, with an annotated view.
+    """Recognise signed digits (or letters, --signs letters) live: camera, video, image folder or stream,
+    with an annotated view.
 
     Each hand shows its sign, '?' (its capsule is below --threshold) or 'none' (the model's rejection
     rule says it signs nothing); the bars are the capsule lengths. JSON lines: per hand "class" (null
@@ -101,7 +103,7 @@ def live_command(
     from signcaps.live.reuse import ReuseConfig
     from signcaps.signs.compose import ComposeConfig
 
-    cfg = LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, smoothing=smoothing,
+    cfg = LiveConfig(source=source, model=model, signs=signs, hand_model=hand_model, hands=hands, smoothing=smoothing,
                      threshold=threshold, window=window, output=str(output) if output else None, json=json_out,
                      explain=explain, fps=fps, max_frames=max_frames, stall_timeout=timeout,
                      camera_size=_size(camera_size), screenshot_dir=str(screenshots), threads=threads,

@@ -9,6 +9,7 @@ import typer
 from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
+    SignsOption,
     err,
     out,
     print_json,
@@ -81,6 +82,7 @@ def eval_command(
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="folder for PNGs and JSON (default: next to the checkpoint)"),
     hand_model: Optional[str] = HandModelOption,
+    signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint on a dataset."""
@@ -90,7 +92,7 @@ def eval_command(
                                      "`signcaps robustness --domain MODEL.onnx`")
         from signcaps.runtime.onnxeval import evaluate_onnx
 
-        result = evaluate_onnx(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out)
+        result = evaluate_onnx(checkpoint, data, split, hand_model, out_dir, show_progress=not json_out, signs=signs)
     else:
         from signcaps.util.environment import require_training_extra
 

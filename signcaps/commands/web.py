@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, SignsOption, err, out, print_json, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -23,13 +23,14 @@ def build_command(
     model: Optional[Path] = typer.Option(None, "--model", "-m",
                                          help="ONNX model from `signcaps export` (default: the shipped model)"),
     hand_model: Optional[str] = HandModelOption,
+    signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Write a static site that works offline: page, WASM runtimes, the ONNX model and the hand model."""
     from signcaps.web.site import build_site
 
     log = (lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim", highlight=False))
-    report = build_site(site, model=model, hand_model=hand_model, log=log)
+    report = build_site(site, model=model, hand_model=hand_model, log=log, signs=signs)
     if json_out:
         print_json(report)
         return

@@ -5,6 +5,7 @@ so training, evaluation and every DDP rank reuse them instead of re-detecting ha
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from signcaps.data.folders import (
 )
 from signcaps.hands.preprocess import ImageReadError, crop_hand, read_image_rgb
 from signcaps.util.config import CropConfig, DataConfig, DetectConfig
+from signcaps.util.inputs import natural_key
 
 CACHE_VERSION = 2  # 2: hand landmarks, handedness and hand masks beside the crops
 
@@ -312,7 +314,7 @@ def prepare(root: str | Path, data_cfg: DataConfig, crop_cfg: CropConfig, detect
             refresh: bool = False, show_progress: bool = True) -> tuple[CropSet, FolderScan, Path]:
     """Crops of every image under `root`, from the cache when the same settings ran before
     (with `data.retakes` re-shot copies of each, cached beside them)."""
-    scan = scan_folder(root, classes)
+    scan = scan_folder(root, classes, data_cfg.stretch_x)
     crops, path = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, refresh, show_progress)
     if data_cfg.retakes > 0:
         crops.retakes = load_or_make_retakes(crops, scan, path, data_cfg, crop_cfg, detect_cfg, hand_model,
@@ -358,6 +360,52 @@ def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cf
         crops, _ = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, show_progress=show_progress)
         crops.paths = [f"{folder.name}/{p}" for p in crops.paths]
         out[split] = crops
+    return out
+
+
+def joined_classes(join_cfg, classes: list[str]) -> list[str]:
+    """The vocabulary with a joined sign set (`data.join`): the dataset's classes, then each joined
+    folder that is no handshape of theirs (`join.same`), in natural order."""
+    if not join_cfg.root:
+        return list(classes)
+    from signcaps.data.datasets import resolve_root
+    from signcaps.data.folders import split_layout
+
+    root = resolve_root(join_cfg.root)
+    if not root.is_dir():
+        raise DatasetError(f"data.join.root not found: {root}")
+    unknown = sorted({str(c) for c in join_cfg.same.values()} - set(classes))
+    if unknown:
+        raise DatasetError(f"data.join.same names {', '.join(unknown)}, which the dataset's classes "
+                           f"({', '.join(classes)}) lack")
+    names = {p.name for s in (split_layout(root) or [root]) for p in s.iterdir()
+             if p.is_dir() and not p.name.startswith(".") and p.name.lower() not in NONE_FOLDERS}
+    extra = sorted((n for n in names - set(join_cfg.same) if n not in classes), key=natural_key)
+    return [*classes, *extra]
+
+
+def prepare_joined(join_cfg, classes: list[str], data_cfg: DataConfig, crop_cfg: CropConfig,
+                   detect_cfg: DetectConfig, hand_model: str | Path | None = None,
+                   show_progress: bool = True) -> dict[str, CropSet]:
+    """Crops of the joined sign set per split of its own (train/ valid/ test/, or all for training),
+    labelled in the joint vocabulary `classes` (`joined_classes`), with `data.retakes` re-shot copies
+    like the dataset's. Paths are prefixed with the split folder's name, as the negatives' are."""
+    if not join_cfg.root:
+        return {}
+    from signcaps.data.datasets import known_stretch
+
+    stretch = join_cfg.stretch_x if join_cfg.stretch_x is not None else known_stretch(join_cfg.root)
+    out = {}
+    for split, folder in negative_subsets(join_cfg.root).items():
+        labels = {p.name: classes.index(str(join_cfg.same.get(p.name, p.name))) for p in folder.iterdir()
+                  if p.is_dir() and str(join_cfg.same.get(p.name, p.name)) in classes}
+        scan = scan_negative_folder(folder, (), stretch, labels, classes)
+        crops, path = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, show_progress=show_progress)
+        if data_cfg.retakes > 0:
+            crops.retakes = load_or_make_retakes(crops, scan, path, data_cfg, crop_cfg, detect_cfg, hand_model,
+                                                 show_progress)
+        crops.paths = [f"{folder.name}/{p}" for p in crops.paths]
+        out[split] = dataclasses.replace(crops, classes=list(classes))
     return out
 
 

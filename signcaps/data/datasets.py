@@ -75,6 +75,7 @@ class DatasetSource:
     # path parts below inner_dir -> the installed relative path (None: not part of the dataset)
     layout: Callable[[list[str]], str | None] = class_folder_layout
     manifest_prefix: str = ""  # what the manifest's paths start with before the installed path
+    stretch_x: float = 1.0  # widths x this undo how the photos were squashed (`folders.scan_folder`)
 
 
 DATASETS = {
@@ -99,8 +100,16 @@ DATASETS = {
         licence="Public Domain",
         note="ASL letters (static), 416x416 real photos, {train,valid,test}/<letter>/",
         layout=yolo_letter_layout,
+        stretch_x=0.75,  # squashed from about 3:4 portraits to 416x416 squares
     ),
 }
+
+
+def known_stretch(name_or_path: str | Path) -> float:
+    """How a registered dataset's photos are unsquashed, by its name or its installed folder's name
+    (`../shared/datasets/asl-letters` too); 1.0 for any other folder."""
+    key = dataset_key(name_or_path) or dataset_key(Path(name_or_path).name)
+    return DATASETS[key].stretch_x if key else 1.0
 
 
 def dataset_key(name: str | Path) -> str | None:

@@ -37,24 +37,52 @@ class FolderScan:
         return "none" if label == NEGATIVE else self.classes[label]
 
 
-def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderScan:
-    """List the images of a one-folder-per-class dataset.
+# A dataset already split by its publisher: train/ valid/ test/ folders, each with one folder per class
+# (a Roboflow or Kaggle export, the ASL letters). Its split is kept as published (`split_of`).
+SPLIT_FOLDERS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
+
+
+def split_layout(root: Path) -> list[Path] | None:
+    """The split folders of a `train/ valid/ test/<class>/` dataset (None for a plain class-folder one):
+    a train/ folder and a valid/ (val/) or test/ one, each holding only class folders."""
+    names = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    splits = [names[n] for n in SPLIT_FOLDERS if n in names]
+    if "train" not in names or len(splits) < 2 or len(splits) != len(names):
+        return None
+    if not all(any(c.is_dir() for c in s.iterdir()) for s in splits):
+        return None
+    return splits
+
+
+def split_of(rel: str | Path) -> str | None:
+    """"train", "val" or "test" for a file of a split-layout dataset (its first folder), else None."""
+    parts = Path(rel).parts
+    return SPLIT_FOLDERS.get(parts[0]) if len(parts) >= 3 else None
+
+
+def scan_folder(root: str | Path, classes: list[str] | None = None, stretch_x: float | None = None) -> FolderScan:
+    """List the images of a one-folder-per-class dataset (or of one split into train/ valid/ test/
+    folders of class folders, whose split `splits.split_indices` keeps).
 
     `classes` fixes the class order (e.g. a model's classes); a folder that is not among them
     is a clear error rather than a silently wrong label. `root` may name a registered dataset
-    (`digits`): its fetched copy (`datasets.resolve_root`).
+    (`digits`): its fetched copy (`datasets.resolve_root`). `stretch_x` None: the registered
+    dataset's own (the letters were squashed), else 1.
     """
-    from signcaps.data.datasets import resolve_root
+    from signcaps.data.datasets import known_stretch, resolve_root
 
+    if stretch_x is None:
+        stretch_x = known_stretch(root)
     root = resolve_root(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
-    everything = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                        key=lambda p: natural_key(p.name))
+    splits = split_layout(root) or [root]
+    everything = sorted((p for s in splits for p in s.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: (natural_key(p.name), str(p)))
     folders = [p for p in everything if p.name.lower() not in NONE_FOLDERS]
     if not folders:
         raise DatasetError(f"{root} has no class sub-folders (expected one folder per class, e.g. 0/ 1/ … 9/)")
-    names = [p.name for p in folders]
+    names = list(dict.fromkeys(p.name for p in folders))
     if classes is None:
         classes = names
     else:
@@ -62,13 +90,17 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
         if unknown:
             raise DatasetError(f"{root} has class folder(s) {unknown} that the model does not know "
                                f"(classes: {classes})")
-    scan = FolderScan(root, list(classes), [])
+    scan = FolderScan(root, list(classes), [], stretch_x=stretch_x)
     for folder in everything:
         label = classes.index(folder.name) if folder in folders else NEGATIVE
         images = _folder_images(folder, scan)
-        if not images and label != NEGATIVE:
+        if not images and label != NEGATIVE and folder.name not in scan.empty_classes:
             scan.empty_classes.append(folder.name)
         scan.files += [(p, label) for p in images]
+    if len(splits) > 1:  # a class empty in one split but not in another is not empty
+        scan.empty_classes = [c for c in scan.empty_classes if not any(
+            label == classes.index(c) for _, label in scan.files)]
+        scan.files.sort(key=lambda item: natural_key(str(item[0])))
     if not any(label != NEGATIVE for _, label in scan.files):
         raise DatasetError(f"{root} holds no images")
     return scan

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signcaps.data.folders import NEGATIVE, DatasetError
+from signcaps.data.folders import NEGATIVE, DatasetError, split_of
 from signcaps.util.config import DataConfig
 
 _NUMBER = re.compile(r"([0-9]+)(?!.*[0-9])")  # ASCII digits: int() of "²" fails
@@ -73,6 +73,9 @@ def split_indices(paths: list[str], labels: np.ndarray, cfg: DataConfig,
     split like one more class.
     """
     warn = warn or (lambda _msg: None)
+    published = published_split(paths)
+    if published is not None:
+        return published
     rng = np.random.default_rng(cfg.split_seed)
     labels = np.where(labels == NEGATIVE, int(labels.max(initial=0)) + 1, labels)
     recordings = [recording_of(rel) for rel in paths]
@@ -101,6 +104,15 @@ def split_indices(paths: list[str], labels: np.ndarray, cfg: DataConfig,
              f"by image and the test accuracy will flatter the model; record at least {MIN_GROUPS} sessions")
         return stratified_split(labels, cfg, rng)
     return split_by_groups(groups, cfg, rng)
+
+
+def published_split(paths: list[str]) -> dict[str, np.ndarray] | None:
+    """The split a `train/ valid/ test/<class>/` dataset came with (`folders.split_layout`): its
+    publisher kept copies of one original on one side, which no rule on names can know better."""
+    parts = [split_of(rel) for rel in paths]
+    if not paths or any(part is None for part in parts):
+        return None
+    return {k: np.array([i for i, part in enumerate(parts) if part == k], np.int64) for k in ("train", "val", "test")}
 
 
 def _participant_or_recording_groups(paths: list[str], labels: np.ndarray,

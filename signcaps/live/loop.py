@@ -65,6 +65,7 @@ class LiveConfig:
 
     source: str = "0"  # camera index, video file, folder of images or URL
     model: str | None = None  # ONNX file; None = the shipped default model
+    signs: str | None = None  # "digits" or "letters": which capsules answer (None: the model's default mode)
     hand_model: str | None = None  # hand_landmarker.task; None = the usual resolution chain
     hands: int = 1  # hands to track, each with its own smoothing slot
     smoothing: float = 0.5  # EMA weight of the newest frame's capsule lengths (1 = no smoothing)
@@ -327,7 +328,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     if classifier is None:
         from signcaps.runtime.classifier import load_classifier
 
-        classifier = load_classifier(cfg.model, threads=cfg.threads)
+        classifier = load_classifier(cfg.model, threads=cfg.threads, signs=cfg.signs)
     recogniser = Recogniser(classifier, cfg)
     if cfg.explain and not recogniser.explain:
         log("this model has no reconstruction output; --explain shows nothing extra")

@@ -97,7 +97,7 @@ def recommend_threshold(table: list[Bin], conf: np.ndarray, right: np.ndarray, t
 
 def calibrate(model: str | Path | None = None, data: str | Path | None = None, split: str = "test",
               hand_model: str | None = None, out_dir: str | Path = "calibration", bins: int = 10,
-              show_progress: bool = True) -> dict[str, Any]:
+              show_progress: bool = True, signs: str | None = None) -> dict[str, Any]:
     """Capsule lengths of `model` on the split -> reliability table, PNG and JSON in `out_dir`."""
     from signcaps.runtime.classifier import default_model_path, load_classifier
     from signcaps.runtime.onnxeval import open_set_rows, split_lengths
@@ -108,9 +108,9 @@ def calibrate(model: str | Path | None = None, data: str | Path | None = None, s
     names = (f"reliability-{name}-{split}.png", f"reliability-{name}-{split}.json")
     out = ensure_writable_dir(out_dir, "--out", inputs=[model, data])  # before the work
     claim_files(out, names, "--out")
-    result = split_lengths(model, data, split, hand_model, show_progress=show_progress)
+    result = split_lengths(model, data, split, hand_model, show_progress=show_progress, signs=signs)
     rel = reliability(result.lengths, result.labels, bins)
-    classifier = load_classifier(model)
+    classifier = load_classifier(model, signs=signs)
     open_set = {"model rule": open_set_rows(classifier, result, data is None, hand_model, show_progress),
                 "recommended threshold": open_set_rows(classifier, result, data is None, hand_model, False,
                                                        classifier.rule.with_accept(rel.threshold))}

@@ -76,14 +76,15 @@ def int8_sibling(path: Path) -> Path:
     return path.with_name(f"{name}.int8.onnx")
 
 
-def load_classifier(path: str | Path | None, threads: int = 1) -> "OnnxClassifier":
-    """The model at ``path``, or the shipped default when ``path`` is None."""
+def load_classifier(path: str | Path | None, threads: int = 1, signs: str | None = None) -> "OnnxClassifier":
+    """The model at ``path``, or the shipped default when ``path`` is None, in sign mode ``signs``
+    (`--signs digits|letters`; None: the model's default mode)."""
     if path is None:
         default = default_model_path()
         if not default.is_file():
             raise ModelLoadError("no default model shipped; pass --model PATH")
         path = default
-    return OnnxClassifier(path, threads=threads)
+    return OnnxClassifier(path, threads=threads, signs=signs)
 
 
 def _session_options(threads: int):
@@ -197,6 +198,8 @@ META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
     # format 3; checked in full (ranges, the none class among the classes) by RejectionRule.from_meta
     "rejection": (lambda v: v is None or isinstance(v, dict), "a rejection rule (signcaps.signs.rejection.RULE_FORMAT)",
                   False),
+    # a joint vocabulary's sign modes; checked in full (format, capsules) by signs.modes.mode_view
+    "signs": (lambda v: v is None or isinstance(v, dict), "sign modes (signcaps.signs.modes.SIGNS_FORMAT)", False),
 }
 
 
@@ -249,7 +252,7 @@ class OnnxClassifier:
     2-core CPU (see ``signcaps bench model``), more helps large batches.
     """
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, signs: str | None = None) -> None:
         import onnx
         import onnxruntime as ort
 
@@ -268,6 +271,7 @@ class OnnxClassifier:
         if not model.graph.node or not model.graph.input or not model.opset_import:
             raise ModelLoadError(f"{source} is not an ONNX model")
         self.meta: dict[str, Any] = read_metadata(model, source)
+        model = self._select_signs(model, signs, source)
         self.classes: list[str] = [str(c) for c in self.meta["classes"]]
         self.crop_cfg: CropConfig = crop_config_from_meta(self.meta)
         self.detect_cfg: DetectConfig = detect_config_from_meta(self.meta)
@@ -292,6 +296,39 @@ class OnnxClassifier:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ModelLoadError(f"onnxruntime cannot load {source}: {first[:200]}") from None
         self._check_outputs(source)
+
+    def _select_signs(self, model: Any, signs: str | None, source: str) -> Any:
+        """A joint model's view for one sign mode (`runtime.signmodes`; the model itself for
+        ALL_CAPSULES); a one-mode model is itself, and refuses a mode its classes are not."""
+        from signcaps.runtime.signmodes import ALL_CAPSULES, view_graph, view_meta
+        from signcaps.signs.modes import SignModeError, mode_view, plain_mode
+
+        self.signs: str | None = None
+        if signs == ALL_CAPSULES:
+            return model
+        classes = [str(c) for c in self.meta["classes"]]
+        try:
+            view = mode_view(self.meta.get("signs"), classes, signs)
+            if view is None:
+                self.signs = plain_mode(classes, signs)
+                return model
+        except SignModeError as err:
+            raise ModelLoadError(f"{source}: {err}") from None
+        self.signs = view.name
+        self.meta = view_meta(self.meta, view)
+        return view_graph(model, view)
+
+    def model_bytes(self) -> bytes:
+        """The model as loaded, serialised: a joint model's sign-mode view with its metadata (what
+        `web build` ships, so the page runs one mode as an ordinary model), else the file's bytes."""
+        from signcaps.runtime.signmodes import with_meta
+
+        return with_meta(self._model, self.meta, META_KEY) if self.signs_view else self.path.read_bytes()
+
+    @property
+    def signs_view(self) -> bool:
+        """Whether this is a joint model's sign-mode view (`runtime.signmodes`)."""
+        return "signs_view" in self.meta
 
     def _check_outputs(self, source: str) -> None:
         """One inference at load on a fixed input: the output must be (1, classes) and finite.

@@ -64,7 +64,7 @@ class SplitLengths:
 
 def split_lengths(model: str | Path | None = None, data: str | Path | None = None, split: str = "test",
                   hand_model: str | Path | None = None, data_cfg: DataConfig | None = None,
-                  show_progress: bool = True) -> SplitLengths:
+                  show_progress: bool = True, signs: str | None = None) -> SplitLengths:
     """Detect, crop and classify every image of `split` (test | val | train | all) with an ONNX model."""
     from signcaps.data.crops import detect_and_crop
     from signcaps.data.folders import DatasetError, scan_folder
@@ -74,7 +74,7 @@ def split_lengths(model: str | Path | None = None, data: str | Path | None = Non
     from signcaps.util.progress import progress_bar
 
     cfg = data_cfg or DataConfig()
-    classifier = load_classifier(model)
+    classifier = load_classifier(model, signs=signs)
     if split not in ("test", "val", "train", "all"):
         raise DatasetError(f"--split must be test, val, train or all, not {split!r}")
     scan = scan_folder(data or cfg.root, classifier.classes)
@@ -109,11 +109,11 @@ def held_out(meta: dict[str, Any], scan: Any, cfg: DataConfig,
     import dataclasses
 
     from signcaps.data.folders import DatasetError, fingerprint
-    from signcaps.data.splits import split_indices, stored_split
+    from signcaps.data.splits import published_split, split_indices, stored_split
 
     paths = [path.relative_to(scan.root).as_posix() for path, _ in scan.files]
     record = meta.get("split") if isinstance(meta.get("split"), dict) else None
-    stored = stored_split(record, paths)
+    stored = stored_split(record, paths) or published_split(paths)  # a train/ valid/ test/ set: as published
     if stored is not None:
         return stored
     name = Path(model).name if model else "the default model"
@@ -143,7 +143,7 @@ def _recipe_split(recipe_name: Any) -> dict[str, Any] | None:
 
 
 def evaluate_onnx(model: str | Path, data: str | Path | None, split: str, hand_model: str | None,
-                  out_dir: str | Path | None, show_progress: bool = True) -> dict[str, Any]:
+                  out_dir: str | Path | None, show_progress: bool = True, signs: str | None = None) -> dict[str, Any]:
     """`signcaps eval MODEL.onnx`: accuracy, per-class P/R/F1 and the confusion matrix of an exported model,
     torch-free, on the split it stores (`held_out`); `auto` = its test split where that is known, else all."""
     from signcaps.data.folders import DatasetError, scan_folder
@@ -154,19 +154,19 @@ def evaluate_onnx(model: str | Path, data: str | Path | None, split: str, hand_m
 
     target = ensure_writable_dir(Path(out_dir) if out_dir else Path(model).parent, "--out")  # before the work
     if split == "auto":
-        classifier = load_classifier(model)
+        classifier = load_classifier(model, signs=signs)
         try:
             held_out(classifier.meta, scan_folder(data or DataConfig().root, classifier.classes), DataConfig(), model)
             split = "test"
         except DatasetError:
             split = "all"
-    result = split_lengths(model, data, split, hand_model, show_progress=show_progress)
+    result = split_lengths(model, data, split, hand_model, show_progress=show_progress, signs=signs)
     if not result.found:
         raise DatasetError(f"no hand found in any image of the {split} split")
     report = classification_report(result.labels, result.lengths.argmax(1), result.classes)
     name = Path(model).stem
     png = plot_confusion(report, target / f"eval-{name}-confusion-{split}.png", f"{name} ({split})")
-    classifier = load_classifier(model)
+    classifier = load_classifier(model, signs=signs)
     return {"checkpoint": str(model), "data": str(data or DataConfig().root), "split": split, "report": report,
             "skipped": [f"{path} ({why})" for path, why in result.missed], "confusion_png": str(png),
             "mean_winner_length": float(result.lengths.max(1).mean()), **result.summary(),

@@ -245,7 +245,7 @@ def held_out(sets: list[ScoredSet]) -> tuple[ScoredSet, ScoredSet | None]:
 
 def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model: str | Path | None = None,
                     out_dir: str | Path = "openset", threshold: float | None = None, reshoot: int = 0,
-                    show_progress: bool = True) -> dict[str, Any]:
+                    show_progress: bool = True, signs: str | None = None) -> dict[str, Any]:
     """Per model: the rule's table over every set, the ROC of every score (PNG + JSON in `out_dir`)."""
     import json
 
@@ -256,7 +256,7 @@ def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model:
     out = ensure_writable_dir(out_dir, "--out")
     reports, plotted = [], {}
     for model in models:
-        classifier = load_classifier(model)
+        classifier = load_classifier(model, signs=signs)
         rule = classifier.rule.with_accept(threshold)
         sets = evaluation_sets(classifier, recipe, hand_model, reshoot, show_progress)
         signs, negatives = held_out(sets)

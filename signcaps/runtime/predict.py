@@ -112,14 +112,16 @@ class Predictor:
     """An ONNX classifier plus a MediaPipe detector configured from the model's metadata."""
 
     def __init__(self, model: Any = None, hand_model: str | Path | None = None, threads: int = 1,
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, signs: str | None = None) -> None:
         """``model``: an ONNX path, None for the shipped default, or an already loaded OnnxClassifier;
-        ``threshold``: the rule's accept threshold (None: the model's own)."""
+        ``threshold``: the rule's accept threshold (None: the model's own); ``signs``: "digits" or
+        "letters" (None: the model's default mode)."""
         from signcaps.hands.detector import HandDetector
         from signcaps.runtime.classifier import OnnxClassifier, load_classifier
         from signcaps.util.assets import resolve_hand_model
 
-        self.clf = model if isinstance(model, OnnxClassifier) else load_classifier(model, threads=threads)
+        self.clf = (model if isinstance(model, OnnxClassifier)
+                    else load_classifier(model, threads=threads, signs=signs))
         self.rule = self.clf.rule.with_accept(threshold)  # a bad threshold fails before the detector loads
         self.detector = HandDetector(resolve_hand_model(hand_model), self.clf.detect_cfg, mode="image")
 

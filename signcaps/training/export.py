@@ -37,6 +37,7 @@ from signcaps.runtime.classifier import (
     OnnxClassifier,
     int8_sibling,
 )
+from signcaps.runtime.signmodes import ALL_CAPSULES
 from signcaps.signs.rejection import RejectionRule, RejectionRuleError
 from signcaps.util.config import Recipe
 from signcaps.util.errors import UserError
@@ -173,6 +174,7 @@ def build_metadata(recipe: Recipe, classes: list[str], state: dict[str, Any], ou
         "epoch": int(state["epoch"]) + 1 if "epoch" in state else None,
         "val_acc": float(state["val_acc"]) if "val_acc" in state else None,
         "rejection": (rejection or checkpoint_rule(state, classes)).to_meta(),
+        **({"signs": state["signs"]} if state.get("signs") else {}),  # a joint vocabulary's modes (signs.modes)
     }
 
 
@@ -449,7 +451,7 @@ def _accuracy(lengths: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _latency_b1(path: Path, x: dict[str, np.ndarray]) -> float:
-    clf = OnnxClassifier(path, threads=1)
+    clf = OnnxClassifier(path, threads=1, signs=ALL_CAPSULES)
     one = _split(x, 0, 1)
     return ms_per_crop(lambda: clf.classify(one), 1, warmup=20, min_runs=100, budget_s=0.5)
 
@@ -504,7 +506,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
                               "folder per class)") from None
         inputs = inputs_of(crops, recipe)
         x = {kind: inputs[kind] for kind in model_kinds(model)}
-        clf = OnnxClassifier(staged, threads=1)
+        clf = OnnxClassifier(staged, threads=1, signs=ALL_CAPSULES)
         got = onnx_outputs(clf, x)
         parity = parity_report(torch_outputs(model, x), got)
         parity.update(split=split, data=str(data or recipe.data.root))
@@ -536,7 +538,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     calib = calibration_crops(recipe, classes, hand_model, calibration_samples, show_progress, model_kinds(model))
     log("quantising to int8")
     info = quantize_int8(output, q_path, calib, meta)
-    q_clf = OnnxClassifier(q_path, threads=1)
+    q_clf = OnnxClassifier(q_path, threads=1, signs=ALL_CAPSULES)
     q_lengths = onnx_outputs(q_clf, x, reconstruct=False)[LENGTHS]
     float_acc, q_acc = report["float"]["accuracy"], _accuracy(q_lengths, crops.labels)
     log("timing batch-1 latency")

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
-from signcaps.data.crops import CropSet, concat_crops, prepare, prepare_negatives
+from signcaps.data.crops import CropSet, concat_crops, joined_classes, prepare, prepare_joined, prepare_negatives
 from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError, missing_signs, negative_subsets, scan_folder
 from signcaps.data.splits import split_indices, split_record
 from signcaps.models.capsules import margin_loss, reconstruction_loss
@@ -37,6 +37,7 @@ from signcaps.models.checkpoint import (
     save_checkpoint,
 )
 from signcaps.models.registry import build_model, check_model, count_parameters, resolved_config
+from signcaps.signs.modes import sign_modes
 from signcaps.training.augment import build_augmenter
 from signcaps.training.dataset import CropDataset
 from signcaps.training.distributed import DistInfo, barrier, init_distributed, ranks_in_sync, shutdown
@@ -164,21 +165,26 @@ def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | 
 
 
 def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
-                show_progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
+                show_progress: bool) -> tuple[CropSet, dict[str, CropSet], dict, dict | None]:
     """The dataset's crops, its train/val/test parts, each with its negatives (the dataset's own
     `none/` images split with it, and the external `negatives.root` split by its own folders), and
-    the record of the dataset's split that the model keeps (`data.split_record`).
+    the record of the dataset's split that the model keeps (`data.split_record`), and the sign modes
+    when a second sign set is joined (`data.join`, `signs.modes`).
 
     Rank 0 detects and caches the crops; the other ranks wait, then read the same cache.
     """
     warn = (lambda msg: console.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False)) \
         if info.is_main else None
 
-    def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
+    def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict, dict | None]:
         if info.is_main and missing_signs(recipe.negatives, scan_folder(recipe.data.root).classes) == []:
             negative_subsets(recipe.negatives.root)  # a missing dataset fails now, not after minutes of cropping
         crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
                               show_progress=progress)
+        own = crops.classes
+        crops = dataclasses.replace(crops, classes=joined_classes(recipe.data.join, own))
+        joined = prepare_joined(recipe.data.join, crops.classes, recipe.data, recipe.crop, recipe.detect, hand_model,
+                                show_progress=progress)
         external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
                                      hand_model, show_progress=progress, warn=warn)
         if recipe.negatives.mode == "off":  # a none/ folder is left out too
@@ -187,9 +193,10 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
         parts = {}
         for split in ("train", "val", "test"):
             extra = external.get(split)
-            own = crops.subset(index[split])
-            parts[split] = own if extra is None else concat_crops([own, _as_negatives_of(extra, crops)])
-        return crops, parts, split_record(recipe.data, crops.paths, index)
+            found = [crops.subset(index[split]), *([joined[split]] if split in joined else []),
+                     *([] if extra is None else [_as_negatives_of(extra, crops)])]
+            parts[split] = found[0] if len(found) == 1 else concat_crops(found)
+        return crops, parts, split_record(recipe.data, crops.paths, index), sign_modes(recipe.data, own, crops.classes)
 
     if info.is_main:
         result = load(show_progress)
@@ -308,7 +315,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
                               "another --run-dir")
     if info.is_main:
         claim_files(run_dir, RUN_FILES, "--run-dir", legacy_ok=resume)
-    crops, parts, kept_split = load_splits(recipe, hand_model, info, show_progress)
+    crops, parts, kept_split, modes = load_splits(recipe, hand_model, info, show_progress)
     train_set, val_set, test_set = (parts[k] for k in ("train", "val", "test"))
     classes = output_classes(crops.classes, recipe)
     if len(train_set) == 0 or len(val_set) == 0:
@@ -362,7 +369,8 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
     base_state = {"recipe": recipe.to_dict(), "classes": classes, "version": __version__,
                   "rejection": training_rule(recipe, classes, bool(train_set.negative.any())
                                              or loader.dataset.synthetic > 0).to_meta(),
-                  "data_fingerprint": crops.fingerprint, "split": kept_split}
+                  "data_fingerprint": crops.fingerprint, "split": kept_split,
+                  "signs": modes}
 
     run_started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -56,9 +57,28 @@ class CropConfig:
 
 
 @dataclass
+class JoinConfig:
+    """A second sign set whose classes join the dataset's in one handshape vocabulary (issue 29).
+
+    Letters and digits share handshapes (V = 2, W = 6, F = 9, O ~ 0): one model with a capsule per
+    handshape can refuse a C in digits mode *because C's own capsule wins*. The joined set keeps its
+    own train/ valid/ test/ folders (a split never mixes its originals); its folders named in `same`
+    train the dataset's capsule of that handshape, the others become capsules of their own. The
+    exported model records both modes, and `--signs` picks which capsules are answers.
+    """
+
+    root: str | None = None  # a folder or registered dataset (`asl-letters`); None: nothing joined
+    mode: str = "letters"  # the sign mode its classes answer in (`--signs letters`)
+    stretch_x: float | None = None  # widths scaled by this before detection (None: the registered dataset's own)
+    same: dict[str, str] = field(default_factory=dict)  # joined folder -> the dataset's class of that handshape
+
+
+@dataclass
 class DataConfig:
     # a folder, or a registered dataset's name: its fetched copy (`datasets.resolve_root`)
     root: str = "digits"
+    mode: str = "digits"  # the sign mode the dataset's classes answer in, when a set is joined (`--signs`)
+    stretch_x: float | None = None  # widths scaled by this before detection (None: the registered dataset's own)
     split: str = "participant"  # participant | stratified | group
     group_pattern: str | None = None  # regex with one group naming the participant (split=group)
     val_fraction: float = 0.15
@@ -68,6 +88,7 @@ class DataConfig:
     # Re-shot copies of every photo (scenes.random_retake) whose hands MediaPipe detects again, so
     # training can see the landmarks a worse camera gives (augment.retake_p); 0 = none.
     retakes: int = 0
+    join: JoinConfig = field(default_factory=JoinConfig)
 
 
 @dataclass
@@ -414,8 +435,6 @@ def one_of(*choices: Any) -> Check:
 
 
 def regex(value: Any) -> str | None:
-    import re
-
     try:
         re.compile(value or "")
     except re.error as err:
@@ -499,10 +518,28 @@ def check_values(recipe: Recipe) -> Recipe:
     if recipe.negatives.none_below > recipe.negatives.accept:
         raise ConfigError(f"negatives.none_below ({recipe.negatives.none_below:g}) must not be above negatives.accept "
                           f"({recipe.negatives.accept:g})")
+    _check_join(recipe.data)
     if recipe.data.val_fraction + recipe.data.test_fraction >= 1:
         raise ConfigError(f"data.val_fraction + data.test_fraction must be < 1 (leaving training data), got "
                           f"{recipe.data.val_fraction:g} + {recipe.data.test_fraction:g}")
     return recipe
+
+
+SIGN_MODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a --signs name: lower-case, short, no spaces
+
+
+def _check_join(data: DataConfig) -> None:
+    """The joined sign set's keys (nested one level deeper than CHECKS reach)."""
+    join = data.join
+    for key, mode in (("data.mode", data.mode), ("data.join.mode", join.mode)):
+        if not SIGN_MODE.match(mode):
+            raise ConfigError(f"{key} must be a short lower-case name such as digits or letters, got {mode!r}")
+    if join.root is not None and join.mode == data.mode:
+        raise ConfigError(f"data.join.mode must differ from data.mode (both {data.mode!r})")
+    for key, stretch in (("data.stretch_x", data.stretch_x), ("data.join.stretch_x", join.stretch_x)):
+        complaint = None if stretch is None else between(0.25, 4)(stretch)
+        if complaint:
+            raise ConfigError(f"{key} {complaint}")
 
 
 # ------------------------------------------------------------------------------ command-line options

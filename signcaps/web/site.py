@@ -182,8 +182,10 @@ def _copy(src: Path, dst: Path) -> int:
 
 
 def build_site(out: str | Path, model: str | Path | None = None, hand_model: str | Path | None = None,
-               source: Path = WEB_SOURCE, log: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
-    """Write the static site to `out` (replacing a site built there before); returns what was written."""
+               source: Path = WEB_SOURCE, log: Callable[[str], None] = lambda _msg: None,
+               signs: str | None = None) -> dict[str, Any]:
+    """Write the static site to `out` (replacing a site built there before); returns what was written.
+    `signs`: the sign mode of a joint model the page answers in (its view is what the site ships)."""
     from signcaps.runtime.classifier import OnnxClassifier, default_model_path
     from signcaps.util.assets import resolve_hand_model
     from signcaps.util.outputs import staged_dir
@@ -194,8 +196,9 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
         raise WebBuildError(f"the page's sources are not at {source / 'src'}: this signcaps install is incomplete "
                             f"(reinstall the wheel)")
     model_path = Path(model).expanduser() if model is not None else default_model_path()
-    meta = model_metadata(model_path)
-    OnnxClassifier(model_path)  # the checks every runtime makes at load: outputs fit the classes, no NaN
+    # the checks every runtime makes at load (outputs fit the classes, no NaN), on the mode's view
+    clf = OnnxClassifier(model_path, signs=signs)
+    meta = clf.meta if clf.signs_view else model_metadata(model_path)
     hand_path = resolve_hand_model(hand_model, log=log)
     _check_target(out, [model_path, hand_path])
     modules = ensure_node_modules(source, log)
@@ -213,7 +216,11 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
             info = package_info(modules, package)
             packages[package] = info["version"]
             licences[package] = info["license"]
-        files[MODEL_FILE] = _copy(model_path, staging / MODEL_FILE)
+        if clf.signs_view:
+            (staging / MODEL_FILE).write_bytes(clf.model_bytes())
+            files[MODEL_FILE] = (staging / MODEL_FILE).stat().st_size
+        else:
+            files[MODEL_FILE] = _copy(model_path, staging / MODEL_FILE)
         files[HAND_MODEL_FILE] = _copy(hand_path, staging / HAND_MODEL_FILE)
         report = {
             "site": str(out),
