@@ -21,6 +21,7 @@ from signcaps.commands.common import (
 def register(app: typer.Typer) -> None:
     app.command("calibrate")(calibrate_command)
     app.command("openset")(openset_command)
+    app.command("vocabulary")(vocabulary_command)
 
 
 @user_errors
@@ -113,3 +114,30 @@ def openset_command(
 
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+@user_errors
+def vocabulary_command(
+    models: list[str] = typer.Argument(None, help="ONNX models (default: the shipped model); a joint model is "
+                                                  "judged in each of its sign modes"),
+    reshoot: int = typer.Option(2, "--reshoot",
+                                help="also judge every set re-shot this many times (another background, light, "
+                                     "colour, blur, JPEG; hands detected again); 0 = as photographed only"),
+    hand_model: Optional[str] = HandModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Digits and letters side by side: in each sign mode, the mode's held-out signs accepted and right, the
+    other set's handshapes refused, and the handshapes both share (V = 2, W = 6, F = 9, O = 0) read in the mode.
+
+    Reads the digits and the ASL letters datasets (`signcaps data fetch digits`, `... asl-letters`)."""
+    from signcaps.runtime.vocabulary import vocabulary_report
+
+    report = vocabulary_report(models or [None], hand_model, reshoot, show_progress=not json_out)
+    if json_out:
+        print_json(report)
+        return
+    for entry in report["models"]:
+        rows = [[r["set"], r["images"], r["hands"], r["ok"], r["uncertain"], r["none"],
+                 f"{r['rate']:.2%} {r['measure']}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
+        out.print(table(f"{Path(entry['model']).name} --signs {entry['mode']}",
+                        ["set", "images", "hands", "ok", "?", "none", "result", "95% low"], rows))

@@ -194,6 +194,7 @@ def bench_model_command(
     int8_model: Optional[Path] = typer.Option(None, "--int8-model",
                                               help="int8 ONNX model (default: NAME.int8.onnx next to --model)"),
     budget: float = typer.Option(1.0, "--budget", help="seconds of timed runs per measurement (at least 30 runs)"),
+    signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Latency per crop of torch, ONNX float and ONNX int8 at batch 1 and 32 on this machine."""
@@ -209,7 +210,7 @@ def bench_model_command(
     else:
         from signcaps.runtime.bench import bench_model
 
-        result = bench_model(model, int8_model, budget_s=budget, log=log)
+        result = bench_model(model, int8_model, budget_s=budget, log=log, signs=signs)
     if json_out:
         print_json(result)
         return

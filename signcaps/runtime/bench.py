@@ -49,10 +49,10 @@ def sample_inputs(kinds: tuple[str, ...] | list[str], image_shape: tuple[int, in
 
 
 def _time_onnx(path: Path, engine: str, threads: int, batch_sizes: tuple[int, ...],
-               budget_s: float) -> list[dict[str, Any]]:
+               budget_s: float, signs: str | None = None) -> list[dict[str, Any]]:
     from signcaps.runtime.classifier import OnnxClassifier
 
-    clf = OnnxClassifier(path, threads=threads)
+    clf = OnnxClassifier(path, threads=threads, signs=signs)
     rows = []
     for batch_size in batch_sizes:
         x = sample_inputs(list(clf.inputs), clf.input_shape, batch_size)
@@ -65,13 +65,14 @@ def _time_onnx(path: Path, engine: str, threads: int, batch_sizes: tuple[int, ..
 def bench_model(model: str | Path | None = None, int8_model: str | Path | None = None,
                 batch_sizes: tuple[int, ...] = BATCH_SIZES, budget_s: float = 1.0,
                 log: Callable[[str], None] = lambda _msg: None, torch_rows: list[dict[str, Any]] | None = None,
-                model_label: str | None = None) -> dict[str, Any]:
+                model_label: str | None = None, signs: str | None = None) -> dict[str, Any]:
     """Time every ONNX engine that is available; returns rows plus what they were measured on.
 
     ONNX float comes from ``model``, else from the shipped default (``model_label`` names it in
     the rows when it is a temporary export). ONNX int8 comes from ``int8_model``, else from the
     `*.int8.onnx` next to the float model when there is one. ``torch_rows``, timed by the training
-    side, come first and give the summary its torch comparison.
+    side, come first and give the summary its torch comparison. ``signs``: a joint model's mode (its
+    view adds the selection of the mode's capsules to the graph, timed with it).
     """
     from signcaps.runtime.classifier import load_classifier
 
@@ -84,13 +85,13 @@ def bench_model(model: str | Path | None = None, int8_model: str | Path | None =
         q_path = int8_sibling(float_path) if int8_sibling(float_path).is_file() else None
         if q_path is None:
             notes.insert(0, "no int8 model (export with --int8, or pass --int8-model)")
-    meta = load_classifier(float_path).meta
+    meta = load_classifier(float_path, signs=signs).meta
     for engine, path in (("onnx float32", float_path), ("onnx int8", q_path)):
         if path is None:
             continue
         for threads in (1, 2):
             log(f"timing {engine} with {threads} thread(s)")
-            for row in _time_onnx(path, engine, threads, batch_sizes, budget_s):
+            for row in _time_onnx(path, engine, threads, batch_sizes, budget_s, signs):
                 rows.append({**row, "path": model_label} if model_label and engine == "onnx float32" else row)
     summary = _summary(rows)
     return {

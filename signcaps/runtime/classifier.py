@@ -301,9 +301,10 @@ class OnnxClassifier:
         """A joint model's view for one sign mode (`runtime.signmodes`; the model itself for
         ALL_CAPSULES); a one-mode model is itself, and refuses a mode its classes are not."""
         from signcaps.runtime.signmodes import ALL_CAPSULES, view_graph, view_meta
-        from signcaps.signs.modes import SignModeError, mode_view, plain_mode
+        from signcaps.signs.modes import SignModeError, mode_names, mode_view, plain_mode
 
         self.signs: str | None = None
+        self.modes: list[str] = mode_names(self.meta.get("signs"))  # a joint model's modes ([] for one-mode)
         if signs == ALL_CAPSULES:
             return model
         classes = [str(c) for c in self.meta["classes"]]

@@ -31,15 +31,19 @@ def view_graph(model: Any, view: ModeView, lengths: str = "lengths") -> Any:
         node.input[:] = [CAPSULE_LENGTHS if name == lengths else name for name in node.input]
         node.output[:] = [CAPSULE_LENGTHS if name == lengths else name for name in node.output]
     answers, others = f"{lengths}_answers", f"{lengths}_others"
+    # a mode that answers with every capsule has no other: its "none" column is 0 (capsule 0 x 0)
+    picked, scale = (list(view.others), 1.0) if view.others else ([0], 0.0)
     graph.initializer.extend([
         helper.make_tensor(f"{answers}_index", TensorProto.INT64, [len(view.indices)], list(view.indices)),
-        helper.make_tensor(f"{others}_index", TensorProto.INT64, [len(view.others)], list(view.others)),
+        helper.make_tensor(f"{others}_index", TensorProto.INT64, [len(picked)], picked),
+        helper.make_tensor(f"{others}_scale", TensorProto.FLOAT, [], [scale]),
     ])
     graph.node.extend([
         helper.make_node("Gather", [CAPSULE_LENGTHS, f"{answers}_index"], [answers], axis=1),
         helper.make_node("Gather", [CAPSULE_LENGTHS, f"{others}_index"], [others], axis=1),
         helper.make_node("ReduceMax", [others], [f"{others}_max"], axes=[1], keepdims=1),
-        helper.make_node("Concat", [answers, f"{others}_max"], [lengths], axis=1),
+        helper.make_node("Mul", [f"{others}_max", f"{others}_scale"], [f"{others}_none"]),
+        helper.make_node("Concat", [answers, f"{others}_none"], [lengths], axis=1),
     ])
     for output in graph.output:
         if output.name == lengths:
@@ -54,7 +58,8 @@ def view_meta(meta: dict[str, Any], view: ModeView) -> dict[str, Any]:
     rule = dict(out.get("rejection") or RejectionRule().to_meta())
     rule["none_class"] = OTHER_SIGN
     out["rejection"] = rule
-    out["signs_view"] = view.name
+    out["signs_view"] = view.name  # the mode it answers in; the modes themselves are gone from the view
+    out.pop("signs", None)
     return out
 
 
