@@ -167,3 +167,18 @@ def test_vocabulary_sets_label_each_mode_by_its_own_names(tmp_path: Path, shared
     assert digits.classes[by_folder["V"]] == "2" and by_folder["C"] == NEGATIVE
     test_files = {p for p, _ in sets["digits: test participants"].files}
     assert 0 < len(test_files) < 500  # the held-out participants only, not the whole set
+
+
+def test_web_build_ships_the_modes_view(two_modes: Path, tmp_path: Path) -> None:
+    """`web build --signs high`: the site's model is the mode's view, so the page (which knows no modes)
+    answers in that mode and says "none" for the other mode's signs through its none class."""
+    from conftest import HAND_MODEL, ROOT
+
+    from signcaps.web.site import build_site, missing_vendor_files
+
+    if missing_vendor_files(ROOT / "deploy" / "web"):  # tests never install packages; .ci/run does
+        pytest.skip("npm packages missing: run `npm ci` in deploy/web")
+    report = build_site(tmp_path / "site", model=two_modes, hand_model=HAND_MODEL, signs="high")
+    assert report["classes"] == ["7", "8", "9", "five", "six", "none"]
+    page = OnnxClassifier(tmp_path / "site" / "models" / "model.onnx")
+    assert page.classes == report["classes"] and page.rule.none_class == "none"

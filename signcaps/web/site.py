@@ -216,7 +216,8 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
             info = package_info(modules, package)
             packages[package] = info["version"]
             licences[package] = info["license"]
-        if clf.signs_view:
+        if clf.signs_view:  # the mode's view, written as the page's model
+            (staging / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
             (staging / MODEL_FILE).write_bytes(clf.model_bytes())
             files[MODEL_FILE] = (staging / MODEL_FILE).stat().st_size
         else:
