@@ -158,13 +158,15 @@ def test_vocabulary_sets_label_each_mode_by_its_own_names(tmp_path: Path, shared
     digits_set = sets["digits: test participants"]
     by_folder = {p.parent.name: label for p, label in digits_set.files}
     assert letters.classes[by_folder["2"]] == "V" and by_folder["3"] == NEGATIVE
-    valid = sets["letters: valid/"]
-    assert {letters.classes[label] for _, label in valid.files} == {"F", "O", "V", "W"}
-    assert valid.stretch_x == 0.75
+    held = sets["letters: valid/ and test/"]
+    assert {letters.classes[label] for _, label in held.files} == {"F", "O", "V", "W"}
+    assert held.stretch_x == 0.75 and {p.parent.parent.name for p, _ in held.files} == {"valid", "test"}
     digits = OnnxClassifier(model, signs="digits")
     sets = dict(mode_sets(digits, "digits", vocabulary))
-    by_folder = {p.parent.name: label for p, label in sets["letters: valid/"].files}
-    assert digits.classes[by_folder["V"]] == "2" and by_folder["C"] == NEGATIVE
+    by_folder = {p.parent.name: label for p, label in sets["letters, no digit shape (and V W F O)"].files}
+    assert digits.classes[by_folder["V"]] == "2" and by_folder["C"] == NEGATIVE and "B" not in by_folder
+    near = {p.parent.name for p, _ in sets["letters near a digit"].files}
+    assert near == {"B", "D", "G", "H", "K", "P", "Q", "R", "U"}
     test_files = {p for p, _ in sets["digits: test participants"].files}
     assert 0 < len(test_files) < 500  # the held-out participants only, not the whole set
 

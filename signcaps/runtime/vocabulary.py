@@ -28,6 +28,7 @@ from signcaps.util.config import DataConfig, Recipe, load_recipe
 
 DIGITS, LETTERS = "digits", "letters"
 VOCABULARY_RECIPE = "handshapes"  # its data.join names the letters set and the shapes both sets share
+DIGITS_RECIPE = "fused-capsnet"  # its negatives.classes: the letters whose handshape is no digit
 
 
 def model_modes(classifier: Any) -> list[str]:
@@ -51,35 +52,46 @@ def _digit_test_files(meta: dict[str, Any], scan: FolderScan) -> list[int]:
         return list(split_indices(paths, labels, DataConfig())["test"])
 
 
+def _held_out_letters(root: Path, label: Any) -> list[tuple[Path, int]]:
+    """(photo, label(folder name)) of the letters set's valid/ and test/ folders; None labels are left out."""
+    files = []
+    for split, folder in negative_subsets(root).items():
+        if split == "train":
+            continue
+        for letter in sorted(f for f in folder.iterdir() if f.is_dir()):
+            found = label(letter.name)
+            if found is not None:
+                files += [(p, found) for p in sorted(letter.glob("*.jpg"))]
+    return files
+
+
 def mode_sets(classifier: Any, mode: str, vocabulary: Recipe) -> list[tuple[str, FolderScan]]:
-    """(name, scan labelled in the view's classes) of the three kinds of set for one mode."""
+    """(name, scan labelled in the view's classes) of the sets one mode is judged on (module docstring).
+
+    In digits mode the letters are split in two: those whose handshape is no digit at all (the
+    default recipe's negatives: A, C, E, I, L, M, N, S, T, X, Y) and those near a digit (B, D, G, H,
+    K, P, Q, R, U: a 1, 2 or 4 turned or touched), which only a capsule of their own can refuse."""
     classes = list(classifier.classes)
     index = {c: i for i, c in enumerate(classes)}
     same = {str(letter): str(digit) for letter, digit in vocabulary.data.join.same.items()}  # V -> 2
+    no_digit = set(load_recipe(DIGITS_RECIPE).negatives.classes)
     digits = scan_folder(vocabulary.data.root, stretch_x=1.0)
-    test = _digit_test_files(classifier.meta, replace(digits, files=list(digits.files)))
-    digit_names = {i: name for i, name in enumerate(digits.classes)}
-    letters_root = vocabulary.data.join.root
-    held = [folder for split, folder in negative_subsets(letters_root).items() if split != "train"]
-    stretch = scan_folder(letters_root).stretch_x
-    sets = []
+    test = set(_digit_test_files(classifier.meta, digits))
+    names = dict(enumerate(digits.classes))
+    root = scan_folder(vocabulary.data.join.root)  # the registered copy, its squash undone
+    letters = lambda files: FolderScan(root.root, classes, files, stretch_x=root.stretch_x)  # noqa: E731
     if mode == DIGITS:
-        own = [(p, index[digit_names[y]]) for i, (p, y) in enumerate(digits.files) if i in set(test)]
-        sets.append(("digits: test participants", replace(digits, classes=classes, files=own)))
-        for folder in held:
-            files = [(p, index[same[f.name]] if f.name in same else NEGATIVE)
-                     for f in sorted(folder.iterdir()) if f.is_dir() for p in sorted(f.glob("*.jpg"))]
-            sets.append((f"letters: {folder.name}/", FolderScan(folder, classes, files, stretch_x=stretch)))
-    else:
-        back = {digit: letter for letter, digit in same.items()}  # 2 -> V
-        for folder in held:
-            files = [(p, index[f.name]) for f in sorted(folder.iterdir()) if f.is_dir() and f.name in index
-                     for p in sorted(f.glob("*.jpg"))]
-            sets.append((f"letters: {folder.name}/", FolderScan(folder, classes, files, stretch_x=stretch)))
-        files = [(p, index[back[digit_names[y]]] if digit_names[y] in back else NEGATIVE)
-                 for i, (p, y) in enumerate(digits.files) if i in set(test)]
-        sets.append(("digits: test participants", replace(digits, classes=classes, files=files)))
-    return sets
+        own = [(p, index[names[y]]) for i, (p, y) in enumerate(digits.files) if i in test]
+        return [("digits: test participants", replace(digits, classes=classes, files=own)),
+                ("letters, no digit shape (and V W F O)", letters(_held_out_letters(
+                    root.root, lambda n: index[same[n]] if n in same else NEGATIVE if n in no_digit else None))),
+                ("letters near a digit", letters(_held_out_letters(
+                    root.root, lambda n: None if n in same or n in no_digit else NEGATIVE)))]
+    back = {digit: letter for letter, digit in same.items()}  # 2 -> V
+    mine = [(p, index[back[names[y]]] if names[y] in back else NEGATIVE)
+            for i, (p, y) in enumerate(digits.files) if i in test]
+    return [("letters: valid/ and test/", letters(_held_out_letters(root.root, lambda n: index.get(n)))),
+            ("digits: test participants", replace(digits, classes=classes, files=mine))]
 
 
 def vocabulary_report(models: list[str | Path | None], hand_model: str | Path | None = None, reshoot: int = 0,
