@@ -1,6 +1,7 @@
-"""The shipped model's letters (issue 29) on real held-out letter photos: the letters set's valid/ and
-test/ originals, which no shipped model trained on. One joint vocabulary: a letter is read as its
-letter in letters mode, and the same hand is "none" in digits mode because its own capsule wins."""
+"""The shipped models' letters (issue 29) on real held-out letter photos: the letters set's valid/ and
+test/ originals, which no shipped model trained on. `--signs letters` runs the joint handshape model
+(letters_model.onnx): a letter is read as its letter, a digit no letter has is "none" because its
+own capsule wins; `--signs digits` (the default) runs the digits model, which refuses a C."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,10 +45,11 @@ def decisions(signs: str, photos: list[Path]) -> list:
     return out
 
 
-def test_the_shipped_model_has_both_modes() -> None:
+def test_the_shipped_models_answer_in_their_modes() -> None:
     digits, letters = load_classifier(None), load_classifier(None, signs="letters")
-    assert digits.signs == "digits" and digits.classes[:10] == [str(d) for d in range(10)]
+    assert digits.classes == [str(d) for d in range(10)] and digits.path.name == "default_model.onnx"
     assert letters.classes == [*STATIC_LETTERS, "none"]  # no J or Z: they move
+    assert letters.path.name == "letters_model.onnx" and letters.modes == ["digits", "letters"]
 
 
 def test_letters_mode_reads_held_out_letters() -> None:
@@ -62,9 +64,9 @@ def test_letters_mode_reads_held_out_letters() -> None:
 
 
 def test_digits_mode_refuses_a_c_and_reads_v_as_2() -> None:
-    c_photos = held_out("C", 8)
+    c_photos = held_out("C", 10)  # the 7 held-out C photos
     refused = [d is None or d.status != OK for d in decisions("digits", c_photos)]
-    assert sum(refused) >= 7, f"{sum(refused)}/8 C photos refused"
+    assert sum(refused) >= 0.8 * len(c_photos), f"{sum(refused)}/{len(c_photos)} C photos refused"
     v = held_out("V", 3)
     assert [d.label for d in decisions("digits", v) if d is not None and d.status == OK].count("2") >= 2
     assert [d.label for d in decisions("letters", v) if d is not None and d.status == OK].count("V") >= 2

@@ -118,8 +118,8 @@ def _rate(value: float | None) -> str:
 
 @user_errors
 def vocabulary_command(
-    models: list[str] = typer.Argument(None, help="ONNX models (default: the shipped model); a joint model is "
-                                                  "judged in each of its sign modes"),
+    models: list[str] = typer.Argument(None, help="ONNX models (default: the shipped digits and letters models); "
+                                                  "a joint model is judged in each of its sign modes"),
     reshoot: int = typer.Option(2, "--reshoot",
                                 help="also judge every set re-shot this many times (another background, light, "
                                      "colour, blur, JPEG; hands detected again); 0 = as photographed only"),
@@ -130,9 +130,11 @@ def vocabulary_command(
     other set's handshapes refused, and the handshapes both share (V = 2, W = 6, F = 9, O = 0) read in the mode.
 
     Reads the digits and the ASL letters datasets (`signcaps data fetch digits`, `... asl-letters`)."""
+    from signcaps.runtime.classifier import SHIPPED_MODELS, default_model_path
     from signcaps.runtime.vocabulary import vocabulary_report
 
-    report = vocabulary_report(models or [None], hand_model, reshoot, show_progress=not json_out)
+    shipped = list(dict.fromkeys(default_model_path(signs) for signs in SHIPPED_MODELS))
+    report = vocabulary_report(models or shipped, hand_model, reshoot, show_progress=not json_out)
     if json_out:
         print_json(report)
         return

@@ -104,7 +104,7 @@ def calibrate(model: str | Path | None = None, data: str | Path | None = None, s
     from signcaps.util.outputs import atomic_write_json, claim_files, ensure_writable_dir
     from signcaps.util.report import plot_reliability
 
-    name = Path(model).stem if model else Path(default_model_path()).stem
+    name = Path(model).stem if model else Path(default_model_path(signs)).stem
     names = (f"reliability-{name}-{split}.png", f"reliability-{name}-{split}.json")
     out = ensure_writable_dir(out_dir, "--out", inputs=[model, data])  # before the work
     claim_files(out, names, "--out")
@@ -115,7 +115,7 @@ def calibrate(model: str | Path | None = None, data: str | Path | None = None, s
                 "recommended threshold": open_set_rows(classifier, result, data is None, hand_model, False,
                                                        classifier.rule.with_accept(rel.threshold))}
     png = plot_reliability(rel, out / names[0], f"{name} on {split} split: {rel.images} images, ECE {rel.ece:.3f}")
-    report = {"model": str(model or default_model_path()), "split": split, **result.summary(), **rel.to_dict(),
+    report = {"model": str(model or default_model_path(signs)), "split": split, **result.summary(), **rel.to_dict(),
               "png": str(png), "rule": classifier.rule.to_meta(), "open_set": open_set}
     atomic_write_json(out / names[1], report)
     return report

@@ -45,6 +45,10 @@ LENGTHS = "lengths"
 RECONSTRUCTION = "reconstruction"
 POSE_RECONSTRUCTION = "pose_reconstruction"
 DEFAULT_MODEL_NAME = "default_model.onnx"
+DEFAULT_SIGNS = "digits"
+# The shipped model per sign mode (train/README.md, "Letters"): the digits model, and the joint
+# handshape model for the letters (it knows the digits too: a digit no letter has is "none").
+SHIPPED_MODELS = {"digits": DEFAULT_MODEL_NAME, "letters": "letters_model.onnx"}
 
 
 class ModelLoadError(UserError, ValueError):
@@ -55,9 +59,11 @@ class ModelInputError(UserError, ValueError):
     """A batch whose shape does not fit the model input."""
 
 
-def default_model_path() -> Path:
-    """Where the shipped default model lives: ``signcaps/resources/default_model.onnx``."""
-    return Path(str(resources.files("signcaps.resources").joinpath(DEFAULT_MODEL_NAME)))
+def default_model_path(signs: str | None = None) -> Path:
+    """Where the shipped model of a sign mode lives: ``signcaps/resources/default_model.onnx`` for the
+    digits (and no mode), ``letters_model.onnx`` (the joint handshape model) for the letters."""
+    name = SHIPPED_MODELS.get(signs or DEFAULT_SIGNS, DEFAULT_MODEL_NAME)
+    return Path(str(resources.files("signcaps.resources").joinpath(name)))
 
 
 def default_recipe_name() -> str:
@@ -80,9 +86,9 @@ def load_classifier(path: str | Path | None, threads: int = 1, signs: str | None
     """The model at ``path``, or the shipped default when ``path`` is None, in sign mode ``signs``
     (`--signs digits|letters`; None: the model's default mode)."""
     if path is None:
-        default = default_model_path()
+        default = default_model_path(signs)
         if not default.is_file():
-            raise ModelLoadError("no default model shipped; pass --model PATH")
+            raise ModelLoadError(f"no {signs or 'default'} model shipped; pass --model PATH")
         path = default
     return OnnxClassifier(path, threads=threads, signs=signs)
 

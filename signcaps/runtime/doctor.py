@@ -165,15 +165,16 @@ def datasets_check() -> Check:
     return Check("datasets", True, detail, optional=True)
 
 
-def default_model_check() -> Check:
+def default_model_check(signs: str = "digits") -> Check:
     from signcaps.runtime.classifier import default_model_path, load_classifier
 
-    path = default_model_path()
+    path = default_model_path(signs)
+    name = "default model" if signs == "digits" else f"{signs} model"
     try:
-        clf = load_classifier(None)
-        return Check("default model", True, f"{path} ({clf.meta.get('model')}, classes {', '.join(clf.classes)})")
+        clf = load_classifier(None, signs=signs)
+        return Check(name, True, f"{path} ({clf.meta.get('model')}, classes {', '.join(clf.classes)})")
     except Exception as err:  # a damaged install: the file is missing or unreadable
-        return Check("default model", False, f"{path}: {str(err)[:160]}", "pip install --force-reinstall signcaps")
+        return Check(name, False, f"{path}: {str(err)[:160]}", "pip install --force-reinstall signcaps")
 
 
 def pip_check() -> Check:
@@ -193,7 +194,8 @@ def diagnose() -> Report:
                                              f"on {platform.system()} {platform.machine()}")])
     report.checks.append(opencv_check())
     report.checks += runtime_checks()
-    report.checks += [hand_model_check(), default_model_check(), cache_check(), datasets_check(), pip_check()]
+    report.checks += [hand_model_check(), default_model_check(), default_model_check("letters"), cache_check(),
+                      datasets_check(), pip_check()]
     return report
 
 

@@ -260,9 +260,9 @@ def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model:
         rule = classifier.rule.with_accept(threshold)
         sets = evaluation_sets(classifier, recipe, hand_model, reshoot, show_progress)
         signs, negatives = held_out(sets)
-        path = Path(model) if model else default_model_path()
+        path = Path(model) if model else default_model_path(signs)
         name = path.parent.name if path.stem == "model" else path.stem  # runs/<name>/model.onnx reads as <name>
-        entry: dict[str, Any] = {"model": str(model or default_model_path()), "name": name, "rule": rule.to_meta(),
+        entry: dict[str, Any] = {"model": str(model or default_model_path(signs)), "name": name, "rule": rule.to_meta(),
                                  "sets": [rule_row(s, classifier.classes, rule) for s in sets],
                                  "roc": []}
         if negatives is not None:

@@ -97,19 +97,19 @@ def mode_sets(classifier: Any, mode: str, vocabulary: Recipe) -> list[tuple[str,
 def vocabulary_report(models: list[str | Path | None], hand_model: str | Path | None = None, reshoot: int = 0,
                       show_progress: bool = True) -> dict[str, Any]:
     """Per model and mode: the rule's rows on every set (`openset.rule_row`), as photographed and re-shot."""
-    from signcaps.runtime.classifier import default_model_path, load_classifier
+    from signcaps.runtime.classifier import load_classifier
     from signcaps.runtime.openset import _scored_parts, rule_row
 
     vocabulary = load_recipe(VOCABULARY_RECIPE)
     entries = []
     for model in models:
-        for mode in model_modes(load_classifier(model, signs=None)):
+        for mode in model_modes(load_classifier(model)):
             classifier = load_classifier(model, signs=mode)
             rows = []
             for where, scan in mode_sets(classifier, mode, vocabulary):
                 for shots in sorted({0, reshoot}):
                     for part in _scored_parts(classifier, vocabulary, scan, where, hand_model, shots, show_progress):
                         rows.append(rule_row(part, classifier.classes, classifier.rule))
-            entries.append({"model": str(model or default_model_path()), "mode": mode,
+            entries.append({"model": str(classifier.path), "mode": mode,
                             "rule": classifier.rule.to_meta(), "sets": rows})
     return {"models": entries, "reshoot": reshoot}

@@ -228,8 +228,8 @@ def evaluate_shifts(models: Sequence[str | Path], names: Sequence[str] | None = 
     scorers = [load_scorer(m) for m in models]
     recipe = _reference_recipe(scorers)
     photos = test_photos(recipe, hand_model, data, split, show_progress)
-    for scorer in scorers:
-        if scorer.classes != photos.classes:
+    for scorer in scorers:  # a joint vocabulary's model knows the data's classes first, then the other set's
+        if list(scorer.classes[:len(photos.classes)]) != list(photos.classes):
             raise ShiftError(f"{scorer.path} knows classes {scorer.classes}, the data has {photos.classes}")
     cache_dir = Path(recipe.data.cache_dir)
     detections: dict[tuple[str, str], Detections] = {}

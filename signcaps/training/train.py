@@ -143,6 +143,9 @@ def default_run_dir(recipe: Recipe) -> Path:
     return Path(recipe.train.out_dir) / f"{name}-s{recipe.train.seed}"
 
 
+OWN_SIGNS_RECIPE = "fused-capsnet"  # the shipped model's architecture and rule for one sign set of a user's own
+
+
 def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | None, resume: bool,
                values: dict[str, Any] | None = None) -> Recipe:
     """The recipe a `train` call runs: the given file or shipped name, plus overrides (`--set` text,
@@ -150,12 +153,16 @@ def run_recipe(recipe: str | Path | None, overrides: list[str], run_dir: Path | 
     (`runtime.default_recipe_name`), so a plain `train` trains what the package ships.
 
     A resume without a recipe continues the run's own saved recipe (overrides still apply on
-    top, e.g. more epochs), never the default.
+    top, e.g. more epochs), never the default. A user's own folder (`--data`) without a recipe
+    trains one sign set (OWN_SIGNS_RECIPE): the shipped model's recipe joins two datasets into
+    one vocabulary, which a user's signs are not.
     """
     if recipe is None:
         from signcaps.runtime.classifier import default_recipe_name
 
-        default = default_recipe_name()
+        own_data = (values or {}).get("data.root") is not None or any(
+            item.split("=", 1)[0].strip() == "data.root" for item in overrides)
+        default = OWN_SIGNS_RECIPE if own_data else default_recipe_name()
         if resume:
             folder = run_dir or default_run_dir(load_recipe(default, overrides, values))
             if (folder / "recipe.yaml").is_file():

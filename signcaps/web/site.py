@@ -195,10 +195,11 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
     if not (source / "src" / "index.html").is_file():
         raise WebBuildError(f"the page's sources are not at {source / 'src'}: this signcaps install is incomplete "
                             f"(reinstall the wheel)")
-    model_path = Path(model).expanduser() if model is not None else default_model_path()
+    model_path = Path(model).expanduser() if model is not None else default_model_path(signs)
+    meta = model_metadata(model_path)  # what the page reads, refused here as the page would refuse it
     # the checks every runtime makes at load (outputs fit the classes, no NaN), on the mode's view
     clf = OnnxClassifier(model_path, signs=signs)
-    meta = clf.meta if clf.signs_view else model_metadata(model_path)
+    meta = clf.meta if clf.signs_view else meta
     hand_path = resolve_hand_model(hand_model, log=log)
     _check_target(out, [model_path, hand_path])
     modules = ensure_node_modules(source, log)
