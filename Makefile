@@ -22,7 +22,7 @@ TEST_WORKERS ?= auto
 PYTEST      := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 export TORCH_SPEC TORCH_INDEX  # tests/test_install.py installs the same torch into its fresh venv
 
-.PHONY: setup demo test test-exhaustive test-all clean
+.PHONY: setup demo test test-exhaustive test-all letters-model clean
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,13 @@ test-exhaustive: setup
 test-all: setup
 	$(PYTEST) -m "(slow or not slow or install or exhaustive) and not browser"
 	$(PY) -m pytest -q -m browser
+
+# The shipped letters model (train/README.md, "Letters"): the joint handshape recipe, seed 1, exported
+# and judged in both sign modes; copy runs/letters-model/model.onnx to signcaps/resources/letters_model.onnx
+letters-model: setup
+	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps train --recipe handshapes --seed 1 --run-dir runs/letters-model $(if $(wildcard runs/letters-model/last.pt),--resume)
+	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps export runs/letters-model/best.pt -o runs/letters-model/model.onnx
+	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps vocabulary runs/letters-model/model.onnx
 
 clean:
 	rm -rf $(VENV) runs data/cache .pytest_cache
