@@ -89,3 +89,22 @@ def test_run_live_calls_on_result_with_every_frame_and_its_landmarks(tmp_path):
     with_hand = [row for row in seen if row["hands"]]
     assert len(with_hand) >= 8 and with_hand[0]["hands"][0]["best"] == "4"
     assert all(len(row["hands"][0]["landmarks"]) == 21 for row in with_hand)
+
+
+@pytest.mark.shared
+def test_the_api_answers_in_letters_mode(tmp_path):
+    """`Predictor(signs="letters")` and `LiveConfig(signs="letters")`: the shipped letters model, a 9 is
+    an F (one handshape) and a 3, which no letter has, is "none"."""
+    import videos
+    from conftest import digit_images
+
+    with signcaps.Predictor(signs="letters") as predictor:
+        nine, three = predictor.predict(digit_images(9, 1)[0]), predictor.predict(digit_images(3, 1)[0])
+    assert predictor.classes[-1] == "none" and "A" in predictor.classes and "9" not in predictor.classes
+    assert nine["class"] == "F" and three["status"] == "none"
+    clip = tmp_path / "clip.mp4"
+    videos.write_video(clip, videos.sign_frames([9], 10, blank_frames=2))
+    seen = []
+    signcaps.run_live(signcaps.LiveConfig(source=str(clip), window=False, signs="letters"),
+                      on_result=lambda result, classes: seen.append(result.to_json(classes)))
+    assert {row["hands"][0]["best"] for row in seen if row["hands"]} == {"F"}

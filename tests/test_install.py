@@ -110,6 +110,18 @@ def test_wheel_installs_and_runs_without_the_repository(tmp_path):
     rows = [json.loads(line) for line in run([signcaps, "predict", photo, "--json"], home, env).stdout.splitlines()]
     report["base_install_and_first_predict_s"] = round(time.perf_counter() - started, 1)
     assert rows[0]["hand"] and len(rows[0]["landmarks"]) == 21
+    # the letters ship too: a V photo read in letters mode (its squash undone, as the docs' evaluation does)
+    import cv2
+    from rejectmodels import letter_photo
+
+    from signcaps.data.crops import stretch
+    from signcaps.hands.preprocess import read_image_rgb
+
+    v_photo = home / "v.png"
+    cv2.imwrite(str(v_photo), cv2.cvtColor(stretch(read_image_rgb(letter_photo("V", "V0")), 0.75), cv2.COLOR_RGB2BGR))
+    letters = [json.loads(line) for line in run([signcaps, "predict", v_photo, "--signs", "letters", "--json"], home,
+                                                env).stdout.splitlines()]
+    assert letters[0]["class"] == "V" and "A" in letters[0]["confidences"], letters[0]["confidences"]
 
     dists = distributions(venv, env)
     assert "torch" not in dists and "albumentations" not in dists, sorted(dists)
@@ -128,6 +140,9 @@ def test_wheel_installs_and_runs_without_the_repository(tmp_path):
                                                 "--json"], home, env).stdout.splitlines()]
     assert len(frames) == len(clip) and sum(1 for f in frames if f["hands"]) >= 15
     assert {f["hands"][0]["best"] for f in frames if f["hands"]} >= {"2", "9"}
+    letter_frames = [json.loads(line) for line in run([signcaps, "live", "--source", home / "clip.mp4", "--no-window",
+                                                       "--json", "--signs", "letters"], home, env).stdout.splitlines()]
+    assert {f["hands"][0]["best"] for f in letter_frames if f["hands"]} >= {"V", "F"}  # 2 and 9 are V and F
 
     refused = subprocess.run([signcaps, "train"], cwd=home, env=env, capture_output=True, text=True)
     assert refused.returncode == 1 and "pip install 'signcaps[train]'" in refused.stderr, refused.stderr
