@@ -178,6 +178,7 @@ def test_every_output_option_refuses_what_is_not_a_regular_file(tmp_path, tiny):
          "FIFO"),
         ("live", "--compose-out /dev/null", ["live", *source, "--compose", "--compose-out", "/dev/null"],
          "character device"),
+        ("live", "--screenshots a FIFO", ["live", *source, "--screenshots", fifo["dir"]], "FIFO"),
         ("explain", "-o a FIFO", ["explain", ckpt, HAND, "-o", fifo["x.png"]], "FIFO"),
         ("eval", "--out a FIFO", ["eval", ckpt, "--out", fifo["dir"]], "FIFO"),
         ("eval", "--out with a FIFO under a recorded name", ["eval", ckpt, "--out", recorded],
