@@ -118,6 +118,19 @@ def test_the_staged_write_never_renames_over_a_fifo(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
+def test_a_fifo_in_place_of_the_record_is_never_read(tmp_path):
+    """The record `.signcaps-outputs.json` itself a FIFO: it proves nothing (never read) and the claim,
+    which would rewrite it after the work, is refused before."""
+    from signcaps.util.outputs import RECORD_NAME, OutputError, claim_files, read_record
+
+    record = _fifo(tmp_path / RECORD_NAME)
+    with never_opened(record):
+        assert read_record(tmp_path) == {}
+        with pytest.raises(OutputError, match="FIFO"):
+            claim_files(tmp_path, ["openset.json"], "--out")
+    assert stat.S_ISFIFO(os.stat(record).st_mode)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["fifo", "socket", "folder", "devnull-link", "dangling-link", "file", "absent"]),
        name=st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=20)

@@ -186,7 +186,8 @@ def read_record(folder: Path) -> dict[str, Any] | None:
     sha256 of a file being replaced); None without one."""
     path = Path(folder) / RECORD_NAME
     try:
-        if path.stat().st_size > 16 << 20:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 16 << 20:  # a FIFO there would block the read
             return {}
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -228,6 +229,7 @@ def claim_files(folder: str | Path, names: Iterable[str], what: str, legacy_ok: 
     """
     folder = Path(folder).expanduser()
     record = read_record(folder) if folder.is_dir() else None
+    check_output_file(folder / RECORD_NAME, f"the record of {what}")  # rewritten after the work: a FIFO there fails now
     if not (legacy_ok and record is None):
         for name in names:
             path = folder / name
