@@ -489,6 +489,7 @@ def test_the_server_refuses_nul_and_never_leaves_the_site(tmp_path, capfd):
     port = server.server_address[1]
     cases = {b"/index.html": 200, b"/same.html": 200, b"/models/model.onnx": 200, b"/%00": 400,
              b"/index.html%00.txt": 400, b"/models/%00/x": 400, b"/a\x00b": 400, b"/%ED%A0%80": 400,
+             b"/%ff": 400, b"/%C0%AF": 400, b"/\xff": 404,
              b"/leak.txt": 404, b"/out/x.txt": 404, b"/out/": 404, b"/models/../leak.txt": 404,
              b"/%2e%2e/secret.txt": 404}
     try:

@@ -292,18 +292,17 @@ class _Handler(SimpleHTTPRequestHandler):
     def send_head(self) -> Any:
         from urllib.parse import unquote
 
-        wanted = unquote(self.path.split("?", 1)[0].split("#", 1)[0], errors="surrogatepass")
-        if "\x00" in wanted:  # no file has a NUL in its name; open() would raise ValueError
+        try:  # as http.server decodes it; %ff or %C0%AF (not UTF-8) raised UnicodeDecodeError there
+            wanted = unquote(self.path.split("?", 1)[0].split("#", 1)[0], errors="surrogatepass")
+            if "\x00" in wanted:  # no file has a NUL in its name; open() would raise ValueError
+                raise ValueError("NUL in the path")
+            inside = _inside_site(self.translate_path(self.path), self.directory)
+        except (ValueError, UnicodeError, OSError):  # also a name the filesystem cannot hold (lone surrogates)
             self.send_error(400, "Bad Request")
             return None
         parts = wanted.split("/")
         if any(part.startswith(".") and part not in ("", ".", "..") for part in parts):
             self.send_error(404, "Not Found")  # hidden files (signcaps' output record) are not the site's
-            return None
-        try:
-            inside = _inside_site(self.translate_path(self.path), self.directory)
-        except (ValueError, UnicodeError, OSError):  # a name the filesystem cannot hold (lone surrogates)
-            self.send_error(400, "Bad Request")
             return None
         if not inside:
             self.send_error(404, "Not Found")  # a symlink (or a path) that leads out of the site folder
