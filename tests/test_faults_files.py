@@ -416,6 +416,15 @@ def test_an_empty_path_is_an_error_for_every_path_option(tmp_path, monkeypatch, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["live", "--no-window"], ["collect", "--label", "3", "--out", "o", "--no-window"],
+                                     ["bench", "live"]])
+def test_a_blank_source_is_not_the_current_folder(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    attempt(" ".join(command[:2] if command[0] == "bench" else command[:1]), "--source ' ' (blank)",
+            partial(cli, [*command, "--source", " "]), message="blank", clean=[tmp_path], cls="empty")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_every_path_parameter_goes_through_the_one_parser():
     """A new Path option cannot forget the rule: `cli._path_value` is the parser of each one."""
     from typer.models import ParameterInfo

@@ -257,6 +257,9 @@ class PacedSource(FrameSource):
 def parse_source(spec: str | int) -> tuple[str, int | str]:
     """('camera', 0) | ('stream', url) | ('folder', path) | ('image', path) | ('video', path)."""
     text = str(spec).strip()
+    if not text:  # Path("") is the current folder: never what a blank --source meant
+        raise CaptureError(f"--source is blank ({str(spec)!r}): pass a camera index like 0, a video file, a folder "
+                           f"of images or a URL")
     index = inputs.ascii_int(text)
     if index is not None:
         if index > MAX_CAMERA_INDEX:
