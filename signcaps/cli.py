@@ -58,6 +58,7 @@ def _register() -> None:
     deploy.register_bench(bench)
     live.register_bench(bench)
     _flags_take_no_value(app)
+    _empty_paths_stay_empty(app)
 
 
 def _flags_take_no_value(group: typer.Typer) -> None:
@@ -74,6 +75,38 @@ def _flags_take_no_value(group: typer.Typer) -> None:
                 param.default.metavar = ""
     for sub in group.registered_groups:
         _flags_take_no_value(sub.typer_instance)
+
+
+def _path_value(value: object) -> object:
+    """A Path option's value: ``''`` becomes `inputs.EmptyPath` (Typer would make it ``Path('.')``,
+    the current folder), which `config.check_options` refuses in one line, as for text options."""
+    from pathlib import Path
+
+    from signcaps.util.inputs import EmptyPath
+
+    if isinstance(value, Path):
+        return value
+    return EmptyPath() if value == "" else Path(str(value))
+
+
+def _empty_paths_stay_empty(group: typer.Typer) -> None:
+    """Every Path option and argument of every command parsed by `_path_value`: an empty path has one
+    meaning everywhere, an error (`inputs.path_complaint`), never the current folder."""
+    import inspect
+    import typing
+    from pathlib import Path
+
+    from typer.models import ParameterInfo
+
+    for command in group.registered_commands:
+        hints = typing.get_type_hints(command.callback)
+        for param in inspect.signature(command.callback).parameters.values():
+            hint = hints.get(param.name)
+            kinds = {hint, *typing.get_args(hint)}
+            if isinstance(param.default, ParameterInfo) and Path in kinds and param.default.parser is None:
+                param.default.parser = _path_value
+    for sub in group.registered_groups:
+        _empty_paths_stay_empty(sub.typer_instance)
 
 
 _register()

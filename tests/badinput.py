@@ -43,6 +43,14 @@ CLASSES = {
     "resume": "10. resume and caches",
     "env": "11. odd environments",
     "signal": "12. interrupted at random points (SIGINT, SIGTERM, SIGKILL)",
+    # round 3 (issue 26), the filesystem, process and server half: tests/test_faults_files.py
+    "notfile": "20. outputs that are not regular files (devices, FIFOs, sockets, folders)",
+    "record": "21. names signcaps picks, in folders that keep its record",
+    "race": "22. two writers picking names in one folder",
+    "empty": "23. empty paths",
+    "server": "24. the dev server: NUL bytes and paths out of the site",
+    "result": "25. results checked before exit 0 (the site's model)",
+    "message": "26. messages that say what is wrong",
 }
 CLASS = {"current": CLASSES["round1"]}
 TEMP_MARK = ".signcaps-tmp-"  # every temporary name signcaps makes holds this (outputs.TEMP_TAG)

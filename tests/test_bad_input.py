@@ -628,7 +628,7 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path, files, checkpo
             "collect",
             "--out below a file",
             ["collect", "--label", "3", "--out", below, "--source", files["hand.jpg"], "--no-window"],
-            "cannot create",
+            "label folder of --out",
         ),
     ]
     for command, case, args, message in cases:

@@ -125,21 +125,14 @@ def live_command(
 def _number_sink(path: Optional[Path], to_stdout: bool, inputs: list = ()):
     """Where finished numbers go: appended to a file (flushed at once, so nothing is lost), else stdout."""
     if path is not None:
-        from signcaps.live.loop import LiveError
-        from signcaps.util.outputs import ensure_writable_file
+        from signcaps.util.outputs import append_text, ensure_writable_file
 
-        ensure_writable_file(path, "--compose-out", inputs=inputs)  # never the input video, nor --output
-        try:
-            path.expanduser().open("a").close()
-        except OSError as exc:
-            raise LiveError(f"cannot write --compose-out {path}: {exc.strerror}") from None
+        # stat only (a FIFO is refused, never opened); never the input video, nor --output
+        ensure_writable_file(path, "--compose-out", inputs=inputs)
+        append_text(path, "", "--compose-out")  # created now: a folder that refuses files fails before the work
 
-        def append(number: str) -> None:
-            try:
-                with path.expanduser().open("a") as handle:
-                    handle.write(number + "\n")
-            except OSError as exc:  # a full disk mid-run: one line, the numbers so far are in the file
-                raise LiveError(f"cannot write --compose-out {path}: {exc.strerror}") from None
+        def append(number: str) -> None:  # a full disk mid-run: one line, the numbers so far are in the file
+            append_text(path, number + "\n", "--compose-out")
         return append
     if to_stdout:
         return lambda number: print(number, flush=True)

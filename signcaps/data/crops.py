@@ -422,10 +422,11 @@ def _detect_all(scan: FolderScan, path: Path, crop_cfg: CropConfig, detect_cfg: 
                 hand_model: str | Path | None, show_progress: bool) -> CropSet:
     from signcaps.data.parallel import detect_chunks
     from signcaps.util.assets import resolve_hand_model
-    from signcaps.util.outputs import ensure_writable_dir
+    from signcaps.util.outputs import check_output_file, ensure_writable_dir
     from signcaps.util.progress import progress_bar
 
     ensure_writable_dir(path.parent, "the crop cache folder (data.cache_dir)", inputs=[scan.root])  # before the work
+    check_output_file(path, "the crop cache")  # a FIFO or device under the cache's name: refused now, not at the end
     model_path = resolve_hand_model(hand_model)
     work = partial(crop_files, root=scan.root, stretch_x=scan.stretch_x, crop_cfg=crop_cfg)
     with progress_bar(f"cropping hands in {scan.root.name}", len(scan.files), enabled=show_progress) as advance:

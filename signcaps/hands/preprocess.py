@@ -65,6 +65,16 @@ def image_header_size(raw: bytes) -> tuple[int, int] | None:
     return None
 
 
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+
+
+def looks_like_image(head: bytes) -> bool:
+    """Whether a file's first bytes (16 are enough) are those of a PNG, JPEG, GIF, BMP, WebP or TIFF
+    image, whatever its name says: an image renamed ``.mp4`` is still read as an image, with the
+    image limits (`read_image_bgr`), not handed to a video decoder that has none."""
+    return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
 def _webp_size(raw: bytes) -> tuple[int, int] | None:
     chunk = raw[12:16]
     if chunk == b"VP8X":

@@ -26,6 +26,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
 
 import queue
+import re
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -255,6 +257,9 @@ class PacedSource(FrameSource):
 def parse_source(spec: str | int) -> tuple[str, int | str]:
     """('camera', 0) | ('stream', url) | ('folder', path) | ('image', path) | ('video', path)."""
     text = str(spec).strip()
+    if not text:  # Path("") is the current folder: never what a blank --source meant
+        raise CaptureError(f"--source is blank ({str(spec)!r}): pass a camera index like 0, a video file, a folder "
+                           f"of images or a URL")
     index = inputs.ascii_int(text)
     if index is not None:
         if index > MAX_CAMERA_INDEX:
@@ -263,12 +268,35 @@ def parse_source(spec: str | int) -> tuple[str, int | str]:
     if text.lower().startswith(STREAM_PREFIXES) or "://" in text:
         return "stream", text
     path = Path(text).expanduser()
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise CaptureError(f"cannot read --source {text}: {err.strerror or type(err).__name__}") from None
+    if mode is None:
+        raise CaptureError(f"no such file or folder: {text} (--source takes a camera index like 0, a video file, "
+                           f"a folder of images or a URL)")
+    if stat.S_ISDIR(mode):
         return "folder", str(path)
-    if path.is_file():
-        return ("image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"), str(path)
-    raise CaptureError(f"no such file or folder: {text} (--source takes a camera index like 0, a video file, "
-                       f"a folder of images or a URL)")
+    if not stat.S_ISREG(mode):  # never opened: a FIFO would block, a device is not a video file
+        camera = re.fullmatch(r"/dev/video([0-9]+)", str(path))
+        hint = f"; for that camera pass its index: --source {camera.group(1)}" if camera else ""
+        raise CaptureError(f"--source {text} is {inputs.file_kind(mode)}, not a video file, a folder of images, a "
+                           f"camera index or a URL{hint}")
+    return ("image" if path.suffix.lower() in IMAGE_SUFFIXES or _image_content(path) else "video"), str(path)
+
+
+def _image_content(path: Path) -> bool:
+    """Whether the file holds an image whatever its name (`preprocess.looks_like_image`): its size
+    limits then apply, where a video decoder would decode a PNG bomb named .mp4 to gigabytes."""
+    from signcaps.hands.preprocess import looks_like_image
+
+    try:
+        with open(path, "rb") as handle:
+            return looks_like_image(handle.read(16))
+    except OSError:
+        return False
 
 
 def open_source(spec: str | int, fps: float | None = None, max_failures: int = 30,

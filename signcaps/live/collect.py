@@ -106,10 +106,9 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
         from signcaps.util.outputs import check_not_inputs
 
         check_not_inputs(folder, [target], "--out")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CollectError(f"cannot create {folder}: {err.strerror}") from None
+    from signcaps.util.outputs import ensure_writable_dir
+
+    ensure_writable_dir(folder, "the label folder of --out")  # a file in the way, no permission: before the work
     hand_model = resolve_hand_model(cfg.hand_model, log=log)
     source = open_source(cfg.source, fps=cfg.fps, max_failures=cfg.max_failures)
     why = why_no_window() if cfg.window else None
@@ -136,10 +135,8 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
                 if (result.with_hand - 1) % cfg.every == 0:
                     hand = hands[0]
                     crop = crop_hand(rgb, hand.landmarks, hand.is_left, crop_cfg)
-                    while (path := folder / f"{stamp}-{index:05d}.png").exists():
-                        index += 1
-                    _write_crop(path, crop)
-                    index += 1
+                    path = _write_crop(folder, stamp, index, crop)
+                    index = int(path.stem.rpartition("-")[2]) + 1
                     result.saved += 1
                     result.files.append(str(path))
                     saved_now = True
@@ -170,15 +167,19 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
     return result
 
 
-def _write_crop(path: Path, crop) -> None:
-    """Through `outputs.atomic_write`: a full disk leaves no half PNG in the dataset."""
-    from signcaps.util.outputs import atomic_write
+def _write_crop(folder: Path, stamp: str, index: int, crop) -> Path:
+    """Saved as the first free ``<stamp>-<n>.png`` from ``index`` on, created exclusively
+    (`outputs.write_new`): a second `collect` into the same label never replaces a crop, and a
+    full disk leaves no half PNG in the dataset."""
+    import itertools
+
+    from signcaps.util.outputs import write_new
 
     def write(tmp: Path) -> None:
         if not cv2.imwrite(str(tmp), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
-            raise CollectError(f"cannot write {path}")
+            raise CollectError(f"cannot write a crop into {folder}")
 
-    atomic_write(path, write)
+    return write_new(folder, (f"{stamp}-{n:05d}.png" for n in itertools.count(index)), write)
 
 
 def _one_hand(detect: DetectConfig) -> DetectConfig:

@@ -113,6 +113,12 @@ class LiveConfig:
             self.compose.check()
         if self.reuse is not None:
             self.reuse.check()
+        shots = Path(self.screenshot_dir).expanduser()
+        if shots.exists() and not shots.is_dir():  # found out at the first 's' otherwise
+            from signcaps.util.inputs import file_kind
+
+            kind = "a file" if shots.is_file() else file_kind(shots.stat().st_mode)
+            raise LiveError(f"--screenshots {shots} is {kind}, not a folder")
         if self.output:
             suffix = Path(self.output).suffix.lower()
             if suffix not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):

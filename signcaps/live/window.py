@@ -224,18 +224,17 @@ def paused_loop(window: Window, image: np.ndarray, index: int, screenshot_dir: s
 
 
 def save_screenshot(image: np.ndarray, folder: str, index: int) -> Path:
-    path = Path(folder).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    from signcaps.util.outputs import atomic_write
+    """A new PNG in ``folder``, never over a file already there (`outputs.write_new`: created exclusively)."""
+    import itertools
 
+    from signcaps.util.outputs import ensure_writable_dir, write_new
+
+    path = ensure_writable_dir(folder, "--screenshots")
     stem = f"signcaps-{time.strftime('%Y%m%d-%H%M%S')}-f{index}"
-    target, n = path / f"{stem}.png", 1
-    while target.exists():  # never over a file already there
-        target, n = path / f"{stem}-{n}.png", n + 1
 
     def write(tmp: Path) -> None:
         if not cv2.imwrite(str(tmp), image):
-            raise ScreenshotError(f"cannot write screenshot {target}")
+            raise ScreenshotError(f"cannot write a screenshot into {path}")
 
-    atomic_write(target, write)
-    return target
+    names = itertools.chain([f"{stem}.png"], (f"{stem}-{n}.png" for n in itertools.count(1)))
+    return write_new(path, names, write)

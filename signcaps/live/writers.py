@@ -20,6 +20,9 @@ class WriterError(UserError, ValueError):
     """An output file that cannot be written (one line)."""
 
 
+MAX_VIDEO_SIDE = 8191  # OpenCV's mp4v (FFmpeg's MPEG-4 part 2) opens nothing above this, measured
+
+
 class VideoWriter:
     """Annotated frames -> video file (mp4v), optionally in a thread (encoding overlaps the loop)."""
 
@@ -31,6 +34,10 @@ class VideoWriter:
         # Written under a temporary name (random, created exclusively) and renamed on close once
         # the file reads back: a video already at --output stays untouched until there is a good
         # new one to replace it.
+        if max(size) > MAX_VIDEO_SIDE:  # said as such, not blamed on the encoder or the folder
+            raise WriterError(f"cannot write video {self.path}: its frames are {size[0]}x{size[1]} pixels, larger "
+                              f"than an mp4v video can be ({MAX_VIDEO_SIDE} pixels a side); use a smaller source "
+                              f"(or --camera-size), or leave out --output")
         self._tmp = new_temp_file(Path(self.path))
         self.size = size
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)

@@ -243,6 +243,9 @@ def held_out(sets: list[ScoredSet]) -> tuple[ScoredSet, ScoredSet | None]:
     return signs, merge("held-out negatives", "negatives", negatives) if negatives else None
 
 
+OPENSET_OUTPUTS = ("openset-roc.png", "openset.json")  # what `openset` writes into --out
+
+
 def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model: str | Path | None = None,
                     out_dir: str | Path = "openset", threshold: float | None = None, reshoot: int = 0,
                     show_progress: bool = True, signs: str | None = None) -> dict[str, Any]:
@@ -250,10 +253,12 @@ def open_set_report(models: list[str | Path | None], recipe: Recipe, hand_model:
     import json
 
     from signcaps.runtime.classifier import default_model_path, load_classifier
-    from signcaps.util.outputs import atomic_write_text, ensure_writable_dir
+    from signcaps.util.outputs import atomic_write_text, claim_files, ensure_writable_dir
     from signcaps.util.report import plot_roc
 
-    out = ensure_writable_dir(out_dir, "--out")
+    # the names openset picks itself replace only its own earlier files (the folder's record)
+    out = claim_files(ensure_writable_dir(out_dir, "--out", inputs=[m for m in models if m]), OPENSET_OUTPUTS,
+                      "--out")
     reports, plotted = [], {}
     for model in models:
         classifier = load_classifier(model, signs=signs)

@@ -260,7 +260,10 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     except ImageReadError as err:
         raise ExplainError(str(err) if str(image) in str(err) else f"{image}: {err}") from None
     hand = _find_hand(rgb, recipe.detect, hand_model)
-    if hand is None and (not fallback or "pose" in model.inputs):
+    if hand is None and fallback and "pose" in model.inputs:  # the centre square has no landmarks to read
+        raise ExplainError(f"--fallback does not apply to a '{recipe.model.name}' model: it reads the hand's "
+                           f"landmarks, which only a detected hand has, and MediaPipe detected none in {image}")
+    if hand is None and not fallback:
         raise ExplainError(f"no hand found in {image}" + ("" if "pose" in model.inputs else
                                                            "; pass --fallback to explain the centre square "
                                                            "of the image"))
@@ -286,7 +289,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
         target = png if not figures else pose_png
         figures.append((target, render(*pose_pictures(pose, decoded, grid), lengths, classes, predicted, note=note)))
     for path, figure in figures:
-        _write_png(path, figure)
+        _write_png(path, figure, user_named=out is not None and path == png)
     return {"image": str(image), "png": str(figures[0][0]), "pngs": [str(p) for p, _ in figures],
             "class": classes[predicted], "class_index": predicted,
             "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "status": decision.status,
@@ -313,8 +316,9 @@ def pose_pictures(pose: np.ndarray, decoded: np.ndarray, grid: np.ndarray) -> tu
     return as01(pose_tile(pose, None, POSE_CELL)), as01(pose_tile(pose, decoded, POSE_CELL)), cells
 
 
-def _write_png(png: Path, figure: np.ndarray) -> None:
-    """Written under a temporary name and renamed: an existing PNG survives a failed write."""
+def _write_png(png: Path, figure: np.ndarray, user_named: bool = False) -> None:
+    """Written under a temporary name and renamed: an existing PNG survives a failed write.
+    ``user_named`` (``-o``): the file is the user's from now on (`outputs.atomic_write`)."""
     from signcaps.util.outputs import atomic_write
 
     bgr = cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)
@@ -327,7 +331,7 @@ def _write_png(png: Path, figure: np.ndarray) -> None:
         if not written:
             raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
 
-    atomic_write(png, write)
+    atomic_write(png, write, user_named=user_named)
 
 
 def _find_hand(rgb: np.ndarray, detect_cfg: Any, hand_model: str | Path | None) -> Any:

@@ -465,8 +465,11 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
                       log: Callable[[str], None] = lambda _msg: None, rejection: RejectionRule | None = None,
                       accept: float | None = None, none_below: float | None = None,
                       max_pose_error: float | None = None,
-                      routing_iterations: int | None = None) -> dict[str, Any]:
+                      routing_iterations: int | None = None, user_named: bool = True) -> dict[str, Any]:
     """Export, verify against torch on real crops, optionally quantise; returns the report.
+
+    ``user_named``: the user named ``output`` (``-o``), so it is theirs and leaves its folder's
+    record (`outputs.publish`); False where a command picks the name itself (`bench variants`).
 
     The rejection rule shipped: ``rejection``, else the checkpoint's (or the default), with the
     thresholds ``accept``, ``none_below``, ``max_pose_error`` overriding it where given.
@@ -518,7 +521,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
                                                  for key in ("reconstruction_max_abs_diff",
                                                              "pose_reconstruction_max_abs_diff")
                                                  if key in parity) + "; nothing written")
-        publish(staged, output)
+        publish(staged, output, user_named=user_named)
     finally:
         staged.unlink(missing_ok=True)
     meta = clf.meta

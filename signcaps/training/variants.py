@@ -155,12 +155,17 @@ def export_variants(checkpoint: Path, out_dir: Path, routing: Sequence[int], int
     """The reference export (and its int8), then one parity-checked export per routing count."""
     from signcaps.models.checkpoint import build_from_checkpoint
     from signcaps.training.export import export_checkpoint, int8_path_for
+    from signcaps.util.outputs import claim_files, ensure_writable_dir
 
     trained = build_from_checkpoint(checkpoint)[1].model.routing_iterations
-    out_dir.mkdir(parents=True, exist_ok=True)
     reference = out_dir / "reference.onnx"
+    names = [reference.name, *([int8_path_for(reference).name] if int8 else []),
+             *(f"routing-{count}.onnx" for count in routing if count != trained)]
+    # the names picked here replace only the files an earlier `bench variants` wrote (the folder's record)
+    claim_files(ensure_writable_dir(out_dir, "--out", inputs=[checkpoint]), names, "--out")
     log(f"exporting the reference ({trained} routing iterations{', and int8' if int8 else ''})")
-    report = export_checkpoint(checkpoint, reference, int8=int8, hand_model=hand_model, show_progress=show_progress)
+    report = export_checkpoint(checkpoint, reference, int8=int8, hand_model=hand_model, show_progress=show_progress,
+                               user_named=False)
     rows = [{"name": f"float32, {trained} routing iterations (reference)", "path": reference, "routing": trained,
              "precision": "float32", "parity": report["parity"]["max_abs_diff"]}]
     if int8:
@@ -172,7 +177,7 @@ def export_variants(checkpoint: Path, out_dir: Path, routing: Sequence[int], int
         path = out_dir / f"routing-{count}.onnx"
         log(f"exporting with {count} routing iteration(s)")
         report = export_checkpoint(checkpoint, path, hand_model=hand_model, show_progress=show_progress,
-                                   routing_iterations=count)
+                                   routing_iterations=count, user_named=False)
         rows.append({"name": f"float32, {count} routing iteration{'s' if count > 1 else ''}", "path": path,
                      "routing": count, "precision": "float32", "parity": report["parity"]["max_abs_diff"]})
     return rows

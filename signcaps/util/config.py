@@ -585,16 +585,29 @@ OPTION_CHECKS: dict[str, tuple[str, Check]] = {
 PATH_OPTIONS = ("source", "hand_model", "hand_models", "model", "label")
 
 
+_FLAGS = {"out_dir": "--out", "json_out": "--json", "set_": "--set", "src": "--src", "source": "--source",
+          "checkpoint": "the CHECKPOINT argument", "image": "the IMAGE argument", "site": "the SITE argument",
+          "inputs": "an INPUTS argument", "models": "a MODELS argument", "run_dirs": "a RUN_DIRS argument"}
+
+
+def option_flag(name: str) -> str:
+    """The option (or argument) a command parameter comes from, as the user typed it."""
+    entry = OPTION_CHECKS.get(name)
+    return entry[0] if entry else _FLAGS.get(name, "--" + name.rstrip("_").replace("_", "-"))
+
+
 def check_options(values: dict[str, Any]) -> None:
     """Apply OPTION_CHECKS to a command's parsed options, and the path rule to the ones that name
     files; ConfigError naming the option."""
-    from signcaps.util.inputs import path_complaint
+    from signcaps.util.inputs import EmptyPath, path_complaint
 
     for name, value in values.items():
         items = value if isinstance(value, (list, tuple)) else [value]
-        if name in PATH_OPTIONS or any(isinstance(v, Path) for v in items):
+        if name in PATH_OPTIONS or any(isinstance(v, (Path, EmptyPath)) for v in items):
             for item in items:
                 complaint = path_complaint(str(item)) if isinstance(item, (str, Path)) else None
+                if complaint and str(item) == "":
+                    raise ConfigError(f"{option_flag(name)} {complaint}")
                 if complaint:
                     raise ConfigError(f"the path {str(item)[:40]}… {complaint}")
         entry = OPTION_CHECKS.get(name)

@@ -29,10 +29,17 @@ MAX_NAME_BYTES = 255  # one file or folder name (ext4, APFS, NTFS)
 MAX_PATH_BYTES = 4095  # a whole path (Linux PATH_MAX - 1)
 
 
+class EmptyPath(str):
+    """An empty path as the user typed it (``''``): the CLI keeps it as this marker where Typer would
+    make it ``Path('.')``, the current folder, so that `path_complaint` refuses it by name."""
+
+
 def path_complaint(value: str | os.PathLike) -> str | None:
-    """Why ``value`` cannot name a file here (a name or the whole path too long: the OS would raise
-    ENAMETOOLONG from the first `exists()`), or None."""
+    """Why ``value`` cannot name a file here (empty; a name or the whole path too long: the OS would
+    raise ENAMETOOLONG from the first `exists()`), or None."""
     raw = os.fsencode(value)
+    if not raw:  # one meaning everywhere: an error, never "the current folder"
+        return "is empty: name a file or folder ('.' is the current folder)"
     if len(raw) > MAX_PATH_BYTES:
         return f"is {len(raw)} bytes long, more than a path can be ({MAX_PATH_BYTES})"
     longest = max(raw.split(b"/"), key=len, default=b"")
@@ -40,6 +47,17 @@ def path_complaint(value: str | os.PathLike) -> str | None:
         return (f"holds a name of {len(longest)} bytes ({longest[:24].decode(errors='replace')}…), more than a "
                 f"file name can be ({MAX_NAME_BYTES})")
     return None
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (from ``os.stat``'s ``st_mode``): the
+    error names it instead of "not found" or "not a regular file"."""
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a regular file" if stat.S_ISREG(mode) else "a special file"
 
 
 def regular_file(path: str | Path, what: str, max_bytes: int, error: type[UserError] = UserError) -> Path:
@@ -55,7 +73,7 @@ def regular_file(path: str | Path, what: str, max_bytes: int, error: type[UserEr
     if stat.S_ISDIR(info.st_mode):
         raise error(f"{what} {path} is a folder, not a file")
     if not stat.S_ISREG(info.st_mode):
-        raise error(f"{what} {path} is not a regular file")
+        raise error(f"{what} {path} is {file_kind(info.st_mode)}, not a regular file")
     if info.st_size > max_bytes:
         raise error(f"{what} {path} is {info.st_size / 1e6:.1f} MB, more than a {what} can be "
                     f"({max_bytes / 1e6:g} MB)")

@@ -5,7 +5,9 @@ command that overwrites its own input (``export best.pt -o best.pt``) or a file 
 beside its outputs loses the user's file. So, for every command:
 
 * **Checked first.** Every output path is checked before the work (one ``error:`` line naming
-  the option): writable, not a folder where a file is wanted, not one of the command's inputs,
+  the option): a regular file or absent (``check_output_file``: never a device such as
+  /dev/null, a FIFO, a socket or a folder, which a rename would replace, and never opened to
+  find out), writable, not one of the command's inputs,
   not inside an input folder, and, for the names a command picks itself inside a folder (a run
   folder's ``best.pt``, ``--out``'s plots, a site, an installed dataset), not a file the user
   put there: a command replaces only what signcaps wrote (``claim_files``, ``check_replaceable``).
@@ -23,11 +25,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import json
 import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from signcaps.util.errors import UserError
+from signcaps.util.inputs import file_kind
 
 TEMP_TAG = ".signcaps-tmp-"  # hidden temporary names: .<stem>.signcaps-tmp-<pid>-<random><suffix>
 RECORD_NAME = ".signcaps-outputs.json"  # in folders where signcaps picks the names: what it wrote
@@ -69,7 +74,7 @@ def ensure_writable_dir(path: str | Path, what: str, inputs: Iterable[str | Path
     """
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
-        raise OutputError(f"{what} {path} is a file, not a folder")
+        raise OutputError(f"{what} {path} is {_kind(path)}, not a folder")
     check_not_inputs(path, inputs, what)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -80,12 +85,39 @@ def ensure_writable_dir(path: str | Path, what: str, inputs: Iterable[str | Path
     return path
 
 
-def ensure_writable_file(path: str | Path, what: str, inputs: Iterable[str | Path | None] = ()) -> Path:
-    """Check that ``path`` can be written as a file and is none of ``inputs`` (nor inside an input
-    folder); returns it. A file the user named explicitly may be replaced: that is what they asked."""
+def check_output_file(path: str | Path, what: str) -> Path:
+    """An output file is a regular file or absent; anything else is refused in one line, before any
+    work. A rename would replace a device node (``-o /dev/null`` run as root: the system's
+    /dev/null), a FIFO or a socket with a regular file, and opening a FIFO to write blocks until a
+    reader comes: so the path is only ``stat``ed, never opened. A symlink counts as what it points to."""
     path = Path(path).expanduser()
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:  # absent, or a dangling symlink: a new file
+        return path
+    except OSError as err:
+        raise OutputError(f"cannot write to {what} {path}: {_reason(err)}") from None
+    if stat.S_ISDIR(mode):
         raise OutputError(f"{what} {path} is a folder; name the file to write inside it")
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{what} {path} is {file_kind(mode)}, not a regular file; signcaps writes only regular "
+                          f"files: name a new file")
+    return path
+
+
+def is_regular(path: Path) -> bool:
+    """Whether ``path`` itself (not what a symlink points to) is a regular file."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def ensure_writable_file(path: str | Path, what: str, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Check that ``path`` can be written as a file (`check_output_file`) and is none of ``inputs``
+    (nor inside an input folder); returns it. A file the user named explicitly may be replaced:
+    that is what they asked."""
+    path = check_output_file(path, what)
     check_not_inputs(path, inputs, what)
     ensure_writable_dir(path.parent, f"the folder of {what}")
     if path.exists() and not os.access(path, os.W_OK):
@@ -110,6 +142,13 @@ def check_not_inputs(output: str | Path, inputs: Iterable[str | Path | None], wh
         if replaces_folder and _inside(item, output):
             raise OutputError(f"{what} {output} holds the input {item}, and is replaced as a whole; move the input "
                               f"out of it or choose another folder")
+
+
+def _kind(path: Path) -> str:
+    try:
+        return "a file" if path.is_file() else file_kind(path.stat().st_mode)
+    except OSError:
+        return "a file"
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -147,7 +186,8 @@ def read_record(folder: Path) -> dict[str, Any] | None:
     sha256 of a file being replaced); None without one."""
     path = Path(folder) / RECORD_NAME
     try:
-        if path.stat().st_size > 16 << 20:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 16 << 20:  # a FIFO there would block the read
             return {}
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -168,7 +208,7 @@ def _write_record(folder: Path, files: dict[str, Any]) -> None:
 
 def _is_ours(folder: Path, rel: str, record: dict[str, Any]) -> bool:
     expected = record.get(rel)
-    if expected is None:
+    if expected is None or not is_regular(folder / rel):  # a FIFO would block the digest; never ours
         return False
     try:
         return file_digest(folder / rel) in ([expected] if isinstance(expected, str) else expected)
@@ -189,6 +229,7 @@ def claim_files(folder: str | Path, names: Iterable[str], what: str, legacy_ok: 
     """
     folder = Path(folder).expanduser()
     record = read_record(folder) if folder.is_dir() else None
+    check_output_file(folder / RECORD_NAME, f"the record of {what}")  # rewritten after the work: a FIFO there fails now
     if not (legacy_ok and record is None):
         for name in names:
             path = folder / name
@@ -210,6 +251,7 @@ def check_replaceable(target: str | Path, what: str, legacy: Callable[[str, Path
         raise OutputError(f"{what} {target} is a symbolic link; pass the folder it points to, or a new folder")
     if not target.exists():
         return
+    _not_around_cwd(target, what)
     if not target.is_dir():
         raise OutputError(f"{what} {target} exists and is not a folder")
     record = read_record(target)
@@ -219,11 +261,23 @@ def check_replaceable(target: str | Path, what: str, legacy: Callable[[str, Path
         rel = path.relative_to(target).as_posix()
         if path.parent == target and _is_bookkeeping(path.name):
             continue
-        ours = (not path.is_symlink() and _is_ours(target, rel, record)) if record is not None else \
-            (legacy is not None and not path.is_symlink() and legacy(rel, path))
+        ours = (_is_ours(target, rel, record)) if record is not None else \
+            (legacy is not None and is_regular(path) and legacy(rel, path))
         if not ours:
             raise OutputError(f"{what} {target} holds {rel}, which signcaps did not write (or it changed since); "
                               f"move it away or choose another folder")
+
+
+def _not_around_cwd(target: Path, what: str) -> None:
+    """A folder replaced as a whole is never the current folder nor one that holds it (``web build .``):
+    it is renamed away, and its temporary twin would be made inside it."""
+    try:
+        cwd, resolved = Path.cwd().resolve(), target.resolve()
+    except (OSError, RuntimeError):
+        return
+    if cwd == resolved or cwd.is_relative_to(resolved):
+        raise OutputError(f"{what} {target} is the current folder or holds it, and it is replaced as a whole; "
+                          f"name a new folder below it, e.g. {Path(target) / 'site'}")
 
 
 def record_tree(folder: Path) -> None:
@@ -233,13 +287,21 @@ def record_tree(folder: Path) -> None:
     _write_record(folder, files)
 
 
-def _record_file(path: Path, tmp: Path) -> None:
-    """Note ``path`` (about to receive ``tmp``'s bytes) in its folder's record, when the folder has one."""
+def _record_file(path: Path, tmp: Path, user_named: bool = False) -> None:
+    """Note ``path`` (about to receive ``tmp``'s bytes) in its folder's record, when the folder has one.
+
+    ``user_named``: the user named this file (``-o``): it is theirs, so it leaves the record, and a
+    later run that picks the same name itself (explain's ``-pose.png``, export's ``.int8.onnx``)
+    refuses it instead of replacing an earlier result."""
     folder = path.parent
     if str(folder.resolve()) not in _CLAIMED and not (folder / RECORD_NAME).is_file():
         return
     with _folder_lock(folder):
         files = read_record(folder) or {}
+        if user_named:
+            if files.pop(path.name, None) is not None:
+                _write_record(folder, files)
+            return
         new = file_digest(tmp)
         # Recorded before the rename, with the digest of what is there now: a process killed between
         # the two leaves a file the record still calls ours, whichever of the two it holds.
@@ -360,20 +422,21 @@ def out_of_space(folder: Path) -> bool:
 # ------------------------------------------------------------------------------ writing
 
 
-def _atomic(path: Path, write: Callable[[Path], object], record: bool = False) -> Path:
+def _atomic(path: Path, write: Callable[[Path], object], record: bool = False, user_named: bool = False) -> Path:
     tmp = new_temp_file(path)
     try:
         write(tmp)
-        _publish(tmp, path, record)
+        _publish(tmp, path, record, user_named)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
-def _publish(tmp: Path, path: Path, record: bool = True) -> None:
+def _publish(tmp: Path, path: Path, record: bool = True, user_named: bool = False) -> None:
+    check_output_file(path, "the output")  # the last guard: a rename never replaces a device or a FIFO
     _fsync(tmp)
     if record:
-        _record_file(path, tmp)
+        _record_file(path, tmp, user_named)
     os.replace(tmp, path)
     _fsync(path.parent)
 
@@ -396,22 +459,22 @@ def write_errors(path: str | Path) -> Iterator[None]:
         raise
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object], user_named: bool = False) -> Path:
     """Call ``write(tmp)`` on a fresh temporary file, fsync it, then rename it over ``path``.
 
     On any failure the temporary file is removed and the previous ``path`` stays as it was; a
-    write error is one OutputError line (`write_errors`).
+    write error is one OutputError line (`write_errors`). ``user_named``: see `_record_file`.
     """
     path = Path(path)
     with write_errors(path):
-        return _atomic(path, write, record=True)
+        return _atomic(path, write, record=True, user_named=user_named)
 
 
-def publish(tmp: str | Path, path: str | Path) -> Path:
+def publish(tmp: str | Path, path: str | Path, user_named: bool = False) -> Path:
     """Move a finished temporary file (from `new_temp_file`, checked by the caller) over ``path``:
-    fsync, record, rename. The caller removes ``tmp`` on failure."""
+    fsync, record, rename. The caller removes ``tmp`` on failure. ``user_named``: see `_record_file`."""
     with write_errors(path):
-        _publish(Path(tmp), Path(path))
+        _publish(Path(tmp), Path(path), user_named=user_named)
     return Path(path)
 
 
@@ -431,9 +494,11 @@ def staged_dir(target: str | Path, what: str) -> Iterator[Path]:
 
     Call ``check_replaceable`` before the work: this does not look at what ``target`` holds.
     """
-    target = Path(target).expanduser()
+    target = Path(os.path.abspath(Path(target).expanduser()))  # "." has "." as its parent; its real one
     if target.is_symlink():
         raise OutputError(f"{what} {target} is a symbolic link; pass the folder it points to, or a new folder")
+    if target.exists():
+        _not_around_cwd(target, what)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = new_temp_dir(target)
@@ -466,6 +531,79 @@ def _swap_in(staging: Path, target: Path) -> None:
     _fsync(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_new(folder: str | Path, names: Iterable[str], write: Callable[[Path], object]) -> Path:
+    """Write a new file into ``folder`` under the first of ``names`` that nobody holds, and return it.
+
+    Two processes picking names in one folder (two ``collect`` runs into one label, started in the
+    same second) would both see a name free and the second rename would replace the first file. So
+    the file is written whole under a temporary name and then *linked* to its name: ``os.link``
+    fails when the name exists, atomically, and the next name is tried. Where the filesystem has no
+    hard links, the name is reserved with ``O_CREAT | O_EXCL`` and the file renamed over the reservation.
+    A write error is one OutputError line; the temporary file never stays."""
+    folder = Path(folder)
+    names = iter(names)
+    first = next(names)
+    tmp = new_temp_file(folder / first)
+    try:
+        with write_errors(folder / first):
+            write(tmp)
+            _fsync(tmp)
+            for name in itertools.chain([first], names):
+                target = folder / name
+                if _claim_name(tmp, target):
+                    _fsync(folder)
+                    return target
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise OutputError(f"no free name left for a new file in {folder}")
+
+
+def _claim_name(tmp: Path, target: Path) -> bool:
+    """Give ``tmp``'s bytes the name ``target`` only if nobody holds it (True), else False."""
+    try:
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            raise
+    try:  # no hard links here (FAT, some network filesystems): reserve the name, then rename over it
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+        return False
+    os.replace(tmp, target)
+    return True
+
+
+def append_text(path: str | Path, text: str, what: str) -> None:
+    """Append ``text`` to the regular file ``path`` (created when absent), on disk at once.
+
+    Opened without blocking and checked once open: a FIFO put there since the start-up check
+    fails at once (no reader) or is refused (a reader), never waited on; a device is refused
+    before a byte is written. A write error is one OutputError line."""
+    path = Path(path).expanduser()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    except OSError as err:
+        if err.errno == errno.ENXIO:  # a FIFO without a reader
+            raise OutputError(f"{what} {path} is a FIFO (named pipe), not a regular file") from None
+        raise OutputError(f"cannot write {what} {path}: {_reason(err)}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OutputError(f"{what} {path} is {file_kind(mode)}, not a regular file; signcaps writes only "
+                              f"regular files: name a new file")
+        os.set_blocking(fd, True)
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError as err:
+        raise OutputError(f"cannot write {what} {path}: {_reason(err)}") from None
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------ results as text

@@ -217,12 +217,12 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
             info = package_info(modules, package)
             packages[package] = info["version"]
             licences[package] = info["license"]
-        if clf.signs_view:  # the mode's view, written as the page's model
+        if clf.signs_view:  # the mode's view, written as the page's model (weights inside, as _copy_model)
             (staging / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
             (staging / MODEL_FILE).write_bytes(clf.model_bytes())
             files[MODEL_FILE] = (staging / MODEL_FILE).stat().st_size
         else:
-            files[MODEL_FILE] = _copy(model_path, staging / MODEL_FILE)
+            files[MODEL_FILE] = _copy_model(model_path, staging / MODEL_FILE)
         files[HAND_MODEL_FILE] = _copy(hand_path, staging / HAND_MODEL_FILE)
         report = {
             "site": str(out),
@@ -242,7 +242,45 @@ def build_site(out: str | Path, model: str | Path | None = None, hand_model: str
         # the marker is served with the site: names, never this machine's absolute paths
         marker = {**report, "site": out.name, "model": model_path.name, "hand_model": hand_path.name}
         (staging / SITE_MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+        _check_site_model(staging / MODEL_FILE, model_path)  # before the site replaces anything
     return report
+
+
+def _copy_model(src: Path, dst: Path) -> int:
+    """The site's model as one file: the page fetches model.onnx alone, so a model that keeps its
+    weights in ONNX external data files beside it is written with them inside (else copied as is)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        proto = onnx.load(str(src), load_external_data=False)
+    except Exception:  # checked by the classifier already; here only to be sure of one line
+        raise WebBuildError(f"{src} is not an ONNX model") from None
+    if not any(uses_external_data(t) for t in proto.graph.initializer):
+        return _copy(src, dst)
+    try:
+        full = onnx.load(str(src))  # reads the external data files beside it
+    except Exception as err:
+        raise WebBuildError(f"{src} keeps its weights in external data files that cannot be read: "
+                            f"{type(err).__name__}") from None
+    if full.ByteSize() >= 2**31 - 1:
+        raise WebBuildError(f"{src} keeps its weights in external data files and is too large (2 GB or more) to "
+                            f"be written as one file for the page")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(full, str(dst))
+    return dst.stat().st_size
+
+
+def _check_site_model(site_model: Path, model_path: Path) -> None:
+    """The site's own copy of the model loads, alone in its folder, as the page will load it: never
+    exit 0 with a site whose model cannot load."""
+    from signcaps.runtime.classifier import ModelLoadError, OnnxClassifier
+
+    try:
+        OnnxClassifier(site_model)
+    except ModelLoadError as err:
+        raise WebBuildError(f"the site's copy of {model_path} does not load on its own ({err}); nothing "
+                            f"was replaced") from None
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -263,15 +301,33 @@ class _Handler(SimpleHTTPRequestHandler):
     def send_head(self) -> Any:
         from urllib.parse import unquote
 
-        parts = unquote(self.path.split("?", 1)[0].split("#", 1)[0]).split("/")
+        try:  # as http.server decodes it; %ff or %C0%AF (not UTF-8) raised UnicodeDecodeError there
+            wanted = unquote(self.path.split("?", 1)[0].split("#", 1)[0], errors="surrogatepass")
+            if "\x00" in wanted:  # no file has a NUL in its name; open() would raise ValueError
+                raise ValueError("NUL in the path")
+            inside = _inside_site(self.translate_path(self.path), self.directory)
+        except (ValueError, UnicodeError, OSError):  # also a name the filesystem cannot hold (lone surrogates)
+            self.send_error(400, "Bad Request")
+            return None
+        parts = wanted.split("/")
         if any(part.startswith(".") and part not in ("", ".", "..") for part in parts):
             self.send_error(404, "Not Found")  # hidden files (signcaps' output record) are not the site's
+            return None
+        if not inside:
+            self.send_error(404, "Not Found")  # a symlink (or a path) that leads out of the site folder
             return None
         return super().send_head()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (http.server's signature)
         if self.verbose:
             super().log_message(format, *args)
+
+
+def _inside_site(path: str, root: str) -> bool:
+    """Whether ``path``, every symlink resolved, lies in the site folder ``root`` (resolved too):
+    a link the user put in the site never serves a file from elsewhere on the machine."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 class _SiteServer(ThreadingHTTPServer):
