@@ -26,17 +26,19 @@ import numpy as np
 from signcaps.data.folders import NEGATIVE, DatasetError, FolderScan, negative_subsets, scan_folder
 from signcaps.util.config import DataConfig, Recipe, load_recipe
 
-DIGITS, LETTERS = "digits", "letters"
+DIGITS = "digits"
 VOCABULARY_RECIPE = "handshapes"  # its data.join names the letters set and the shapes both sets share
 DIGITS_RECIPE = "fused-capsnet"  # its negatives.classes: the letters whose handshape is no digit
 
 
 def model_modes(classifier: Any) -> list[str]:
     """The sign modes a loaded model answers in: a joint model's modes, else the one its classes are."""
+    from signcaps.signs.modes import looks_like
+
     if classifier.modes:
         return list(classifier.modes)
-    names = [c for c in classifier.classes if c != classifier.rule.none_class]
-    return [DIGITS] if all(c.isdigit() for c in names) else [LETTERS] if all(c.isalpha() for c in names) else []
+    plain = looks_like([c for c in classifier.classes if c != classifier.rule.none_class])
+    return [plain] if plain else []
 
 
 def _digit_test_files(meta: dict[str, Any], scan: FolderScan) -> list[int]:

@@ -75,15 +75,24 @@ def mode_view(meta_signs: dict[str, Any] | None, classes: list[str], mode: str |
     return ModeView(name, indices, labels, others)
 
 
+def looks_like(classes: list[str]) -> str | None:
+    """The sign set a one-mode model's class names are: "digits" (0-9 only), "letters" (single
+    letters; a none class aside), else None (a user's own signs)."""
+    names = [c for c in classes if c != OTHER_SIGN]
+    if names and all(c.isdigit() for c in names):
+        return "digits"
+    if names and all(len(c) == 1 and c.isalpha() for c in names):
+        return "letters"
+    return None
+
+
 def plain_mode(classes: list[str], signs: str | None) -> str | None:
     """The mode of a one-mode model (no ``signs`` metadata) asked for `signs`: any model answers in
     its own classes, so None passes and so does the mode its class names are (ten digits, letters);
     another mode is refused in one line rather than read with the wrong names."""
     if signs is None:
         return None
-    looks = ("digits" if all(c.isdigit() for c in classes) else
-             "letters" if all(len(c) == 1 and c.isalpha() for c in classes if c != OTHER_SIGN) else None)
-    if looks != signs:
+    if looks_like(classes) != signs:
         raise SignModeError(f"this model knows one sign set ({', '.join(classes)[:80]}) and no --signs {signs} "
                             f"mode; leave --signs out to use it")
     return signs
