@@ -6,7 +6,16 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, print_open_set, table, user_errors
+from signcaps.commands.common import (
+    HandModelOption,
+    JsonOption,
+    out,
+    print_json,
+    print_open_set,
+    print_table,
+    table,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +52,7 @@ def calibrate_command(
              f"{b['accuracy']:.1%}" if b["count"] else "-"] for b in report["bins"]]
     title = (f"reliability of {Path(report['model']).name} on the {split} split ({report['images']} images, "
              f"{report['hands_found']} with a hand)")
-    out.print(table(title, ["winning length", "images", "mean length", "accuracy"], rows))
+    print_table(table(title, ["winning length", "images", "mean length", "accuracy"], rows))
     for name, rows in report["open_set"].items():
         print_open_set(rows, f"with the {name}")
     out.print(f"accuracy {report['accuracy']:.2%}, ECE {report['ece']:.3f}; "
@@ -85,14 +94,17 @@ def openset_command(
     for entry in report["models"]:
         rule = entry["rule"]
         rows = [[r["set"], r["images"], r["hands"], r["ok"], r["uncertain"], r["none"],
-                 f"{r['rate']:.2%} {r['measure']}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
-        out.print(table(f"{entry['name']}: accept >= {rule['accept']:g}, none below {rule['none_below']:g}"
+                 f"{r['rate']:.2%}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
+        print_table(table(f"{entry['name']}: accept >= {rule['accept']:g}, none below {rule['none_below']:g}"
                         f"{', none class ' + rule['none_class'] if rule['none_class'] else ''}"
                         f"{', pose error <= ' + format(rule['max_pose_error'], 'g') if rule['max_pose_error'] else ''}",
-                        ["set", "images", "hands", "ok", "?", "none", "result", "95% low"], rows))
+                        ["set", "images", "hands", "ok", "?", "none", "good", "95% low"], rows, fold=True))
+        out.print("good: signs accepted and right, negatives refused; 95% low: the lower end of its 95% interval",
+                  highlight=False, soft_wrap=True)
         if entry["roc"]:
-            out.print(table("ROC on the test participants vs every held-out negative",
-                            ["setting", "AUC", "neg. accepted at 99.5% signs", "at 99%", "at 98.5%"],
+            print_table(table("ROC on the test participants vs every held-out negative: negatives accepted "
+                            "where 99.5%, 99% or 98.5% of the signs are",
+                            ["setting", "AUC", "99.5%", "99%", "98.5%"],
                             [[r["score"], f"{r['auc']:.4f}", *(_rate(r[k]) for k in (
                                 "negatives_accepted_at_signs_0.995", "negatives_accepted_at_signs_0.99",
                                 "negatives_accepted_at_signs_0.985"))] for r in entry["roc"]]))

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, print_table, table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,7 @@ def models_list(json_out: bool = JsonOption) -> None:
     if json_out:
         print_json(rows)
         return
-    out.print(table("models (signcaps train --model NAME)", ["model", "inputs", "summary"],
+    print_table(table("models (signcaps train --model NAME)", ["model", "inputs", "summary"],
                     [[r["name"], "+".join(r["inputs"]), r["summary"]] for r in rows]))
 
 
@@ -97,7 +97,7 @@ def data_prepare(
     columns = ["class", "images", "hands", "fallbacks", "no_hand", "unreadable", "ignored"]
     body = [[r[c] for c in columns] + (["(empty folder)"] if r["empty"] else [""]) for r in rows]
     total = ["total"] + [sum(r[c] for r in rows) for c in columns[1:]] + [""]
-    out.print(table(f"{scan.root}", [*columns, "note"], [*body, total]))
+    print_table(table(f"{scan.root}", [*columns, "note"], [*body, total]))
     for rel, reason in crops.skipped:
         if reason != "no hand found":
             err.print(f"skipped {rel}: {reason}", highlight=False)
