@@ -5,10 +5,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
+    err,
     out,
     print_json,
     print_open_set,
@@ -36,10 +38,13 @@ def calibrate_command(
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Reliability diagram of the winning capsule length on a dataset split, and the --threshold it supports.
+    """Reliability diagram of the winning capsule length on a dataset split, and the --threshold it supports,
+    compared with the model's own rule (what predict and live use): the same, or why not and what adopting it
+    changes. Warns below 200 images or 20 of a class.
 
-    Rule: the lower edge of the lowest bin (with at least 5 images) from which every such bin is
-    right at least 95% of the time and the images kept are too (see signcaps/runtime/calibration.py).
+    Rule: the lower edge of the lowest bin (with at least 5 images) from which no such bin is shown
+    (Wilson 95%) to be right less than 95% of the time and the images kept are right at least 95% of
+    the time (see signcaps/runtime/calibration.py).
     """
     from signcaps.runtime.calibration import calibrate
 
@@ -59,6 +64,22 @@ def calibrate_command(
               f"recommended --threshold {report['threshold']:g}: "
               f"keeps {report['kept']:.1%} of the images, {report['kept_accuracy']:.2%} of them right; "
               f"diagram: {report['png']}", highlight=False, soft_wrap=True)
+    print_threshold_story(report["threshold_story"])
+    for warning in report["warnings"]:
+        err.print(Text.assemble(("warning:", "bold yellow"), f" {warning}"), highlight=False, soft_wrap=True)
+
+
+def print_threshold_story(story: dict) -> None:
+    """The recommendation against the model's own rule: the same, or why not and what adopting it changes."""
+    if story["agrees"]:
+        out.print(f"the model's rule agrees: {story['why']}", highlight=False, soft_wrap=True)
+        return
+    out.print(f"the model's rule shows a sign from {story['model_accept']:g} (predict, live and the page use it); "
+              f"calibrate says {story['recommended']:g} because {story['why']}", highlight=False, soft_wrap=True)
+    for change in story["adopting"]:
+        out.print(f"  adopting {story['recommended']:g}: {change}", highlight=False, soft_wrap=True)
+    out.print(f"to adopt it: --threshold {story['recommended']:g} on predict/live, or export with --accept "
+              f"{story['recommended']:g}; otherwise the model's rule stays", highlight=False, soft_wrap=True)
 
 
 @user_errors

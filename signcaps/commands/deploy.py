@@ -227,7 +227,9 @@ def bench_variants_command(
     out_dir: Path = typer.Option(Path("variants"), "--out", help="folder for the exported variants"),
     routing: list[int] = typer.Option([2, 1], "--routing", help="routing iterations to try at inference (repeat)"),
     int8: bool = typer.Option(True, "--int8/--no-int8", help="also the int8 model of the reference"),
-    threshold: float = typer.Option(0.6, "--threshold", help="live's threshold, for the right-and-shown figures"),
+    threshold: float = typer.Option(0.6, "--threshold",
+                                    help="threshold of the right-and-shown figures (0.6: the rule of models without "
+                                         "one; the shipped model's rule accepts from 0.5)"),
     shift: list[str] = typer.Option([], "--shift", help="only these domain shifts (repeatable; default all)"),
     budget: float = typer.Option(1.0, "--budget", help="seconds of timed runs per measurement"),
     hand_model: Optional[str] = HandModelOption,

@@ -45,8 +45,9 @@ def live_command(
                                     help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
     threshold: Optional[float] = typer.Option(None, "--threshold",
                                               help="show '?' when the winning (smoothed) capsule is shorter than "
-                                                   "this; default: the model's rejection rule (0.6 for models "
-                                                   "without one, chosen by `signcaps calibrate`)"),
+                                                   "this; default: the model's rejection rule (its accept: 0.5 for "
+                                                   "the shipped model; 0.6 for models without a rule). `signcaps "
+                                                   "calibrate` says whether a test split supports another"),
     window: bool = typer.Option(True, "--window/--no-window",
                                 help="show a window (off automatically without a display)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
