@@ -52,11 +52,18 @@ def data_fetch(
     dest: Optional[Path] = typer.Option(None, "--dest",
                                         help="where datasets are installed (default: $SIGNCAPS_DATA_DIR, else "
                                              "<user cache>/datasets, where recipes that name a dataset look)"),
+    if_missing: bool = typer.Option(False, "--if-missing",
+                                    help="do nothing when the dataset is already installed there (`make demo`)"),
 ) -> None:
     """Download a public dataset, verify every file against its sha256 manifest, install under --dest."""
-    from signcaps.data.datasets import data_home, fetch
+    from signcaps.data.datasets import DATASETS, data_home, dataset_key, fetch
 
     dest = dest if dest is not None else data_home()
+    key = dataset_key(name)
+    if if_missing and key is not None and (Path(dest).expanduser() / DATASETS[key].name).is_dir():
+        out.print(f"{Path(dest).expanduser() / DATASETS[key].name}  (already installed)", highlight=False,
+                  soft_wrap=True)
+        return
     if source is None:
         err.print(f"downloading {name} …")
     result = fetch(name, dest, archive=source)
