@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (see README.md):
-#   make demo   set up .venv, train the default model (fused image + hand-pose CapsNet) on ../shared data,
-#               export it, classify a few images
+#   make demo   set up .venv; the shipped model on two photos and a short clip (live, into runs/demo/live.mp4);
+#               then train the default model (fused image + hand-pose CapsNet) yourself, export it, classify
+#               the same photos. Data: ../shared beside the clone, else fetched once into the user cache.
 #   make test   set up .venv, lint (ruff check), run the test suite on every core (pytest-xdist) with the
 #               install test among it (the wheel into a fresh venv without torch, predict + live, then
 #               [train] and one epoch): what CI runs, then CI runs `make test-exhaustive` too
@@ -8,9 +9,14 @@ VENV        ?= .venv
 PYTHON      ?= python3
 PY          := $(VENV)/bin/python
 SHARED      ?= ../shared
+# With ../shared beside the clone: its datasets and hand model. Without it: the datasets that
+# `signcaps data fetch` installs in the user cache, and the hand model downloaded on first use.
+ifneq ($(wildcard $(SHARED)/datasets/sign-language-digits),)
 DATA_DIR    ?= $(SHARED)/datasets
-DATA        ?= $(DATA_DIR)/sign-language-digits
 HAND_MODEL  ?= $(SHARED)/models/hand_landmarker.task
+endif
+SIGNCAPS    := $(if $(DATA_DIR),SIGNCAPS_DATA_DIR=$(DATA_DIR)) $(if $(HAND_MODEL),SIGNCAPS_HAND_MODEL=$(HAND_MODEL)) \
+               $(VENV)/bin/signcaps
 # The CPU build of torch. On a machine whose pip would pick a CUDA build, add
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC  ?= torch==2.13.0
@@ -38,10 +44,20 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -c "import cv2, mediapipe, albumentations, onnxruntime, torch; print('cv2', cv2.__version__, '| torch', torch.__version__)"
 	touch $@
 
+# The same steps by hand: README.md, "The two commands". The datasets are fetched only where they are not
+# installed; the shipped model runs on two photos and on a 3 s clip of dataset hands (tests/videos.py) through
+# `live` into $(RUN)/live.mp4; then the default recipe trains, exports and classifies the same two photos.
 demo: setup
-	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps train --recipe $(RECIPE) --data $(DATA) --run-dir $(RUN) $(if $(wildcard $(RUN)/last.pt),--resume)
-	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps export $(RUN)/best.pt -o $(RUN)/model.onnx
-	SIGNCAPS_HAND_MODEL=$(HAND_MODEL) SIGNCAPS_DATA_DIR=$(DATA_DIR) $(VENV)/bin/signcaps predict --model $(RUN)/model.onnx $(DATA)/3/IMG_1121.JPG $(DATA)/7/IMG_1125.JPG
+	$(SIGNCAPS) data fetch digits --if-missing
+	$(SIGNCAPS) data fetch asl-letters --if-missing
+	mkdir -p $(RUN)
+	digits=$$($(if $(DATA_DIR),SIGNCAPS_DATA_DIR=$(DATA_DIR)) $(PY) -c "from signcaps.data.datasets import resolve_root; print(resolve_root('digits'))") && \
+	  $(SIGNCAPS) predict $$digits/3/IMG_1121.JPG $$digits/7/IMG_1125.JPG && \
+	  SIGNCAPS_SHARED=$$(dirname $$(dirname $$digits)) $(PY) tests/videos.py $(RUN)/signs.mp4 --frames 90 --hold 15 && \
+	  $(SIGNCAPS) live --source $(RUN)/signs.mp4 --no-window --output $(RUN)/live.mp4 && \
+	  $(SIGNCAPS) train --recipe $(RECIPE) --run-dir $(RUN) $(if $(wildcard $(RUN)/last.pt),--resume) && \
+	  $(SIGNCAPS) export $(RUN)/best.pt -o $(RUN)/model.onnx && \
+	  $(SIGNCAPS) predict --model $(RUN)/model.onnx $$digits/3/IMG_1121.JPG $$digits/7/IMG_1125.JPG
 
 # The install test (PyPI downloads, fresh venvs: mostly waiting) runs beside the rest, on a worker of its own;
 # the page in Chromium runs alone afterwards (under load it sees other frames of its fake camera).

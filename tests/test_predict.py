@@ -125,12 +125,12 @@ def test_predict_applies_the_models_rejection_rule_and_threshold(tiny, mixed, tm
     # the table marks rejected hands: "none" and "?"
     result = CliRunner().invoke(app, ["predict", hands[0], "--model", str(short), "--hand-model", str(HAND_MODEL)])
     row = next(line for line in result.stdout.splitlines() if "hand.jpg" in line)
-    assert result.exit_code == 0 and row.split("│")[2].strip() == "none", result.stdout
+    assert result.exit_code == 0 and row.split("│")[2].split() == ["none", f"({picked})"], result.stdout
     assert "1 classified (0 a sign, 0 '?' uncertain, 1 none)" in result.output and "none below 1.00" in result.output
     high = with_rule(tiny["onnx"], tmp_path / "high.onnx", RejectionRule(accept=1.0))
     result = CliRunner().invoke(app, ["predict", hands[0], "--model", str(high), "--hand-model", str(HAND_MODEL)])
     row = next(line for line in result.stdout.splitlines() if "hand.jpg" in line)
-    assert result.exit_code == 0 and row.split("│")[2].strip() == "?" and "1 '?' uncertain" in result.output
+    assert result.exit_code == 0 and row.split("│")[2].split()[0] == "?" and "1 '?' uncertain" in result.output
 
 
 def test_predict_threshold_out_of_range_is_one_line(tiny, mixed):

@@ -119,7 +119,7 @@ def test_live_window_size_overlay_and_keys(display, tmp_path):
         score, (x, y) = find(paused, frame)
         assert score > 0.9, f"the frame is not on the screen at full size (best match {score:.2f})"
         shown = paused[y:y + 480, x:x + 640]
-        if os.environ.get("SIGNCAPS_WINDOW_SHOT"):  # the README's picture: the window as it ran, title bar included
+        if os.environ.get("SIGNCAPS_WINDOW_SHOT"):  # the real window as it ran (README: tests/screenshot.py)
             top = max(0, y - 40)
             title = next((t for t in range(y - 1, top, -1) if running[t, x + 320].std() == 0
                           and (running[t, x + 320] != running[y - 1, x + 320]).any()), top)

@@ -5,14 +5,17 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
     SignsOption,
+    err,
     out,
     print_json,
     print_open_set,
+    print_table,
     table,
     user_errors,
 )
@@ -38,10 +41,13 @@ def calibrate_command(
     signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Reliability diagram of the winning capsule length on a dataset split, and the --threshold it supports.
+    """Reliability diagram of the winning capsule length on a dataset split, and the --threshold it supports,
+    compared with the model's own rule (what predict and live use): the same, or why not and what adopting it
+    changes. Warns below 200 images or 20 of a class.
 
-    Rule: the lower edge of the lowest bin (with at least 5 images) from which every such bin is
-    right at least 95% of the time and the images kept are too (see signcaps/runtime/calibration.py).
+    Rule: the lower edge of the lowest bin (with at least 5 images) from which no such bin is shown
+    (Wilson 95%) to be right less than 95% of the time and the images kept are right at least 95% of
+    the time (see signcaps/runtime/calibration.py).
     """
     from signcaps.runtime.calibration import calibrate
 
@@ -54,13 +60,29 @@ def calibrate_command(
              f"{b['accuracy']:.1%}" if b["count"] else "-"] for b in report["bins"]]
     title = (f"reliability of {Path(report['model']).name} on the {split} split ({report['images']} images, "
              f"{report['hands_found']} with a hand)")
-    out.print(table(title, ["winning length", "images", "mean length", "accuracy"], rows))
+    print_table(table(title, ["winning length", "images", "mean length", "accuracy"], rows))
     for name, rows in report["open_set"].items():
         print_open_set(rows, f"with the {name}")
     out.print(f"accuracy {report['accuracy']:.2%}, ECE {report['ece']:.3f}; "
               f"recommended --threshold {report['threshold']:g}: "
               f"keeps {report['kept']:.1%} of the images, {report['kept_accuracy']:.2%} of them right; "
               f"diagram: {report['png']}", highlight=False, soft_wrap=True)
+    print_threshold_story(report["threshold_story"])
+    for warning in report["warnings"]:
+        err.print(Text.assemble(("warning:", "bold yellow"), f" {warning}"), highlight=False, soft_wrap=True)
+
+
+def print_threshold_story(story: dict) -> None:
+    """The recommendation against the model's own rule: the same, or why not and what adopting it changes."""
+    if story["agrees"]:
+        out.print(f"the model's rule agrees: {story['why']}", highlight=False, soft_wrap=True)
+        return
+    out.print(f"the model's rule shows a sign from {story['model_accept']:g} (predict, live and the page use it); "
+              f"calibrate says {story['recommended']:g} because {story['why']}", highlight=False, soft_wrap=True)
+    for change in story["adopting"]:
+        out.print(f"  adopting {story['recommended']:g}: {change}", highlight=False, soft_wrap=True)
+    out.print(f"to adopt it: --threshold {story['recommended']:g} on predict/live, or export with --accept "
+              f"{story['recommended']:g}; otherwise the model's rule stays", highlight=False, soft_wrap=True)
 
 
 @user_errors
@@ -97,14 +119,17 @@ def openset_command(
     for entry in report["models"]:
         rule = entry["rule"]
         rows = [[r["set"], r["images"], r["hands"], r["ok"], r["uncertain"], r["none"],
-                 f"{r['rate']:.2%} {r['measure']}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
-        out.print(table(f"{entry['name']}: accept >= {rule['accept']:g}, none below {rule['none_below']:g}"
+                 f"{r['rate']:.2%}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
+        print_table(table(f"{entry['name']}: accept >= {rule['accept']:g}, none below {rule['none_below']:g}"
                         f"{', none class ' + rule['none_class'] if rule['none_class'] else ''}"
                         f"{', pose error <= ' + format(rule['max_pose_error'], 'g') if rule['max_pose_error'] else ''}",
-                        ["set", "images", "hands", "ok", "?", "none", "result", "95% low"], rows))
+                        ["set", "images", "hands", "ok", "?", "none", "good", "95% low"], rows, fold=True))
+        out.print("good: signs accepted and right, negatives refused; 95% low: the lower end of its 95% interval",
+                  highlight=False, soft_wrap=True)
         if entry["roc"]:
-            out.print(table("ROC on the test participants vs every held-out negative",
-                            ["setting", "AUC", "neg. accepted at 99.5% signs", "at 99%", "at 98.5%"],
+            print_table(table("ROC on the test participants vs every held-out negative: negatives accepted "
+                            "where 99.5%, 99% or 98.5% of the signs are",
+                            ["setting", "AUC", "99.5%", "99%", "98.5%"],
                             [[r["score"], f"{r['auc']:.4f}", *(_rate(r[k]) for k in (
                                 "negatives_accepted_at_signs_0.995", "negatives_accepted_at_signs_0.99",
                                 "negatives_accepted_at_signs_0.985"))] for r in entry["roc"]]))
@@ -140,6 +165,8 @@ def vocabulary_command(
         return
     for entry in report["models"]:
         rows = [[r["set"], r["images"], r["hands"], r["ok"], r["uncertain"], r["none"],
-                 f"{r['rate']:.2%} {r['measure']}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
-        out.print(table(f"{Path(entry['model']).name} --signs {entry['mode']}",
-                        ["set", "images", "hands", "ok", "?", "none", "result", "95% low"], rows))
+                 f"{r['rate']:.2%}", f"{r['rate_low95']:.1%}"] for r in entry["sets"]]
+        print_table(table(f"{Path(entry['model']).name} --signs {entry['mode']}",
+                          ["set", "images", "hands", "ok", "?", "none", "good", "95% low"], rows, fold=True))
+    out.print("good: signs accepted and right, negatives refused; 95% low: the lower end of its 95% interval",
+              highlight=False, soft_wrap=True)

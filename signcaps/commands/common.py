@@ -30,7 +30,7 @@ out = Console(markup=False)  # tables and results: stdout
 err = Console(stderr=True, markup=False)  # progress, notes and errors: stderr (keeps --json clean)
 
 TEXT_COLUMNS = ("class", "best", "model", "file", "stage", "setting", "inputs", "summary", "check", "status",
-                "detail")  # left-aligned; numbers go right
+                "detail", "answer", "runner-up", "set", "true", "predicted")  # left-aligned; numbers go right
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,15 +112,55 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], fold: bool = False) -> Table:
     """Title, headers and cells as plain `Text`: a class or file name is never read as markup,
-    whichever console prints the table."""
+    whichever console prints the table. ``fold``: the first column's long names wrap onto a second
+    line where the terminal is narrow (never cut with an ellipsis)."""
     result = Table(title=Text(str(title)), title_justify="left")
-    for column in columns:
-        result.add_column(Text(str(column)), justify="left" if column in TEXT_COLUMNS else "right")
+    for index, column in enumerate(columns):
+        result.add_column(Text(str(column)), justify="left" if column in TEXT_COLUMNS else "right",
+                          overflow="fold" if fold and index == 0 else "ellipsis")
     for row in rows:
         result.add_row(*(_cell(v) for v in row))
     return result
+
+
+def print_table(result: Table, console: Console | None = None) -> None:
+    """A table that fits the terminal (COLUMNS when piped) without cutting a cell: when its columns do not fit
+    side by side, they are printed in groups that do, each beginning with the first (key) column."""
+    console = console or out
+    groups = _column_groups(result, console)
+    if len(groups) == 1:
+        console.print(result)
+        return
+    for number, group in enumerate(groups, 1):
+        part = Table(title=Text.assemble(result.title or "", f" ({number}/{len(groups)})"), title_justify="left")
+        for index in group:
+            column = result.columns[index]
+            part.add_column(column.header, justify=column.justify, overflow=column.overflow)
+        for row in zip(*(list(result.columns[index].cells) for index in group)):
+            part.add_row(*row)
+        console.print(part)
+
+
+def _column_groups(result: Table, console: Console) -> list[list[int]]:
+    """Indices of the columns per printed table: the key column and as many others as fit at their natural width."""
+    from rich.measure import Measurement
+
+    options = console.options.update_width(10_000)
+    widths = [max((Measurement.get(console, options, cell).maximum for cell in [column.header, *column.cells]),
+                  default=1) + 3 for column in result.columns]  # padding 2 + one border
+    if sum(widths) + 1 <= console.width or len(widths) <= 2:
+        return [list(range(len(widths)))]
+    groups: list[list[int]] = [[0]]
+    used = widths[0] + 1
+    for index in range(1, len(widths)):
+        if used + widths[index] > console.width and len(groups[-1]) > 1:
+            groups.append([0])
+            used = widths[0] + 1
+        groups[-1].append(index)
+        used += widths[index]
+    return groups
 
 
 def _cell(value: Any) -> Text:

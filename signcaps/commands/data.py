@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, print_table, table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,7 @@ def models_list(json_out: bool = JsonOption) -> None:
     if json_out:
         print_json(rows)
         return
-    out.print(table("models (signcaps train --model NAME)", ["model", "inputs", "summary"],
+    print_table(table("models (signcaps train --model NAME)", ["model", "inputs", "summary"],
                     [[r["name"], "+".join(r["inputs"]), r["summary"]] for r in rows]))
 
 
@@ -52,11 +52,18 @@ def data_fetch(
     dest: Optional[Path] = typer.Option(None, "--dest",
                                         help="where datasets are installed (default: $SIGNCAPS_DATA_DIR, else "
                                              "<user cache>/datasets, where recipes that name a dataset look)"),
+    if_missing: bool = typer.Option(False, "--if-missing",
+                                    help="do nothing when the dataset is already installed there (`make demo`)"),
 ) -> None:
     """Download a public dataset, verify every file against its sha256 manifest, install under --dest."""
-    from signcaps.data.datasets import data_home, fetch
+    from signcaps.data.datasets import DATASETS, data_home, dataset_key, fetch
 
     dest = dest if dest is not None else data_home()
+    key = dataset_key(name)
+    if if_missing and key is not None and (Path(dest).expanduser() / DATASETS[key].name).is_dir():
+        out.print(f"{Path(dest).expanduser() / DATASETS[key].name}  (already installed)", highlight=False,
+                  soft_wrap=True)
+        return
     if source is None:
         err.print(f"downloading {name} …")
     result = fetch(name, dest, archive=source)
@@ -97,7 +104,7 @@ def data_prepare(
     columns = ["class", "images", "hands", "fallbacks", "no_hand", "unreadable", "ignored"]
     body = [[r[c] for c in columns] + (["(empty folder)"] if r["empty"] else [""]) for r in rows]
     total = ["total"] + [sum(r[c] for r in rows) for c in columns[1:]] + [""]
-    out.print(table(f"{scan.root}", [*columns, "note"], [*body, total]))
+    print_table(table(f"{scan.root}", [*columns, "note"], [*body, total]))
     for rel, reason in crops.skipped:
         if reason != "no hand found":
             err.print(f"skipped {rel}: {reason}", highlight=False)

@@ -7,7 +7,17 @@ from typing import Any, Optional
 import typer
 from rich.text import Text
 
-from signcaps.commands.common import HandModelOption, JsonOption, SignsOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import (
+    HandModelOption,
+    JsonOption,
+    SignsOption,
+    err,
+    out,
+    print_json,
+    print_table,
+    table,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -83,7 +93,7 @@ def export_command(
                      f"{f['accuracy']:.2%}"],
                     ["int8", Path(q["path"]).name, _mb(q["size_bytes"]), f"{q['latency_ms']:.3f}",
                      f"{q['accuracy']:.2%}"]]
-            out.print(table("float vs int8", ["model", "file", "size MB", "ms/crop (batch 1)", f"{split} accuracy"],
+            print_table(table("float vs int8", ["model", "file", "size MB", "ms/crop (batch 1)", f"{split} accuracy"],
                             rows))
             change = round(-report["int8_accuracy_drop_points"], 2) + 0.0  # no "-0.00"
             out.print(f"wrote {q['path']}; int8 agrees with float on {q['agree_with_float']}/{q['samples']} crops; "
@@ -104,16 +114,13 @@ def predict_command(
                                                    "one), the same as live"),
     hand_model: Optional[str] = HandModelOption,
     signs: Optional[str] = SignsOption,
+    wide: bool = typer.Option(False, "--wide", help="one column per capsule length (the table is wider than "
+                                                    "80 columns; --json has them too)"),
     json_out: bool = JsonOption,
 ) -> None:
     """Find the hand in each image and classify it with the model's rejection rule: a sign, '?' (uncertain)
     or 'none' (no sign); files without a hand or unreadable ones are reported."""
-    import sys
-
-    from rich.console import Console
-    from rich.measure import Measurement
-    from rich.text import Text
-
+    from signcaps.commands.predict_table import print_predict_table
     from signcaps.runtime.classifier import load_classifier
     from signcaps.runtime.predict import NO_HAND, UNREADABLE, Predictor, collect_images
     from signcaps.signs.rejection import NONE, OK, UNCERTAIN
@@ -131,24 +138,7 @@ def predict_command(
     if json_out:
         _require_one_classified(rows)
         return
-    body = []
-    shown = {OK: None, UNCERTAIN: ("?", "yellow"), NONE: ("none", "red")}  # rejected hands stand out
-    for r in rows:
-        if r["status"] in (UNREADABLE, NO_HAND):
-            body.append([Text(r["file"]), r["status"], "-", "-", *(["-"] * len(classes))])
-        else:
-            mark = shown[r["status"]]
-            answer = Text(r["class"]) if mark is None else Text(mark[0], style=f"bold {mark[1]}")
-            body.append([Text(r["file"]), answer, Text(r["best"]), f"{r['confidence']:.3f}",
-                         *(f"{r['confidences'][c]:.3f}" for c in classes)])
-    result_table = table("predictions (capsule lengths)", ["file", "class", "best", "confidence", *classes], body)
-    # Piped output has no terminal width to respect: print the table at its natural width
-    # instead of squeezing thirteen columns into 80 characters.
-    if out.is_terminal:
-        out.print(result_table)
-    else:
-        natural = Measurement.get(out, out.options.update_width(10_000), result_table).maximum
-        Console(file=sys.stdout, width=max(out.width, natural), no_color=True).print(result_table)
+    print_predict_table(rows, classes, wide)
     for r in rows:
         if r["status"] == UNREADABLE:
             err.print(f"{r['file']}: unreadable ({r['error']})", highlight=False, soft_wrap=True)
@@ -159,7 +149,8 @@ def predict_command(
               f"{sum(r['status'] == UNREADABLE for r in rows)} unreadable", highlight=False, markup=False,
               soft_wrap=True)
     err.print(f"rule: {describe_rule(rule.to_meta())}; '?': the winning capsule is below the threshold, 'none': "
-              "no sign (the best sign is in 'best')", highlight=False, markup=False, soft_wrap=True)
+              "no sign (the best sign in brackets; every capsule length: --wide or --json)", highlight=False,
+              markup=False, soft_wrap=True)
     _require_one_classified(rows)
 
 
@@ -228,7 +219,8 @@ def bench_model_command(
     machine = result["machine"]
     title = (f"{result['model']} {'x'.join(map(str, result['input']))} — ms per crop (median; fastest run) on "
              f"{machine['cpu_count']} CPU(s), onnxruntime {machine['onnxruntime']}")
-    out.print(table(title, ["model", "threads", *(f"batch {b}" for b in batches), "batch 1 fastest", "file MB"], body))
+    print_table(table(title, ["model", "threads", *(f"batch {b}" for b in batches), "batch 1 fastest", "file MB"],
+                      body))
     s = result["summary"]
     if s["onnx_float_batch1_ms"] is not None:
         line = (f"ONNX float batch 1 (1 thread): {s['onnx_float_batch1_ms']:.3f} ms per crop "
@@ -247,7 +239,9 @@ def bench_variants_command(
     out_dir: Path = typer.Option(Path("variants"), "--out", help="folder for the exported variants"),
     routing: list[int] = typer.Option([2, 1], "--routing", help="routing iterations to try at inference (repeat)"),
     int8: bool = typer.Option(True, "--int8/--no-int8", help="also the int8 model of the reference"),
-    threshold: float = typer.Option(0.6, "--threshold", help="live's threshold, for the right-and-shown figures"),
+    threshold: float = typer.Option(0.6, "--threshold",
+                                    help="threshold of the right-and-shown figures (0.6: the rule of models without "
+                                         "one; the shipped model's rule accepts from 0.5)"),
     shift: list[str] = typer.Option([], "--shift", help="only these domain shifts (repeatable; default all)"),
     budget: float = typer.Option(1.0, "--budget", help="seconds of timed runs per measurement"),
     hand_model: Optional[str] = HandModelOption,
@@ -272,12 +266,12 @@ def bench_variants_command(
                      _pct(f.get("none")), _pct(f.get("none @threshold")),
                      _pct(sum(shifted) / len(shifted) if shifted else None), _pct(min(shifted) if shifted else None),
                      "-" if v["worst"] is None else f"{v['worst_drop_points']:+.2f} ({v['worst']})", verdict])
-    out.print(table(f"variants of {checkpoint} (batch 1, ms per hand; accuracy end to end on the test split of unseen "
-                    f"participants and under the domain shifts; '@threshold' = right and above {threshold:g})",
+    print_table(table(f"variants of {checkpoint} (batch 1, ms per hand; accuracy end to end on the test split of "
+                    f"unseen participants and under the domain shifts; '@threshold' = right and above {threshold:g})",
                     ["variant", "ms", "speed", "MB", "test", "test @threshold", "shifts mean", "shifts worst",
                      "worst drop (points)", f"adopt (drop <= {result['max_drop_points']:g})"], body))
     reference = result["session_options"][0]["ms"]
-    out.print(table("onnxruntime session options of the reference (batch 1)",
+    print_table(table("onnxruntime session options of the reference (batch 1)",
                     ["option", "ms (median)", "CPU ms per call", "vs default", "max |Δ lengths|"],
                     [[o["option"], f"{o['ms']:.3f}", f"{o['cpu_ms']:.3f}", f"{reference / o['ms']:.2f}x",
                       f"{o['max_abs_diff']:.1e}"] for o in result["session_options"]]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import typer
 from rich.text import Text
 
-from signcaps.commands.common import JsonOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import JsonOption, err, out, print_json, print_table, table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,7 @@ def doctor_command(
         print_json(report.to_dict())
     else:
         rows = [[c.name, "ok" if c.ok else ("-" if c.optional else "PROBLEM"), c.detail] for c in report.checks]
-        out.print(table("signcaps doctor", ["check", "status", "detail"], rows))
+        print_table(table("signcaps doctor", ["check", "status", "detail"], rows))
         for check in report.problems:
             out.print(Text.assemble(("problem:", "red"), f" {check.name}: fix with `{check.fix}`"), highlight=False,
                       soft_wrap=True)

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, print_table, table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +41,7 @@ def explain_command(
         return
     lengths = result["lengths"]
     rows = [[name, f"{value:.4f}", "◀" if name == result["class"] else ""] for name, value in lengths.items()]
-    out.print(table("capsule lengths", ["class", "length", "predicted"], rows))
+    print_table(table("capsule lengths", ["class", "length", "predicted"], rows))
     where = "hand found" if result["hand"] else "no hand: centre square used"
     answer = (f"ok: {result['label']}" if result["status"] == "ok" else
               f"{'none' if result['status'] == 'none' else '?'} ({result['reason']})")
@@ -94,15 +94,15 @@ def robustness_command(
                 print(f"\n{title}\n\n{markdown_table(report, found_only, key)}")
             return
         columns = ["shift", *(m["label"] for m in report["models"])]
-        out.print(table(f"domain shifts, end to end: accuracy on {report['images']} photos ({report['split']} split; "
+        print_table(table(f"domain shifts, end to end: accuracy on {report['images']} photos ({report['split']} split; "
                         f"no hand found = wrong)", columns, shift_rows(report)))
-        out.print(table("the classifier alone: accuracy on the photos where MediaPipe found the hand", columns,
+        print_table(table("the classifier alone: accuracy on the photos where MediaPipe found the hand", columns,
                         shift_rows(report, found_only=True)))
         if any(r["models"] > 1 for r in report["recipes"]):
             means = ["shift", *(r["label"] for r in report["recipes"])]
-            out.print(table("per recipe, mean over its seeds: end to end", means,
+            print_table(table("per recipe, mean over its seeds: end to end", means,
                             shift_rows(report, key_models="recipes")))
-            out.print(table("per recipe, mean over its seeds: on found hands", means,
+            print_table(table("per recipe, mean over its seeds: on found hands", means,
                             shift_rows(report, found_only=True, key_models="recipes")))
         out.print(f"plot: {report['png']}; data: {report['json']}", highlight=False, soft_wrap=True)
         return
@@ -124,6 +124,6 @@ def print_comparison(result: dict[str, Any]) -> None:
 
     models = result["models"]
     columns = ["setting", *(f"{m['label']} ({m['samples']})" for m in models)]
-    out.print(table("robustness (accuracy; images per model in the header)", columns, setting_rows(models)))
+    print_table(table("robustness (accuracy; images per model in the header)", columns, setting_rows(models)))
     out.print(f"rotation plot: {result['rotation_png']}; all transforms: {result['png']}; data: {result['json']}",
               highlight=False, soft_wrap=True)

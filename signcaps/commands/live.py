@@ -6,7 +6,17 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, SignsOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import (
+    HandModelOption,
+    JsonOption,
+    SignsOption,
+    err,
+    out,
+    print_json,
+    print_table,
+    table,
+    user_errors,
+)
 
 SourceOption = typer.Option("0", "--source", "-s",
                             help="camera index (0), video file, folder of images (natural order) or stream URL")
@@ -45,8 +55,9 @@ def live_command(
                                     help="EMA weight of the newest frame, in (0, 1]; 1 = no smoothing"),
     threshold: Optional[float] = typer.Option(None, "--threshold",
                                               help="show '?' when the winning (smoothed) capsule is shorter than "
-                                                   "this; default: the model's rejection rule (0.6 for models "
-                                                   "without one, chosen by `signcaps calibrate`)"),
+                                                   "this; default: the model's rejection rule (its accept: 0.5 for "
+                                                   "the shipped model; 0.6 for models without a rule). `signcaps "
+                                                   "calibrate` says whether a test split supports another"),
     window: bool = typer.Option(True, "--window/--no-window",
                                 help="show a window (off automatically without a display)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
@@ -266,7 +277,7 @@ def _print_bench_live(bench, warmup: int) -> None:
             v = summary.stages.get(stage)
             row += [f"{v['p50']:.2f}", f"{v['p95']:.2f}"] if v else ["-", "-"]
         rows.append(row)
-    out.print(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up, "
+    print_table(table(f"live loop on {first.source} ({size}, {first.frames} frames, {warmup} warm-up, "
                     f"{'drawing' if bench.draw else 'not drawing'}), ms", columns, rows))
     if "pipelined" in results:
         err.print("wait = the main thread idle, waiting for detection (pipelined mode only)", style="dim",
@@ -302,13 +313,13 @@ def _print_bench_live(bench, warmup: int) -> None:
             body.append([name, str(summary.frames - warmup), _ms(lat.get("p50")), _ms(lat.get("p95")),
                          "-" if ratio is None else f"{ratio:.2f}", _pct(summary.cpu_share), str(summary.dropped)])
         pace = alone.pace if alone is not None else None
-        out.print(table(f"at a camera's pace ({pace:g} fps): capture to result", ["", "frames", "latency p50 ms",
+        print_table(table(f"at a camera's pace ({pace:g} fps): capture to result", ["", "frames", "latency p50 ms",
                                                                                    "latency p95 ms", "p95 x detector",
                                                                                    "CPU (one core = 100%)", "dropped"],
                         body))
     targets = bench.targets()
     if targets:
-        out.print(table("targets (issue 21)", ["target", "measured", "goal", "met"],
+        print_table(table("targets (issue 21)", ["target", "measured", "goal", "met"],
                         [[name, "-" if t["value"] is None else f"{t['value']:.4g}",
                           (">= " if "at_least" in t else "<= ") + f"{t['target']:g}",
                           {True: "yes", False: "no", None: "-"}[t["met"]]] for name, t in targets.items()]))
@@ -347,7 +358,7 @@ def bench_hands_command(
     if json_out:
         print_json(rows)
         return
-    out.print(table(f"hand models: speed on {source}, hands and accuracy on the {split} split",
+    print_table(table(f"hand models: speed on {source}, hands and accuracy on the {split} split",
                     ["hand model", "MB", "fps alone", "CPU ms/frame", "hands found", "accuracy (found)",
                      "accuracy (all)",
                      "ms/image"],

@@ -14,6 +14,7 @@ from signcaps.commands.common import (
     out,
     print_json,
     print_open_set,
+    print_table,
     table,
     user_errors,
 )
@@ -64,7 +65,7 @@ def train_command(
     rows = [[summary["model"], f"{summary['params']:,}", summary["epochs"], f"{summary['seconds_per_epoch']:.1f}",
              f"{summary['train_seconds']:.0f}", f"{summary['best_val_acc']:.2%}",
              f"{summary['test_acc']:.2%}" if summary["test_acc"] is not None else "-"]]
-    out.print(table("training result", ["model", "params", "epochs", "s/epoch", "train s", "val acc", "test acc"],
+    print_table(table("training result", ["model", "params", "epochs", "s/epoch", "train s", "val acc", "test acc"],
                     rows))
 
 
@@ -118,9 +119,9 @@ def eval_command(
     report = result["report"]
     rows = [[c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
             for c in report["per_class"]]
-    out.print(table(f"{result['data']} ({result['split']})", ["class", "precision", "recall", "f1", "support"], rows))
+    print_table(table(f"{result['data']} ({result['split']})", ["class", "precision", "recall", "f1", "support"], rows))
     classes = report["classes"]
-    out.print(table("confusion (rows true, columns predicted)", ["class", *classes],
+    print_table(table("confusion (rows true, columns predicted)", ["class", *classes],
                     [[name, *row] for name, row in zip(classes, report["confusion"])]))
     if result["skipped"]:
         err.print(f"{len(result['skipped'])} image(s) skipped (no hand or unreadable), e.g. {result['skipped'][0]}")
@@ -135,7 +136,7 @@ def print_robustness(result: dict[str, Any]) -> None:
     """The `eval --robustness` table: one row per setting."""
     from signcaps.training.robustness import setting_rows
 
-    out.print(table(f"robustness ({result['split']})", ["setting", "accuracy"], setting_rows([result])))
+    print_table(table(f"robustness ({result['split']})", ["setting", "accuracy"], setting_rows([result])))
     out.print(f"robustness of {result['model']} on {result['samples']} images: plot {result['png']}; data "
               f"{result['json']}",
               highlight=False, soft_wrap=True)
@@ -157,7 +158,7 @@ def summarize_command(
     elif markdown:
         print(to_markdown(rows))
     else:
-        out.print(table("runs", ["model", "params", "seeds", "s/epoch", "train s", "test mean", "min", "max"],
+        print_table(table("runs", ["model", "params", "seeds", "s/epoch", "train s", "test mean", "min", "max"],
                         [[r["model"], f"{r['params']:,}", len(r["seeds"]), f"{r['seconds_per_epoch']:.1f}",
                           f"{r['train_seconds']:.0f}", f"{r['test_acc_mean']:.2%}", f"{r['test_acc_min']:.2%}",
                           f"{r['test_acc_max']:.2%}"] for r in rows]))

@@ -416,10 +416,9 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
             image = frame.image
             if draw:
                 t0 = time.perf_counter()
-                # a camera shows how fast the loop keeps up; a file's frames play at the file's own rate,
-                # so an annotated video says that one, not how fast this machine processed it
-                shown_fps = fps_ema if source.live else source.fps
-                image = annotate(image, result, recogniser, shown_fps, note=note if now < note_until else None,
+                # how fast this machine recognises frames, for a camera and a file alike (a file's own
+                # rate is in its container; the corner is there to show whether the loop keeps up)
+                image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None,
                                  last=composer.finished[-1] if composer is not None and composer.finished else None)
                 timings["draw"] = (time.perf_counter() - t0) * 1000.0
             if cfg.output:

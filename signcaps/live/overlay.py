@@ -3,19 +3,25 @@
 Everything is drawn in place on a BGR uint8 frame with OpenCV primitives (about a millisecond
 at 640x480) and scales with the frame height, so any frame size works. The layout:
 
-    +-----------+------------------------------------+-----------+
-    | 3   0.94  |                                    |  61.2 fps |
-    | 0 ▇       |         [box + skeleton]           |           |
-    | 1 ▇▇      |               "3"                  |           |
-    | …         |                                    |           |
-    | 9 ▇       |                                    |           |
-    | crop|rec  |  (--explain)                       |           |
-    +-----------+------------------------------------+-----------+
+    +----------------+-------------------------------+-------------------------+
+    | 3  len 0.94    |                               | processing 61.2 fps     |
+    |    Right hand  |         [box + skeleton]      |                         |
+    | 0 ▇     |  |   |               "3"             |                         |
+    | 1 ▇▇    |  |   |                               |                         |
+    | …       |  |   |                               |                         |
+    | 9 ▇     |  |   |                               |                         |
+    |    none|sign   |                               |                         |
+    | crop|rec       |  (--explain)                  |                         |
+    +----------------+-------------------------------+-------------------------+
+    |            q quit  p pause  s save  f fullscreen  h keys (window only)   |
 
 One panel per hand slot: slot 0 at the left edge, slot 1 at the right edge (below the FPS).
 A rejected hand shows "?" in orange when its winning capsule is below the threshold (a sign may
 be there) and "none" in red when the rejection rule says it signs nothing; the bars stay the
-capsule lengths either way, with the threshold (and the rule's none_below) marked on them.
+capsule lengths either way, with the threshold ("sign" from there) and the rule's none_below
+("none" below it) marked and labelled under them. With more than `MAX_BARS` classes (the letters)
+the panel shows the `TOP_K` longest capsules, longest first, and says so ("top 5 of 24"): 24 bars
+at 640x480 would be too thin to read. The JSON lines keep every length.
 """
 from __future__ import annotations
 
@@ -129,6 +135,22 @@ DECISION_H = 26  # the decision, its reason and the pose error under them (two l
 
 
 MAX_LABEL = 14  # characters of a class name beside its bar; longer ones end in "."
+MAX_BARS = 12  # up to this many classes every capsule has its bar; beyond it only the TOP_K longest
+TOP_K = 5
+
+
+def bar_rows(count: int) -> int:
+    """How many bars a panel shows for `count` classes."""
+    return count if count <= MAX_BARS else TOP_K
+
+
+def shown_bars(lengths: np.ndarray | None, count: int) -> list[int]:
+    """The classes whose bars are drawn, in order: all of them, or the TOP_K longest capsules, longest first."""
+    if count <= MAX_BARS:
+        return list(range(count))
+    if lengths is None:
+        return []
+    return [int(i) for i in np.argsort(-np.asarray(lengths, np.float32), kind="stable")[:TOP_K]]
 
 
 def bar_label(name: str) -> str:
@@ -150,9 +172,18 @@ def panel_size(img_shape: tuple[int, ...], classes: list[str] | int, explain: bo
     count = classes if isinstance(classes, int) else len(classes)
     row = max(8, int(round(18 * s)))
     width = int(round(124 * s)) + label_width(classes, s)
-    height = (int(round(44 * s)) + count * row + (int(round((EXPLAIN_H + DECISION_H) * s)) if explain else 0)
-              + int(round(6 * s)))
+    notes = 1 + (count > MAX_BARS)  # the lines' labels; "top 5 of 24"
+    height = (int(round(44 * s)) + (bar_rows(count) + notes) * row
+              + (int(round((EXPLAIN_H + DECISION_H) * s)) if explain else 0) + int(round(6 * s)))
     return width, height
+
+
+def _fitting(candidates: tuple[str, ...], size: float, room: int) -> str:
+    """The first text that fits `room` pixels (the longest wording first), else the last."""
+    for text in candidates:
+        if cv2.getTextSize(text, FONT, size, 1)[0][0] <= room:
+            return text
+    return candidates[-1]
 
 
 def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: float, x: int, y: int,
@@ -182,15 +213,21 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
             while cv2.getTextSize(big, FONT, size, thick)[0][0] > room and size > 0.35 * s:
                 size *= 0.9  # and the name shrinks rather than run over them or the panel's edge
         _text(img, big, (x + pad, y + header - int(4 * s)), size, shown or colour, thick)
-        _text(img, f"{lengths[best]:.2f}", (number_x, y + int(header * 0.55)), 0.5 * s, TEXT, _line(s))
-        if view.handedness:
-            _text(img, view.handedness[0], (number_x, y + header - int(4 * s)), 0.45 * s, colour, _line(s))
+        room = x + width - pad - number_x
+        length_text = _fitting((f"len {lengths[best]:.2f}", f"{lengths[best]:.2f}"), 0.45 * s, room)
+        _text(img, length_text, (number_x, y + int(header * 0.55)), 0.45 * s, TEXT, _line(s))
+        if view.handedness:  # MediaPipe's "Left"/"Right", written out
+            hand = _fitting((f"{view.handedness} hand", view.handedness, view.handedness[0]), 0.45 * s, room)
+            _text(img, hand, (number_x, y + header - int(4 * s)), 0.45 * s, colour, _line(s))
     row = max(8, int(round(18 * s)))
     label_w = label_width(classes, s)
     bar_x0 = x + pad + label_w
     bar_w = width - 2 * pad - label_w
-    for i, name in enumerate(classes):
-        top = y + header + i * row
+    picked = shown_bars(None if view.lengths is None else lengths, len(classes))
+    rows = bar_rows(len(classes))
+    for k, i in enumerate(picked):
+        top = y + header + k * row
+        name = classes[i]
         winner = i == best
         _text(img, bar_label(str(name)), (x + pad, top + row - int(4 * s)), 0.45 * s, TEXT, _line(s))
         length = int(round(float(lengths[i]) * bar_w))
@@ -200,16 +237,35 @@ def draw_panel(img: np.ndarray, view: HandView, classes: list[str], threshold: f
                       _line(s))
         if length > 0:
             cv2.rectangle(img, (bar_x0, top + inset_top), (bar_x0 + length, top + row - inset_bottom), fill, -1)
+    bottom = y + header + rows * row
     tx = bar_x0 + int(round(threshold * bar_w))  # the threshold as a thin vertical line
-    cv2.line(img, (tx, y + header), (tx, y + header + len(classes) * row), UNSURE, _line(s))
+    cv2.line(img, (tx, y + header), (tx, bottom), UNSURE, _line(s))
+    nx = None
     if none_below > 0:  # below this line the rule answers "none"
         nx = bar_x0 + int(round(none_below * bar_w))
-        cv2.line(img, (nx, y + header), (nx, y + header + len(classes) * row), NONE, _line(s))
+        cv2.line(img, (nx, y + header), (nx, bottom), NONE, _line(s))
+    _label_lines(img, tx, nx, bottom + row - int(5 * s), bar_x0, bar_x0 + bar_w, s)
+    if len(classes) > MAX_BARS:
+        _text(img, f"top {rows} of {len(classes)}", (x + pad, bottom + 2 * row - int(5 * s)), 0.4 * s, TEXT,
+              _line(s))
     if explain:
-        top = y + header + len(classes) * row + pad
+        top = y + header + (rows + 1 + (len(classes) > MAX_BARS)) * row + pad
         draw_explain(img, view, x + pad, top, int(round(64 * s)), width - 2 * pad)
         if view.lengths is not None:
             draw_decision(img, view, x + pad, top + int(round(EXPLAIN_H * s)))
+
+
+def _label_lines(img: np.ndarray, tx: int, nx: int | None, base: int, left: int, right: int, s: float) -> None:
+    """Under the bars, what the two lines mean: "sign" starts at the threshold (a longer winning capsule is
+    answered), "none" ends at the rule's none_below (all capsules shorter: no sign); between them is "?"."""
+    size = 0.35 * s
+    sign_w = cv2.getTextSize("sign", FONT, size, _line(s))[0][0]
+    sign_x = min(tx + int(2 * s), right - sign_w)
+    _text(img, "sign", (sign_x, base), size, UNSURE, _line(s))
+    if nx is not None:
+        none_w = cv2.getTextSize("none", FONT, size, _line(s))[0][0]
+        none_x = max(left - int(round(4 * s)), min(nx - none_w - int(2 * s), sign_x - none_w - int(3 * s)))
+        _text(img, "none", (none_x, base), size, NONE, _line(s))
 
 
 def decision_lines(view: HandView) -> list[str]:
@@ -286,10 +342,11 @@ def _paste(img: np.ndarray, picture: np.ndarray, x: int, y: int, side: int) -> N
 
 
 def draw_status(img: np.ndarray, fps: float | None, paused: bool = False, note: str | None = None) -> None:
-    """FPS in the top-right corner; PAUSED and short notes (e.g. "saved shot.png") at the bottom."""
+    """The processing rate in the top-right corner (frames this machine recognised per second, not the
+    video's own rate); PAUSED and short notes (e.g. "saved shot.png") at the bottom."""
     s = scale_for(img.shape)
     if fps is not None:
-        text = f"{fps:5.1f} fps"
+        text = f"processing {fps:.1f} fps"
         (tw, th), _ = cv2.getTextSize(text, FONT, 0.6 * s, _line(s))
         _text(img, text, (img.shape[1] - tw - int(8 * s), th + int(8 * s)), 0.6 * s, TEXT, _line(s))
     bottom = img.shape[0] - int(10 * s)
@@ -301,10 +358,14 @@ def draw_status(img: np.ndarray, fps: float | None, paused: bool = False, note: 
 
 
 def draw_hint(img: np.ndarray, text: str) -> np.ndarray:
-    """A short hint at the bottom centre (the window's "h: keys" when it opens)."""
+    """A short hint at the bottom centre (the window's keys, always there: "q quit  p pause ...")."""
     s = scale_for(img.shape)
-    (tw, _), _ = cv2.getTextSize(text, FONT, 0.5 * s, _line(s))
-    _text(img, text, ((img.shape[1] - tw) // 2, img.shape[0] - int(10 * s)), 0.5 * s, TEXT, _line(s))
+    size = 0.45 * s
+    (tw, _), _ = cv2.getTextSize(text, FONT, size, _line(s))
+    if tw > img.shape[1] - int(16 * s):  # a narrow frame: a smaller font rather than a cut hint
+        size *= (img.shape[1] - int(16 * s)) / tw
+        (tw, _), _ = cv2.getTextSize(text, FONT, size, _line(s))
+    _text(img, text, (max((img.shape[1] - tw) // 2, 0), img.shape[0] - int(8 * s)), size, TEXT, _line(s))
     return img
 
 

@@ -15,7 +15,7 @@ units of the hand's size (the side of its landmarks' bounding box, the box the c
 
 The reference is the detection the answer was computed for, never the previous frame, so slow
 drift adds up and is caught. The handedness must match, and an answer serves at most `max_age`
-frames before it is computed afresh. The tolerances are measured (README.md, "Live"): the reuse
+frames before it is computed afresh. The tolerances are measured (docs/LIVE.md, "Do no work twice"): the reuse
 loop's answers equal the full-work loop's on the benchmark clips.
 
 The cached answer is opaque: whatever per-hand outputs the classifier step returns (lengths,

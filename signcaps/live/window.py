@@ -4,8 +4,9 @@ A consumer of the loop's frames like the video writer (`writers.py`): the loop h
 annotated frame and gets back what the user asked for (quit, screenshot, pause). `collect`
 uses `why_no_window` too, to preview without pulling in the live loop.
 
-Keys (`KEYS`, listed in the window by h): q or Esc quits, s saves a screenshot, p pauses
-(s and q work while paused), f toggles fullscreen, h shows the keys.
+Keys (`KEYS`, listed in the window by h; `KEY_HINT` stays at the bottom of the window, so a
+person who has never read the docs sees how to leave): q or Esc quits, s saves a screenshot,
+p pauses (s and q work while paused), f toggles fullscreen, h shows the keys.
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ KEYS = (
     ("f", "fullscreen on / off"),
     ("h", "show / hide these keys"),
 )
-HINT_SECONDS = 5.0  # how long a new window shows "h: keys"
+KEY_HINT = "q quit  p pause  s save  f fullscreen  h keys"  # drawn in the window only, never in videos or shots
 
 
 def screen_size() -> tuple[int, int] | None:
@@ -128,7 +129,6 @@ class Window:
     open: bool = False
     fullscreen: bool = False
     help: bool = False
-    _opened_at: float = 0.0
 
     def show(self, image: np.ndarray) -> bool:
         try:
@@ -136,7 +136,6 @@ class Window:
                 cv2.namedWindow(self.name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
                 cv2.resizeWindow(self.name, *fit_size((image.shape[1], image.shape[0]), screen_size()))
                 self.open = True
-                self._opened_at = time.monotonic()
             cv2.imshow(self.name, self._decorate(image))
             return True
         except cv2.error:
@@ -144,14 +143,12 @@ class Window:
             return False
 
     def _decorate(self, image: np.ndarray) -> np.ndarray:
-        """The help box, or for a new window a short hint; on a copy, so videos and screenshots stay clean."""
+        """The help box, or the one-line key hint; on a copy, so videos and screenshots stay clean."""
         from signcaps.live.overlay import draw_help, draw_hint
 
         if self.help:
             return draw_help(image.copy(), KEYS)
-        if time.monotonic() - self._opened_at < HINT_SECONDS:
-            return draw_hint(image.copy(), "h: keys")
-        return image
+        return draw_hint(image.copy(), KEY_HINT)
 
     def toggle_fullscreen(self) -> None:
         self.fullscreen = not self.fullscreen
@@ -175,7 +172,6 @@ class Window:
             return 255
         if key == ord("h"):
             self.help = not self.help
-            self._opened_at = 0.0  # the hint has done its job
             return 255
         return key
 
