@@ -1,6 +1,8 @@
-"""The README's picture of the live window (docs/live-window.png), rendered from a real shared photo.
+"""The README's pictures of the live window (docs/live-window.png, docs/live-letters.png), rendered
+from real shared photos.
 
     PYTHONPATH=. python tests/screenshot.py docs/live-window.png
+    PYTHONPATH=. python tests/screenshot.py docs/live-letters.png --signs letters
 
 One digit photo of ../shared (3/IMG_1121.JPG, a participant of the test split) is pasted onto a
 640x480 frame as in the live tests' clips (tests/videos.py), the real hand model finds the hand,
@@ -23,8 +25,29 @@ PHOTO = (3, "IMG_1121.JPG")
 FRAMES = 12  # frames timed for the processing rate in the corner
 
 
-def render(classifier=None, photo: tuple[int, str] = PHOTO, frames: int = FRAMES) -> np.ndarray:
-    """The annotated 640x480 frame with the window's key hint, as BGR."""
+LETTER = ("valid", "Y", "Y0")  # a held-out letter photo (no model trained on valid/)
+
+
+def letter_frame(letter: tuple[str, str, str] = LETTER, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """A held-out letter photo, its 4:3 squash undone, centred on a frame of its own wall colour (BGR)."""
+    from signcaps.data.crops import stretch
+
+    split, name, original = letter
+    path = sorted((videos.DATASET.parent / "asl-letters" / split / name).glob(f"{original}_jpg.rf.*.jpg"))[0]
+    photo = stretch(cv2.imread(str(path), cv2.IMREAD_COLOR), 0.75)
+    scale = size[1] / photo.shape[0]
+    photo = cv2.resize(photo, (int(photo.shape[1] * scale), size[1]), interpolation=cv2.INTER_AREA)
+    frame = np.empty((size[1], size[0], 3), np.uint8)
+    frame[:] = videos.background_colour(photo)
+    x0 = (size[0] - photo.shape[1]) // 2
+    frame[:, x0:x0 + photo.shape[1]] = photo
+    return frame
+
+
+def render(classifier=None, photo: tuple[int, str] = PHOTO, frames: int = FRAMES,
+           image: np.ndarray | None = None) -> np.ndarray:
+    """The annotated 640x480 frame with the window's key hint, as BGR (`image`: this frame instead
+    of the digit photo)."""
     from signcaps.hands.detector import HandDetector
     from signcaps.live.capture import Frame
     from signcaps.live.loop import LiveConfig, Recogniser, _detect_config, annotate
@@ -35,7 +58,8 @@ def render(classifier=None, photo: tuple[int, str] = PHOTO, frames: int = FRAMES
     classifier = classifier or load_classifier(None)
     cfg = LiveConfig().check()
     recogniser = Recogniser(classifier, cfg)
-    image = videos.compose(videos.dataset_photo(photo[0], photo[1]), (640, 480), (400, 270), 2.3)
+    if image is None:
+        image = videos.compose(videos.dataset_photo(photo[0], photo[1]), (640, 480), (400, 270), 2.3)
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     with HandDetector(videos.HAND_MODEL, _detect_config(classifier, cfg.hands), mode="video") as detector:
         started = time.perf_counter()
@@ -47,11 +71,17 @@ def render(classifier=None, photo: tuple[int, str] = PHOTO, frames: int = FRAMES
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1:] != ["--signs", "letters"]):
+        print(__doc__.strip().splitlines()[3].strip(), file=sys.stderr)
         return 2
     target = Path(argv[0])
-    cv2.imwrite(str(target), render(), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if len(argv) == 3:
+        from signcaps.runtime.classifier import load_classifier
+
+        shown = render(load_classifier(None, signs="letters"), image=letter_frame())
+    else:
+        shown = render()
+    cv2.imwrite(str(target), shown, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"{target}: {target.stat().st_size / 1000:.0f} kB")
     return 0
 
