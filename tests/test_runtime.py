@@ -128,7 +128,7 @@ def test_default_model(monkeypatch, tmp_path, real_image):
     path = runtime.default_model_path()
     assert (path.name == "default_model.onnx" and path.parent.name == "resources"
             and path.parent.parent.name == "signcaps")
-    monkeypatch.setattr(runtime, "default_model_path", lambda: tmp_path / "default_model.onnx")
+    monkeypatch.setattr(runtime, "default_model_path", lambda signs=None: tmp_path / "default_model.onnx")
     with pytest.raises(UserError, match=r"no default model shipped; pass --model PATH"):
         runtime.load_classifier(None)
     result = CliRunner().invoke(app, ["predict", str(real_image)])
