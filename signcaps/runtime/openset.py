@@ -169,7 +169,8 @@ def evaluation_sets(classifier: Any, recipe: Recipe, hand_model: str | Path | No
     classes = [c for c in classifier.classes if c != classifier.rule.none_class]
     scan = scan_folder(recipe.data.root, classes)
     labels = np.array([label for _, label in scan.files], np.int64)
-    index = split_indices([str(p.relative_to(scan.root)) for p, _ in scan.files], labels, recipe.data)["test"]
+    index = split_indices([str(p.relative_to(scan.root)) for p, _ in scan.files], labels, recipe.data,
+                          root=scan.root)["test"]
     test_scan = replace(scan, files=[scan.files[i] for i in index])
     parts = [("test participants", test_scan)]
     neg = recipe.negatives

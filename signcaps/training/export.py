@@ -420,11 +420,11 @@ def calibration_crops(recipe: Recipe, classes: list[str], hand_model: str | None
     from signcaps.training.infer import inputs_of
 
     try:
-        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
-                              classes=classes, show_progress=show_progress)
+        crops, scan, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
+                                 classes=classes, show_progress=show_progress)
     except DatasetError as err:
         raise ExportError(f"int8 calibration needs the training data of the checkpoint: {err}") from None
-    train = crops.subset(split_indices(crops.paths, crops.labels, recipe.data)["train"])
+    train = crops.subset(split_indices(crops.paths, crops.labels, recipe.data, root=scan.root)["train"])
     if len(train) == 0:
         raise ExportError(f"int8 calibration: the training split of {recipe.data.root} is empty")
     rng = np.random.default_rng(0)

@@ -177,13 +177,13 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
     def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
         if info.is_main and missing_signs(recipe.negatives, scan_folder(recipe.data.root).classes) == []:
             negative_subsets(recipe.negatives.root)  # a missing dataset fails now, not after minutes of cropping
-        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
-                              show_progress=progress)
+        crops, scan, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
+                                 show_progress=progress)
         external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
                                      hand_model, show_progress=progress, warn=warn)
         if recipe.negatives.mode == "off":  # a none/ folder is left out too
             crops = crops.subset(np.flatnonzero(~crops.negative))
-        index = split_indices(crops.paths, crops.labels, recipe.data, warn=warn)
+        index = split_indices(crops.paths, crops.labels, recipe.data, warn=warn, root=scan.root)
         parts = {}
         for split in ("train", "val", "test"):
             extra = external.get(split)
