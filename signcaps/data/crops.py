@@ -351,14 +351,33 @@ def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cf
                  f"this dataset has no {', '.join(unknown)}: its photos are left out of the negatives (set "
                  f"negatives.root to photos of hands that sign none of your classes, or put them in a none/ folder)")
         return {}
+    subsets = installed_negatives(neg_cfg.root, warn)
+    if subsets is None:
+        return {}
     signs = {folder: classes.index(str(name)) for folder, name in neg_cfg.signs.items()}
     out = {}
-    for split, folder in negative_subsets(neg_cfg.root).items():
+    for split, folder in subsets.items():
         scan = scan_negative_folder(folder, tuple(neg_cfg.classes), neg_cfg.stretch_x, signs, classes)
         crops, _ = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, show_progress=show_progress)
         crops.paths = [f"{folder.name}/{p}" for p in crops.paths]
         out[split] = crops
     return out
+
+
+def installed_negatives(root: str, warn: Callable[[str], None] | None = None) -> dict[str, Path] | None:
+    """`negative_subsets` of `negatives.root`, or None (and one warning) when it names a registered dataset
+    that is not installed: a user's own folder trains without the default recipe's letters rather than
+    fail for a dataset they never asked for (issue 29); a folder path that is not there stays an error."""
+    from signcaps.data.datasets import DatasetNotInstalled, data_home, dataset_key
+
+    try:
+        return negative_subsets(root)
+    except DatasetNotInstalled:
+        if warn:
+            warn(f"negatives.root {root} (dataset {dataset_key(root)}) is not installed in {data_home()}: training "
+                 f"without its photos as negatives (your none/ folder and the synthetic hands still teach \"none\"); "
+                 f"`signcaps data fetch {dataset_key(root)}` adds them, --set negatives.root=null silences this")
+        return None
 
 
 def _cached_crops(path: Path, refresh: bool) -> CropSet | None:

@@ -289,13 +289,13 @@ def split_negatives(classifier: Any, recipe: Recipe, split: str, hand_model: str
                     show_progress: bool = True) -> ScoredSet | None:
     """The external negatives held out as `split` (`val`: its valid/ folder, `test`: test/), scored by
     the model: what `eval` and `calibrate` add to a split of the model's own data. None without them."""
-    from signcaps.data.crops import crops_of
-    from signcaps.data.folders import negative_subsets, scan_negative_folder
+    from signcaps.data.crops import crops_of, installed_negatives
+    from signcaps.data.folders import scan_negative_folder
 
     neg = recipe.negatives
     if not neg.root or split not in ("val", "test"):
         return None
-    folder = negative_subsets(neg.root).get(split)
+    folder = (installed_negatives(neg.root) or {}).get(split)  # not installed: judged without them
     if folder is None:
         return None
     scan = scan_negative_folder(folder, tuple(neg.classes), neg.stretch_x)

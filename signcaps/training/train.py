@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
 from signcaps.data.crops import CropSet, concat_crops, prepare, prepare_negatives
-from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError, missing_signs, negative_subsets, scan_folder
+from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError
 from signcaps.data.splits import split_indices, split_record
 from signcaps.models.capsules import margin_loss, reconstruction_loss
 from signcaps.models.checkpoint import (
@@ -175,8 +175,6 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
         if info.is_main else None
 
     def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
-        if info.is_main and missing_signs(recipe.negatives, scan_folder(recipe.data.root).classes) == []:
-            negative_subsets(recipe.negatives.root)  # a missing dataset fails now, not after minutes of cropping
         crops, scan, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
                                  show_progress=progress)
         external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
