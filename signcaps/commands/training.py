@@ -65,6 +65,21 @@ def train_command(
              f"{summary['test_acc']:.2%}" if summary["test_acc"] is not None else "-"]]
     out.print(table("training result", ["model", "params", "epochs", "s/epoch", "train s", "val acc", "test acc"],
                     rows))
+    print_rule_rates(summary.get("test_rule"), "test split")
+
+
+def print_rule_rates(rates: dict[str, Any] | None, where: str) -> None:
+    """The rule's two rates on a split (`signs.verdicts`), and the warning when it refuses its own signs."""
+    from rich.text import Text
+
+    from signcaps.signs.verdicts import describe, refusal_warning
+
+    if not rates:
+        return
+    out.print(describe(rates, where), highlight=False, markup=False, soft_wrap=True)
+    warning = refusal_warning(rates, where)
+    if warning:
+        err.print(Text.assemble(("warning:", "bold yellow"), f" {warning}"), highlight=False, soft_wrap=True)
 
 
 @user_errors

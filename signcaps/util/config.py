@@ -137,6 +137,10 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 40
+    # Small datasets: epochs are raised until training takes at least this many optimizer steps (a 90-photo
+    # set makes 2 batches an epoch: 40 epochs were 80 steps, too few to learn anything; issue 25). An
+    # explicit epochs value (--epochs, --set train.epochs=) trains exactly that many unless min_steps is set too.
+    min_steps: int = 0
     batch_size: int = 64
     lr: float = 2e-3
     lr_min: float = 2e-5
@@ -319,6 +323,9 @@ def load_recipe(path: str | Path | None, overrides: list[str] | None = None,
         apply_override(sections, item)
     for key, value in (values or {}).items():
         _set(sections, key.split("."), value, key)
+    given = {item.split("=", 1)[0].strip() for item in overrides or []} | set(values or {})
+    if "train.epochs" in given and "train.min_steps" not in given and isinstance(sections.get("train"), dict):
+        sections["train"]["min_steps"] = 0  # epochs asked for by name: exactly that many
     return recipe_from_dict(sections)
 
 
@@ -444,7 +451,8 @@ CHECKS: dict[str, Check] = {
     "negatives.mode": one_of("off", "short", "class"), "negatives.stretch_x": between(0.25, 4),
     "negatives.synthetic": between(0, 8), "negatives.weight": between(0, 100),
     "negatives.accept": UNIT, "negatives.none_below": UNIT, "negatives.max_pose_error": between(0, 100, lo_open=True),
-    "train.epochs": between(1, 100_000), "train.batch_size": between(1, 65_536),
+    "train.epochs": between(1, 100_000), "train.min_steps": between(0, 10_000_000),
+    "train.batch_size": between(1, 65_536),
     "train.lr": between(0, 10, lo_open=True), "train.lr_min": between(0, 10),
     "train.weight_decay": between(0, 10), "train.recon_weight": between(0, 1000),
     "train.pose_recon_weight": between(0, 1000),
