@@ -258,10 +258,27 @@ def epoch_items(crops: CropSet, recipe: Recipe, kinds: tuple[str, ...]) -> int:
     return len(crops) + (int(round(int((~crops.negative).sum()) * neg.synthetic)) if synthetic else 0)
 
 
-def small_set_recipe(recipe: Recipe, items: int, say: Callable[[str], None] | None = None) -> Recipe:
-    """The recipe with enough epochs for `train.min_steps` optimizer steps over `items` per epoch, and
-    `say` told so: a recipe tuned on thousands of photos gives a 90-photo set 2 batches an epoch, and
-    its 40 epochs (80 steps) left every capsule short: 14 of 15 held-out signs said "none" (issue 25)."""
+def balanced_recipe(recipe: Recipe, crops: CropSet, items: int, say: Callable[[str], None] | None = None) -> Recipe:
+    """The recipe with `negatives.weight` lowered so that the negatives of an epoch (real ones and the
+    synthetic ones, `items` in all with the signs) weigh at most `negatives.balance` times its signs."""
+    neg = recipe.negatives
+    signs = int((~crops.negative).sum())
+    negatives = items - signs
+    if neg.balance <= 0 or neg.mode == "off" or not signs or negatives * neg.weight <= neg.balance * signs:
+        return recipe
+    weight = neg.balance * signs / negatives
+    if say:
+        say(f"class balance: {negatives} negatives beside {signs} signs; each negative weighs {weight:.3g} instead "
+            f"of {neg.weight:g} (negatives.balance {neg.balance:g})")
+    return dataclasses.replace(recipe, negatives=dataclasses.replace(neg, weight=weight))
+
+
+def small_set_recipe(recipe: Recipe, crops: CropSet, items: int, say: Callable[[str], None] | None = None) -> Recipe:
+    """The recipe, class-balanced (`balanced_recipe`), with enough epochs for `train.min_steps` optimizer
+    steps over `items` per epoch, and `say` told so: a recipe tuned on thousands of photos gives a
+    90-photo set 2 batches an epoch, and its 40 epochs (80 steps) left every capsule short: 14 of 15
+    held-out signs said "none" (issue 25)."""
+    recipe = balanced_recipe(recipe, crops, items, say)
     cfg = recipe.train
     batches = max(1, math.ceil(items / cfg.batch_size))
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / batches))
@@ -340,7 +357,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
 
     seed_everything(cfg.seed)
     model = build_model(recipe.model, recipe.crop, len(classes)).to(device)
-    recipe = small_set_recipe(recipe, epoch_items(train_set, recipe, tuple(model.inputs)),
+    recipe = small_set_recipe(recipe, train_set, epoch_items(train_set, recipe, tuple(model.inputs)),
                               (lambda msg: console.print(msg, markup=False, highlight=False)) if info.is_main else None)
     cfg = recipe.train
     step = TrainStep(model, recipe).to(device)
