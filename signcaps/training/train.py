@@ -453,7 +453,7 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
                       wall_seconds=time.perf_counter() - run_started)
 
 
-def test_rule_rates(state: dict[str, Any], lengths: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+def rule_rates_on(state: dict[str, Any], lengths: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """The checkpoint's rejection rule (what export ships) on the test split (`verdicts.rule_rates`); the
     pose-error limit, when the rule has one, is left out here (the ONNX export's own report applies it)."""
     from signcaps.signs.rejection import RejectionRule
@@ -527,7 +527,7 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         lengths = predict_lengths(model, inputs_of(test_set, recipe), device)
         scores = validation_scores(lengths, test_set.labels, recipe.negatives.mode)
         refused = scores["val_refused"]
-        rates = test_rule_rates(best, lengths, test_set.labels)
+        rates = rule_rates_on(best, lengths, test_set.labels)
         pred = lengths[~test_set.negative, :len(crops.classes)].argmax(1)
         report = classification_report(signs.labels, pred, crops.classes)
         plot_confusion(report, run_dir / "confusion.png", f"{recipe.model.name} test (unseen participants)")
