@@ -94,3 +94,18 @@ def test_a_small_set_trains_enough_steps_and_reports_the_rule_on_its_test_split(
                    "--none-below", "0"])
     assert relaxed.code == 0 and "refuses" not in relaxed.output  # every hand shown: nothing to warn about
     assert "signs accepted and right" in flat(relaxed.output)
+
+
+def test_the_recipes_letters_are_negatives_for_any_sign_set_but_its_own_signs():
+    """The default recipe's ASL letters were chosen for the digits; a user's letters A, B, C get every
+    other letter the recipe names as negatives, a partial digit set keeps V = 2 and O = 0 as its signs."""
+    from signcaps.data.folders import negative_folders
+    from signcaps.util.config import load_recipe
+
+    neg = load_recipe("fused-capsnet").negatives
+    digits = [str(d) for d in range(10)]
+    assert negative_folders(neg, digits) == (tuple(neg.classes), {"V": 2, "W": 6, "F": 9, "O": 0})  # as shipped
+    folders, signs = negative_folders(neg, ["A", "b", "C"])
+    assert signs == {} and not {"A", "B", "C"} & set(folders) and {"L", "V", "W", "F", "O"} <= set(folders)
+    folders, signs = negative_folders(neg, ["0", "1", "2", "3", "4"])
+    assert signs == {"V": 2, "O": 0} and {"W", "F"} <= set(folders) and not {"V", "O"} & set(folders)

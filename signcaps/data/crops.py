@@ -24,6 +24,7 @@ from signcaps.data.folders import (
     FolderScan,
     fingerprint,
     missing_signs,
+    negative_folders,
     negative_subsets,
     scan_folder,
     scan_negative_folder,
@@ -341,27 +342,24 @@ def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cf
     External negatives are made for one sign set: the default recipe's ASL letters are no digit, and
     its letters V, W, F, O are the digits 2, 6, 9, 0 (`negatives.signs`). A user's own signs are other
     signs: when the dataset lacks a class that `negatives.signs` names, every letter the recipe names
-    (`negatives.classes` and the `signs` folders) that is none of the dataset's classes is a negative,
-    and `warn` says which: without photos of other real hands, a small custom model accepted L as A at
-    0.74 (issue 25). The dataset's own none/ folder and the synthetic negatives stay as they are."""
+    (`negatives.classes`, and the `signs` folders of classes the dataset lacks) that is none of the
+    dataset's classes is a negative, and `warn` says which: without photos of other real hands, a small
+    custom model accepted L as A at 0.74 (issue 25). The `signs` folders of classes the dataset has stay
+    those signs; the dataset's own none/ folder and the synthetic negatives stay as they are."""
     unknown = missing_signs(neg_cfg, classes)
     if unknown is None:
         return {}
     subsets = installed_negatives(neg_cfg.root, warn)
     if subsets is None:
         return {}
-    folders, signs = tuple(neg_cfg.classes), {}
+    folders, signs = negative_folders(neg_cfg, classes)
     if unknown:
-        own = {str(c).casefold() for c in classes}
-        folders = tuple(f for f in dict.fromkeys([*neg_cfg.classes, *neg_cfg.signs]) if f.casefold() not in own)
         if warn:
             warn(f"negatives.root {neg_cfg.root} was made for the digits ({', '.join(unknown)} are not among your "
                  f"classes): its photos of {', '.join(folders)} train as hands that sign none of your classes "
                  f"(set negatives.classes to choose others, negatives.root=null to leave them out)")
-        if not folders:
+        if not folders and not signs:
             return {}
-    else:
-        signs = {folder: classes.index(str(name)) for folder, name in neg_cfg.signs.items()}
     out = {}
     for split, folder in subsets.items():
         scan = scan_negative_folder(folder, folders, neg_cfg.stretch_x, signs, classes)
