@@ -65,7 +65,7 @@ def test_names_that_carry_nothing_warn_and_near_identical_images_are_grouped(tmp
     paths, labels = scanned(root)
     warned: list[str] = []
     splits = split_indices(paths, labels, DataConfig(), warn=warned.append, root=root)
-    assert len(warned) == 1 and "91 of 91 file names carry no recording" in warned[0]
+    assert len(warned) == 1 and "91 of 91 file names carry neither recordings" in warned[0]
     where = owners(paths, splits, lambda p: p)
     assert where[photo.relative_to(root).as_posix()] == where["A/zz-resent.jpg"]
     groups = near_identical_groups([root / p for p in paths])

@@ -87,8 +87,8 @@ def split_indices(paths: list[str], labels: np.ndarray, cfg: DataConfig,
     if cfg.split == "participant":
         groups, unnamed = name_groups(paths, labels, root)
         if unnamed:
-            warn(f"{unnamed} of {len(paths)} file names carry no recording (collect's <date>-<time>-<i>), "
-                 "participant number (IMG_123) or copy name (<photo>_jpg.rf.<hash>): they are grouped only "
+            warn(f"{unnamed} of {len(paths)} file names carry neither recordings (collect's <date>-<time>-<i>), "
+                 "participant numbers (IMG_123) nor copy names (<photo>_jpg.rf.<hash>): they are grouped only "
                  f"where the images are near-identical{'' if root else ' (not checked here)'}, so photos of one "
                  "person or session may sit in train and test (data.split=group with data.group_pattern groups them)")
     elif cfg.split == "group":

@@ -178,11 +178,12 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
     def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
         crops, scan, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
                                  show_progress=progress)
-        external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
-                                     hand_model, show_progress=progress, warn=warn)
         if recipe.negatives.mode == "off":  # a none/ folder is left out too
             crops = crops.subset(np.flatnonzero(~crops.negative))
         index = split_indices(crops.paths, crops.labels, recipe.data, warn=warn, root=scan.root)
+        check_sign_split(crops, index, recipe)  # before minutes of cropping external negatives
+        external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
+                                     hand_model, show_progress=progress, warn=warn)
         parts = {}
         for split in ("train", "val", "test"):
             extra = external.get(split)
@@ -196,6 +197,16 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
     if not info.is_main:
         result = load(False)
     return result
+
+
+def check_sign_split(crops: CropSet, index: dict[str, np.ndarray], recipe: Recipe) -> None:
+    """DatasetError when the split leaves no sign to train on or to validate with: negatives (the folder's
+    none/, external ones) cannot stand in for them."""
+    signs = {part: int((~crops.negative[index[part]]).sum()) for part in ("train", "val")}
+    if not signs["train"] or not signs["val"]:
+        raise DatasetError(f"the {recipe.data.split} split of {len(crops)} usable images left {signs['train']} signs "
+                           f"for training and {signs['val']} for validation; add data or change "
+                           f"data.val_fraction/test_fraction")
 
 
 def _as_negatives_of(negatives: CropSet, crops: CropSet) -> CropSet:
