@@ -122,7 +122,7 @@ def test_splits_that_cannot_be_grouped_warn():
     assert "only 2 recording" in warned[-1] and len(split["test"]) > 0  # by image, and said so
     names = [f"{c}/hand-{c}-{letter}.jpg" for c in "ab" for letter in "xyzuvw"]
     split_indices(names, np.array([0] * 6 + [1] * 6), DataConfig(), warn=warned.append)
-    assert "neither recordings" in warned[-1]
+    assert "12 of 12 file names carry neither recordings" in warned[-1]
 
 
 def test_the_digits_participant_split_is_unchanged():

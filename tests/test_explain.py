@@ -28,6 +28,13 @@ def test_perturbation_grid_and_reconstruction(tiny_runs):
     centre = grid[:, 5]  # delta 0: every row is the plain reconstruction
     assert np.allclose(centre, recon[0][None], atol=1e-6)
     assert not np.allclose(grid[:, 0], grid[:, -1])  # perturbing does change the picture
+    from signcaps.training.explain import dimension_changes, rank_dimensions
+
+    change = dimension_changes(grid)
+    ranked = rank_dimensions(grid)
+    assert len(ranked) == 5 and change[ranked[0]] == change.max()
+    assert list(change[ranked]) == sorted(change[ranked], reverse=True)
+    assert change[ranked[-1]] >= np.sort(change)[-5]  # the five largest, best first
 
 
 def test_explain_writes_png_of_layout_size(tiny_runs, photo, tmp_path):
@@ -37,11 +44,12 @@ def test_explain_writes_png_of_layout_size(tiny_runs, photo, tmp_path):
     assert "predicted" in result.stdout and str(png) in result.stdout.replace("\n", "")
     image = cv2.imread(str(png))
     # layout for 32x32 crops: cells 32*3 = 96 px, gaps 4, row labels 56, column labels 24, caption 24,
-    # header images 2 cells; 11 columns, 16 rows
+    # header images 2 cells; 11 columns, 5 rows (the dimensions that change the reconstruction most)
     cell, pad = 96, 4
     width = 56 + 11 * cell + 12 * pad
-    height = (pad + 24 + 2 * cell + pad) + 24 + 16 * (cell + pad) + pad
-    assert image.shape == (height, width, 3) == (1852, 1160, 3)
+    height = (pad + 24 + 2 * cell + pad) + 24 + 5 * (cell + pad) + pad
+    assert image.shape == (height, width, 3) == (752, 1160, 3)
+    assert "dimensions that change the image decoding most" in result.stdout
 
 
 def test_explain_rejects_cnn_and_handless_images(tiny_runs, photo, tmp_path):

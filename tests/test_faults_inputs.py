@@ -230,10 +230,13 @@ def test_class_folders_and_files_with_non_ascii_digits(tmp_path):
         (plain / str(digit)).mkdir(parents=True)
         for j, image in enumerate(digit_images(digit, 2)):
             shutil.copy(image, plain / str(digit) / f"IMG_{ODD_DIGITS[j]}.JPG")
-    attempt("train", "a participant split of files numbered only with non-ASCII digits (IMG_².JPG)",
-            lambda: cli(["train", "--data", plain, "--set", "data.split=participant", "--set",
-                         f"data.cache_dir={tmp_path / 'cache'}", "--run-dir", tmp_path / "run"]),
-            message="participant numbers", absent=[tmp_path / "run"], cls="digits")
+    # no number the participant rule can read: grouped by near-identical images, with a warning that says so
+    outcome = attempt("train", "a participant split of files numbered only with non-ASCII digits (IMG_².JPG)",
+                      lambda: cli(["train", "--data", plain, "--set", "data.split=participant", "--set",
+                                   f"data.cache_dir={tmp_path / 'cache'}", "--set", "negatives.root=null",
+                                   "--epochs", "1", "--run-dir", tmp_path / "run"]),
+                      code=0, cls="digits", note="split by near-identical images, with a warning")
+    assert "participant numbers" in " ".join(outcome.output.split())
 
 
 @pytest.mark.parametrize("command", ["live", "collect", "bench live"])

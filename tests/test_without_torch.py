@@ -90,6 +90,25 @@ def test_calibrate_eval_prepare_and_doctor_run_without_torch(small):
     assert torch_row["optional"] and not torch_row["ok"] and "signcaps[train]" in torch_row["detail"]
 
 
+def test_explain_runs_on_the_shipped_onnx_without_torch(small):
+    """`explain photo.jpg` explains the shipped model in the base install (issue 25): its figure shows the
+    capsule dimensions that change the reconstruction most, ranked, not a 16 x 11 grid."""
+    import cv2
+
+    from signcaps.runtime.explain_figure import TOP_DIMENSIONS, figure_size
+
+    png = small["root"] / "explained" / "why.png"
+    report = json.loads(_ok(base_cli(["explain", small["photo"], "-o", png, "--json"], small["root"])))
+    assert report["class"] == "7" and report["status"] == "ok" and report["pngs"] == [str(png)]
+    shown = report["dimensions"]["image"]
+    assert len(shown["dims"]) == TOP_DIMENSIONS and shown["change"] == sorted(shown["change"], reverse=True)
+    assert cv2.imread(str(png)).shape[:2] == figure_size(32, TOP_DIMENSIONS)
+    again = small["root"] / "explained" / "again.png"  # the shipped model named as a file: the same answer
+    named = json.loads(_ok(base_cli(["explain", ROOT / "signcaps" / "resources" / "default_model.onnx", small["photo"],
+                                     "-o", again, "--json"], small["root"])))
+    assert named["lengths"] == report["lengths"] and again.is_file()
+
+
 @pytest.mark.parametrize("args", [["train", "--epochs", "1"], ["export", "x.pt", "-o", "x.onnx"],
                                   ["eval", "x.pt"], ["explain", "x.pt", "x.jpg"], ["robustness", "a.pt"],
                                   ["models", "list"]])

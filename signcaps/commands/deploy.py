@@ -86,6 +86,9 @@ def export_command(
         out.print(f"rejection rule: {describe_rule(report['rejection'])}; on the {p['samples']} parity crops: "
                   f"{counts['ok']} ok, {counts['uncertain']} uncertain, {counts['none']} none",
                   highlight=False, soft_wrap=True, markup=False)
+        from signcaps.signs.verdicts import describe
+
+        out.print(describe(report["rule_rates"], f"{p['split']} split"), highlight=False, soft_wrap=True, markup=False)
         if "int8" in report:
             f, q = report["float"], report["int8"]
             split = p["split"]

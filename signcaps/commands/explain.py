@@ -6,7 +6,16 @@ from typing import Any, Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, print_table, table, user_errors
+from signcaps.commands.common import (
+    HandModelOption,
+    JsonOption,
+    SignsOption,
+    out,
+    print_json,
+    print_table,
+    table,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -16,29 +25,46 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def explain_command(
-    checkpoint: Path = typer.Argument(..., help="best.pt / last.pt of a capsule-network run"),
-    image: Path = typer.Argument(..., help="a photo with one hand showing a digit"),
+    first: Path = typer.Argument(..., metavar="[MODEL] IMAGE",
+                                 help="a photo with one hand; before it, optionally the model: an exported .onnx "
+                                      "(default: the shipped model; no torch needed) or a capsule network's "
+                                      "best.pt / last.pt"),
+    second: Optional[Path] = typer.Argument(None, hidden=True),
     output: Optional[Path] = typer.Option(None, "--out", "-o",
-                                          help="PNG to write (default: explain-<image>.png beside the checkpoint)"),
+                                          help="PNG to write (default: explain-<image>.png beside the model; in this "
+                                               "folder for the shipped one)"),
     fallback: bool = typer.Option(False, "--fallback", help="use the centre square of the image when no hand is found"),
     threshold: Optional[float] = typer.Option(None, "--threshold",
                                               help="the rejection rule's threshold ('?' below it); default: the "
-                                                   "checkpoint's rule (0.6 without one)"),
+                                                   "model's rule (0.6 without one)"),
     hand_model: Optional[str] = HandModelOption,
+    signs: Optional[str] = SignsOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Reconstruction from the winning capsule and the 16 x 11 capsule-dimension perturbation grid, as one PNG,
-    with the rejection rule's answer: for pose models the decoded skeleton over the observed one, the decision,
-    its reason and the pose error written on it (why a hand is refused)."""
-    from signcaps.util.environment import require_training_extra
+    """Reconstruction from the winning capsule and the capsule dimensions that change it most (perturbed by
+    -0.25 .. +0.25), as one PNG, with the rejection rule's answer; for a pose checkpoint also the decoded
+    skeleton over the observed one with the decision, its reason and the pose error (why a hand is refused)."""
+    model, image = (first, second) if second is not None else (None, first)
+    if model is not None and model.suffix.lower() != ".onnx":
+        from signcaps.util.environment import require_training_extra
 
-    require_training_extra("explain")
-    from signcaps.training.explain import explain_image
+        require_training_extra("explain")
+        from signcaps.training.explain import explain_image
 
-    result = explain_image(checkpoint, image, output, hand_model=hand_model, fallback=fallback, threshold=threshold)
+        result = explain_image(model, image, output, hand_model=hand_model, fallback=fallback, threshold=threshold)
+    else:
+        from signcaps.runtime.explain import explain_onnx
+
+        result = explain_onnx(model, image, output, hand_model=hand_model, fallback=fallback, threshold=threshold,
+                              signs=signs)
     if json_out:
         print_json(result)
         return
+    print_explained(result)
+
+
+def print_explained(result: dict[str, Any]) -> None:
+    """The lengths table, the rule's answer and which dimensions the grid shows (and how much they move)."""
     lengths = result["lengths"]
     rows = [[name, f"{value:.4f}", "◀" if name == result["class"] else ""] for name, value in lengths.items()]
     print_table(table("capsule lengths", ["class", "length", "predicted"], rows))
@@ -48,6 +74,14 @@ def explain_command(
     pose = f", pose error {result['pose_error']:.3f}" if result["pose_error"] is not None else ""
     out.print(f"predicted {result['class']} (length {lengths[result['class']]:.3f}, {where}); rule: {answer}{pose}; "
               f"explanation: {', '.join(result['pngs'])}", highlight=False, markup=False, soft_wrap=True)
+    for kind, shown in result.get("dimensions", {}).items():
+        unit, scale = ("grey levels", 255.0) if kind == "image" else ("% of the hand size", 100.0)
+        moves = ", ".join(f"d{d} {c * scale:.1f}" for d, c in zip(shown["dims"], shown["change"]))
+        out.print(f"{kind} grid: the {len(shown['dims'])} dimensions that change the {kind} decoding most (largest "
+                  f"change at +-0.25, {unit}): {moves}" + ("" if shown["visible"] else
+                                                          "; none visibly: this decoder draws nearly the same "
+                                                          f"{kind} whatever the capsule's pose"),
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 @user_errors

@@ -61,12 +61,30 @@ def train_command(
         return  # not rank 0
     if json_out:
         print_json({k: v for k, v in summary.items() if k != "history"})
+        print_rule_rates(summary.get("test_rule"), "test split", warn_only=True)
         return
     rows = [[summary["model"], f"{summary['params']:,}", summary["epochs"], f"{summary['seconds_per_epoch']:.1f}",
              f"{summary['train_seconds']:.0f}", f"{summary['best_val_acc']:.2%}",
              f"{summary['test_acc']:.2%}" if summary["test_acc"] is not None else "-"]]
     print_table(table("training result", ["model", "params", "epochs", "s/epoch", "train s", "val acc", "test acc"],
                     rows))
+    print_rule_rates(summary.get("test_rule"), "test split")
+
+
+def print_rule_rates(rates: dict[str, Any] | None, where: str, warn_only: bool = False) -> None:
+    """The rule's two rates on a split (`signs.verdicts`), and the warning (on stderr, also beside --json)
+    when it refuses most of its own signs."""
+    from rich.text import Text
+
+    from signcaps.signs.verdicts import describe, refusal_warning
+
+    if not rates:
+        return
+    if not warn_only:
+        out.print(describe(rates, where), highlight=False, markup=False, soft_wrap=True)
+    warning = refusal_warning(rates, where)
+    if warning:
+        err.print(Text.assemble(("warning:", "bold yellow"), f" {warning}"), highlight=False, soft_wrap=True)
 
 
 @user_errors

@@ -25,6 +25,7 @@ from signcaps.data.folders import (
     FolderScan,
     fingerprint,
     missing_signs,
+    negative_folders,
     negative_subsets,
     scan_folder,
     scan_negative_folder,
@@ -340,23 +341,30 @@ def prepare_negatives(neg_cfg, classes: list[str], data_cfg: DataConfig, crop_cf
     `negatives.signs` folders with their class); {} without a root. Paths are prefixed with the
     split folder's name, so they stay apart from the dataset's own.
 
-    External negatives are made for one sign set: the default recipe's ASL letters are no digit,
-    but a user's own signs may be letters. When the dataset lacks a class that `negatives.signs`
-    names, they are left out (`warn` says so) and only the dataset's none/ folder and the synthetic
-    negatives remain."""
+    External negatives are made for one sign set: the default recipe's ASL letters are no digit, and
+    its letters V, W, F, O are the digits 2, 6, 9, 0 (`negatives.signs`). A user's own signs are other
+    signs: when the dataset lacks a class that `negatives.signs` names, every letter the recipe names
+    (`negatives.classes`, and the `signs` folders of classes the dataset lacks) that is none of the
+    dataset's classes is a negative, and `warn` says which: without photos of other real hands, a small
+    custom model accepted L as A at 0.74 (issue 25). The `signs` folders of classes the dataset has stay
+    those signs; the dataset's own none/ folder and the synthetic negatives stay as they are."""
     unknown = missing_signs(neg_cfg, classes)
     if unknown is None:
         return {}
+    subsets = installed_negatives(neg_cfg.root, warn)
+    if subsets is None:
+        return {}
+    folders, signs = negative_folders(neg_cfg, classes)
     if unknown:
         if warn:
-            warn(f"negatives.root {neg_cfg.root} was made for signs {sorted(map(str, neg_cfg.signs.values()))}, and "
-                 f"this dataset has no {', '.join(unknown)}: its photos are left out of the negatives (set "
-                 f"negatives.root to photos of hands that sign none of your classes, or put them in a none/ folder)")
-        return {}
-    signs = {folder: classes.index(str(name)) for folder, name in neg_cfg.signs.items()}
+            warn(f"negatives.root {neg_cfg.root} was made for the digits ({', '.join(unknown)} are not among your "
+                 f"classes): its photos of {', '.join(folders)} train as hands that sign none of your classes "
+                 f"(set negatives.classes to choose others, negatives.root=null to leave them out)")
+        if not folders and not signs:
+            return {}
     out = {}
-    for split, folder in negative_subsets(neg_cfg.root).items():
-        scan = scan_negative_folder(folder, tuple(neg_cfg.classes), neg_cfg.stretch_x, signs, classes)
+    for split, folder in subsets.items():
+        scan = scan_negative_folder(folder, folders, neg_cfg.stretch_x, signs, classes)
         crops, _ = crops_of(scan, data_cfg, crop_cfg, detect_cfg, hand_model, show_progress=show_progress)
         crops.paths = [f"{folder.name}/{p}" for p in crops.paths]
         out[split] = crops
@@ -407,6 +415,22 @@ def prepare_joined(join_cfg, classes: list[str], data_cfg: DataConfig, crop_cfg:
         crops.paths = [f"{folder.name}/{p}" for p in crops.paths]
         out[split] = dataclasses.replace(crops, classes=list(classes))
     return out
+
+
+def installed_negatives(root: str, warn: Callable[[str], None] | None = None) -> dict[str, Path] | None:
+    """`negative_subsets` of `negatives.root`, or None (and one warning) when it names a registered dataset
+    that is not installed: a user's own folder trains without the default recipe's letters rather than
+    fail for a dataset they never asked for (issue 29); a folder path that is not there stays an error."""
+    from signcaps.data.datasets import DatasetNotInstalled, data_home, dataset_key
+
+    try:
+        return negative_subsets(root)
+    except DatasetNotInstalled:
+        if warn:
+            warn(f"negatives.root {root} (dataset {dataset_key(root)}) is not installed in {data_home()}: training "
+                 f"without its photos as negatives (your none/ folder and the synthetic hands still teach \"none\"); "
+                 f"`signcaps data fetch {dataset_key(root)}` adds them, --set negatives.root=null silences this")
+        return None
 
 
 def _cached_crops(path: Path, refresh: bool) -> CropSet | None:

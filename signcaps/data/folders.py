@@ -177,3 +177,16 @@ def missing_signs(neg_cfg, classes: list[str]) -> list[str] | None:
     if neg_cfg.mode == "off" or not neg_cfg.root:
         return None
     return sorted({str(c) for c in neg_cfg.signs.values()} - set(classes))
+
+
+def negative_folders(neg_cfg, classes: list[str]) -> tuple[tuple[str, ...], dict[str, int]]:
+    """(folders of `negatives.root` whose photos are negatives, {folder: class index} of those that show one
+    of `classes`) for a dataset with these classes. The recipe's choice as it stands where the dataset has
+    every class `negatives.signs` names (the digits); otherwise every folder it names (`negatives.classes`,
+    and the `signs` folders of classes the dataset lacks) that is none of the dataset's classes."""
+    signs = {folder: classes.index(str(name)) for folder, name in neg_cfg.signs.items() if str(name) in classes}
+    if not missing_signs(neg_cfg, classes):
+        return tuple(neg_cfg.classes), signs
+    own = {str(c).casefold() for c in classes}
+    return tuple(f for f in dict.fromkeys([*neg_cfg.classes, *neg_cfg.signs])
+                 if f not in signs and f.casefold() not in own), signs

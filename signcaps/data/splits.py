@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from signcaps.data.copies import copy_name
 from signcaps.data.folders import NEGATIVE, DatasetError, split_of
 from signcaps.util.config import DataConfig
 
 _NUMBER = re.compile(r"([0-9]+)(?!.*[0-9])")  # ASCII digits: int() of "²" fails
+# A name the participant rule reads: a word and a number (`IMG_1118`), not a hash that holds digits.
+_NUMBERED = re.compile(r"^[^0-9]*[0-9]+$", re.ASCII)
 
 
 def participant_groups(paths: list[str], labels: np.ndarray, max_gap: int = 10) -> np.ndarray:
@@ -62,15 +65,16 @@ def recording_of(rel: str) -> str | None:
 
 
 def split_indices(paths: list[str], labels: np.ndarray, cfg: DataConfig,
-                  warn: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+                  warn: Callable[[str], None] | None = None, root: Path | None = None) -> dict[str, np.ndarray]:
     """Deterministic train/val/test index arrays; grouped splits keep each group on one side.
 
-    `participant` groups a user's own recordings (collect's file names) by recording and the
-    digits dataset by signer. A split that cannot be grouped (stratified on recordings, names
-    without participant or recording, fewer than 3 groups) falls back to, or stays, a split by
-    image, and `warn` is told why: frames of one recording then sit on both sides and the test
-    accuracy says little about a new recording. Negatives of the dataset's own `none/` folder are
-    split like one more class.
+    `participant` groups each file by what its name carries: a recording of `signcaps collect`,
+    the digits dataset's numbered signers, or the original photo of a copy (`A11_jpg.rf.<hash>.jpg`);
+    files whose names carry none of these are grouped only where the images are near-identical (a
+    perceptual hash of the files under `root`), and `warn` says so. A split that cannot be grouped at
+    all (stratified on recordings or copies, fewer than 3 groups) is by image, and `warn` is told why:
+    copies of one photo then sit on both sides and the test accuracy flatters the model. Negatives of
+    the dataset's own `none/` folder are split like one more class.
     """
     warn = warn or (lambda _msg: None)
     published = published_split(paths)
@@ -78,19 +82,18 @@ def split_indices(paths: list[str], labels: np.ndarray, cfg: DataConfig,
         return published
     rng = np.random.default_rng(cfg.split_seed)
     labels = np.where(labels == NEGATIVE, int(labels.max(initial=0)) + 1, labels)
-    recordings = [recording_of(rel) for rel in paths]
     if cfg.split == "stratified":
-        if any(recordings):
-            warn("data.split=stratified puts frames of the same recording into train and test; the test "
-                 "accuracy will flatter the model (data.split=participant groups them by recording)")
+        if any(recording_of(rel) or copy_name(rel) for rel in paths):
+            warn("data.split=stratified puts frames of the same recording (or copies of one photo) into train and "
+                 "test; the test accuracy will flatter the model (data.split=participant groups them)")
         return stratified_split(labels, cfg, rng)
     if cfg.split == "participant":
-        groups = _participant_or_recording_groups(paths, labels, recordings)
-        if groups is None:
-            warn("file names carry neither recordings (collect's <date>-<time>-<i>) nor participant numbers: "
-                 "splitting by image, so near-identical frames may sit in train and test (use "
-                 "data.split=group with data.group_pattern to group them)")
-            return stratified_split(labels, cfg, rng)
+        groups, unnamed = name_groups(paths, labels, root)
+        if unnamed:
+            warn(f"{unnamed} of {len(paths)} file names carry neither recordings (collect's <date>-<time>-<i>), "
+                 "participant numbers (IMG_123) nor copy names (<photo>_jpg.rf.<hash>): they are grouped only "
+                 f"where the images are near-identical{'' if root else ' (not checked here)'}, so photos of one "
+                 "person or session may sit in train and test (data.split=group with data.group_pattern groups them)")
     elif cfg.split == "group":
         if not cfg.group_pattern:
             raise DatasetError("split: group needs data.group_pattern (a regex whose first group names the "
@@ -115,21 +118,39 @@ def published_split(paths: list[str]) -> dict[str, np.ndarray] | None:
     return {k: np.array([i for i, part in enumerate(parts) if part == k], np.int64) for k in ("train", "val", "test")}
 
 
-def _participant_or_recording_groups(paths: list[str], labels: np.ndarray,
-                                     recordings: list[str | None]) -> np.ndarray | None:
-    """Recordings where the names carry them, participant runs of numbered names for the rest;
-    None when some names carry neither."""
-    rest = [i for i, rec in enumerate(recordings) if rec is None]
+def name_groups(paths: list[str], labels: np.ndarray, root: Path | None = None) -> tuple[np.ndarray, int]:
+    """Group ids from what each name carries, and how many names carry nothing.
+
+    Ids in this order: recordings, participant runs of names that are a word and a number
+    (`IMG_1118`: the digits dataset's ids stay what they were), the originals of copies; the rest
+    are grouped by near-identical images under `root` (each its own group without one)."""
+    from signcaps.data.copies import near_identical_groups
+
     groups = np.zeros(len(paths), np.int64)
-    stamps = sorted({rec for rec in recordings if rec is not None})
-    for i, rec in enumerate(recordings):
-        if rec is not None:
-            groups[i] = stamps.index(rec)
+    stamps = [recording_of(rel) for rel in paths]
+    copies = [None if stamp else copy_name(rel) for rel, stamp in zip(paths, stamps)]
+    numbered = [i for i, rel in enumerate(paths)
+                if not stamps[i] and not copies[i] and _NUMBERED.match(Path(rel).stem)]
+    known = sorted({s for s in stamps if s})
+    for i, stamp in enumerate(stamps):
+        if stamp:
+            groups[i] = known.index(stamp)
+    used = len(known)
+    if numbered:
+        groups[numbered] = participant_groups([paths[i] for i in numbered], labels[numbered]) + used
+        used = int(groups[numbered].max()) + 1
+    originals = sorted({c for c in copies if c})
+    for i, original in enumerate(copies):
+        if original:
+            groups[i] = originals.index(original) + used
+    used += len(originals)
+    taken = set(numbered)
+    rest = [i for i in range(len(paths)) if not stamps[i] and not copies[i] and i not in taken]
     if rest:
-        if any(_NUMBER.search(Path(paths[i]).stem) is None for i in rest):
-            return None
-        groups[rest] = participant_groups([paths[i] for i in rest], labels[rest]) + len(stamps)
-    return groups
+        near = near_identical_groups([Path(root) / paths[i] for i in rest]) if root is not None \
+            else np.arange(len(rest))
+        groups[rest] = near + used
+    return groups, len(rest)
 
 
 def stratified_split(labels: np.ndarray, cfg: DataConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -124,7 +124,7 @@ def held_out(meta: dict[str, Any], scan: Any, cfg: DataConfig,
                     "val_fraction": "val_fraction", "test_fraction": "test_fraction"}
             cfg = dataclasses.replace(cfg, **{field: settings[key] for key, field in keys.items() if key in settings})
         labels = np.array([label for _, label in scan.files], np.int64)
-        return split_indices(paths, labels, cfg)
+        return split_indices(paths, labels, cfg, root=scan.root)
     why = ("lists held-out files none of which are in it" if record and record.get("test")
            else "stores no held-out files and was trained on other data (its data fingerprint differs)")
     raise DatasetError(f"{scan.root} cannot be split the way {name} was: the model {why}, so its test split could "

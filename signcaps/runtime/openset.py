@@ -169,7 +169,8 @@ def evaluation_sets(classifier: Any, recipe: Recipe, hand_model: str | Path | No
     classes = [c for c in classifier.classes if c != classifier.rule.none_class]
     scan = scan_folder(recipe.data.root, classes)
     labels = np.array([label for _, label in scan.files], np.int64)
-    index = split_indices([str(p.relative_to(scan.root)) for p, _ in scan.files], labels, recipe.data)["test"]
+    index = split_indices([str(p.relative_to(scan.root)) for p, _ in scan.files], labels, recipe.data,
+                          root=scan.root)["test"]
     test_scan = replace(scan, files=[scan.files[i] for i in index])
     parts = [("test participants", test_scan)]
     neg = recipe.negatives
@@ -293,13 +294,13 @@ def split_negatives(classifier: Any, recipe: Recipe, split: str, hand_model: str
                     show_progress: bool = True) -> ScoredSet | None:
     """The external negatives held out as `split` (`val`: its valid/ folder, `test`: test/), scored by
     the model: what `eval` and `calibrate` add to a split of the model's own data. None without them."""
-    from signcaps.data.crops import crops_of
-    from signcaps.data.folders import negative_subsets, scan_negative_folder
+    from signcaps.data.crops import crops_of, installed_negatives
+    from signcaps.data.folders import scan_negative_folder
 
     neg = recipe.negatives
     if not neg.root or split not in ("val", "test"):
         return None
-    folder = negative_subsets(neg.root).get(split)
+    folder = (installed_negatives(neg.root) or {}).get(split)  # not installed: judged without them
     if folder is None:
         return None
     scan = scan_negative_folder(folder, tuple(neg.classes), neg.stretch_x)

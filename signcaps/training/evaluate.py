@@ -42,7 +42,7 @@ def load_eval_crops(checkpoint: str | Path, data: str | Path | None, split: str,
             raise DatasetError(f"{scan.root} is not the data {Path(checkpoint).name} was trained on and the checkpoint "
                                f"lists no held-out files in it: its {split} split could hold training images; pass "
                                f"--split all to use every image as unseen data")
-        index = stored if stored is not None else split_indices(crops.paths, crops.labels, recipe.data)
+        index = stored if stored is not None else split_indices(crops.paths, crops.labels, recipe.data, root=scan.root)
         crops = crops.subset(index[split])
     if not negatives:
         crops = crops.subset(np.flatnonzero(~crops.negative))

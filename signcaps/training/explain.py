@@ -12,30 +12,25 @@ refused hand shows what the capsule thought it saw.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from signcaps.hands.preprocess import unit_to_rgb
-from signcaps.util.errors import UserError
-
-DELTAS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(-5, 6))  # 11 columns
-
-# Layout of the PNG, in pixels.
-CELL_TARGET = 80  # crops are upscaled by an integer factor to at least this many pixels
-PAD = 4  # gap between cells and around the grid
-LABEL_W = 56  # row labels ("d0" .. "d15")
-LABEL_H = 24  # column labels ("-0.25" .. "+0.25")
-CAPTION_H = 24  # captions above the input / reconstruction / lengths header
-HEADER_CELLS = 2  # input and reconstruction are shown HEADER_CELLS x bigger than grid cells
-
-
-class ExplainError(UserError, ValueError):
-    """A checkpoint or image that cannot be explained (no decoder, no hand)."""
-
+from signcaps.runtime.explain_figure import (  # noqa: F401  (re-exported: the figure's layout lives torch-free)
+    DELTAS,
+    ExplainError,
+    cell_size,
+    dimension_changes,
+    figure_paths,
+    figure_size,
+    find_hand,
+    rank_dimensions,
+    render,
+    shown_dimensions,
+    verdict,
+    write_png,
+)
 
 # ----------------------------------------------------------------------------- model helpers
 
@@ -118,106 +113,6 @@ def perturbation_grid(model: Any, crop_tensor: Any, deltas: tuple[float, ...] = 
     return decoded.float().numpy().reshape(num_dims, len(deltas), *decoded.shape[1:])
 
 
-# ----------------------------------------------------------------------------- rendering
-
-
-def cell_size(input_size: int) -> int:
-    return input_size * max(1, math.ceil(CELL_TARGET / input_size))
-
-
-def figure_size(input_size: int, dims: int = 16, columns: int = len(DELTAS)) -> tuple[int, int]:
-    """(height, width) of the explain PNG for this crop size and grid."""
-    cell = cell_size(input_size)
-    width = LABEL_W + columns * cell + (columns + 1) * PAD
-    header = PAD + CAPTION_H + HEADER_CELLS * cell + PAD
-    height = header + LABEL_H + dims * (cell + PAD) + PAD
-    return height, width
-
-
-def _rgb(image01: np.ndarray, size: int) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> (size, size, 3) uint8, nearest-neighbour upscaled (pixels stay crisp)."""
-    return cv2.resize(unit_to_rgb(image01), (size, size), interpolation=cv2.INTER_NEAREST)
-
-
-def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.45, centre_w: int | None = None) -> None:
-    """Black text with baseline y; centred in [x, x + centre_w) when given."""
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    if centre_w is not None:
-        (tw, _), _ = cv2.getTextSize(text, font, scale, 1)
-        x += max(0, (centre_w - tw) // 2)
-    cv2.putText(canvas, text, (int(x), int(y)), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-
-
-def _note(canvas: np.ndarray, lines: list[str], x: int, y: int, width: int) -> None:
-    """Lines of text on a light band at the top of a picture (the decision on the decoded skeleton)."""
-    if not lines:
-        return
-    height = 6 + 16 * len(lines)
-    band = canvas[y:y + height, x:x + width]
-    band[:] = (band.astype(np.uint16) * 1 // 4 + 191).astype(np.uint8)
-    for k, line in enumerate(lines):
-        _text(canvas, line, x + 4, y + 16 * (k + 1), 0.42)
-
-
-def verdict(decision: Any, pose_err: float | None = None) -> list[str]:
-    """The rule's answer in words: "ok: 3" / "? below threshold" / "none: pose disagrees", then the pose error."""
-    if decision.status == "ok":
-        first = f"ok: {decision.label}"
-    else:
-        first = f"{'none' if decision.status == 'none' else '?'}: {decision.reason}"
-    return [first] + ([f"pose error {pose_err:.2f}"] if pose_err is not None else [])
-
-
-def render(input01: np.ndarray, recon01: np.ndarray, grid01: np.ndarray, lengths: np.ndarray,
-           classes: list[str], predicted: int, deltas: tuple[float, ...] = DELTAS,
-           note: list[str] | None = None) -> np.ndarray:
-    """The explain figure as an (H, W, 3) uint8 RGB image; size = `figure_size`. ``note``: lines written on
-    the reconstruction (the rule's decision and the pose error)."""
-    input_size = input01.shape[-1]
-    dims, columns = grid01.shape[:2]
-    cell = cell_size(input_size)
-    height, width = figure_size(input_size, dims, columns)
-    canvas = np.full((height, width, 3), 255, np.uint8)
-
-    # header: model input, reconstruction, capsule lengths
-    big = HEADER_CELLS * cell
-    top = PAD + CAPTION_H
-    x = LABEL_W + PAD
-    for caption, image in (("input", input01), (f"reconstruction ({classes[predicted]})", recon01)):
-        canvas[top:top + big, x:x + big] = _rgb(image, big)
-        _text(canvas, caption, x, top - 7, centre_w=big)
-        x += big + PAD
-    _note(canvas, note or [], LABEL_W + PAD + big + PAD, top, big)
-    bars_x = x + 8 * PAD
-    label_w = 8 * max(len(c) for c in classes) + 12
-    bar_max = max(20, width - PAD - bars_x - label_w - 48)
-    _text(canvas, f"capsule lengths: predicted {classes[predicted]} ({lengths[predicted]:.3f})", bars_x, top - 7)
-    row_h = big / len(classes)
-    for i, (name, value) in enumerate(zip(classes, lengths)):
-        y0 = int(top + i * row_h)
-        y1 = max(y0 + 1, int(top + (i + 1) * row_h) - 2)
-        scale = min(0.45, max(0.25, row_h / 40))
-        _text(canvas, name, bars_x, y1 - 1, scale)
-        colour = (200, 60, 40) if i == predicted else (90, 120, 200)
-        x0 = bars_x + label_w
-        cv2.rectangle(canvas, (x0, y0), (x0 + max(1, int(bar_max * float(value))), y1), colour, -1)
-        _text(canvas, f"{value:.2f}", x0 + int(bar_max * float(value)) + 4, y1 - 1, scale)
-
-    # perturbation grid with column (delta) and row (dimension) labels
-    grid_top = PAD + CAPTION_H + big + PAD + LABEL_H
-    _text(canvas, "dim", 8, grid_top - 7)
-    for j, delta in enumerate(deltas):
-        x = LABEL_W + PAD + j * (cell + PAD)
-        _text(canvas, f"{delta:+.2f}" if delta else "0", x, grid_top - 7, centre_w=cell)
-    for d in range(dims):
-        y = grid_top + d * (cell + PAD)
-        _text(canvas, f"d{d}", 8, y + cell // 2 + 5, 0.5)
-        for j in range(columns):
-            x = LABEL_W + PAD + j * (cell + PAD)
-            canvas[y:y + cell, x:x + cell] = _rgb(grid01[d, j], cell)
-    return canvas
-
-
 # ----------------------------------------------------------------------------- the command's work
 
 
@@ -236,16 +131,9 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     from signcaps.hands.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
     from signcaps.models.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.signs.rejection import RejectionRule, RejectionRuleError, decide, pose_error
-    from signcaps.util.outputs import claim_files, ensure_writable_file
 
     require_checkpoint_file(checkpoint)
-    png = Path(out) if out else Path(checkpoint).parent / f"explain-{Path(image).stem}.png"
-    if not cv2.haveImageWriter(str(png)):
-        raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
-    ensure_writable_file(png, "-o", inputs=[checkpoint, image])
-    pose_png = png.with_name(f"{png.stem}-pose{png.suffix}")
-    # names explain picks itself (the default beside the checkpoint, the pose figure) replace only its own files
-    claim_files(png.parent, [pose_png.name] if out else [png.name, pose_png.name], "the folder of -o")
+    png, pose_png = figure_paths(out, Path(checkpoint).parent, image, checkpoint)
     model, recipe, classes, state = build_from_checkpoint(checkpoint)
     try:
         rule = RejectionRule.from_meta(state.get("rejection"), [str(c) for c in classes]).with_accept(threshold)
@@ -259,7 +147,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
         rgb = read_image_rgb(image)
     except ImageReadError as err:
         raise ExplainError(str(err) if str(image) in str(err) else f"{image}: {err}") from None
-    hand = _find_hand(rgb, recipe.detect, hand_model)
+    hand = find_hand(rgb, recipe.detect, hand_model)
     if hand is None and fallback and "pose" in model.inputs:  # the centre square has no landmarks to read
         raise ExplainError(f"--fallback does not apply to a '{recipe.model.name}' model: it reads the hand's "
                            f"landmarks, which only a detected hand has, and MediaPipe detected none in {image}")
@@ -279,27 +167,34 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     decision = decide(lengths, [str(c) for c in classes], rule, pose_err)
     note = verdict(decision, pose_err)
     figures = []
+    shown = {}
     if getattr(model, "has_decoder", False):
         recon = reconstruction(model, tensor, pose)[0]
         grid = perturbation_grid(model, tensor, target=predicted, pose=pose)
+        shown["image"] = shown_dimensions(grid)
         input01 = np.clip(tensor * recipe.crop.std + recipe.crop.mean, 0, 1)
-        figures.append((png, render(input01, recon, grid, lengths, classes, predicted, note=note)))
+        figures.append((png, render(input01, recon, grid[shown["image"]["dims"]], lengths, classes, predicted,
+                                    note=note, dim_labels=shown["image"]["dims"])))
     if decoded is not None:
         grid = perturbation_grid(model, tensor, target=predicted, pose=pose, kind="pose")
+        shown["pose"] = shown_dimensions(grid, POSE_VISIBLE)
         target = png if not figures else pose_png
-        figures.append((target, render(*pose_pictures(pose, decoded, grid), lengths, classes, predicted, note=note)))
+        pictures = pose_pictures(pose, decoded, grid[shown["pose"]["dims"]])
+        figures.append((target, render(*pictures, lengths, classes, predicted, note=note,
+                                       dim_labels=shown["pose"]["dims"])))
     for path, figure in figures:
-        _write_png(path, figure, user_named=out is not None and path == png)
+        write_png(path, figure, user_named=out is not None and path == png)
     return {"image": str(image), "png": str(figures[0][0]), "pngs": [str(p) for p, _ in figures],
             "class": classes[predicted], "class_index": predicted,
             "lengths": {name: float(v) for name, v in zip(classes, lengths)}, "status": decision.status,
             "label": decision.label, "best": classes[decision.index], "reason": decision.reason,
             "pose_error": pose_err, "rule": rule.to_meta(), "hand": hand is not None,
             "handedness": None if hand is None else hand.handedness, "model": recipe.model.name,
-            "checkpoint": str(checkpoint)}
+            "checkpoint": str(checkpoint), "dimensions": shown}
 
 
 POSE_CELL = 96  # skeleton tiles are drawn at grid-cell size, not upscaled
+POSE_VISIBLE = 0.02  # a landmark moved by 2% of the hand's size: about a pixel in a grid tile
 
 
 def pose_pictures(pose: np.ndarray, decoded: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -314,30 +209,3 @@ def pose_pictures(pose: np.ndarray, decoded: np.ndarray, grid: np.ndarray) -> tu
     bounds = (everything.min(axis=0), everything.max(axis=0))
     cells = np.stack([np.stack([as01(pose_tile(pose, g, POSE_CELL, bounds=bounds)) for g in row]) for row in grid])
     return as01(pose_tile(pose, None, POSE_CELL)), as01(pose_tile(pose, decoded, POSE_CELL)), cells
-
-
-def _write_png(png: Path, figure: np.ndarray, user_named: bool = False) -> None:
-    """Written under a temporary name and renamed: an existing PNG survives a failed write.
-    ``user_named`` (``-o``): the file is the user's from now on (`outputs.atomic_write`)."""
-    from signcaps.util.outputs import atomic_write
-
-    bgr = cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)
-
-    def write(tmp: Path) -> None:
-        try:
-            written = cv2.imwrite(str(tmp), bgr)
-        except cv2.error:
-            written = False
-        if not written:
-            raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
-
-    atomic_write(png, write, user_named=user_named)
-
-
-def _find_hand(rgb: np.ndarray, detect_cfg: Any, hand_model: str | Path | None) -> Any:
-    from signcaps.hands.detector import HandDetector
-    from signcaps.util.assets import resolve_hand_model
-
-    with HandDetector(resolve_hand_model(hand_model), detect_cfg, mode="image") as detector:
-        hands = detector.detect(rgb)
-    return hands[0] if hands else None

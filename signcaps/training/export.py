@@ -38,7 +38,8 @@ from signcaps.runtime.classifier import (
     int8_sibling,
 )
 from signcaps.runtime.signmodes import ALL_CAPSULES
-from signcaps.signs.rejection import RejectionRule, RejectionRuleError
+from signcaps.signs.rejection import RejectionRule, RejectionRuleError, pose_error
+from signcaps.signs.verdicts import refusal_warning, rule_rates
 from signcaps.util.config import Recipe
 from signcaps.util.errors import UserError
 from signcaps.util.timing import ms_per_crop
@@ -422,11 +423,11 @@ def calibration_crops(recipe: Recipe, classes: list[str], hand_model: str | None
     from signcaps.training.infer import inputs_of
 
     try:
-        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
-                              classes=classes, show_progress=show_progress)
+        crops, scan, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
+                                 classes=classes, show_progress=show_progress)
     except DatasetError as err:
         raise ExportError(f"int8 calibration needs the training data of the checkpoint: {err}") from None
-    train = crops.subset(split_indices(crops.paths, crops.labels, recipe.data)["train"])
+    train = crops.subset(split_indices(crops.paths, crops.labels, recipe.data, root=scan.root)["train"])
     if len(train) == 0:
         raise ExportError(f"int8 calibration: the training split of {recipe.data.root} is empty")
     rng = np.random.default_rng(0)
@@ -503,7 +504,8 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
         outputs = export_onnx(model, recipe, classes, state, staged, rejection=rule)
         log("loading real crops for the parity check")
         try:
-            _, _, crops, split, _ = load_eval_crops(checkpoint, data, "auto", hand_model, show_progress=show_progress)
+            _, _, crops, split, _ = load_eval_crops(checkpoint, data, "auto", hand_model, show_progress=show_progress,
+                                                    negatives=True)
         except DatasetError as err:
             raise ExportError(f"the parity check needs real crops: {err} (pass --data DIR, a "
                               "folder per class)") from None
@@ -525,13 +527,16 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     finally:
         staged.unlink(missing_ok=True)
     meta = clf.meta
+    signs = ~crops.negative
+    rates = rule_rates(got[LENGTHS], crops.labels, [str(c) for c in classes], rule,
+                       pose_error(got[POSE_RECONSTRUCTION], x["pose"]) if rule.uses_pose_error else None)
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint), "output": str(output), "model": recipe.model.name, "classes": classes,
         "outputs": outputs, "opset": OPSET, "parity": parity, "rejection": rule.to_meta(),
-        "decisions": decision_counts(rule, classes, got, x),
+        "decisions": decision_counts(rule, classes, got, x), "rule_rates": rates,
         "float": {"path": str(output), "size_bytes": output.stat().st_size,
-                  "accuracy": _accuracy(got[LENGTHS], crops.labels)},
-        "warnings": [],
+                  "accuracy": _accuracy(got[LENGTHS][signs], crops.labels[signs])},
+        "warnings": [w for w in [refusal_warning(rates, f"{split} split")] if w],
     }
     if not int8:
         return report
@@ -543,7 +548,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, data: str | Pa
     info = quantize_int8(output, q_path, calib, meta)
     q_clf = OnnxClassifier(q_path, threads=1, signs=ALL_CAPSULES)
     q_lengths = onnx_outputs(q_clf, x, reconstruct=False)[LENGTHS]
-    float_acc, q_acc = report["float"]["accuracy"], _accuracy(q_lengths, crops.labels)
+    float_acc, q_acc = report["float"]["accuracy"], _accuracy(q_lengths[signs], crops.labels[signs])
     log("timing batch-1 latency")
     report["float"]["latency_ms"] = _latency_b1(output, x)
     report["int8"] = {"path": str(q_path), "size_bytes": q_path.stat().st_size, "accuracy": q_acc,

@@ -144,7 +144,8 @@ def test_photos(recipe: Recipe, hand_model: str | None, data: str | Path | None 
 
     root = Path(data or recipe.data.root)
     crops, scan, _ = prepare(root, recipe.data, recipe.crop, recipe.detect, hand_model, show_progress=show_progress)
-    index = np.arange(len(crops)) if split == "all" else split_indices(crops.paths, crops.labels, recipe.data)[split]
+    index = np.arange(len(crops)) if split == "all" else split_indices(crops.paths, crops.labels, recipe.data,
+                                                                                      root=scan.root)[split]
     chosen = crops.subset(index)
     masks = [scenes.hand_mask(read_image_rgb(scan.root / rel), pts[:, :2])
              for rel, pts in zip(chosen.paths, chosen.points)]

@@ -11,6 +11,7 @@ import math
 import random
 import signal
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
 from signcaps.data.crops import CropSet, concat_crops, joined_classes, prepare, prepare_joined, prepare_negatives
-from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError, missing_signs, negative_subsets, scan_folder
+from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError
 from signcaps.data.splits import split_indices, split_record
 from signcaps.models.capsules import margin_loss, reconstruction_loss
 from signcaps.models.checkpoint import (
@@ -184,19 +185,18 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
         if info.is_main else None
 
     def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict, dict | None]:
-        if info.is_main and missing_signs(recipe.negatives, scan_folder(recipe.data.root).classes) == []:
-            negative_subsets(recipe.negatives.root)  # a missing dataset fails now, not after minutes of cropping
-        crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
-                              show_progress=progress)
+        crops, scan, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
+                                 show_progress=progress)
         own = crops.classes
         crops = dataclasses.replace(crops, classes=joined_classes(recipe.data.join, own))
+        if recipe.negatives.mode == "off":  # a none/ folder is left out too
+            crops = crops.subset(np.flatnonzero(~crops.negative))
+        index = split_indices(crops.paths, crops.labels, recipe.data, warn=warn, root=scan.root)
+        check_sign_split(crops, index, recipe)  # before minutes of cropping external negatives
         joined = prepare_joined(recipe.data.join, crops.classes, recipe.data, recipe.crop, recipe.detect, hand_model,
                                 show_progress=progress)
         external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
                                      hand_model, show_progress=progress, warn=warn)
-        if recipe.negatives.mode == "off":  # a none/ folder is left out too
-            crops = crops.subset(np.flatnonzero(~crops.negative))
-        index = split_indices(crops.paths, crops.labels, recipe.data, warn=warn)
         parts = {}
         for split in ("train", "val", "test"):
             extra = external.get(split)
@@ -211,6 +211,16 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
     if not info.is_main:
         result = load(False)
     return result
+
+
+def check_sign_split(crops: CropSet, index: dict[str, np.ndarray], recipe: Recipe) -> None:
+    """DatasetError when the split leaves no sign to train on or to validate with: negatives (the folder's
+    none/, external ones) cannot stand in for them."""
+    signs = {part: int((~crops.negative[index[part]]).sum()) for part in ("train", "val")}
+    if not signs["train"] or not signs["val"]:
+        raise DatasetError(f"the {recipe.data.split} split of {len(crops)} usable images left {signs['train']} signs "
+                           f"for training and {signs['val']} for validation; add data or change "
+                           f"data.val_fraction/test_fraction")
 
 
 def _as_negatives_of(negatives: CropSet, crops: CropSet) -> CropSet:
@@ -264,6 +274,46 @@ def synthesizer(crops: CropSet, recipe: Recipe, kinds: tuple[str, ...]):
                                   edits=dict(neg.edits) or None)
     except ValueError as err:  # an unknown edit name
         raise ConfigError(f"negatives.edits: {err}") from None
+
+
+def epoch_items(crops: CropSet, recipe: Recipe, kinds: tuple[str, ...]) -> int:
+    """Items an epoch draws: the training crops and the synthetic negatives `CropDataset` adds to them."""
+    neg = recipe.negatives
+    synthetic = neg.mode != "off" and neg.synthetic > 0 and "pose" in kinds
+    return len(crops) + (int(round(int((~crops.negative).sum()) * neg.synthetic)) if synthetic else 0)
+
+
+def balanced_recipe(recipe: Recipe, crops: CropSet, items: int, say: Callable[[str], None] | None = None) -> Recipe:
+    """The recipe with `negatives.weight` lowered so that the negatives of an epoch (real ones and the
+    synthetic ones, `items` in all with the signs) weigh at most `negatives.balance` times its signs."""
+    neg = recipe.negatives
+    signs = int((~crops.negative).sum())
+    negatives = items - signs
+    if neg.balance <= 0 or neg.mode == "off" or not signs or negatives * neg.weight <= neg.balance * signs:
+        return recipe
+    weight = neg.balance * signs / negatives
+    if say:
+        say(f"class balance: {negatives} negatives beside {signs} signs; each negative weighs {weight:.3g} instead "
+            f"of {neg.weight:g} (negatives.balance {neg.balance:g})")
+    return dataclasses.replace(recipe, negatives=dataclasses.replace(neg, weight=weight))
+
+
+def small_set_recipe(recipe: Recipe, crops: CropSet, items: int, say: Callable[[str], None] | None = None) -> Recipe:
+    """The recipe, class-balanced (`balanced_recipe`), with enough epochs for `train.min_steps` optimizer
+    steps over `items` per epoch, and `say` told so: a recipe tuned on thousands of photos gives a
+    90-photo set 2 batches an epoch, and its 40 epochs (80 steps) left every capsule short: 14 of 15
+    held-out signs said "none" (issue 25)."""
+    recipe = balanced_recipe(recipe, crops, items, say)
+    cfg = recipe.train
+    batches = max(1, math.ceil(items / cfg.batch_size))
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / batches))
+    if epochs == cfg.epochs:
+        return recipe
+    if say:
+        say(f"small dataset: {items} training items make {batches} batch(es) an epoch; training {epochs} epochs "
+            f"instead of {cfg.epochs}, so the model takes {cfg.min_steps} steps (train.min_steps; --epochs N trains "
+            f"exactly N)")
+    return dataclasses.replace(recipe, train=dataclasses.replace(cfg, epochs=epochs))
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -332,6 +382,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
 
     seed_everything(cfg.seed)
     model = build_model(recipe.model, recipe.crop, len(classes)).to(device)
+    recipe = small_set_recipe(recipe, train_set, epoch_items(train_set, recipe, tuple(model.inputs)),
+                              (lambda msg: console.print(msg, markup=False, highlight=False)) if info.is_main else None)
+    cfg = recipe.train
     step = TrainStep(model, recipe).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
@@ -426,6 +479,19 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
                       wall_seconds=time.perf_counter() - run_started)
 
 
+def rule_rates_on(state: dict[str, Any], lengths: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """The checkpoint's rejection rule (what export ships) on the test split (`verdicts.rule_rates`); the
+    pose-error limit, when the rule has one, is left out here (the ONNX export's own report applies it)."""
+    from signcaps.signs.rejection import RejectionRule
+    from signcaps.signs.verdicts import rule_rates
+
+    classes = [str(c) for c in state["classes"]]
+    rule = RejectionRule.from_meta(state.get("rejection"), classes)
+    if rule.uses_pose_error:
+        rule = dataclasses.replace(rule, max_pose_error=None)
+    return rule_rates(lengths, labels, classes, rule)
+
+
 def validation_scores(lengths: np.ndarray, labels: np.ndarray, mode: str) -> dict[str, float | None]:
     """val_acc: signs whose capsule is the longest; val_refused: negatives refused (None without
     negatives); score (what picks best.pt): their mean, so neither half can be traded away unseen."""
@@ -481,12 +547,13 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
     best = load_checkpoint(run_dir / "best.pt")
     model = build_model(recipe.model, recipe.crop, len(best["classes"])).to(device)
     load_weights(model, best["model_state"], str(run_dir / "best.pt"))
-    report, refused = None, None
+    report, refused, rates = None, None, None
     signs = test_set.subset(np.flatnonzero(~test_set.negative))
     if len(signs):
         lengths = predict_lengths(model, inputs_of(test_set, recipe), device)
         scores = validation_scores(lengths, test_set.labels, recipe.negatives.mode)
         refused = scores["val_refused"]
+        rates = rule_rates_on(best, lengths, test_set.labels)
         pred = lengths[~test_set.negative, :len(crops.classes)].argmax(1)
         report = classification_report(signs.labels, pred, crops.classes)
         plot_confusion(report, run_dir / "confusion.png", f"{recipe.model.name} test (unseen participants)")
@@ -498,6 +565,7 @@ def finish_run(run_dir: Path, recipe: Recipe, crops: CropSet, test_set: CropSet,
         "train_seconds": float(sum(h["seconds"] for h in history)),
         "best_epoch": int(best["epoch"]) + 1, "best_val_acc": float(best["val_acc"]),
         "test_acc": report["accuracy"] if report else None, "test_refused": refused, "test": report,
+        "test_rule": rates,  # the shipped rule on the test split: signs accepted and right, negatives refused
         "history": history,
         "device": str(device), "torch_threads": torch.get_num_threads(), "data_fingerprint": crops.fingerprint,
         "world_size": world_size, "ranks_in_sync": in_sync,

@@ -140,6 +140,10 @@ class NegativesConfig:
     synthetic: float = 1.0  # synthetic negatives per training hand and epoch (a fraction draws that share); pose models
     edits: dict[str, float] = field(default_factory=dict)  # which `negatives.EDITS` to draw, with weights (empty: all)
     weight: float = 1.0  # the negatives' weight in the loss (each class capsule's absent term)
+    # Class balance: the negatives (real and synthetic) weigh at most `balance` times the signs in all; a
+    # lower per-negative weight where they outnumber the signs more (0: off). 90 signs beside ~800 letters
+    # learnt to refuse everything: 14 of 15 held-out signs said "none" (issue 25).
+    balance: float = 0.0
     # The rejection rule the model ships with (`rejection.py`, ONNX metadata; `export --accept` etc. override it):
     # a winning sign capsule >= accept is shown, below none_below the hand signs "none", between is "?".
     # The margins are m+ 0.9 and m- 0.1: 0.5 is their midpoint (train/README.md, "Saying none").
@@ -158,6 +162,10 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 40
+    # Small datasets: epochs are raised until training takes at least this many optimizer steps (a 90-photo
+    # set makes 2 batches an epoch: 40 epochs were 80 steps, too few to learn anything; issue 25). An
+    # explicit epochs value (--epochs, --set train.epochs=) trains exactly that many unless min_steps is set too.
+    min_steps: int = 0
     batch_size: int = 64
     lr: float = 2e-3
     lr_min: float = 2e-5
@@ -340,6 +348,9 @@ def load_recipe(path: str | Path | None, overrides: list[str] | None = None,
         apply_override(sections, item)
     for key, value in (values or {}).items():
         _set(sections, key.split("."), value, key)
+    given = {item.split("=", 1)[0].strip() for item in overrides or []} | set(values or {})
+    if "train.epochs" in given and "train.min_steps" not in given and isinstance(sections.get("train"), dict):
+        sections["train"]["min_steps"] = 0  # epochs asked for by name: exactly that many
     return recipe_from_dict(sections)
 
 
@@ -461,9 +472,10 @@ CHECKS: dict[str, Check] = {
     "augment.pose_tilt": between(0, 90),
     "model.routing_iterations": between(1, 20),
     "negatives.mode": one_of("off", "short", "class"), "negatives.stretch_x": between(0.25, 4),
-    "negatives.synthetic": between(0, 8), "negatives.weight": between(0, 100),
+    "negatives.synthetic": between(0, 8), "negatives.weight": between(0, 100), "negatives.balance": between(0, 100),
     "negatives.accept": UNIT, "negatives.none_below": UNIT, "negatives.max_pose_error": between(0, 100, lo_open=True),
-    "train.epochs": between(1, 100_000), "train.batch_size": between(1, 65_536),
+    "train.epochs": between(1, 100_000), "train.min_steps": between(0, 10_000_000),
+    "train.batch_size": between(1, 65_536),
     "train.lr": between(0, 10, lo_open=True), "train.lr_min": between(0, 10),
     "train.weight_decay": between(0, 10), "train.recon_weight": between(0, 1000),
     "train.pose_recon_weight": between(0, 1000),
