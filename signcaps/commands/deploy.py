@@ -8,6 +8,7 @@ import typer
 from rich.text import Text
 
 from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+from signcaps.util.streams import SafeConsole
 
 
 def register(app: typer.Typer) -> None:
@@ -107,9 +108,6 @@ def predict_command(
 ) -> None:
     """Find the hand in each image and classify it with the model's rejection rule: a sign, '?' (uncertain)
     or 'none' (no sign); files without a hand or unreadable ones are reported."""
-    import sys
-
-    from rich.console import Console
     from rich.measure import Measurement
     from rich.text import Text
 
@@ -147,7 +145,7 @@ def predict_command(
         out.print(result_table)
     else:
         natural = Measurement.get(out, out.options.update_width(10_000), result_table).maximum
-        Console(file=sys.stdout, width=max(out.width, natural), no_color=True).print(result_table)
+        SafeConsole(width=max(out.width, natural), no_color=True).print(result_table)
     for r in rows:
         if r["status"] == UNREADABLE:
             err.print(f"{r['file']}: unreadable ({r['error']})", highlight=False, soft_wrap=True)

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, echo, out, print_json, table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +91,7 @@ def robustness_command(
             for found_only, key in views:
                 title = (("on found hands" if found_only else "end to end (no hand = wrong)")
                          + (", mean per recipe" if key == "recipes" else ""))
-                print(f"\n{title}\n\n{markdown_table(report, found_only, key)}")
+                echo(f"\n{title}\n\n{markdown_table(report, found_only, key)}")
             return
         columns = ["shift", *(m["label"] for m in report["models"])]
         out.print(table(f"domain shifts, end to end: accuracy on {report['images']} photos ({report['split']} split; "

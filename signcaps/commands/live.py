@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from signcaps.commands.common import HandModelOption, JsonOption, err, out, print_json, table, user_errors
+from signcaps.commands.common import HandModelOption, JsonOption, echo, err, out, print_json, table, user_errors
 
 SourceOption = typer.Option("0", "--source", "-s",
                             help="camera index (0), video file, folder of images (natural order) or stream URL")
@@ -140,7 +140,7 @@ def _number_sink(path: Optional[Path], to_stdout: bool, inputs: list = ()):
                 raise LiveError(f"cannot write --compose-out {path}: {exc.strerror}") from None
         return append
     if to_stdout:
-        return lambda number: print(number, flush=True)
+        return echo
     return lambda _number: None  # --json: the numbers are in the JSON lines
 
 

@@ -9,6 +9,7 @@ import typer
 from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
+    echo,
     err,
     out,
     print_json,
@@ -153,7 +154,7 @@ def summarize_command(
     if json_out:
         print_json(rows)
     elif markdown:
-        print(to_markdown(rows))
+        echo(to_markdown(rows))
     else:
         out.print(table("runs", ["model", "params", "seeds", "s/epoch", "train s", "test mean", "min", "max"],
                         [[r["model"], f"{r['params']:,}", len(r["seeds"]), f"{r['seconds_per_epoch']:.1f}",
