@@ -3,6 +3,7 @@ scanned in natural order and fingerprinted by content, torch-free."""
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +121,10 @@ def fingerprint(scan: FolderScan) -> str:
             content = file_digest(path) if size <= inputs.MAX_IMAGE_BYTES else f"too large: {size} bytes"
         except OSError:
             content = "unreadable"
-        digest.update(f"{path.relative_to(scan.root).as_posix()}|{scan.label_name(label)}|{content}\n".encode())
+        # os.fsencode: the name's bytes as on disk, also when they are not UTF-8 (Linux allows any),
+        # and the same bytes as str.encode() for every name that is, so no fingerprint changes
+        digest.update(os.fsencode(path.relative_to(scan.root).as_posix()) + b"|"
+                      + os.fsencode(scan.label_name(label)) + f"|{content}\n".encode())
     if scan.stretch_x != 1.0:
         digest.update(f"stretch_x={scan.stretch_x:g}".encode())
     return digest.hexdigest()[:16]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ class TestPhotos:
 
     def shifted(self, name: str, index: int) -> np.ndarray:
         """Photo `index` under shift `name`, the same pixels on every call (seeded by name and index)."""
-        seed = int.from_bytes(hashlib.sha256(f"{name}/{self.paths[index]}".encode()).digest()[:4], "little")
+        seed = int.from_bytes(hashlib.sha256(os.fsencode(f"{name}/{self.paths[index]}")).digest()[:4], "little")
         return SHIFTS[name][1](self.image(index), self.masks[index], np.random.default_rng(seed))
 
 
@@ -320,11 +321,9 @@ def plot_shifts(report: dict[str, Any], path: Path) -> Path:
                  "unseen participants")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from signcaps.util.report import save_figure
+
+    return save_figure(fig, path)
 
 
 def shift_rows(report: dict[str, Any], found_only: bool = False, key_models: str = "models") -> list[list[str]]:
