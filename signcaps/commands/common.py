@@ -53,9 +53,11 @@ def user_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from signcaps.util.config import check_options
+        from signcaps.util.inputs import check_working_folder
 
         previous = _on_sigterm(_raise_interrupt)
         try:
+            check_working_folder()
             check_options(kwargs)
             return func(*args, **kwargs)
         except UserError as exc:  # the message is plain text (paths, `pip install 'signcaps[train]'`), never markup

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
     folders = [p for p in everything if p.name.lower() not in NONE_FOLDERS]
     if not folders:
         raise DatasetError(f"{root} has no class sub-folders (expected one folder per class, e.g. 0/ 1/ … 9/)")
+    _refuse_split_layout(root, folders)
     names = [p.name for p in folders]
     if classes is None:
         classes = names
@@ -73,6 +75,37 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> FolderSca
     if not any(label != NEGATIVE for _, label in scan.files):
         raise DatasetError(f"{root} holds no images")
     return scan
+
+
+SPLIT_FOLDERS = ("train", "valid", "val", "test")
+
+
+def _refuse_split_layout(root: Path, folders: list[Path]) -> None:
+    """`train/ valid/ test/<class>/` (how Roboflow and asl-letters ship) is not one folder per class:
+    read as one, it would train three classes named train, valid and test. Refused in one line."""
+    if all(f.name.lower() in SPLIT_FOLDERS for f in folders) and \
+            all(any(p.is_dir() for p in f.iterdir()) for f in folders):
+        example = next((f for f in folders if f.name.lower() == "train"), folders[0])
+        raise DatasetError(f"{root} is split into {'/ '.join(f.name for f in folders)}/ folders with one folder per "
+                           "class inside each; signcaps makes its own split from one folder per class: pass one "
+                           f"part (e.g. --data {root / example.name}) or merge the parts into one folder per class")
+
+
+def check_class_counts(root: str | Path, classes: list[str], counts: list[int], why: str,
+                       warn: Callable[[str], None] | None, known_empty: tuple[str, ...] = ()) -> None:
+    """Before training: a model needs at least two classes with examples (else there is nothing to tell
+    apart: stopped in one line); each class left without examples is warned about, since the model
+    gets an output for it that it can never learn. `known_empty`: already warned about."""
+    empty = [c for c, n in zip(classes, counts) if n == 0]
+    if len(classes) - len(empty) < 2:
+        have = [c for c, n in zip(classes, counts) if n]
+        raise DatasetError(f"{root} has {len(have)} class(es) with usable images ({', '.join(have) or 'none'}"
+                           f"{'; ' + ', '.join(empty) + ' ' + why if empty else ''}): a model needs at least two "
+                           "classes to tell apart")
+    fresh = [c for c in empty if c not in known_empty]
+    if fresh and warn is not None:
+        warn(f"{len(fresh)} class(es) of {root} {why}: {', '.join(fresh)}; the model keeps an output for each that "
+             "it can never learn (add images, or remove the folder)")
 
 
 def _folder_images(folder: Path, scan: FolderScan) -> list[Path]:
@@ -137,10 +170,22 @@ def negative_subsets(root: str | Path) -> dict[str, Path]:
     from signcaps.data.datasets import resolve_root
 
     root = resolve_root(root)
+    if not root.is_dir():  # before minutes of work, and never read as "no held-out negatives"
+        raise DatasetError(f"negatives folder not found: {root}")
     found = {split: root / name for split, names in (("train", ("train",)), ("val", ("valid", "val")),
                                                    ("test", ("test",)))
              for name in names if (root / name).is_dir()}
     return found or {"train": root}
+
+
+def held_out_negatives(root: str | Path) -> dict[str, Path]:
+    """The valid/ and test/ folders of an external negatives dataset: what open-set figures score. A
+    folder without them is all training data, so there is nothing held out to measure: refused."""
+    held = {split: folder for split, folder in negative_subsets(root).items() if split != "train"}
+    if not held:
+        raise DatasetError(f"negatives folder {root} has no valid/ or test/ folder: open-set figures need "
+                           "negatives held out from training (put them in valid/ and test/, as asl-letters does)")
+    return held
 
 
 def missing_signs(neg_cfg, classes: list[str]) -> list[str] | None:

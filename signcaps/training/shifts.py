@@ -211,6 +211,16 @@ def score_shift(scorer: Scorer, photos: TestPhotos, name: str, found: Detections
             "accuracy_found": correct / len(rows) if len(rows) else 0.0}
 
 
+def check_shift_names(names: Sequence[str] | None) -> list[str]:
+    """The shifts to run (all when none are named), each name checked in one line before any work:
+    every command that takes `--shift` calls this first (robustness, `bench variants`)."""
+    names = list(names or SHIFTS)
+    unknown = [n for n in names if n not in SHIFTS]
+    if unknown:
+        raise ShiftError(f"unknown shift(s) {unknown}; choose from: {', '.join(SHIFTS)}")
+    return names
+
+
 def evaluate_shifts(models: Sequence[str | Path], names: Sequence[str] | None = None, data: str | Path | None = None,
                     split: str = "test", hand_model: str | None = None, out_dir: str | Path | None = None,
                     show_progress: bool = True) -> dict[str, Any]:
@@ -218,10 +228,7 @@ def evaluate_shifts(models: Sequence[str | Path], names: Sequence[str] | None = 
     from signcaps.training.robustness import model_labels
     from signcaps.util.progress import progress_bar
 
-    names = list(names or SHIFTS)
-    unknown = [n for n in names if n not in SHIFTS]
-    if unknown:
-        raise ShiftError(f"unknown shift(s) {unknown}; choose from: {', '.join(SHIFTS)}")
+    names = check_shift_names(names)
     if not models:
         raise ShiftError("no models to evaluate")
     target = Path(out_dir) if out_dir else Path(".")  # checked before the work

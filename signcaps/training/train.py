@@ -24,7 +24,15 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
 from signcaps.data.crops import CropSet, concat_crops, prepare, prepare_negatives
-from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError, missing_signs, negative_subsets, scan_folder
+from signcaps.data.folders import (
+    NEGATIVE,
+    NONE_CLASS,
+    DatasetError,
+    check_class_counts,
+    missing_signs,
+    negative_subsets,
+    scan_folder,
+)
 from signcaps.data.splits import split_indices, split_record
 from signcaps.models.capsules import margin_loss, reconstruction_loss
 from signcaps.models.checkpoint import (
@@ -171,14 +179,25 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
 
     Rank 0 detects and caches the crops; the other ranks wait, then read the same cache.
     """
-    warn = (lambda msg: console.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False)) \
+    warn = (lambda msg: console.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False,
+                                         soft_wrap=True)) \
         if info.is_main else None
 
     def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict]:
-        if info.is_main and missing_signs(recipe.negatives, scan_folder(recipe.data.root).classes) == []:
-            negative_subsets(recipe.negatives.root)  # a missing dataset fails now, not after minutes of cropping
+        empty: tuple[str, ...] = ()
+        if info.is_main:  # empty classes, one class, a missing negatives dataset: now, not after minutes of cropping
+            scan = scan_folder(recipe.data.root)
+            counts = np.bincount([label for _, label in scan.files if label != NEGATIVE], minlength=len(scan.classes))
+            check_class_counts(scan.root, scan.classes, counts.tolist(), "have no images", warn)
+            empty = tuple(scan.empty_classes)
+            if missing_signs(recipe.negatives, scan.classes) == []:
+                negative_subsets(recipe.negatives.root)
         crops, _, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
                               show_progress=progress)
+        if info.is_main:
+            found = np.bincount(crops.labels[~crops.negative], minlength=len(crops.classes))
+            check_class_counts(recipe.data.root, crops.classes, found.tolist(), "have no photo where a hand was found",
+                               warn, known_empty=empty)
         external = prepare_negatives(recipe.negatives, crops.classes, recipe.data, recipe.crop, recipe.detect,
                                      hand_model, show_progress=progress, warn=warn)
         if recipe.negatives.mode == "off":  # a none/ folder is left out too
@@ -354,9 +373,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         save_recipe(recipe, run_dir / "recipe.yaml")
         split_files = {k: part.paths for k, part in parts.items()}
         atomic_write_text(run_dir / "split.json", json.dumps(split_files))
-        console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
-                      f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val "
-                      f"{len(val_set)} / test {len(test_set)}")
+        console.print(Text.assemble((recipe.model.name, "bold"), f" {count_parameters(model):,} params on {device}"
+                                    f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} "
+                                    f"/ val {len(val_set)} / test {len(test_set)}"))
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": classes, "version": __version__,
