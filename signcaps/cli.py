@@ -53,7 +53,7 @@ app = _App(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"signcaps {__version__}")
+        common.echo(f"signcaps {__version__}")  # the guarded writer (click's echo would hide a full disk)
         raise typer.Exit()
 
 
