@@ -237,8 +237,10 @@ def test_a_failing_stdout_is_one_line_and_exit_1(stdout: str, json_out: bool) ->
 
 
 @pytest.mark.parametrize("stdout", ["full", "closed"])
-def test_help_to_a_failing_stdout_is_one_line(stdout: str) -> None:
-    attempt("--help", f"help to a stdout that is {stdout}", lambda: run_with_stdout(["--help"], stdout), code=1,
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_to_a_failing_stdout_are_one_line(stdout: str, flag: str) -> None:
+    """Printed outside any command (typer's help, the eager --version): the same one writer."""
+    attempt(flag, f"{flag} to a stdout that is {stdout}", lambda: run_with_stdout([flag], stdout), code=1,
             cls="r3-stdout")
 
 
