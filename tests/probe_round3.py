@@ -45,6 +45,7 @@ from conftest import DIGITS, HAND_MODEL, TINY_CNN, TINY_PARAMS  # noqa: E402
 
 ROOT = HERE.parent
 DEFAULT_MODEL = ROOT / "signcaps" / "resources" / "default_model.onnx"
+BAR = re.compile("━|eta \\d|^[┏┃┡└│╭╰]")  # progress bars and table borders: not what a case "says"
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # newline and tab are layout
 CLASSES = {
     1: "outputs that are devices or FIFOs", 2: "folders where signcaps picks names",
@@ -137,7 +138,8 @@ def digest(path: Path) -> str:
 
 def judge(case: Case, run: Run, before: dict, kinds_before: dict) -> tuple[str, str]:
     """(outcome, what the user saw)."""
-    seen = (run.errors[0] if run.errors else (run.output.strip().splitlines() or [""])[-1])[:160]
+    said = [line for line in run.output.strip().splitlines() if line.strip() and not BAR.search(line)]
+    seen = (run.errors[0] if run.errors else (said or [""])[-1])[:160]
     if run.hung:
         return "hang", f"still running after the limit: {seen}"
     if "Traceback" in run.output:
@@ -287,8 +289,9 @@ def cases(w: World) -> list[Case]:
                                                                         timeout=30), kinds=[target]))
         add(Case(1, "live", f"-o {kind}", lambda t=target: signcaps("live", "--source", w.video, "-o", t,
                                                                      "--no-window", timeout=30), kinds=[target]))
-        add(Case(1, "robustness", f"--out {kind}", lambda t=target: signcaps("robustness", w.onnx, "--data", w.data,
-                                                                              "--out", t, timeout=30), kinds=[target]))
+        add(Case(1, "robustness", f"--out {kind}", lambda t=target: signcaps("robustness", w.run / "best.pt", "--data",
+                                                                              w.data, "--out", t, timeout=30),
+                 kinds=[target]))
         add(Case(1, "eval", f"--out {kind}", lambda t=target: signcaps("eval", w.onnx, "--data", w.data, "--out", t,
                                                                         timeout=30), kinds=[target]))
         add(Case(1, "web build", f"site {kind}", lambda t=target: signcaps("web", "build", t, "--model", w.onnx,
@@ -311,7 +314,7 @@ def cases(w: World) -> list[Case]:
                                "--set", "negatives.root=", "--out", d], "openset.json"),
         ("eval", lambda d: ["eval", w.onnx, "--data", w.data, "--out", d], "eval-tiny-confusion-test.png"),
         ("calibrate", lambda d: ["calibrate", w.onnx, "--data", w.data, "--out", d], "calibration.json"),
-        ("robustness", lambda d: ["robustness", w.onnx, "--data", w.data, "--out", d], "robustness.json"),
+        ("robustness", lambda d: ["robustness", w.run / "best.pt", "--data", w.data, "--out", d], "robustness.json"),
     ):
         def run(args=args, name=name, command=command) -> Run:
             return signcaps(*args(folder_for[(command, name)]), timeout=240)
@@ -540,7 +543,7 @@ def cases(w: World) -> list[Case]:
                           ("eval", ["eval", w.onnx, "--data", ""]), ("data prepare", ["data", "prepare", "--src", ""]),
                           ("explain", ["explain", w.run / "best.pt", ""]), ("summarize", ["summarize", ""]),
                           ("train", ["train", "--run-dir", "", "--data", w.data]),
-                          ("robustness", ["robustness", w.onnx, "--data", w.data, "--out", ""]),
+                          ("robustness", ["robustness", w.run / "best.pt", "--data", w.data, "--out", ""]),
                           ("calibrate", ["calibrate", w.onnx, "--data", ""]),
                           ("live", ["live", "--source", w.video, "-o", "", "--no-window"]),
                           ("openset", ["openset", w.onnx, "--set", f"data.root={w.data}", "--out", ""])):
@@ -679,6 +682,7 @@ def run_case(case: Case) -> dict:
 def table(records: list[dict]) -> str:
     def clean(text: str) -> str:
         text = re.sub(r"/tmp/signcaps-probe-[^/\s]+", "…", text)
+        text = "(a progress bar or table: finished)" if BAR.search(text) else text
         return printable_cell(text).replace("|", "\\|")
 
     lines = ["| # | class | cases | good | bad | outcomes of the bad | half |",
@@ -715,7 +719,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="markdown table to write")
     parser.add_argument("--json", type=Path, help="records to write as JSON")
     parser.add_argument("--only", type=int, action="append", help="run only these classes (repeatable)")
+    parser.add_argument("--from-json", type=Path, help="write the table of an earlier run's records; run nothing")
     args = parser.parse_args()
+    if args.from_json:
+        markdown = table(json.loads(args.from_json.read_text()))
+        if args.out:
+            args.out.write_text(markdown)
+        print(markdown.split("\n\n")[0])
+        return 0
     root = Path(tempfile.mkdtemp(prefix="signcaps-probe-"))
     try:
         print(f"making fixtures in {root} …", flush=True)
