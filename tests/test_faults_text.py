@@ -289,3 +289,32 @@ def test_figures_with_names_in_any_script_draw_without_warnings(tmp_path: Path) 
     assert plot_label("é") == "é" and plot_label("$x$") == r"\$x\$" and plot_label("a\x1bb") == "a\\x1bb"
     assert plot_label(os.fsdecode(b"b\xe9")) == "b\\xe9"
     assert all(plot_label(c) for c in classes)
+
+
+@pytest.mark.shared
+def test_opencv_never_gets_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """OpenCV turns a path into UTF-8 and crashed (SIGSEGV) on Latin-1 names: images are encoded in
+    memory and written by Python (a label folder `l\\xe9` takes crops); videos, which OpenCV must open
+    by name, are refused in one line. Subprocesses, so a crash shows as a signal."""
+    import cv2
+    from badinput import subprocess_cli
+
+    clip = tmp_path / "clip.avi"
+    frame = cv2.resize(cv2.imread(str(HAND)), (320, 240))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(8):
+        writer.write(frame)
+    writer.release()
+    latin = os.fsdecode(b"l\xe9")
+    out = tmp_path / "collected"
+    attempt("collect", "a --label that is not UTF-8 (the crops' folder)",
+            lambda: subprocess_cli(["collect", "--label", latin, "--out", out, "--source", clip, "--no-window",
+                                    "--max", "2"]), code=0, note="2 crops saved in l\\xe9/", cls="r3-bytes")
+    assert len(list((out / latin).glob("*.png"))) == 2
+    attempt("live", "-o a video name that is not UTF-8",
+            lambda: subprocess_cli(["live", "--source", clip, "--no-window", "-o", tmp_path / f"{latin}.avi"]),
+            code=1, message="not UTF-8", cls="r3-bytes")
+    shutil.copy(clip, tmp_path / f"c{latin}.avi")
+    attempt("live", "--source a video name that is not UTF-8",
+            lambda: subprocess_cli(["live", "--source", tmp_path / f"c{latin}.avi", "--no-window"]),
+            code=1, message="not UTF-8", cls="r3-bytes")

@@ -172,10 +172,10 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
 
 def _write_crop(path: Path, crop) -> None:
     """Through `outputs.atomic_write`: a full disk leaves no half PNG in the dataset."""
-    from signcaps.util.outputs import atomic_write
+    from signcaps.util.outputs import atomic_write, write_image
 
     def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
+        if not write_image(tmp, cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
             raise CollectError(f"cannot write {path}")
 
     atomic_write(path, write)

@@ -226,7 +226,7 @@ def paused_loop(window: Window, image: np.ndarray, index: int, screenshot_dir: s
 def save_screenshot(image: np.ndarray, folder: str, index: int) -> Path:
     path = Path(folder).expanduser()
     path.mkdir(parents=True, exist_ok=True)
-    from signcaps.util.outputs import atomic_write
+    from signcaps.util.outputs import atomic_write, write_image
 
     stem = f"signcaps-{time.strftime('%Y%m%d-%H%M%S')}-f{index}"
     target, n = path / f"{stem}.png", 1
@@ -234,7 +234,7 @@ def save_screenshot(image: np.ndarray, folder: str, index: int) -> Path:
         target, n = path / f"{stem}-{n}.png", n + 1
 
     def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), image):
+        if not write_image(tmp, image):
             raise ScreenshotError(f"cannot write screenshot {target}")
 
     atomic_write(target, write)

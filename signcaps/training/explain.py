@@ -315,16 +315,12 @@ def pose_pictures(pose: np.ndarray, decoded: np.ndarray, grid: np.ndarray) -> tu
 
 def _write_png(png: Path, figure: np.ndarray) -> None:
     """Written under a temporary name and renamed: an existing PNG survives a failed write."""
-    from signcaps.util.outputs import atomic_write
+    from signcaps.util.outputs import atomic_write, write_image
 
     bgr = cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)
 
     def write(tmp: Path) -> None:
-        try:
-            written = cv2.imwrite(str(tmp), bgr)
-        except cv2.error:
-            written = False
-        if not written:
+        if not write_image(tmp, bgr):
             raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
 
     atomic_write(png, write)

@@ -83,3 +83,17 @@ def check_working_folder() -> None:
     except FileNotFoundError:
         raise UserError("the current folder no longer exists (it was deleted or moved while this shell was in "
                         "it): cd to an existing folder and run the command again") from None
+
+
+def opencv_path(path: str | os.PathLike, what: str) -> str:
+    """`path` as the text OpenCV's video functions take. OpenCV converts it to UTF-8 and ends the
+    process with SIGSEGV on a name that is not (Linux allows any bytes): refused in one line first."""
+    text = os.fspath(path)
+    try:
+        os.fsencode(text).decode("utf-8")
+    except UnicodeDecodeError:
+        from signcaps.util.text import printable
+
+        raise UserError(f"{what} {printable(text)}: OpenCV cannot open a name that is not UTF-8; rename it "
+                        "(or the folder)") from None
+    return text
