@@ -288,6 +288,7 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
     """Every case; the costly fixtures of a class (a site, a second run) only when it is chosen."""
     out: list[Case] = []
     wanted = lambda number: not only or number in only  # noqa: E731
+    caps = checkpoint(w)  # explain needs a capsule network (the tiny run is a CNN)
     add = out.append
     dev = w.device
 
@@ -297,7 +298,7 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
             continue
         add(Case(1, "export", f"-o {kind}", lambda t=target: signcaps("export", w.run / "best.pt", "-o", t, timeout=30),
                  kinds=[target]))
-        add(Case(1, "explain", f"-o {kind}", lambda t=target: signcaps("explain", w.run / "best.pt", w.hand, "-o", t,
+        add(Case(1, "explain", f"-o {kind}", lambda t=target: signcaps("explain", caps, w.hand, "-o", t,
                                                                         timeout=30), kinds=[target]))
         add(Case(1, "live", f"-o {kind}", lambda t=target: signcaps("live", "--source", w.video, "-o", t,
                                                                      "--no-window", timeout=30), kinds=[target]))
@@ -337,7 +338,7 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
     pose = w.fresh("explain-pose")
     (pose / "mine-pose.png").write_bytes(b"the user's picture")
     add(Case(2, "explain", "-o mine.png beside the user's mine-pose.png",
-             lambda: signcaps("explain", w.run / "best.pt", w.hand, "-o", pose / "mine.png", timeout=120),
+             lambda: signcaps("explain", caps, w.hand, "-o", pose / "mine.png", timeout=120),
              expect="any", keep=[pose / "mine-pose.png"]))
 
     # 3. two processes writing one place
@@ -438,7 +439,7 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
     add(Case(5, "predict", "a model whose class is not UTF-8",
              lambda: signcaps("predict", w.hand, "--model", w.root / "latin.onnx"), expect="ok"))
     add(Case(5, "explain", "an image named in Latin-1",
-             lambda: signcaps("explain", w.run / "best.pt", next((latin / "0").iterdir()), "-o",
+             lambda: signcaps("explain", caps, next((latin / "0").iterdir()), "-o",
                               w.fresh("latin-explain") / "e.png", timeout=120), expect="ok"))
     add(Case(5, "openset", "a dataset with non-UTF-8 names",
              lambda: signcaps("openset", w.root / "latin.onnx", "--set", f"data.root={latin}", "--set",
@@ -459,7 +460,7 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
         "summarize --markdown": ["summarize", *summary_runs, "--markdown"],
         "predict": ["predict", w.hand], "predict --json": ["predict", w.hand, "--json"],
         "--help": ["--help"], "--version": ["--version"],
-        "explain --json": ["explain", w.run / "best.pt", w.hand, "-o", w.root / "e-stdout.png", "--json"],
+        "explain --json": ["explain", caps, w.hand, "-o", w.root / "e-stdout.png", "--json"],
         "data prepare": ["data", "prepare", "--src", w.data, "--set",
                                                f"data.cache_dir={w.cache}"],
     }
@@ -557,7 +558,7 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
                           ("train", ["train", "--data", ""]), ("web build", ["web", "build", ""]),
                           ("web build", ["web", "build", "."]), ("export", ["export", w.run / "best.pt", "-o", ""]),
                           ("eval", ["eval", w.onnx, "--data", ""]), ("data prepare", ["data", "prepare", "--src", ""]),
-                          ("explain", ["explain", w.run / "best.pt", ""]), ("summarize", ["summarize", ""]),
+                          ("explain", ["explain", caps, ""]), ("summarize", ["summarize", ""]),
                           ("train", ["train", "--run-dir", "", "--data", w.data]),
                           ("robustness", ["robustness", w.run / "best.pt", "--data", w.data, "--out", ""]),
                           ("calibrate", ["calibrate", w.onnx, "--data", ""]),
@@ -570,7 +571,6 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
         add(Case(10, command, shown, lambda a=args, c=cwd: signcaps(*a, cwd=c, timeout=60), keep=[cwd]))
 
     # 11. unchecked names
-    caps = checkpoint(w)
     for names in (["bogus"], ["Blur"], [""], ["blur", "nope"]):
         add(Case(11, "bench variants", f"--shift {names}",
                  lambda n=names: signcaps("bench", "variants", caps, "--out", w.fresh(f"bv-{len(n)}-{n[-1]}"),
@@ -597,7 +597,7 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
     add(Case(12, "live", "a 20000x20000 PNG renamed .mp4", lambda: signcaps("live", "--source", fake, "--no-window",
                                                                              timeout=90)))
     add(Case(12, "explain", "--fallback on a blank picture with a CNN",
-             lambda: signcaps("explain", w.run / "best.pt", blank / "7" / "b0.png", "--fallback", "-o",
+             lambda: signcaps("explain", caps, blank / "7" / "b0.png", "--fallback", "-o",
                               w.fresh("fb") / "e.png", timeout=90), expect="any"))
 
     # 13. library noise
@@ -744,6 +744,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="markdown table to write")
     parser.add_argument("--json", type=Path, help="records to write as JSON")
     parser.add_argument("--only", type=int, action="append", help="run only these classes (repeatable)")
+    parser.add_argument("--match", action="append", help="run only cases whose command or case holds this text")
     parser.add_argument("--from-json", type=Path, help="write the table of an earlier run's records; run nothing")
     args = parser.parse_args()
     if args.from_json:
@@ -756,7 +757,8 @@ def main() -> int:
     try:
         print(f"making fixtures in {root} …", flush=True)
         world = World(root)
-        chosen = [c for c in cases(world, set(args.only or ())) if not args.only or c.cls in args.only]
+        chosen = [c for c in cases(world, set(args.only or ())) if (not args.only or c.cls in args.only)
+                  and (not args.match or any(m in f"{c.command} {c.case}" for m in args.match))]
         records = []
         for k, case in enumerate(chosen, 1):
             record = run_case(case)
