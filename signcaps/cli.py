@@ -21,7 +21,28 @@ import typer  # noqa: E402
 from signcaps import __version__  # noqa: E402
 from signcaps.commands import common  # noqa: E402, F401  (quiets MediaPipe logging before any import of it)
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The CLI as a process: its standard streams go through `util.streams`' one writer for the whole
+    run, so typer's help and usage errors follow the same rules as the commands' output (a closed or
+    full standard output is one line and exit 1, a reader that went away a quiet exit)."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        from signcaps.util.streams import OutputFailed, guard_process_streams, restore_process_streams
+
+        original = guard_process_streams()
+        try:
+            return super().__call__(*args, **kwargs)
+        except OutputFailed as exc:  # outside a command (help, usage): commands report it themselves
+            sys.stderr.write(f"error: {exc}\n")
+            sys.exit(1)
+        except BrokenPipeError:
+            sys.exit(common.EPIPE_EXIT)
+        finally:
+            restore_process_streams(original)
+
+
+app = _App(
     name="signcaps",
     help="Sign-language digit recognition with Capsule Networks: crop hands, train, export, run live.",
     no_args_is_help=True,
@@ -32,7 +53,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"signcaps {__version__}")
+        common.echo(f"signcaps {__version__}")  # the guarded writer (click's echo would hide a full disk)
         raise typer.Exit()
 
 

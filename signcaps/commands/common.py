@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -15,6 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from signcaps.util.errors import UserError
+from signcaps.util.streams import STDOUT, SafeConsole, write_out
+from signcaps.util.text import printable
 
 # MediaPipe/LiteRT and OpenCV log to stderr on their own ("[ WARN:0@…] global loadsave.cpp …");
 # keep the terminal for our own messages. Set before either library is first imported.
@@ -25,9 +26,13 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # Paths, file names and class names come from users and model files: never rich markup. With
 # markup off, "[/x]" in a name is printed as it is instead of crashing rich or restyling the line;
-# styles are given as `style=` or with `Text`, never inside the printed string.
-out = Console(markup=False)  # tables and results: stdout
-err = Console(stderr=True, markup=False)  # progress, notes and errors: stderr (keeps --json clean)
+# styles are given as `style=` or with `Text`, never inside the printed string. Both consoles write
+# through the one guarded writer and pass every text through the one sanitiser (`util.streams`).
+out = SafeConsole()  # tables and results: stdout
+err = SafeConsole(stderr=True)  # progress, notes and errors: stderr (keeps --json clean)
+# A reader that closed the pipe (`| head`): a quiet exit 1, as rich, click and Python's own
+# documentation do it (the output was not all delivered, so not 0).
+EPIPE_EXIT = 1
 
 TEXT_COLUMNS = ("class", "best", "model", "file", "stage", "setting", "inputs", "summary", "check", "status",
                 "detail", "answer", "runner-up", "set", "true", "predicted")  # left-aligned; numbers go right
@@ -53,9 +58,11 @@ def user_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from signcaps.util.config import check_options
+        from signcaps.util.inputs import check_working_folder
 
         previous = _on_sigterm(_raise_interrupt)
         try:
+            check_working_folder()
             check_options(kwargs)
             return func(*args, **kwargs)
         except UserError as exc:  # the message is plain text (paths, `pip install 'signcaps[train]'`), never markup
@@ -76,9 +83,8 @@ def user_errors(func: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted", style="yellow")
             raise typer.Exit(130) from None
-        except BrokenPipeError:
-            sys.stderr.close()
-            raise typer.Exit(0) from None
+        except BrokenPipeError:  # the reader went away; stdout already points at /dev/null
+            raise typer.Exit(EPIPE_EXIT) from None
         finally:
             _on_sigterm(previous)
 
@@ -86,8 +92,9 @@ def user_errors(func: F) -> F:
 
 
 def one_line(text: str) -> str:
-    """A message as the one line the CLI promises (a library's text may hold newlines)."""
-    return " ".join(text.split()) if "\n" in text or "\r" in text else text
+    """A message as the one line the CLI promises (a library's text may hold newlines), with any
+    control byte of a file or class name inside it escaped (`util.text.printable`)."""
+    return printable(" ".join(text.split()) if "\n" in text or "\r" in text else text)
 
 
 def _raise_interrupt(_signum: int, _frame: Any) -> None:
@@ -108,17 +115,22 @@ def print_json(value: Any) -> None:
     """One JSON document on stdout: strict JSON (a NaN becomes null, never the bare `NaN`)."""
     from signcaps.util.outputs import json_text
 
-    sys.stdout.write(json_text(value) + "\n")
-    sys.stdout.flush()
+    STDOUT.write(json_text(value) + "\n")  # ASCII (json escapes the rest), through the guarded writer
+
+
+def echo(text: object) -> None:
+    """A plain line on stdout (markdown tables, numbers): the guarded writer, control bytes escaped."""
+    write_out(f"{text}\n")
 
 
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], fold: bool = False) -> Table:
     """Title, headers and cells as plain `Text`: a class or file name is never read as markup,
     whichever console prints the table. ``fold``: the first column's long names wrap onto a second
-    line where the terminal is narrow (never cut with an ellipsis)."""
-    result = Table(title=Text(str(title)), title_justify="left")
+    line where the terminal is narrow (never cut with an ellipsis). Names are escaped (`text.printable`)
+    before the layout, so control bytes neither move the columns nor reach the terminal."""
+    result = Table(title=Text(printable(title)), title_justify="left")
     for index, column in enumerate(columns):
-        result.add_column(Text(str(column)), justify="left" if column in TEXT_COLUMNS else "right",
+        result.add_column(Text(printable(column)), justify="left" if column in TEXT_COLUMNS else "right",
                           overflow="fold" if fold and index == 0 else "ellipsis")
     for row in rows:
         result.add_row(*(_cell(v) for v in row))
@@ -164,11 +176,12 @@ def _column_groups(result: Table, console: Console) -> list[list[int]]:
 
 
 def _cell(value: Any) -> Text:
+    """Escaped here as well as when rendered, so the column widths count the escapes."""
     if isinstance(value, Text):  # already styled (and never parsed as markup)
-        return value
+        return value if printable(value.plain) == value.plain else Text(printable(value.plain), value.style)
     if isinstance(value, float):
         return Text(f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}")
-    return Text(str(value))
+    return Text(printable(value))
 
 
 def print_open_set(rows: list[dict], how: str) -> None:

@@ -10,6 +10,7 @@ from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
     SignsOption,
+    echo,
     out,
     print_json,
     print_table,
@@ -125,7 +126,7 @@ def robustness_command(
             for found_only, key in views:
                 title = (("on found hands" if found_only else "end to end (no hand = wrong)")
                          + (", mean per recipe" if key == "recipes" else ""))
-                print(f"\n{title}\n\n{markdown_table(report, found_only, key)}")
+                echo(f"\n{title}\n\n{markdown_table(report, found_only, key)}")
             return
         columns = ["shift", *(m["label"] for m in report["models"])]
         print_table(table(f"domain shifts, end to end: accuracy on {report['images']} photos ({report['split']} split; "

@@ -10,6 +10,7 @@ from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
     SignsOption,
+    echo,
     err,
     out,
     print_json,
@@ -146,7 +147,7 @@ def _number_sink(path: Optional[Path], to_stdout: bool, inputs: list = ()):
             append_text(path, number + "\n", "--compose-out")
         return append
     if to_stdout:
-        return lambda number: print(number, flush=True)
+        return echo
     return lambda _number: None  # --json: the numbers are in the JSON lines
 
 

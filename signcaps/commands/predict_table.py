@@ -10,12 +10,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from signcaps.commands.common import out, table
+from signcaps.util.streams import SafeConsole
 
 # How a rejected hand stands out: '?' (uncertain) in yellow, 'none' in red, with the best sign beside it.
 _MARKS = {"uncertain": ("?", "yellow"), "none": ("none", "red")}
@@ -32,7 +32,7 @@ def print_predict_table(rows: Sequence[dict[str, Any]], classes: Sequence[str], 
     result = predict_table(rows, classes, wide)
     if wide and not out.is_terminal:
         natural = Measurement.get(out, out.options.update_width(10_000), result).maximum
-        Console(file=sys.stdout, width=max(out.width, natural), no_color=True, markup=False).print(result)
+        SafeConsole(width=max(out.width, natural), no_color=True).print(result)
     else:
         out.print(result)
     sys.stdout.flush()  # the table before the summary lines on stderr

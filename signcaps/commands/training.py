@@ -10,6 +10,7 @@ from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
     SignsOption,
+    echo,
     err,
     out,
     print_json,
@@ -174,7 +175,7 @@ def summarize_command(
     if json_out:
         print_json(rows)
     elif markdown:
-        print(to_markdown(rows))
+        echo(to_markdown(rows))
     else:
         print_table(table("runs", ["model", "params", "seeds", "s/epoch", "train s", "test mean", "min", "max"],
                         [[r["model"], f"{r['params']:,}", len(r["seeds"]), f"{r['seconds_per_epoch']:.1f}",

@@ -263,7 +263,7 @@ def retake_photos(detector, photos: list[tuple[str, np.ndarray]], root: Path, st
     for i, (rel, points) in enumerate(photos):
         image = stretch(read_image_rgb(root / rel), stretch_x)
         mask = hand_mask(image, points[:, :2])
-        rng = np.random.default_rng(int(hashlib.sha256(f"{seed_text}/{rel}".encode()).hexdigest()[:8], 16))
+        rng = np.random.default_rng(int(hashlib.sha256(os.fsencode(f"{seed_text}/{rel}")).hexdigest()[:8], 16))
         for r in range(count):
             shot = random_retake(image, mask, rng)
             hands = detector.detect(shot)

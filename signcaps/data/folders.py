@@ -3,6 +3,8 @@ scanned in natural order and fingerprinted by content, torch-free."""
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +108,26 @@ def scan_folder(root: str | Path, classes: list[str] | None = None, stretch_x: f
     return scan
 
 
+SPLIT_FOLDERS = ("train", "valid", "val", "test")
+
+
+def check_class_counts(root: str | Path, classes: list[str], counts: list[int], why: str,
+                       warn: Callable[[str], None] | None, known_empty: tuple[str, ...] = ()) -> None:
+    """Before training: a model needs at least two classes with examples (else there is nothing to tell
+    apart: stopped in one line); each class left without examples is warned about, since the model
+    gets an output for it that it can never learn. `known_empty`: already warned about."""
+    empty = [c for c, n in zip(classes, counts) if n == 0]
+    if len(classes) - len(empty) < 2:
+        have = [c for c, n in zip(classes, counts) if n]
+        raise DatasetError(f"{root} has {len(have)} class(es) with usable images ({', '.join(have) or 'none'}"
+                           f"{'; ' + ', '.join(empty) + ' ' + why if empty else ''}): a model needs at least two "
+                           "classes to tell apart")
+    fresh = [c for c in empty if c not in known_empty]
+    if fresh and warn is not None:
+        warn(f"{len(fresh)} class(es) of {root} {why}: {', '.join(fresh)}; the model keeps an output for each that "
+             "it can never learn (add images, or remove the folder)")
+
+
 def _folder_images(folder: Path, scan: FolderScan) -> list[Path]:
     """The images under `folder`, in natural order; other files are recorded as ignored."""
     entries = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: natural_key(str(p)))
@@ -152,7 +174,10 @@ def fingerprint(scan: FolderScan) -> str:
             content = file_digest(path) if size <= inputs.MAX_IMAGE_BYTES else f"too large: {size} bytes"
         except OSError:
             content = "unreadable"
-        digest.update(f"{path.relative_to(scan.root).as_posix()}|{scan.label_name(label)}|{content}\n".encode())
+        # os.fsencode: the name's bytes as on disk, also when they are not UTF-8 (Linux allows any),
+        # and the same bytes as str.encode() for every name that is, so no fingerprint changes
+        digest.update(os.fsencode(path.relative_to(scan.root).as_posix()) + b"|"
+                      + os.fsencode(scan.label_name(label)) + f"|{content}\n".encode())
     if scan.stretch_x != 1.0:
         digest.update(f"stretch_x={scan.stretch_x:g}".encode())
     return digest.hexdigest()[:16]
@@ -165,10 +190,22 @@ def negative_subsets(root: str | Path) -> dict[str, Path]:
     from signcaps.data.datasets import resolve_root
 
     root = resolve_root(root)
+    if not root.is_dir():  # before minutes of work, and never read as "no held-out negatives"
+        raise DatasetError(f"negatives folder not found: {root}")
     found = {split: root / name for split, names in (("train", ("train",)), ("val", ("valid", "val")),
                                                    ("test", ("test",)))
              for name in names if (root / name).is_dir()}
     return found or {"train": root}
+
+
+def held_out_negatives(root: str | Path) -> dict[str, Path]:
+    """The valid/ and test/ folders of an external negatives dataset: what open-set figures score. A
+    folder without them is all training data, so there is nothing held out to measure: refused."""
+    held = {split: folder for split, folder in negative_subsets(root).items() if split != "train"}
+    if not held:
+        raise DatasetError(f"negatives folder {root} has no valid/ or test/ folder: open-set figures need "
+                           "negatives held out from training (put them in valid/ and test/, as asl-letters does)")
+    return held
 
 
 def missing_signs(neg_cfg, classes: list[str]) -> list[str] | None:

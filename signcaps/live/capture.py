@@ -112,6 +112,10 @@ class CvSource(FrameSource):
         self.live = kind in ("camera", "stream")
         self.max_failures = max(1, int(max_failures))
         threads = [cv2.CAP_PROP_N_THREADS, int(decode_threads)] if decode_threads and kind != "camera" else []
+        if isinstance(target, str):
+            from signcaps.util.inputs import opencv_path
+
+            target = opencv_path(target, "--source")
         if kind == "stream":
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
                       cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(open_timeout_s * 1000), *threads]

@@ -170,13 +170,14 @@ def _collect(cfg: CollectConfig, log: Callable[[str], None], progress: bool) -> 
 def _write_crop(folder: Path, stamp: str, index: int, crop) -> Path:
     """Saved as the first free ``<stamp>-<n>.png`` from ``index`` on, created exclusively
     (`outputs.write_new`): a second `collect` into the same label never replaces a crop, and a
-    full disk leaves no half PNG in the dataset."""
+    full disk leaves no half PNG in the dataset. Encoded by `outputs.write_image`: OpenCV never
+    sees a label name that is not UTF-8."""
     import itertools
 
-    from signcaps.util.outputs import write_new
+    from signcaps.util.outputs import write_image, write_new
 
     def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
+        if not write_image(tmp, cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
             raise CollectError(f"cannot write a crop into {folder}")
 
     return write_new(folder, (f"{stamp}-{n:05d}.png" for n in itertools.count(index)), write)

@@ -220,16 +220,17 @@ def paused_loop(window: Window, image: np.ndarray, index: int, screenshot_dir: s
 
 
 def save_screenshot(image: np.ndarray, folder: str, index: int) -> Path:
-    """A new PNG in ``folder``, never over a file already there (`outputs.write_new`: created exclusively)."""
+    """A new PNG in ``folder``, never over a file already there (`outputs.write_new`: created exclusively),
+    encoded by `outputs.write_image` (OpenCV never sees a folder name that is not UTF-8)."""
     import itertools
 
-    from signcaps.util.outputs import ensure_writable_dir, write_new
+    from signcaps.util.outputs import ensure_writable_dir, write_image, write_new
 
     path = ensure_writable_dir(folder, "--screenshots")
     stem = f"signcaps-{time.strftime('%Y%m%d-%H%M%S')}-f{index}"
 
     def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), image):
+        if not write_image(tmp, image):
             raise ScreenshotError(f"cannot write a screenshot into {path}")
 
     names = itertools.chain([f"{stem}.png"], (f"{stem}-{n}.png" for n in itertools.count(1)))

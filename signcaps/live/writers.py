@@ -27,8 +27,10 @@ class VideoWriter:
     """Annotated frames -> video file (mp4v), optionally in a thread (encoding overlaps the loop)."""
 
     def __init__(self, path: str, fps: float, size: tuple[int, int], threaded: bool) -> None:
+        from signcaps.util.inputs import opencv_path
         from signcaps.util.outputs import new_temp_file
 
+        opencv_path(Path(path).expanduser(), "video output")  # before any file is made
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.path = str(Path(path).expanduser())
         # Written under a temporary name (random, created exclusively) and renamed on close once

@@ -181,16 +181,12 @@ def figure_paths(out: str | Path | None, beside: Path, image: str | Path,
 def write_png(png: Path, figure: np.ndarray, user_named: bool = False) -> None:
     """Written under a temporary name and renamed: an existing PNG survives a failed write.
     ``user_named`` (``-o``): the file is the user's from now on (`outputs.atomic_write`)."""
-    from signcaps.util.outputs import atomic_write
+    from signcaps.util.outputs import atomic_write, write_image
 
     bgr = cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)
 
     def write(tmp: Path) -> None:
-        try:
-            written = cv2.imwrite(str(tmp), bgr)
-        except cv2.error:
-            written = False
-        if not written:
+        if not write_image(tmp, bgr):
             raise ExplainError(f"cannot write {png} (use a .png name in a writable folder)")
 
     atomic_write(png, write, user_named=user_named)

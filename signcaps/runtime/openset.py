@@ -163,7 +163,7 @@ def evaluation_sets(classifier: Any, recipe: Recipe, hand_model: str | Path | No
     background, light, colour cast, blur or JPEG, the hand detected again): the same hands as another
     camera in another room would show them, so a model that refuses a negative by its room is caught.
     """
-    from signcaps.data.folders import negative_subsets, scan_folder, scan_negative_folder
+    from signcaps.data.folders import held_out_negatives, scan_folder, scan_negative_folder
     from signcaps.data.splits import split_indices
 
     classes = [c for c in classifier.classes if c != classifier.rule.none_class]
@@ -178,7 +178,7 @@ def evaluation_sets(classifier: Any, recipe: Recipe, hand_model: str | Path | No
         signs_map = {folder: classes.index(str(c)) for folder, c in neg.signs.items() if str(c) in classes}
         parts += [(f"{Path(neg.root).name}/{folder.name}",
                    scan_negative_folder(folder, tuple(neg.classes), neg.stretch_x, signs_map, classes))
-                  for split, folder in negative_subsets(neg.root).items() if split != "train"]
+                  for folder in held_out_negatives(neg.root).values()]
     sets = []
     for where, part in parts:
         sets += _scored_parts(classifier, recipe, part, where, hand_model, 0, show_progress)

@@ -42,6 +42,7 @@ from signcaps.signs.rejection import RejectionRule, RejectionRuleError, pose_err
 from signcaps.signs.verdicts import refusal_warning, rule_rates
 from signcaps.util.config import Recipe
 from signcaps.util.errors import UserError
+from signcaps.util.text import printable
 from signcaps.util.timing import ms_per_crop
 
 OPSET = 17
@@ -186,7 +187,10 @@ def set_metadata(model_proto: Any, meta: dict[str, Any]) -> None:
             del model_proto.metadata_props[i]
     entry = model_proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True)
-    model_proto.doc_string = f"signcaps {meta['model']} ({meta['precision']}), classes {', '.join(meta['classes'])}"
+    # protobuf strings must be UTF-8: a class folder name that is not (any bytes on Linux) is escaped
+    # here for people reading the file; the metadata above keeps it exactly (JSON escapes it)
+    model_proto.doc_string = printable(f"signcaps {meta['model']} ({meta['precision']}), classes "
+                                       f"{', '.join(meta['classes'])}")
 
 
 def save_onnx(model_proto: Any, path: Path) -> None:

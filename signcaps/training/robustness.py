@@ -241,9 +241,9 @@ def plot_panels(results: dict[str, dict[str, Any]], path: Path, title: str) -> P
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    from signcaps.util.report import _save
+    from signcaps.util.report import save_figure
 
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def setting_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ class TestPhotos:
 
     def shifted(self, name: str, index: int) -> np.ndarray:
         """Photo `index` under shift `name`, the same pixels on every call (seeded by name and index)."""
-        seed = int.from_bytes(hashlib.sha256(f"{name}/{self.paths[index]}".encode()).digest()[:4], "little")
+        seed = int.from_bytes(hashlib.sha256(os.fsencode(f"{name}/{self.paths[index]}")).digest()[:4], "little")
         return SHIFTS[name][1](self.image(index), self.masks[index], np.random.default_rng(seed))
 
 
@@ -211,6 +212,16 @@ def score_shift(scorer: Scorer, photos: TestPhotos, name: str, found: Detections
             "accuracy_found": correct / len(rows) if len(rows) else 0.0}
 
 
+def check_shift_names(names: Sequence[str] | None) -> list[str]:
+    """The shifts to run (all when none are named), each name checked in one line before any work:
+    every command that takes `--shift` calls this first (robustness, `bench variants`)."""
+    names = list(names or SHIFTS)
+    unknown = [n for n in names if n not in SHIFTS]
+    if unknown:
+        raise ShiftError(f"unknown shift(s) {unknown}; choose from: {', '.join(SHIFTS)}")
+    return names
+
+
 def evaluate_shifts(models: Sequence[str | Path], names: Sequence[str] | None = None, data: str | Path | None = None,
                     split: str = "test", hand_model: str | None = None, out_dir: str | Path | None = None,
                     show_progress: bool = True) -> dict[str, Any]:
@@ -218,10 +229,7 @@ def evaluate_shifts(models: Sequence[str | Path], names: Sequence[str] | None = 
     from signcaps.training.robustness import model_labels
     from signcaps.util.progress import progress_bar
 
-    names = list(names or SHIFTS)
-    unknown = [n for n in names if n not in SHIFTS]
-    if unknown:
-        raise ShiftError(f"unknown shift(s) {unknown}; choose from: {', '.join(SHIFTS)}")
+    names = check_shift_names(names)
     if not models:
         raise ShiftError("no models to evaluate")
     target = Path(out_dir) if out_dir else Path(".")  # checked before the work
@@ -321,11 +329,9 @@ def plot_shifts(report: dict[str, Any], path: Path) -> Path:
                  "unseen participants")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from signcaps.util.report import save_figure
+
+    return save_figure(fig, path)
 
 
 def shift_rows(report: dict[str, Any], found_only: bool = False, key_models: str = "models") -> list[list[str]]:

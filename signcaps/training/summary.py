@@ -47,15 +47,22 @@ def load_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:
 
 
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per recipe (runs of one recipe with different seeds): mean and spread of test
-    accuracy over seeds, timing, size. Two recipes of one architecture stay two rows."""
+    """One row per recipe and dataset (runs of one recipe on one dataset with different seeds): mean and
+    spread of test accuracy over seeds, timing, size. Two recipes of one architecture stay two rows, and
+    so do runs of one recipe on two datasets (their data fingerprints differ): a mean over them would
+    average accuracies on different test sets."""
     rows = []
-    for recipe in dict.fromkeys(_recipe(run) for run in runs):
-        group = [run for run in runs if _recipe(run) == recipe]
+    keys = list(dict.fromkeys(_key(run) for run in runs))
+    for recipe, data in keys:
+        group = [run for run in runs if _key(run) == (recipe, data)]
         accs = [run["test_acc"] for run in group if run["test_acc"] is not None]
         model = group[0]["model"]
+        name = recipe if recipe == model else f"{recipe} ({model})"
+        if sum(k[0] == recipe for k in keys) > 1:  # the recipe ran on several datasets: say which row is which
+            name += f" on data {data[:8]}" if data else " on data of unknown fingerprint"
         rows.append({
-            "model": recipe if recipe == model else f"{recipe} ({model})",
+            "model": name,
+            "data_fingerprint": data,
             "params": group[0]["params"],
             "seeds": sorted(run["seed"] for run in group),
             "epochs": group[0]["epochs"],
@@ -69,6 +76,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "test_accs": accs,
         })
     return rows
+
+
+def _key(run: dict[str, Any]) -> tuple[str, str | None]:
+    fingerprint = run.get("data_fingerprint")
+    return _recipe(run), fingerprint if isinstance(fingerprint, str) and fingerprint else None
 
 
 def _recipe(run: dict[str, Any]) -> str:

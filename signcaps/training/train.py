@@ -24,8 +24,16 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from signcaps import __version__
-from signcaps.data.crops import CropSet, concat_crops, joined_classes, prepare, prepare_joined, prepare_negatives
-from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError
+from signcaps.data.crops import (
+    CropSet,
+    concat_crops,
+    installed_negatives,
+    joined_classes,
+    prepare,
+    prepare_joined,
+    prepare_negatives,
+)
+from signcaps.data.folders import NEGATIVE, NONE_CLASS, DatasetError, check_class_counts, missing_signs, scan_folder
 from signcaps.data.splits import split_indices, split_record
 from signcaps.models.capsules import margin_loss, reconstruction_loss
 from signcaps.models.checkpoint import (
@@ -181,12 +189,26 @@ def load_splits(recipe: Recipe, hand_model: str | None, info: DistInfo,
 
     Rank 0 detects and caches the crops; the other ranks wait, then read the same cache.
     """
-    warn = (lambda msg: console.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False)) \
+    warn = (lambda msg: console.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False,
+                                         soft_wrap=True)) \
         if info.is_main else None
 
     def load(progress: bool) -> tuple[CropSet, dict[str, CropSet], dict, dict | None]:
+        empty: tuple[str, ...] = ()
+        if info.is_main:  # empty classes, one class, a missing negatives folder: now, not after minutes of cropping
+            found = scan_folder(recipe.data.root, stretch_x=recipe.data.stretch_x)
+            counts = np.bincount([label for _, label in found.files if label != NEGATIVE],
+                                 minlength=len(found.classes))
+            check_class_counts(found.root, found.classes, counts.tolist(), "have no images", warn)
+            empty = tuple(found.empty_classes)
+            if missing_signs(recipe.negatives, found.classes) == []:
+                installed_negatives(recipe.negatives.root)  # a folder that is not there fails; a dataset warns later
         crops, scan, _ = prepare(recipe.data.root, recipe.data, recipe.crop, recipe.detect, hand_model,
                                  show_progress=progress)
+        if info.is_main:
+            hands = np.bincount(crops.labels[~crops.negative], minlength=len(crops.classes))
+            check_class_counts(recipe.data.root, crops.classes, hands.tolist(), "have no photo where a hand was found",
+                               warn, known_empty=empty)
         own = crops.classes
         crops = dataclasses.replace(crops, classes=joined_classes(recipe.data.join, own))
         if recipe.negatives.mode == "off":  # a none/ folder is left out too
@@ -421,9 +443,9 @@ def _train(recipe: Recipe, run_dir: Path, resume: bool, hand_model: str | None, 
         save_recipe(recipe, run_dir / "recipe.yaml")
         split_files = {k: part.paths for k, part in parts.items()}
         atomic_write_text(run_dir / "split.json", json.dumps(split_files))
-        console.print(f"[bold]{recipe.model.name}[/] {count_parameters(model):,} params on {device}"
-                      f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} / val "
-                      f"{len(val_set)} / test {len(test_set)}")
+        console.print(Text.assemble((recipe.model.name, "bold"), f" {count_parameters(model):,} params on {device}"
+                                    f"{f' x{info.world_size} ranks' if info.enabled else ''}; train {len(train_set)} "
+                                    f"/ val {len(val_set)} / test {len(test_set)}"))
     loader, sampler = make_loader(train_set, recipe, info, device, tuple(model.inputs))
     val_x = inputs_of(val_set, recipe)
     base_state = {"recipe": recipe.to_dict(), "classes": classes, "version": __version__,

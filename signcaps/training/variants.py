@@ -197,6 +197,10 @@ def bench_variants(checkpoint: str | Path, out_dir: str | Path, routing: Sequenc
         raise VariantError(f"--routing takes iteration counts from 1 to 10, got {list(routing)}")
     if not 0.0 <= threshold <= 1.0:
         raise VariantError(f"--threshold must be in [0, 1], got {threshold}")
+    if shifts:  # named ones only: before minutes of exports, the same one-line check as robustness
+        from signcaps.training.shifts import check_shift_names
+
+        shifts = check_shift_names(shifts)
     rows = export_variants(Path(checkpoint), Path(out_dir), routing, int8, hand_model, show_progress, log)
     paths = [row["path"] for row in rows]
     for row in rows:

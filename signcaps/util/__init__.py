@@ -1,1 +1,1 @@
-"""The bottom of the package: config, errors, safe inputs and outputs, downloads, progress, timing, metrics, plots."""
+"""The bottom of the package: config, errors, safe inputs and outputs, terminal text, downloads, progress, plots."""

@@ -90,3 +90,28 @@ def ascii_int(text: str) -> int | None:
 def natural_key(text: str) -> list:
     """Sort 'IMG_2' before 'IMG_10', and class '10' after '9' (ASCII digits only)."""
     return [int(part) if ascii_int(part) is not None else part.lower() for part in _ASCII_NUMBER.split(text)]
+
+
+def check_working_folder() -> None:
+    """Every command starts in a folder that exists. A shell left in a deleted folder would
+    otherwise resolve relative paths against nothing, and torch's oneMKL ends the process with
+    a native "FATAL ERROR: Cannot load libtorch_cpu.so" while it loads."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UserError("the current folder no longer exists (it was deleted or moved while this shell was in "
+                        "it): cd to an existing folder and run the command again") from None
+
+
+def opencv_path(path: str | os.PathLike, what: str) -> str:
+    """`path` as the text OpenCV's video functions take. OpenCV converts it to UTF-8 and ends the
+    process with SIGSEGV on a name that is not (Linux allows any bytes): refused in one line first."""
+    text = os.fspath(path)
+    try:
+        os.fsencode(text).decode("utf-8")
+    except UnicodeDecodeError:
+        from signcaps.util.text import printable
+
+        raise UserError(f"{what} {printable(text)}: OpenCV cannot open a name that is not UTF-8; rename it "
+                        "(or the folder)") from None
+    return text

@@ -459,6 +459,22 @@ def write_errors(path: str | Path) -> Iterator[None]:
         raise
 
 
+def write_image(path: Path, image) -> bool:
+    """`cv2.imwrite` without handing OpenCV the path: the image is encoded in memory (format from the
+    suffix) and the bytes written by Python. OpenCV converts a path to UTF-8 and crashes the process
+    (SIGSEGV) on a folder or label name that is not UTF-8 (any bytes on Linux). False: not encodable."""
+    import cv2
+
+    try:
+        ok, data = cv2.imencode(Path(path).suffix or ".png", image)
+    except cv2.error:
+        return False
+    if not ok:
+        return False
+    Path(path).write_bytes(data.tobytes())
+    return True
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object], user_named: bool = False) -> Path:
     """Call ``write(tmp)`` on a fresh temporary file, fsync it, then rename it over ``path``.
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True)
+from signcaps.util.streams import SafeConsole
+
+console = SafeConsole(stderr=True)  # descriptions hold file names: escaped, never markup
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Plots people would rather look at than read: curves, confusion matrices, sweeps."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -8,13 +9,61 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+from matplotlib.ticker import FixedFormatter, FuncFormatter  # noqa: E402
+
+from signcaps.util.text import printable  # noqa: E402
+
+# Fonts tried in order for each character (matplotlib's per-glyph fallback): the bundled DejaVu Sans,
+# then whichever of these wide-coverage families the machine has. A class name in a script none of
+# them covers is drawn as \uXXXX escapes (`plot_label`), never as empty boxes with a warning.
+FALLBACK_FONTS = ("DejaVu Sans", "Noto Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans Arabic",
+                  "Noto Sans Hebrew", "Noto Sans Devanagari", "Noto Sans Thai", "Noto Sans Armenian",
+                  "Noto Sans Georgian", "Noto Sans Ethiopic", "Droid Sans Fallback", "WenQuanYi Zen Hei")
 
 
-def _save(fig, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
-    """`rect`: the part of the figure the axes may fill (room left for a legend below them)."""
+@functools.cache
+def _fonts() -> tuple[list[str], frozenset[int]]:
+    """The fallback families installed here, and every character code one of them draws."""
+    from matplotlib.ft2font import FT2Font
+
+    installed = {f.name: f.fname for f in font_manager.fontManager.ttflist}
+    families = [name for name in FALLBACK_FONTS if name in installed]
+    codes: set[int] = set()
+    for name in families:
+        codes.update(FT2Font(installed[name]).get_charmap())
+    return families, frozenset(codes)
+
+
+def plot_label(text: str) -> str:
+    """A file, class or model name as a figure shows it: control bytes and undecodable bytes escaped
+    (`printable`: matplotlib cannot even measure a name that is not UTF-8), `$` kept literal (else it
+    starts mathtext), and characters no installed font draws written as their code (\\u0f40)."""
+    _, codes = _fonts()
+    shown = printable(text, lines=True).replace("$", r"\$")
+    return "".join(c if c.isspace() or ord(c) in codes else f"\\u{ord(c):04x}" for c in shown)
+
+
+def _labelled(func, value: float, pos: int | None = None) -> str:
+    return plot_label(func(value, pos))
+
+
+def save_figure(fig, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """The one way a figure reaches disk: every text in it shown through `plot_label`, laid out,
+    written atomically, closed. `rect`: the part of the figure the axes may fill (room for a legend)."""
     from signcaps.util.outputs import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    for artist in fig.findobj(Text):
+        artist.set_text(plot_label(artist.get_text()))
+        artist.set_fontfamily(_fonts()[0] or ["DejaVu Sans"])
+    for axis in (axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)):  # tick labels given as names
+        for formatter in (axis.get_major_formatter(), axis.get_minor_formatter()):
+            if isinstance(formatter, FixedFormatter):  # (their Text is made again when drawn)
+                formatter.seq = [plot_label(label) for label in formatter.seq]
+            elif isinstance(formatter, FuncFormatter):  # what `set_xticks(ticks, labels)` makes
+                formatter.func = functools.partial(_labelled, formatter.func)
     fig.tight_layout(rect=rect)
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
@@ -37,7 +86,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> Path:
     ax_acc.set_ylabel("accuracy")
     ax_acc.legend()
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion(report: dict, path: Path, title: str) -> Path:
@@ -55,7 +104,7 @@ def plot_confusion(report: dict, path: Path, title: str) -> Path:
             ax.text(col, row, str(value), ha="center", va="center", color="white" if value > limit else "black",
                     fontsize=8)
     ax.set_title(f"{title}\naccuracy {report['accuracy']:.2%} of {report['samples']}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sweep(curves: dict[str, tuple[list[float], list[float]]], path: Path, xlabel: str, title: str) -> Path:
@@ -69,7 +118,7 @@ def plot_sweep(curves: dict[str, tuple[list[float], list[float]]], path: Path, x
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_roc(curves: dict, path: Path, title: str) -> Path:
@@ -88,7 +137,7 @@ def plot_roc(curves: dict, path: Path, title: str) -> Path:
     handles, labels = whole.get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, frameon=False)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path, rect=(0, 0.04 + 0.035 * ((len(labels) + 2) // 3), 1, 1))
+    return save_figure(fig, path, rect=(0, 0.04 + 0.035 * ((len(labels) + 2) // 3), 1, 1))
 
 
 def plot_reliability(rel, path: Path, title: str) -> Path:
@@ -113,4 +162,4 @@ def plot_reliability(rel, path: Path, title: str) -> Path:
     ax_n.set_ylabel("images")
     ax_n.set_xlabel("winning capsule length")
     ax_n.set_xlim(0, 1)
-    return _save(fig, path)
+    return save_figure(fig, path)
