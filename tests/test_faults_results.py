@@ -69,13 +69,26 @@ def test_openset_refuses_negatives_it_cannot_use(tmp_path: Path, negatives: str)
 
 
 @pytest.mark.parametrize("command", ["train", "data prepare"])
-def test_a_split_layout_is_refused_not_trained_as_three_classes(tmp_path: Path, command: str) -> None:
+def test_a_split_layout_is_recognised_not_trained_as_three_classes(tmp_path: Path, command: str) -> None:
+    """A `train/ valid/ test/<class>` folder (issue 26 item 8: recognised or refused) is recognised: its
+    classes are the folders inside, and `train` keeps the split it was published with (issue 29)."""
     data = make_data(tmp_path / "split", {f"{part}/{digit}": 2 for part in ("train", "valid", "test")
                                          for digit in ("0", "1")})
     args = (tiny_train(data, tmp_path / "run", tmp_path / "cache") if command == "train"
             else ["data", "prepare", "--src", data, "--set", f"data.cache_dir={tmp_path / 'cache'}"])
-    attempt(command, "a train/ valid/ test/<class> layout", lambda: cli(args), code=1,
-            message="is split into", absent=[tmp_path / "run" / "best.pt"], cls="r3-results")
+    outcome = attempt(command, "a train/ valid/ test/<class> layout", lambda: cli(args), code=0, cls="r3-results")
+    assert "│ valid" not in outcome.output and "│ train" not in outcome.output  # never a class of its own
+    if command == "train":
+        split = json.loads((tmp_path / "run" / "split.json").read_text())
+        assert {Path(p).parts[0] for p in split["test"]} == {"test"}
+        assert {Path(p).parts[0] for p in split["val"]} == {"valid"}
+        assert torch_classes(tmp_path / "run" / "best.pt") == ["0", "1"]
+
+
+def torch_classes(checkpoint: Path) -> list[str]:
+    import torch
+
+    return list(torch.load(checkpoint, map_location="cpu", weights_only=False)["classes"])
 
 
 def test_a_one_class_dataset_stops_in_one_line(tmp_path: Path) -> None:

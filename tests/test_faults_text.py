@@ -108,7 +108,8 @@ def test_class_names_from_model_metadata_are_escaped(tmp_path: Path) -> None:
     model = hostile_model(tmp_path, classes)
     (tmp_path / "x.png").write_bytes(b"not an image")
     outcome = attempt("predict", "class names with escape sequences in the model's metadata",
-                      lambda: cli(["predict", tmp_path / "x.png", "--model", model]), code=1, cls="r3-control")
+                      lambda: cli(["predict", tmp_path / "x.png", "--model", model, "--wide"]), code=1,
+                      cls="r3-control")
     assert not RAW.search(outcome.output)
     assert "1\\x1b[2J" in outcome.output and "0\\u202e[b]" in outcome.output
 

@@ -108,8 +108,6 @@ def scan_folder(root: str | Path, classes: list[str] | None = None, stretch_x: f
     return scan
 
 
-SPLIT_FOLDERS = ("train", "valid", "val", "test")
-
 
 def check_class_counts(root: str | Path, classes: list[str], counts: list[int], why: str,
                        warn: Callable[[str], None] | None, known_empty: tuple[str, ...] = ()) -> None:
