@@ -132,9 +132,16 @@ def explain_onnx(model: str | Path | None, image: str | Path, out: str | Path | 
     A joint model's figure shows its longest capsule of the whole vocabulary (what the decoders
     draw); the answer is the `signs` mode's (`runtime.signmodes`), as predict gives it."""
     from signcaps.hands.landmarks import normalize_pose
-    from signcaps.hands.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
+    from signcaps.hands.preprocess import crop_hand, to_tensor
     from signcaps.runtime.classifier import load_classifier
-    from signcaps.runtime.explain_figure import figure_paths, find_hand, render, shown_dimensions, verdict, write_png
+    from signcaps.runtime.explain_figure import (
+        figure_paths,
+        read_and_find_hand,
+        render,
+        shown_dimensions,
+        verdict,
+        write_png,
+    )
     from signcaps.runtime.signmodes import ALL_CAPSULES
     from signcaps.signs.rejection import RejectionRuleError, decide, pose_error
 
@@ -147,18 +154,8 @@ def explain_onnx(model: str | Path | None, image: str | Path, out: str | Path | 
     except RejectionRuleError as err:
         raise ExplainError(f"{answer.path}: {err}") from None
     image = Path(image)
-    try:
-        rgb = read_image_rgb(image)
-    except ImageReadError as err:
-        raise ExplainError(str(err) if str(image) in str(err) else f"{image}: {err}") from None
-    hand = find_hand(rgb, classifier.detect_cfg, hand_model)
-    if hand is None and fallback and classifier.needs_pose:  # the centre square has no landmarks to read
-        raise ExplainError(f"--fallback does not apply to a '{classifier.meta.get('model')}' model: it reads the "
-                           f"hand's landmarks, which only a detected hand has, and MediaPipe detected none in {image}")
-    if hand is None and not fallback:
-        raise ExplainError(f"no hand found in {image}" + ("" if classifier.needs_pose else
-                                                           "; pass --fallback to explain the centre square "
-                                                           "of the image"))
+    rgb, hand = read_and_find_hand(image, classifier.detect_cfg, hand_model, fallback, classifier.needs_pose,
+                                   classifier.meta.get("model"))
     crop_cfg = classifier.crop_cfg
     crop = crop_hand(rgb, None if hand is None else hand.landmarks, bool(hand and hand.is_left), crop_cfg)
     tensor = to_tensor(crop, crop_cfg)

@@ -192,6 +192,26 @@ def write_png(png: Path, figure: np.ndarray, user_named: bool = False) -> None:
     atomic_write(png, write, user_named=user_named)
 
 
+def read_and_find_hand(image: Path, detect_cfg: Any, hand_model: str | Path | None, fallback: bool,
+                       needs_pose: bool, model_name: Any) -> tuple[np.ndarray, Any]:
+    """The photo (RGB) and its first hand (None: the centre square, which only `--fallback` on an
+    image-only model may use); one ExplainError line for an unreadable photo or a missing hand."""
+    from signcaps.hands.preprocess import ImageReadError, read_image_rgb
+
+    try:
+        rgb = read_image_rgb(image)
+    except ImageReadError as err:
+        raise ExplainError(str(err) if str(image) in str(err) else f"{image}: {err}") from None
+    hand = find_hand(rgb, detect_cfg, hand_model)
+    if hand is None and fallback and needs_pose:  # the centre square has no landmarks to read
+        raise ExplainError(f"--fallback does not apply to a '{model_name}' model: it reads the hand's landmarks, "
+                           f"which only a detected hand has, and MediaPipe detected none in {image}")
+    if hand is None and not fallback:
+        raise ExplainError(f"no hand found in {image}" + ("" if needs_pose else "; pass --fallback to explain the "
+                                                                             "centre square of the image"))
+    return rgb, hand
+
+
 def find_hand(rgb: np.ndarray, detect_cfg: Any, hand_model: str | Path | None) -> Any:
     from signcaps.hands.detector import HandDetector
     from signcaps.util.assets import resolve_hand_model

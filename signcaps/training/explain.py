@@ -26,6 +26,7 @@ from signcaps.runtime.explain_figure import (  # noqa: F401  (re-exported: the f
     figure_size,
     find_hand,
     rank_dimensions,
+    read_and_find_hand,
     render,
     shown_dimensions,
     verdict,
@@ -128,7 +129,7 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
     "model", "checkpoint"}. Default PNG: explain-<image stem>.png beside the checkpoint.
     """
     from signcaps.hands.landmarks import normalize_pose
-    from signcaps.hands.preprocess import ImageReadError, crop_hand, read_image_rgb, to_tensor
+    from signcaps.hands.preprocess import crop_hand, to_tensor
     from signcaps.models.checkpoint import build_from_checkpoint, require_checkpoint_file
     from signcaps.signs.rejection import RejectionRule, RejectionRuleError, decide, pose_error
 
@@ -143,18 +144,8 @@ def explain_image(checkpoint: str | Path, image: str | Path, out: str | Path | N
         raise ExplainError(f"{checkpoint} is a '{recipe.model.name}' model without a decoder; "
                            f"explain needs a capsule network (capsnet, pose-capsnet, fused-capsnet, capsnet-sabour)")
     image = Path(image)
-    try:
-        rgb = read_image_rgb(image)
-    except ImageReadError as err:
-        raise ExplainError(str(err) if str(image) in str(err) else f"{image}: {err}") from None
-    hand = find_hand(rgb, recipe.detect, hand_model)
-    if hand is None and fallback and "pose" in model.inputs:  # the centre square has no landmarks to read
-        raise ExplainError(f"--fallback does not apply to a '{recipe.model.name}' model: it reads the hand's "
-                           f"landmarks, which only a detected hand has, and MediaPipe detected none in {image}")
-    if hand is None and not fallback:
-        raise ExplainError(f"no hand found in {image}" + ("" if "pose" in model.inputs else
-                                                           "; pass --fallback to explain the centre square "
-                                                           "of the image"))
+    rgb, hand = read_and_find_hand(image, recipe.detect, hand_model, fallback, "pose" in model.inputs,
+                                   recipe.model.name)
     crop = crop_hand(rgb, None if hand is None else hand.landmarks, bool(hand and hand.is_left), recipe.crop)
     tensor = to_tensor(crop, recipe.crop)
     pose = None if hand is None else normalize_pose(hand.points, hand.is_left, recipe.crop.mirror_left)
