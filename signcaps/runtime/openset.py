@@ -181,13 +181,13 @@ def evaluation_sets(classifier: Any, recipe: Recipe, hand_model: str | Path | No
                   for folder in held_out_negatives(neg.root).values()]
     sets = []
     for where, part in parts:
-        sets += _scored_parts(classifier, recipe, part, where, hand_model, 0, show_progress)
+        sets += scored_parts(classifier, recipe, part, where, hand_model, 0, show_progress)
         if reshoot:
-            sets += _scored_parts(classifier, recipe, part, where, hand_model, reshoot, show_progress)
+            sets += scored_parts(classifier, recipe, part, where, hand_model, reshoot, show_progress)
     return sets
 
 
-def _scored_parts(classifier: Any, recipe: Recipe, scan: Any, where: str, hand_model: str | Path | None,
+def scored_parts(classifier: Any, recipe: Recipe, scan: Any, where: str, hand_model: str | Path | None,
                   reshoot: int, show_progress: bool) -> list[ScoredSet]:
     """The signs and the negatives of one scanned folder, as photographed (or re-shot `reshoot` times)."""
     from signcaps.data.crops import crops_of, load_or_make_retakes

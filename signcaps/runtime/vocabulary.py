@@ -100,7 +100,7 @@ def vocabulary_report(models: list[str | Path | None], hand_model: str | Path | 
                       show_progress: bool = True) -> dict[str, Any]:
     """Per model and mode: the rule's rows on every set (`openset.rule_row`), as photographed and re-shot."""
     from signcaps.runtime.classifier import load_classifier
-    from signcaps.runtime.openset import _scored_parts, rule_row
+    from signcaps.runtime.openset import rule_row, scored_parts
 
     vocabulary = load_recipe(VOCABULARY_RECIPE)
     entries = []
@@ -110,7 +110,7 @@ def vocabulary_report(models: list[str | Path | None], hand_model: str | Path | 
             rows = []
             for where, scan in mode_sets(classifier, mode, vocabulary):
                 for shots in sorted({0, reshoot}):
-                    for part in _scored_parts(classifier, vocabulary, scan, where, hand_model, shots, show_progress):
+                    for part in scored_parts(classifier, vocabulary, scan, where, hand_model, shots, show_progress):
                         rows.append(rule_row(part, classifier.classes, classifier.rule))
             entries.append({"model": str(classifier.path), "mode": mode,
                             "rule": classifier.rule.to_meta(), "sets": rows})
