@@ -500,9 +500,14 @@ def cases(w: World, only: set[int] | None = None) -> list[Case]:
              lambda: signcaps("openset", w.onnx, "--set", f"data.root={w.data}", "--set", "data.split=stratified",
                               "--set", f"negatives.root={flat}", "--out", w.fresh("os-flat"))))
     split = w.dataset(w.root / "split", {f"{p}/{d}": 2 for p in ("train", "valid", "test") for d in ("0", "1")})
-    add(Case(8, "train", "a train/ valid/ test/<class> layout", lambda: w.train(split, w.fresh("split-run") / "r")))
+    # recognised (issue 29): its classes are the folders inside, its published split kept; never three classes
+    layout_ok = (lambda r: None if "│ valid" not in r.output and "│ train" not in r.output  # noqa: E731
+                 else "train/valid/test shown as classes")
+    add(Case(8, "train", "a train/ valid/ test/<class> layout", lambda: w.train(split, w.fresh("split-run") / "r"),
+             expect="ok", check=layout_ok))
     add(Case(8, "data prepare", "a train/ valid/ test/<class> layout",
-             lambda: signcaps("data", "prepare", "--src", split, "--set", f"data.cache_dir={w.cache}")))
+             lambda: signcaps("data", "prepare", "--src", split, "--set", f"data.cache_dir={w.cache}"),
+             expect="ok", check=layout_ok))
     one = w.dataset(w.root / "one", {"0": 4})
     add(Case(8, "train", "a one-class dataset", lambda: w.train(one, w.fresh("one-run") / "r")))
     empty = w.dataset(w.root / "empty", {"0": 4, "1": 4, "2": 0})

@@ -280,6 +280,9 @@ def test_folders_where_signcaps_picks_names_keep_the_users_files(tmp_path, tiny)
          ["bench", "variants", tiny["checkpoint"], "--out", tmp_path / "bv"]),
         ("bench variants", "--out holding the user's routing-1.onnx", tmp_path / "bv1" / "routing-1.onnx",
          ["bench", "variants", tiny["checkpoint"], "--out", tmp_path / "bv1", "--routing", "1"]),
+        ("eval", "--out holding the user's confusion PNG of an ONNX model (the fresh probe's case)",
+         tmp_path / "ev" / f"eval-{Path(tiny['onnx']).stem}-confusion-test.png",
+         ["eval", tiny["onnx"], "--out", tmp_path / "ev"]),
     ]
     for command, case, user_file, args in cases:
         user_file.parent.mkdir(parents=True)
@@ -592,10 +595,10 @@ def test_messages_say_what_is_wrong(tmp_path, tiny):
                     absent=[tmp_path / "c" / "3", tmp_path / "wide.mp4"], clean=[tmp_path])
     start = time.monotonic()
     outcome = attempt("live", "a PNG bomb named .mp4 (read as the image it is, with the image limits)",
-                      partial(cli, ["live", "--source", tmp_path / "bomb.mp4", "--no-window"]), code=0,
-                      message="1 unreadable skipped", cls="message",
-                      note="its header's 20000x20000 pixels refused before decoding: 1 unreadable skipped")
-    assert time.monotonic() - start < 60 and outcome.code == 0
+                      partial(cli, ["live", "--source", tmp_path / "bomb.mp4", "--no-window"]), code=1,
+                      message="could be read (1 unreadable", cls="message",
+                      note="its header's 20000x20000 pixels refused before decoding; no frame read: one error line")
+    assert time.monotonic() - start < 60 and outcome.code == 1
 
 
 def test_explain_fallback_on_a_pose_model_says_why(tmp_path, tiny_pose_models):

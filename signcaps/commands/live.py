@@ -132,6 +132,11 @@ def live_command(
         raise summary.error
     if summary.reason == "interrupted":
         raise typer.Exit(130)
+    if summary.frames == 0 and summary.skipped:  # nothing recognised, nothing written: not a result
+        from signcaps.live.loop import LiveError
+
+        raise LiveError(f"no frame of {summary.source} could be read ({summary.skipped} unreadable: a file too "
+                        f"large to decode, or not an image or a video)")
 
 
 def _number_sink(path: Optional[Path], to_stdout: bool, inputs: list = ()):

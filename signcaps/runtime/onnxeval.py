@@ -149,10 +149,14 @@ def evaluate_onnx(model: str | Path, data: str | Path | None, split: str, hand_m
     from signcaps.data.folders import DatasetError, scan_folder
     from signcaps.runtime.classifier import load_classifier
     from signcaps.util.metrics import classification_report
-    from signcaps.util.outputs import ensure_writable_dir
+    from signcaps.util.outputs import claim_files, ensure_writable_dir
     from signcaps.util.report import plot_confusion
 
     target = ensure_writable_dir(Path(out_dir) if out_dir else Path(model).parent, "--out")  # before the work
+    name = Path(model).stem
+    # the confusion PNG's name is signcaps' pick: a user's file of that name is never replaced (the record)
+    claim_files(target, [f"eval-{name}-confusion-{s}.png" for s in (("test", "all") if split == "auto" else (split,))],
+                "--out")
     if split == "auto":
         classifier = load_classifier(model, signs=signs)
         try:
@@ -164,7 +168,6 @@ def evaluate_onnx(model: str | Path, data: str | Path | None, split: str, hand_m
     if not result.found:
         raise DatasetError(f"no hand found in any image of the {split} split")
     report = classification_report(result.labels, result.lengths.argmax(1), result.classes)
-    name = Path(model).stem
     png = plot_confusion(report, target / f"eval-{name}-confusion-{split}.png", f"{name} ({split})")
     classifier = load_classifier(model, signs=signs)
     return {"checkpoint": str(model), "data": str(data or DataConfig().root), "split": split, "report": report,
