@@ -1,0 +1,223 @@
+"""`signcaps adapt`: a shipped model tuned to one signer from a few shots, by an ONNX graph edit (no torch).
+
+The errors a trained model keeps are personal (one signer's 6 hides the little finger and reads 4).
+The class capsules carry more than their lengths: each is a 16-D pose vector, and one person's shots
+of a sign sit close together in the space of all class-capsule poses. The adapted model keeps every
+shot's pose vector (all capsules flattened, unit length) and re-decides only *which* of the classes
+that got shots wins:
+
+    cos_j  = cosine similarity of the hand to shot j;  q_c = softmax_j(cos_j / T) summed over c's shots
+    s_c    = q_c * length_c ** 2, divided by its largest value  (the shots vote, the shipped lengths weigh)
+    s      = one-hot of the nearest shot's class instead, where that shot is a near copy (cos >= 0.99)
+    new_c  = m * s_c for the classes with shots, m = the longest of their shipped capsules;
+             every other capsule (and a sign-mode view's "none") as shipped
+
+So the winner's length is exactly what the shipped model gave the longest shot class: the rule says
+"none", "?" or a sign for every hand as the shipped model did (the negatives are refused exactly as
+often), a class without shots answers as shipped (its capsule, when longest, stays longest), and only
+which of the person's signs wins changes. It is a dozen ONNX nodes after the class capsules, so
+`predict`, `live`, `web build` and the API run the adapted file like any model; adapting is numpy on
+the model's own outputs for the shots, in the base install. T = 0.05, the exponent 2 and the 0.99
+were chosen on the proxy of train/adapt_eval.py (train/README.md, "Adapting to a signer", with the
+other answers the issue names and what the proxy can and cannot show).
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signcaps.util.errors import UserError
+
+POSES = "class_poses"  # the class capsules (N, K, D) as an extra output of the graph
+SHIPPED = "lengths_shipped"  # the shipped lengths, renamed inside the adapted graph
+METHOD = "capsule-prototypes-v1"
+DEFAULT_TEMPERATURE = 0.05  # train/adapt_eval.py: the proxy groups
+PRIOR = 2.0  # the exponent of the shipped lengths that weigh the votes
+NEAR_COPY = 0.99  # a hand this similar to one shot answers as that shot
+EPS = 1e-12
+ADAPTED_KEY = "adapted"  # metadata entry: what the model was adapted from, on how many shots
+
+
+class AdaptError(UserError, ValueError):
+    """Shots or a model that cannot be adapted (one line)."""
+
+
+def class_pose_tensor(model: Any) -> str:
+    """Name of the class capsules (N, K, D) in a signcaps capsule graph: the input of the norm
+    (ReduceL2) that the ``lengths`` (or a sign-mode view's ``capsule_lengths``) are clipped from."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    name = "capsule_lengths" if "capsule_lengths" in producers else "lengths"
+    for _ in range(4):  # lengths <- Clip <- ReduceL2(poses): a short walk, never a search of the graph
+        node = producers.get(name)
+        if node is None:
+            break
+        if node.op_type == "ReduceL2":
+            return str(node.input[0])
+        name = node.input[0]
+    raise AdaptError("this model has no class capsules to adapt (only capsule networks exported by signcaps can be)")
+
+
+def with_pose_output(model: Any) -> Any:
+    """A copy of `model` with the class capsules as one more output (`POSES`), for the shots' features."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    source = class_pose_tensor(out)
+    out.graph.node.append(helper.make_node("Identity", [source], [POSES]))
+    out.graph.output.append(helper.make_tensor_value_info(POSES, TensorProto.FLOAT, None))
+    return out
+
+
+def features(poses: np.ndarray) -> np.ndarray:
+    """(N, K, D) class capsules -> (N, K*D) unit vectors: the space the prototypes live in."""
+    flat = np.asarray(poses, np.float32).reshape(len(poses), -1)
+    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
+
+
+@dataclass(frozen=True)
+class Prototypes:
+    """Every shot's feature vector with its class index, and the softmax temperature."""
+
+    vectors: np.ndarray  # (S, F) unit vectors
+    classes: np.ndarray  # (S,) class index of each shot
+    num_classes: int  # K: the lengths' width
+    temperature: float = DEFAULT_TEMPERATURE
+
+    @property
+    def shot_classes(self) -> np.ndarray:
+        """The classes that got shots (sorted)."""
+        return np.unique(self.classes)
+
+    def assignment(self) -> np.ndarray:
+        """(S, K) one-hot: which class each shot votes for."""
+        onehot = np.zeros((len(self.classes), self.num_classes), np.float32)
+        onehot[np.arange(len(self.classes)), self.classes] = 1.0
+        return onehot
+
+    def mask(self) -> np.ndarray:
+        """(K,) 1 for the classes with shots."""
+        mask = np.zeros(self.num_classes, np.float32)
+        mask[self.shot_classes] = 1.0
+        return mask
+
+
+def adapt_lengths(lengths: np.ndarray, poses: np.ndarray, protos: Prototypes) -> np.ndarray:
+    """The adapted rule in numpy, node for node what `adapted_graph` adds (tests check they agree)."""
+    lengths = np.asarray(lengths, np.float32)
+    cosine = features(poses) @ protos.vectors.T  # (N, S)
+    sims = cosine / np.float32(protos.temperature)
+    sims = np.exp(sims - sims.max(axis=1, keepdims=True))
+    weights = sims / sims.sum(axis=1, keepdims=True)
+    mask, assignment = protos.mask(), protos.assignment()
+    shot_lengths = lengths * mask
+    mass = shot_lengths.max(axis=1, keepdims=True)  # lengths are >= 0: masked-out columns never win
+    share = (weights @ assignment) * np.power(shot_lengths, np.float32(PRIOR))
+    share = share / np.maximum(share.max(axis=1, keepdims=True), np.float32(EPS))
+    share = np.where(cosine.max(axis=1, keepdims=True) >= np.float32(NEAR_COPY), assignment[cosine.argmax(axis=1)],
+                     share)
+    return (lengths * (1.0 - mask) + mass * share).astype(np.float32)
+
+
+def adapted_graph(model: Any, protos: Prototypes) -> Any:
+    """A copy of `model` whose ``lengths`` output is the adapted rule (`adapt_lengths`); the decoders keep
+    reading the shipped lengths (they only pick which capsule to draw)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    poses = class_pose_tensor(out)
+    for node in graph.node:
+        node.input[:] = [SHIPPED if name == "lengths" else name for name in node.input]
+        node.output[:] = [SHIPPED if name == "lengths" else name for name in node.output]
+
+    def const(name: str, array: Any, dtype: int = TensorProto.FLOAT) -> str:
+        array = np.asarray(array, np.int64 if dtype == TensorProto.INT64 else np.float32)
+        graph.initializer.append(helper.make_tensor(f"adapt_{name}", dtype, list(array.shape),
+                                                    array.reshape(-1).tolist()))
+        return f"adapt_{name}"
+
+    node = helper.make_node
+    graph.node.extend([
+        node("Reshape", [poses, const("flat_shape", [-1, protos.vectors.shape[1]], TensorProto.INT64)], ["adapt_flat"]),
+        node("ReduceL2", ["adapt_flat"], ["adapt_norm"], axes=[1], keepdims=1),
+        node("Max", ["adapt_norm", const("eps", 1e-6)], ["adapt_norm_safe"]),
+        node("Div", ["adapt_flat", "adapt_norm_safe"], ["adapt_unit"]),
+        node("MatMul", ["adapt_unit", const("shots", protos.vectors.T)], ["adapt_cosine"]),
+        node("Mul", ["adapt_cosine", const("inv_temperature", 1.0 / protos.temperature)], ["adapt_sims"]),
+        node("Softmax", ["adapt_sims"], ["adapt_weights"], axis=1),
+        node("MatMul", ["adapt_weights", const("assignment", protos.assignment())], ["adapt_votes"]),
+        node("Mul", [SHIPPED, const("mask", protos.mask())], ["adapt_shot_lengths"]),
+        node("ReduceMax", ["adapt_shot_lengths"], ["adapt_mass"], axes=[1], keepdims=1),
+        node("Pow", ["adapt_shot_lengths", const("prior", PRIOR)], ["adapt_prior"]),
+        node("Mul", ["adapt_votes", "adapt_prior"], ["adapt_weighed"]),
+        node("ReduceMax", ["adapt_weighed"], ["adapt_top"], axes=[1], keepdims=1),
+        node("Max", ["adapt_top", const("tiny", EPS)], ["adapt_top_safe"]),
+        node("Div", ["adapt_weighed", "adapt_top_safe"], ["adapt_voted"]),
+        node("ArgMax", ["adapt_cosine"], ["adapt_nearest"], axis=1, keepdims=0),
+        node("Gather", ["adapt_assignment", "adapt_nearest"], ["adapt_nearest_class"], axis=0),
+        node("ReduceMax", ["adapt_cosine"], ["adapt_best"], axes=[1], keepdims=1),
+        node("GreaterOrEqual", ["adapt_best", const("near_copy", NEAR_COPY)], ["adapt_is_copy"]),
+        node("Where", ["adapt_is_copy", "adapt_nearest_class", "adapt_voted"], ["adapt_share"]),
+        node("Mul", ["adapt_mass", "adapt_share"], ["adapt_new"]),
+        node("Mul", [SHIPPED, const("keep", 1.0 - protos.mask())], ["adapt_kept"]),
+        node("Add", ["adapt_kept", "adapt_new"], ["lengths"]),
+    ])
+    return out
+
+
+def provenance(source: Path, signs: str | None, shots: dict[str, int], temperature: float) -> dict[str, Any]:
+    """What the adapted model records under the metadata key `ADAPTED_KEY`."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    return {"method": METHOD, "from": source.name, "from_sha256": digest, "signs": signs,
+            "shots": dict(shots), "temperature": float(temperature),
+            "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}
+
+
+def adapted_meta(meta: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The classifier's metadata (a sign-mode view's, so the adapted file is one mode's ordinary model)
+    with the provenance; a model adapted before keeps its earlier records in `previous`."""
+    out = copy.deepcopy(meta)
+    earlier = out.get(ADAPTED_KEY)
+    out[ADAPTED_KEY] = {**record, **({"previous": earlier} if earlier else {})}
+    return out
+
+
+class CapsuleReader:
+    """A loaded classifier's lengths and class capsules for hands, in one onnxruntime pass."""
+
+    def __init__(self, classifier: Any) -> None:
+        import onnxruntime as ort
+
+        from signcaps.runtime.classifier import LENGTHS, _session_options, prune_to_outputs
+
+        if ADAPTED_KEY in classifier.meta:
+            record = classifier.meta[ADAPTED_KEY]
+            raise AdaptError(f"{classifier.path} is adapted already (from {record.get('from', '?')}); adapt the "
+                             "model it came from")
+        self.classifier = classifier
+        graph = prune_to_outputs(with_pose_output(classifier._model), [LENGTHS, POSES])
+        self._session = ort.InferenceSession(graph.SerializeToString(), _session_options(classifier.threads),
+                                             providers=["CPUExecutionProvider"])
+
+    def read(self, crops_rgb: np.ndarray, poses: np.ndarray | None, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """RGB crops (N, S, S, 3) and normalised poses (N, 21, 3) -> lengths (N, K), class capsules (N, K', D)."""
+        lengths, capsules = [], []
+        for i in range(0, len(crops_rgb), batch):
+            feed, _ = self.classifier._feed(self.classifier.hand_inputs(
+                crops_rgb[i:i + batch], None if poses is None else poses[i:i + batch]))
+            got = self._session.run(["lengths", POSES], feed)
+            lengths.append(got[0])
+            capsules.append(got[1])
+        if not lengths:
+            return np.zeros((0, len(self.classifier.classes)), np.float32), np.zeros((0, 0, 0), np.float32)
+        return np.concatenate(lengths), np.concatenate(capsules)
