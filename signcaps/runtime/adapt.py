@@ -142,9 +142,9 @@ def adapted_graph(model: Any, protos: Prototypes) -> Any:
 
     def const(name: str, array: Any, dtype: int = TensorProto.FLOAT) -> str:
         array = np.asarray(array, np.int64 if dtype == TensorProto.INT64 else np.float32)
-        graph.initializer.append(helper.make_tensor(f"adapt_{name}", dtype, list(array.shape),
+        graph.initializer.append(helper.make_tensor(f"adapt_const_{name}", dtype, list(array.shape),
                                                     array.reshape(-1).tolist()))
-        return f"adapt_{name}"
+        return f"adapt_const_{name}"
 
     node = helper.make_node
     graph.node.extend([
@@ -164,7 +164,7 @@ def adapted_graph(model: Any, protos: Prototypes) -> Any:
         node("Max", ["adapt_top", const("tiny", EPS)], ["adapt_top_safe"]),
         node("Div", ["adapt_weighed", "adapt_top_safe"], ["adapt_voted"]),
         node("ArgMax", ["adapt_cosine"], ["adapt_nearest"], axis=1, keepdims=0),
-        node("Gather", ["adapt_assignment", "adapt_nearest"], ["adapt_nearest_class"], axis=0),
+        node("Gather", ["adapt_const_assignment", "adapt_nearest"], ["adapt_nearest_class"], axis=0),
         node("ReduceMax", ["adapt_cosine"], ["adapt_best"], axes=[1], keepdims=1),
         node("GreaterOrEqual", ["adapt_best", const("near_copy", NEAR_COPY)], ["adapt_is_copy"]),
         node("Where", ["adapt_is_copy", "adapt_nearest_class", "adapt_voted"], ["adapt_share"]),
@@ -221,3 +221,123 @@ class CapsuleReader:
         if not lengths:
             return np.zeros((0, len(self.classifier.classes)), np.float32), np.zeros((0, 0, 0), np.float32)
         return np.concatenate(lengths), np.concatenate(capsules)
+
+
+@dataclass
+class Shots:
+    """The hands of a signer's shots: crops, normalised poses and class indices of the model's classes."""
+
+    crops: np.ndarray  # (N, S, S, 3) uint8 RGB
+    poses: np.ndarray  # (N, 21, 3) normalised (`landmarks.normalize_pose`)
+    labels: np.ndarray  # (N,) class index
+    skipped: list[tuple[str, str]]  # (file, why): no hand, unreadable
+
+    def counts(self, classes: list[str]) -> dict[str, int]:
+        """Usable shots per class name (every sign class of the model, 0 where none)."""
+        return {name: int((self.labels == i).sum()) for i, name in enumerate(classes)}
+
+
+def sign_classes(classifier: Any) -> list[str]:
+    """The classes a signer can give shots of: all but the rule's none class (a view's "none")."""
+    return [c for c in classifier.classes if c != classifier.rule.none_class]
+
+
+def shots_from_folder(folder: str | Path, classifier: Any, hand_model: str | Path | None = None,
+                      progress: Any = None) -> Shots:
+    """Hands of a folder with one sub-folder per sign (any dataset's layout), found as `predict` finds them.
+    A folder named after no sign of the model is refused in one line; a none/ folder is left out."""
+    import dataclasses
+
+    from signcaps.data.crops import crop_files
+    from signcaps.data.folders import NEGATIVE, DatasetError, scan_folder
+    from signcaps.hands.detector import HandDetector
+    from signcaps.hands.landmarks import normalize_poses
+    from signcaps.util.assets import resolve_hand_model
+
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise AdaptError(f"shots folder not found: {folder}")
+    classes = sign_classes(classifier)
+    try:
+        scan = scan_folder(folder, classes, stretch_x=1.0)
+    except DatasetError as err:
+        hint = "" if classifier.signs == "letters" else "; letters: --signs letters"
+        raise AdaptError(str(err).replace("the model does not know", "are no signs of the model") + hint) from None
+    files = [(p, label) for p, label in scan.files if label != NEGATIVE]
+    crop_cfg = dataclasses.replace(classifier.crop_cfg, fallback_whole_image=False)
+    with HandDetector(resolve_hand_model(hand_model), dataclasses.replace(classifier.detect_cfg, num_hands=1),
+                      mode="image") as detector:
+        found = crop_files(detector, files, folder, 1.0, crop_cfg, progress)
+    size = crop_cfg.input_size
+    crops = np.stack(found.crops) if found.crops else np.zeros((0, size, size, 3), np.uint8)
+    points = np.array(found.points, np.float32).reshape(-1, 21, 3)
+    poses = normalize_poses(points, np.array(found.left, bool), crop_cfg.mirror_left)
+    labels = np.array([classifier.classes.index(classes[label]) for label in found.labels], np.int64)
+    return Shots(crops, poses, labels, found.skipped)
+
+
+@dataclass
+class Adapted:
+    """An adapted model ready to write, and what went into it."""
+
+    model: Any  # onnx.ModelProto with the adapted metadata
+    meta: dict[str, Any]
+    shots: dict[str, int]  # usable shots per sign class
+    skipped: list[tuple[str, str]]
+    seconds: float  # adapting: the shots through the model, the graph edit, the check
+
+    @property
+    def without_shots(self) -> list[str]:
+        return [name for name, count in self.shots.items() if count == 0]
+
+
+def adapt(classifier: Any, shots: Shots, temperature: float = DEFAULT_TEMPERATURE) -> Adapted:
+    """The classifier (one sign mode of it) adapted to the shots: the graph edit, its metadata, checked to
+    run and to agree with the numpy rule on the shots themselves."""
+    import time
+
+    from signcaps.runtime.classifier import META_KEY
+
+    started = time.perf_counter()
+    if not len(shots.labels):
+        raise AdaptError("no hand found in any shot: nothing to adapt to (photos with one clear hand, 3 per sign)")
+    reader = CapsuleReader(classifier)
+    lengths, capsules = reader.read(shots.crops, shots.poses)
+    protos = Prototypes(features(capsules), shots.labels, len(classifier.classes), float(temperature))
+    counts = shots.counts(sign_classes(classifier))
+    model = adapted_graph(classifier._model, protos)
+    from signcaps.signs.modes import looks_like
+
+    signs = classifier.signs or looks_like(sign_classes(classifier))
+    meta = adapted_meta(classifier.meta, provenance(classifier.path, signs, counts, temperature))
+    import onnx
+
+    from signcaps.runtime.signmodes import with_meta
+
+    model = onnx.load_from_string(with_meta(model, meta, META_KEY))
+    check_parity(model, classifier, shots, adapt_lengths(lengths, capsules, protos))
+    return Adapted(model, meta, counts, list(shots.skipped), time.perf_counter() - started)
+
+
+def check_parity(model: Any, classifier: Any, shots: Shots, expected: np.ndarray) -> None:
+    """The written graph must give the numpy rule's lengths on the shots (else it is not written)."""
+    import onnxruntime as ort
+
+    from signcaps.runtime.classifier import LENGTHS, _session_options, prune_to_outputs
+
+    session = ort.InferenceSession(prune_to_outputs(model, [LENGTHS]).SerializeToString(), _session_options(1),
+                                   providers=["CPUExecutionProvider"])
+    feed, _ = classifier._feed(classifier.hand_inputs(shots.crops, shots.poses))
+    got = session.run([LENGTHS], feed)[0]
+    if got.shape != expected.shape or not np.allclose(got, expected, atol=1e-4):
+        raise AdaptError(f"the adapted graph disagrees with the adapted rule on the shots (max difference "
+                         f"{float(np.abs(got - expected).max()):.2g}): not written")
+
+
+def save(adapted: Adapted, output: str | Path) -> Path:
+    """Write the adapted model atomically (a half-written file never replaces the old one)."""
+    import onnx
+
+    from signcaps.util.outputs import atomic_write
+
+    return atomic_write(Path(output), lambda tmp: onnx.save(adapted.model, str(tmp)), user_named=True)

@@ -206,6 +206,9 @@ META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
                   False),
     # a joint vocabulary's sign modes; checked in full (format, capsules) by signs.modes.mode_view
     "signs": (lambda v: v is None or isinstance(v, dict), "sign modes (signcaps.signs.modes.SIGNS_FORMAT)", False),
+    # `signcaps adapt`: what the model was adapted from (file, sha256, signs mode, shots per class, method, date)
+    "adapted": (lambda v: isinstance(v, dict) and isinstance(v.get("method"), str), "a record of `signcaps adapt` "
+                "(signcaps.runtime.adapt)", False),
 }
 
 
