@@ -77,12 +77,12 @@ def test_graph_agrees_with_the_numpy_rule(tmp_path: Path, signs: str) -> None:
     from signcaps.runtime.adapt import adapted_graph
 
     clf = load_classifier(None, signs=signs)
-    feed = clf._feed(random_hands(clf, 12))[0]
-    lengths, capsules = CapsuleReader(clf)._session.run(["lengths", "class_poses"], feed)
+    feed = clf.feed(random_hands(clf, 12))
+    lengths, capsules = CapsuleReader(clf).session.run(["lengths", "class_poses"], feed)
     labels = np.arange(12) % (len(clf.classes) - (1 if signs == "letters" else 0))
     protos = Prototypes(features(capsules), labels, len(clf.classes))
     path = tmp_path / "mine.onnx"
-    onnx.save(adapted_graph(clf._model, protos), str(path))
+    onnx.save(adapted_graph(clf.graph, protos), str(path))
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["lengths"], feed)[0]
     np.testing.assert_allclose(got, adapt_lengths(lengths, capsules, protos), atol=1e-5)
 

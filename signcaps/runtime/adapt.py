@@ -196,26 +196,23 @@ class CapsuleReader:
     """A loaded classifier's lengths and class capsules for hands, in one onnxruntime pass."""
 
     def __init__(self, classifier: Any) -> None:
-        import onnxruntime as ort
-
-        from signcaps.runtime.classifier import LENGTHS, _session_options, prune_to_outputs
+        from signcaps.runtime.classifier import LENGTHS, new_session, prune_to_outputs
 
         if ADAPTED_KEY in classifier.meta:
             record = classifier.meta[ADAPTED_KEY]
             raise AdaptError(f"{classifier.path} is adapted already (from {record.get('from', '?')}); adapt the "
                              "model it came from")
         self.classifier = classifier
-        graph = prune_to_outputs(with_pose_output(classifier._model), [LENGTHS, POSES])
-        self._session = ort.InferenceSession(graph.SerializeToString(), _session_options(classifier.threads),
-                                             providers=["CPUExecutionProvider"])
+        self.session = new_session(prune_to_outputs(with_pose_output(classifier.graph), [LENGTHS, POSES]),
+                                   classifier.threads)
 
     def read(self, crops_rgb: np.ndarray, poses: np.ndarray | None, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """RGB crops (N, S, S, 3) and normalised poses (N, 21, 3) -> lengths (N, K), class capsules (N, K', D)."""
         lengths, capsules = [], []
         for i in range(0, len(crops_rgb), batch):
-            feed, _ = self.classifier._feed(self.classifier.hand_inputs(
+            feed = self.classifier.feed(self.classifier.hand_inputs(
                 crops_rgb[i:i + batch], None if poses is None else poses[i:i + batch]))
-            got = self._session.run(["lengths", POSES], feed)
+            got = self.session.run(["lengths", POSES], feed)
             lengths.append(got[0])
             capsules.append(got[1])
         if not lengths:
@@ -305,7 +302,7 @@ def adapt(classifier: Any, shots: Shots, temperature: float = DEFAULT_TEMPERATUR
     lengths, capsules = reader.read(shots.crops, shots.poses)
     protos = Prototypes(features(capsules), shots.labels, len(classifier.classes), float(temperature))
     counts = shots.counts(sign_classes(classifier))
-    model = adapted_graph(classifier._model, protos)
+    model = adapted_graph(classifier.graph, protos)
     from signcaps.signs.modes import looks_like
 
     signs = classifier.signs or looks_like(sign_classes(classifier))
@@ -321,14 +318,10 @@ def adapt(classifier: Any, shots: Shots, temperature: float = DEFAULT_TEMPERATUR
 
 def check_parity(model: Any, classifier: Any, shots: Shots, expected: np.ndarray) -> None:
     """The written graph must give the numpy rule's lengths on the shots (else it is not written)."""
-    import onnxruntime as ort
+    from signcaps.runtime.classifier import LENGTHS, new_session, prune_to_outputs
 
-    from signcaps.runtime.classifier import LENGTHS, _session_options, prune_to_outputs
-
-    session = ort.InferenceSession(prune_to_outputs(model, [LENGTHS]).SerializeToString(), _session_options(1),
-                                   providers=["CPUExecutionProvider"])
-    feed, _ = classifier._feed(classifier.hand_inputs(shots.crops, shots.poses))
-    got = session.run([LENGTHS], feed)[0]
+    feed = classifier.feed(classifier.hand_inputs(shots.crops, shots.poses))
+    got = new_session(prune_to_outputs(model, [LENGTHS])).run([LENGTHS], feed)[0]
     if got.shape != expected.shape or not np.allclose(got, expected, atol=1e-4):
         raise AdaptError(f"the adapted graph disagrees with the adapted rule on the shots (max difference "
                          f"{float(np.abs(got - expected).max()):.2g}): not written")
