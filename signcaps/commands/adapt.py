@@ -73,13 +73,15 @@ def adapt_command(
     save(adapted, output)
     report = {"model": str(output), "from": adapted.meta["adapted"]["from"], "signs": classifier.signs,
               "shots": adapted.shots, "without_shots": adapted.without_shots, "skipped": adapted.skipped,
-              "seconds": round(adapted.seconds, 3)}
+              "shipped_right": adapted.shipped_right, "seconds": round(adapted.seconds, 3)}
     _warn(adapted)
     if json_out:
         print_json(report)
         return
     out.print("shots per sign: " + ", ".join(f"{name} {count}" for name, count in adapted.shots.items()),
               highlight=False, soft_wrap=True)
+    out.print(f"the shipped model showed {adapted.shipped_right} of the {sum(adapted.shots.values())} shots as their "
+              "sign", highlight=False, soft_wrap=True)
     out.print(f"adapted {report['from']} in {adapted.seconds:.1f} s; use it with --model {output}",
               highlight=False, soft_wrap=True)
 

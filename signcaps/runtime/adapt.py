@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from signcaps.signs.rejection import decide_all
 from signcaps.util.errors import UserError
 
 POSES = "class_poses"  # the class capsules (N, K, D) as an extra output of the graph
@@ -282,6 +283,7 @@ class Adapted:
     shots: dict[str, int]  # usable shots per sign class
     skipped: list[tuple[str, str]]
     seconds: float  # adapting: the shots through the model, the graph edit, the check
+    shipped_right: int = 0  # shots the shipped model showed as their own sign (the rule's "ok" and right)
 
     @property
     def without_shots(self) -> list[str]:
@@ -313,7 +315,9 @@ def adapt(classifier: Any, shots: Shots, temperature: float = DEFAULT_TEMPERATUR
 
     model = onnx.load_from_string(with_meta(model, meta, META_KEY))
     check_parity(model, classifier, shots, adapt_lengths(lengths, capsules, protos))
-    return Adapted(model, meta, counts, list(shots.skipped), time.perf_counter() - started)
+    decisions = decide_all(lengths, classifier.classes, classifier.rule)
+    right = sum(d.status == "ok" and d.index == label for d, label in zip(decisions, shots.labels))
+    return Adapted(model, meta, counts, list(shots.skipped), time.perf_counter() - started, int(right))
 
 
 def check_parity(model: Any, classifier: Any, shots: Shots, expected: np.ndarray) -> None:
