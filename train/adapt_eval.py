@@ -3,23 +3,22 @@
     SIGNCAPS_DATA_DIR=../shared/datasets SIGNCAPS_HAND_MODEL=../shared/models/hand_landmarker.task \\
         python train/adapt_eval.py [--out runs/adapt-eval] [--json]
 
-Groups (a signer, or the nearest thing the shared photos have):
-- digits: the shipped digits model's 29 held-out participants (`data.splits.participant_groups`)
-  photographed each digit once, so one person has no "other photos" to judge on. A group is a
-  *session*: participants whose photo numbers run on (IMG_4584.. IMG_4887) were taken in one room on
-  one day; 3 photos per digit from the session's first participants are the shots, the rest of the
-  session is judged, as photographed and under other light (each photo dimmed and warm, or lit
-  harshly from one side, and its hand detected again). The validation participants choose the
-  temperature; the test participants report.
-- letters: no signer ids (README of the letters set). A group is a room: the never-trained-on
-  valid/ and test/ photos of the letters set clustered by their look (k-means on 8x8 colour
-  thumbnails, seeded), 3 shots per letter from the group where it has 4 or more, the rest judged.
+Groups (a signer, or the nearest thing the shared photos have; train/README.md says what they cannot show):
+- digits: the shipped digits model's 29 held-out participants (`data.splits.participant_groups`) photographed
+  each digit once, so no person has "other photos" of a digit. Two proxies per participant:
+  *3 nearest participants*: the shots are the photos (as taken) of the 3 held-out participants nearest in
+  photo number (the same room and day, as near as the set allows), the participant's own photos are judged
+  as taken and under other light (each photo dimmed and warm, or lit harshly from one side, its hand
+  detected again); *own photos*: the shots are their own photo of each digit plus those of the 2 nearest
+  participants, the judged ones their own photos relit.
+- letters: no signer ids (README of the letters set). The letters model never trained on the valid/ and
+  test/ photos: 5 seeded draws of 3 photos per letter from them are the shots, the rest is judged.
 
-Each method judged: the shipped model; the adapted one (`runtime.adapt`); nearest prototype in
-capsule space without the rule's mass (accuracy only); prototypes on the capsule lengths (a rule on
-lengths); nearest prototype on the normalised landmarks (the landmark baseline, no training). The
-"none" rows: digits mode on the held-out no-digit letters, letters mode on the held-out digits no
-letter has, each under the adapted model of every group.
+Each method judged: the shipped model; the adapted one (`runtime.adapt`); the nearest capsule shot and the
+nearest landmark shot (the shipped rule's status kept); the adapted rule on the capsule lengths. The
+negatives: digits mode, the held-out no-digit letters; letters mode, the held-out digits no letter has,
+each under every group's adapted model. The digits' validation participants were used to look at the
+settings (`--temperature`); the tables report the test participants.
 """
 from __future__ import annotations
 

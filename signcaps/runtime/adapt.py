@@ -15,7 +15,7 @@ that got shots wins:
 So the winner's length is exactly what the shipped model gave the longest shot class: the rule says
 "none", "?" or a sign for every hand as the shipped model did (the negatives are refused exactly as
 often), a class without shots answers as shipped (its capsule, when longest, stays longest), and only
-which of the person's signs wins changes. It is a dozen ONNX nodes after the class capsules, so
+which of the person's signs wins changes. It is two dozen ONNX nodes after the class capsules, so
 `predict`, `live`, `web build` and the API run the adapted file like any model; adapting is numpy on
 the model's own outputs for the shots, in the base install. T = 0.05, the exponent 2 and the 0.99
 were chosen on the proxy of train/adapt_eval.py (train/README.md, "Adapting to a signer", with the
