@@ -69,12 +69,12 @@ bench = typer.Typer(help="Latency benchmarks on this machine.", no_args_is_help=
 def _register() -> None:
     """Each command group lives in its own module; the `bench` group is made here, once, and the
     modules that time something (`deploy`: `bench model`, `live`: `bench live`, `bench hands`) add to it."""
-    from signcaps.commands import calibrate, data, deploy, doctor, explain, live, training, web
+    from signcaps.commands import adapt, calibrate, data, deploy, doctor, explain, live, training, web
 
     for module in (data, training, deploy):
         module.register(app)
     app.add_typer(bench, name="bench")  # here, so `signcaps --help` lists the commands in this order
-    for module in (live, explain, calibrate, web, doctor):
+    for module in (live, adapt, explain, calibrate, web, doctor):
         module.register(app)
     deploy.register_bench(bench)
     live.register_bench(bench)

@@ -403,7 +403,8 @@ def _commands():
 REQUIRED = {"predict": ["x.jpg"], "explain": ["x.pt", "x.jpg"], "export": ["x.pt", "-o", "x.onnx"],
             "eval": ["x.pt"], "robustness": ["x.pt"], "collect": ["--label", "3", "--out", "x"],
             "bench live": ["--source", "x.mp4"], "bench hands": ["--source", "x.mp4"], "web build": ["site"],
-            "web serve": ["site"], "data prepare": ["--src", "x"], "summarize": ["x"], "bench variants": ["x.pt"]}
+            "web serve": ["site"], "data prepare": ["--src", "x"], "summarize": ["x"], "bench variants": ["x.pt"],
+            "adapt": ["-o", "x.onnx"]}
 
 
 def _bad_values(check, is_int: bool) -> list[str]:

@@ -126,3 +126,12 @@ def test_web_build_runs_without_torch(small):
         pytest.skip("npm packages missing: run `npm ci` in deploy/web")
     _ok(base_cli(["web", "build", small["root"] / "site", "--json"], small["root"]))
     assert (small["root"] / "site" / "index.html").is_file()
+
+
+def test_adapt_runs_without_torch(small):
+    """`signcaps adapt` is numpy and an ONNX graph edit: the base install adapts, and predict reads the result."""
+    mine = small["root"] / "mine.onnx"
+    report = json.loads(_ok(base_cli(["adapt", "--data", small["data"], "-o", mine, "--json"], small["root"])))
+    assert report["shots"]["4"] == 2 and mine.is_file()
+    rows = _ok(base_cli(["predict", small["photo"], "--model", mine, "--json"], small["root"])).splitlines()
+    assert json.loads(rows[0])["hand"]

@@ -105,6 +105,15 @@ def _session_options(threads: int):
     return options
 
 
+def new_session(model: Any, threads: int = 1) -> Any:
+    """An onnxruntime CPU session of a loaded ONNX model with this module's options (a graph edited in
+    memory: `runtime.adapt`'s pose output and its adapted graph)."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), _session_options(threads),
+                                providers=["CPUExecutionProvider"])
+
+
 def prune_to_outputs(model: Any, outputs: list[str]) -> Any:
     """A copy of ``model`` that keeps only ``outputs`` and the nodes/initializers they need."""
     import onnx
@@ -206,6 +215,9 @@ META_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
                   False),
     # a joint vocabulary's sign modes; checked in full (format, capsules) by signs.modes.mode_view
     "signs": (lambda v: v is None or isinstance(v, dict), "sign modes (signcaps.signs.modes.SIGNS_FORMAT)", False),
+    # `signcaps adapt`: what the model was adapted from (file, sha256, signs mode, shots per class, method, date)
+    "adapted": (lambda v: isinstance(v, dict) and isinstance(v.get("method"), str), "a record of `signcaps adapt` "
+                "(signcaps.runtime.adapt)", False),
 }
 
 
@@ -331,6 +343,15 @@ class OnnxClassifier:
         from signcaps.runtime.signmodes import with_meta
 
         return with_meta(self._model, self.meta, META_KEY) if self.signs_view else self.path.read_bytes()
+
+    @property
+    def graph(self) -> Any:
+        """The ONNX model as loaded (a joint model's sign-mode view), for graph edits (`runtime.adapt`)."""
+        return self._model
+
+    def feed(self, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The checked onnxruntime feed of model inputs (`classify`'s argument), by graph input name."""
+        return self._feed(inputs)[0]
 
     @property
     def signs_view(self) -> bool:

@@ -575,6 +575,9 @@ OPTION_CHECKS: dict[str, tuple[str, Check]] = {
     "compose_gap": ("--compose-gap", between(1, 300)),
     "compose_end": ("--compose-end", between(1, 3000)),
     "every": ("--every", between(1, 10**6)),
+    "hold": ("--hold", between(1, 10**6)),  # adapt --source: frames per sign
+    "settle": ("--settle", between(0, 10**6)),
+    "shots": ("--shots", between(1, 1000)),
     "max_crops": ("--max", between(1, 10**6)),
     "size": ("--size", between(32, 1024)),
     "margin": ("--margin", between(0.3, 1.5)),
