@@ -1,0 +1,198 @@
+"""Words from fingerspelled letters: commit a letter held steadily, a space when the hand goes away.
+
+Pure frame-by-frame logic (no I/O), fed by the live loop one frame at a time: the source time in
+seconds, the first hand's landmarks (None without a hand), the letter the rejection rule accepted
+(None when it rejected the hand: "?" or "none") and its longest letter capsule. Times are the
+frames' own timestamps, so the same settings work at 10 fps and at 60 fps. The digits mode keeps
+`signcaps.signs.compose.NumberComposer`; this is its counterpart for the letters:
+
+* a letter is committed when the rule has accepted it on every frame for `hold_s` seconds while
+  the hand did not travel (`MotionSpotter.moving()`): flicker, "?", "none" and the letters a hand
+  passes through while it changes shape are shorter than that and commit nothing;
+* a letter held on is not repeated. The same letter commits again (a double letter) once the hand
+  has slid or bounced (it travelled, then held still again for `hold_s`), or after `release_s`
+  without it (hand lowered, "?" while it changes shape);
+* a space is added when no hand has been seen for `space_s`, or a hand signed nothing ("none")
+  for `rest_s`; never at the start of the text and never two in a row;
+* J and Z move: the MotionSpotter watches the hand's track and names them on the frame the drawn
+  shape completes. J starts from an I and Z from a D (index finger up), and a signer who pauses
+  before drawing may have that letter committed first: when the drawn letter follows its own
+  starting handshape within the motion window, it replaces it.
+
+`delete()` removes the last character and `clear()` everything (the live window's keys).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from signcaps.util.errors import UserError
+
+if TYPE_CHECKING:  # numpy arrays pass through; the CLI's --help imports this module for its defaults
+    import numpy as np
+
+SPACE = " "
+# The static handshape each moving letter starts from (ASL): replaced when the drawn letter follows it.
+MOTION_START = {"J": ("I",), "Z": ("D", "G")}
+
+
+class SpellError(UserError, ValueError):
+    """Spelling settings that cannot work (one line)."""
+
+
+@dataclass
+class SpellConfig:
+    """How long things take, in seconds of source time (CLI: --spell-hold, --spell-release, --spell-space)."""
+
+    hold_s: float = 0.4  # a letter held steadily this long is committed (a fingerspelled letter shows ~0.5-1 s)
+    release_s: float = 0.3  # this long without the committed letter lets the same letter commit again
+    space_s: float = 0.5  # this long without a hand adds a space
+    rest_s: float = 1.0  # this long of a hand that signs nothing ("none") adds a space too
+
+    def check(self) -> "SpellConfig":
+        for value, flag in ((self.hold_s, "--spell-hold"), (self.release_s, "--spell-release"),
+                            (self.space_s, "--spell-space"), (self.rest_s, "rest_s")):
+            if not (isinstance(value, (int, float)) and 0.01 <= value <= 60.0):  # NaN fails the comparison too
+                raise SpellError(f"{flag} must be 0.01 to 60 seconds, got {value}")
+        return self
+
+
+class Spotter(Protocol):
+    """What the speller needs from `signcaps.signs.motion.MotionSpotter` (the moving letters)."""
+
+    def update(self, t: float, landmarks: np.ndarray | None, label: str | None,
+               best: str | None) -> str | None: ...
+
+    def moving(self) -> bool: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass
+class SpellStep:
+    """What one frame did: the character committed now (a letter or " "), the text so far, and how far
+    the letter being held is towards being committed (0..1, for the overlay's bar)."""
+
+    committed: str | None
+    text: str
+    progress: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"committed": self.committed, "text": self.text}
+
+
+def default_spotter() -> Spotter:
+    from signcaps.signs.motion import MotionSpotter
+
+    return MotionSpotter()
+
+
+@dataclass
+class Speller:
+    cfg: SpellConfig = field(default_factory=SpellConfig)
+    spotter: Spotter = field(default_factory=default_spotter)
+    chars: list[str] = field(default_factory=list)
+    _run_label: str | None = None  # the letter held now
+    _run_start: float | None = None  # since when it has been held still
+    _blocked: tuple[str, ...] = ()  # the letter just committed (a drawn one: its shapes): not again until released
+    _blocked_seen: float = 0.0  # when the blocked letter was last shown
+    _drawn: bool = False  # the block is a drawn J or Z's: only a release (no travel) lifts it
+    _gone_since: float | None = None  # no hand since
+    _rest_since: float | None = None  # a hand signing nothing since
+    _last_commit: tuple[str, float] | None = None  # (letter, time) of the latest letter
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chars)
+
+    def update(self, t: float, landmarks: np.ndarray | None, label: str | None, best: str | None = None,
+               resting: bool = False) -> SpellStep:
+        """One frame at source time `t` (seconds). `landmarks`: the first hand's (21, 2) pixels, None
+        without a hand; `label`: the letter the rule accepted (None: rejected); `best`: its longest letter
+        capsule even when rejected; `resting`: the rule said the hand signs nothing ("none")."""
+        committed = self.spotter.update(t, landmarks, label, best)
+        moving = self.spotter.moving()
+        if committed is not None:
+            self._commit_moving(committed, t)
+        self._track_absence(t, landmarks is not None, resting and label is None)
+        if self._due_space(t):
+            committed = self._append(SPACE, t)
+        if moving or label is None:  # travelling, or no letter: nothing is being held
+            self._run_label, self._run_start = label, None
+        elif label != self._run_label or self._run_start is None:  # another shape, or still again after travel
+            self._run_label, self._run_start = label, t
+        if self._blocked:
+            if self._run_label in self._blocked and not moving:
+                self._blocked_seen = t
+            elif (moving and not self._drawn) or t - self._blocked_seen >= self.cfg.release_s:  # slide, bounce, release
+                self._blocked = ()
+        progress = 0.0
+        if self._run_start is not None and self._run_label not in self._blocked:
+            held = t - self._run_start
+            if held >= self.cfg.hold_s - 1e-9:
+                committed = self._append(self._run_label, t)
+                self._block((self._run_label,), t)
+            else:
+                progress = max(0.0, held / self.cfg.hold_s)
+        return SpellStep(committed, self.text, progress)
+
+    def _commit_moving(self, letter: str, t: float) -> None:
+        """A drawn J or Z: it replaces the letter it started from when that came just before it."""
+        window = float(getattr(getattr(self.spotter, "cfg", None), "window_s", 1.2))
+        last = self._last_commit
+        if (last is not None and self.chars and self.chars[-1] == last[0] and last[0] in MOTION_START.get(letter, ())
+                and t - last[1] <= window + self.cfg.hold_s):
+            self.chars.pop()
+        self._append(letter, t)
+        self._block((letter, *MOTION_START.get(letter, ())), t, drawn=True)  # a J ends on an I: not an I too
+        self._run_label = self._run_start = None
+
+    def _block(self, letters: tuple[str, ...], t: float, drawn: bool = False) -> None:
+        """No repeat of `letters` until released; a drawn letter's travel (`drawn`) is no slide that releases."""
+        self._blocked, self._blocked_seen, self._drawn = letters, t, drawn
+
+    def _track_absence(self, t: float, hand: bool, resting: bool) -> None:
+        self._gone_since = None if hand else (t if self._gone_since is None else self._gone_since)
+        self._rest_since = (t if self._rest_since is None else self._rest_since) if resting else None
+
+    def _due_space(self, t: float) -> bool:
+        if not self.chars or self.chars[-1] == SPACE:
+            return False
+        gone = self._gone_since is not None and t - self._gone_since >= self.cfg.space_s - 1e-9
+        rest = self._rest_since is not None and t - self._rest_since >= self.cfg.rest_s - 1e-9
+        return gone or rest
+
+    def _append(self, char: str, t: float) -> str:
+        self.chars.append(char)
+        if char != SPACE:
+            self._last_commit = (char, t)
+        return char
+
+    def delete(self) -> str:
+        """Remove the last character (the window's backspace key); the same letter may be signed again."""
+        if self.chars:
+            self.chars.pop()
+        self._blocked, self._last_commit = (), None
+        self._run_label = self._run_start = None  # the letter held on counts from now
+        return self.text
+
+    def clear(self) -> None:
+        """Start a new text (the window's clear key)."""
+        self.chars.clear()
+        self._blocked, self._last_commit = (), None
+        self._run_label = self._run_start = None
+        self.spotter.reset()
+
+    def flush(self) -> str | None:
+        """The text spelled, at the end of the input (trailing space left out); None when empty."""
+        text = self.text.rstrip(SPACE)
+        return text or None
+
+
+def spell_frames(frames: list[tuple[float, np.ndarray | None, str | None]], cfg: SpellConfig | None = None,
+                 spotter: Spotter | None = None) -> str:
+    """The text of a whole sequence of (time, landmarks or None, accepted letter or None) frames."""
+    speller = Speller(cfg or SpellConfig(), spotter if spotter is not None else default_spotter())
+    for t, landmarks, label in frames:
+        speller.update(t, landmarks, label, label)
+    return speller.flush() or ""
