@@ -1,0 +1,208 @@
+"""The moving letters J and Z, spotted in the recent track of one hand (letters mode).
+
+J is the I handshape whose little-finger tip draws a hook; Z is an index-finger handshape (D, or the
+digit 1) whose index tip draws a Z. A static classifier cannot tell them from I and D, so the
+speller (`signs.spelling`) feeds every frame's landmarks here as well:
+
+1. each frame's handshape is read from the landmarks (which fingers are stretched out), helped by
+   the letters view's answer when the landmarks are unsure;
+2. the hand's speed (hand sizes per second, over the last `speed_s`) cuts the track into strokes:
+   a stroke starts when the hand starts travelling and ends when it has rested for `still_s`;
+3. a stroke that held one handshape, is no longer than `window_s` and spans a few hand sizes is
+   judged by `signs.strokes` on its fingertip path (little finger for I, index for the index
+   hand), normalised for position, size and speed. J or Z is returned on the frame the stroke ends.
+
+A hand that travels without drawing the letter (a slide between double letters, a line, a circle,
+jitter) gives nothing: the stroke's shape does not match, or it is too small or too long. `moving()`
+says whether the hand travels now: the speller commits no static letter while it does.
+Numpy only (the browser page may copy it).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from signcaps.signs import strokes
+from signcaps.util.errors import UserError
+
+WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
+INDEX_TIP, PINKY_TIP = 8, 20
+# (pip, tip) of the index, middle, ring and little fingers
+FINGERS = ((6, 8), (10, 12), (14, 16), (18, 20))
+I_SHAPE, INDEX_SHAPE = "I", "index"
+SHAPE_LETTER = {I_SHAPE: "J", INDEX_SHAPE: "Z"}
+SHAPE_TIP = {I_SHAPE: PINKY_TIP, INDEX_SHAPE: INDEX_TIP}
+# the letters view's answers that show each handshape (its "1" is no letter: the landmarks judge it)
+SHAPE_OF_ANSWER = {"I": I_SHAPE, "D": INDEX_SHAPE, "1": INDEX_SHAPE}
+
+
+REST = 0.3  # a share of move_speed below which the hand rests (where a stroke began)
+
+
+class MotionError(UserError, ValueError):
+    """Motion settings that cannot work (one line)."""
+
+
+@dataclass
+class MotionConfig:
+    window_s: float = 2.0  # the longest stroke judged (a slower J or Z is ignored)
+    speed_s: float = 0.1  # the hand's speed is its travel over this much of the track
+    move_speed: float = 1.0  # hand sizes per second above which the hand travels
+    still_s: float = 0.15  # a stroke ends when the hand has been slower than move_speed this long
+    gap_s: float = 0.2  # a hand missing longer than this ends the track
+    min_extent: float = 0.8  # hand sizes: the smallest J or Z (jitter is smaller)
+    max_extent: float = 8.0  # hand sizes: the largest
+    min_shape: float = 0.6  # the share of the stroke's frames that must show the letter's handshape
+    extended: float = 1.15  # a finger is out when its tip is this much farther from the wrist than its middle joint
+    method: str = "dtw"  # how a stroke is judged: template | dtw | rule (signs.strokes)
+    threshold: float = 0.12  # the largest template/dtw distance accepted (units of the stroke's longer side)
+
+    def check(self) -> "MotionConfig":
+        for name in ("window_s", "speed_s", "move_speed", "still_s", "gap_s", "min_extent", "max_extent",
+                     "extended", "threshold"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise MotionError(f"motion.{name} must be a positive number, got {value!r}")
+        if self.min_extent >= self.max_extent:
+            raise MotionError(f"motion.min_extent ({self.min_extent}) must be below "
+                              f"motion.max_extent ({self.max_extent})")
+        if not 0 < self.min_shape <= 1:
+            raise MotionError(f"motion.min_shape must be in (0, 1], got {self.min_shape!r}")
+        if self.method not in strokes.METHODS:
+            raise MotionError(f"motion.method must be one of {', '.join(strokes.METHODS)}, got {self.method!r}")
+        return self
+
+
+def hand_size(landmarks: np.ndarray) -> float:
+    """The palm's size in pixels: wrist to the middle finger's base (it does not change with the handshape)."""
+    return float(np.linalg.norm(landmarks[MIDDLE_MCP] - landmarks[WRIST]))
+
+
+def handshape(landmarks: np.ndarray, extended: float = 1.15) -> str | None:
+    """I (only the little finger out), index (only the index out), or None, from the 21 landmarks."""
+    wrist = landmarks[WRIST]
+    out = [np.linalg.norm(landmarks[tip] - wrist) > extended * np.linalg.norm(landmarks[pip] - wrist)
+           for pip, tip in FINGERS]
+    if out == [False, False, False, True]:
+        return I_SHAPE
+    if out == [True, False, False, False]:
+        return INDEX_SHAPE
+    return None
+
+
+def thumb_side(landmarks: np.ndarray) -> float:
+    """The x direction of the thumb side of the palm, in hand sizes (index base minus little-finger base)."""
+    size = hand_size(landmarks)
+    return float(landmarks[INDEX_MCP, 0] - landmarks[PINKY_MCP, 0]) / size if size > 0 else 0.0
+
+
+@dataclass
+class _Frame:
+    t: float
+    points: np.ndarray  # (3, 2): the landmarks' centre, the index tip, the little-finger tip
+    size: float
+    shape: str | None
+    thumb: float
+    speed: float = 0.0  # hand sizes per second when this frame came
+
+
+class MotionSpotter:
+    """Recognises the moving letters J and Z from the recent track of one hand."""
+
+    def __init__(self, cfg: MotionConfig | None = None) -> None:
+        self.cfg = (cfg or MotionConfig()).check()
+        self._track: deque[_Frame] = deque()
+        self._last_seen = -np.inf
+        self._speed = 0.0
+        self._stroke_start: float | None = None  # time the current stroke began
+        self._still_since: float | None = None
+
+    def reset(self) -> None:
+        self._track.clear()
+        self._speed = 0.0
+        self._stroke_start = self._still_since = None
+
+    def moving(self) -> bool:
+        """Is the hand travelling now (faster than `move_speed` hand sizes per second)?"""
+        return self._speed > self.cfg.move_speed
+
+    def update(self, t: float, landmarks: np.ndarray | None, label: str | None, best: str | None) -> str | None:
+        """One frame. t: source time in seconds; landmarks: the first hand's (21, 2) pixel landmarks
+        (signcaps.hands.detector.Hand.landmarks) or None when no hand; label: the letters view's accepted
+        class this frame (None when rejected); best: its longest letter capsule even when rejected.
+        Returns "J" or "Z" on the one frame a drawn J or Z completes, else None."""
+        if landmarks is None:
+            if t - self._last_seen > self.cfg.gap_s:
+                self.reset()
+            return None
+        marks = np.asarray(landmarks, np.float64)[:, :2]
+        size = hand_size(marks)
+        if not np.all(np.isfinite(marks)) or size <= 0:
+            return None
+        if self._track and t <= self._track[-1].t:  # a source that restarts its clock starts a new track
+            self.reset()
+        self._last_seen = t
+        shape = handshape(marks, self.cfg.extended) or SHAPE_OF_ANSWER.get(label or best or "")
+        points = np.stack([marks.mean(axis=0), marks[INDEX_TIP], marks[PINKY_TIP]])
+        self._track.append(_Frame(t, points, size, shape, thumb_side(marks)))
+        while self._track[0].t < t - self.cfg.window_s - self.cfg.still_s - self.cfg.speed_s:
+            self._track.popleft()
+        self._speed = self._track[-1].speed = self._current_speed()
+        return self._advance(t)
+
+    def _current_speed(self) -> float:
+        """The fastest of the three tracked points over the last `speed_s`, in hand sizes per second."""
+        now = self._track[-1]
+        then = next((f for f in self._track if f.t >= now.t - self.cfg.speed_s - 1e-9), now)
+        if then is now:
+            return 0.0
+        size = float(np.median([f.size for f in self._track]))
+        travel = np.linalg.norm(now.points - then.points, axis=1).max()
+        return float(travel / size / (now.t - then.t))
+
+    def _advance(self, t: float) -> str | None:
+        """Start a stroke when the hand starts travelling; judge it once it has rested for `still_s`."""
+        if self.moving():
+            self._still_since = None
+            if self._stroke_start is None:
+                self._stroke_start = self._rest_before()
+            return None
+        if self._stroke_start is None:
+            return None
+        if self._still_since is None:
+            self._still_since = t
+        if t - self._still_since < self.cfg.still_s:
+            return None
+        start, self._stroke_start, self._still_since = self._stroke_start, None, None
+        return self._judge([f for f in self._track if f.t >= start - 1e-9], t - start)
+
+    def _rest_before(self) -> float:
+        """When the hand last rested: a hand speeds up gradually, so the stroke began before it was fast."""
+        start = self._track[-1].t - self.cfg.speed_s
+        for frame in reversed(self._track):
+            if frame.speed <= REST * self.cfg.move_speed:
+                return min(start, frame.t)
+        return self._track[0].t
+
+    def _judge(self, frames: list[_Frame], duration: float) -> str | None:
+        """The letter the stroke draws, if its handshape, size, duration and path all say so."""
+        if duration > self.cfg.window_s + self.cfg.still_s + self.cfg.speed_s or len(frames) < 4:
+            return None
+        shapes = [f.shape for f in frames]
+        shape = max((I_SHAPE, INDEX_SHAPE), key=shapes.count)
+        if shapes.count(shape) < self.cfg.min_shape * len(frames):
+            return None
+        tip = 1 if shape == INDEX_SHAPE else 2
+        path = np.array([f.points[tip] for f in frames])
+        size = float(np.median([f.size for f in frames]))
+        extent = float(np.max(path.max(axis=0) - path.min(axis=0))) / size
+        if not self.cfg.min_extent <= extent <= self.cfg.max_extent:
+            return None
+        letter = SHAPE_LETTER[shape]
+        # J hooks toward the thumb side; a Z is taken in both orientations (a mirrored camera, a left
+        # hand, and which way "right" is for the signer all flip it, and no other motion draws a Z)
+        thumb = float(np.median([f.thumb for f in frames])) if letter == "J" else 0.0
+        thumb = 0.0 if abs(thumb) < 0.3 else float(np.sign(thumb))
+        return letter if strokes.judge(path, letter, thumb, self.cfg.method, self.cfg.threshold) else None
