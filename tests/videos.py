@@ -169,3 +169,74 @@ if __name__ == "__main__":  # the benchmark clip: python tests/videos.py bench.m
     width, height = (int(v) for v in args.size.split("x"))
     labels = write_video(args.out, changing_hands(args.frames, args.hold, (width, height)))
     print(f"{args.out}: {len(labels)} frames {width}x{height}")
+
+
+# ------------------------------------------------------------------------ fingerspelling clips
+
+
+def letter_photo(name: str) -> np.ndarray:
+    """BGR photo of an ASL letter, named by its original (e.g. "valid/E16": the split and the name's
+    prefix), its squash undone (the letters README: exported 1.33x too wide), so the hand has its shape."""
+    from conftest import SHARED
+
+    from signcaps.data.crops import stretch
+
+    split, original = name.split("/")
+    letters = SHARED / "datasets" / "asl-letters"
+    found = sorted((letters / split / original.rstrip("0123456789")).glob(f"{original}_jpg.rf.*.jpg"))
+    if not found:
+        raise FileNotFoundError(f"no {name} photo under {letters}")
+    return stretch(cv2.imread(str(found[0]), cv2.IMREAD_COLOR), 0.75)
+
+
+def paste(photo: np.ndarray, size: tuple[int, int], centre: tuple[float, float], scale: float,
+          colour: tuple[int, int, int]) -> np.ndarray:
+    """Frame of `size` (w, h) in `colour` with `photo` (any aspect) scaled by `scale` and centred at `centre`."""
+    w, h = size
+    frame = np.empty((h, w, 3), np.uint8)
+    frame[:] = colour
+    tw, th = int(round(photo.shape[1] * scale)), int(round(photo.shape[0] * scale))
+    tile = cv2.resize(photo, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    x0, y0 = int(round(centre[0] - tw / 2)), int(round(centre[1] - th / 2))
+    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + tw, w), min(y0 + th, h)
+    frame[fy0:fy1, fx0:fx1] = tile[fy0 - y0: fy1 - y0, fx0 - x0: fx1 - x0]
+    return frame
+
+
+def spelling_frames(plan: list[tuple[str, str | None]], fps: float = 10.0, hold_s: float = 0.8,
+                    slide_s: float = 0.3, space_s: float = 0.8, size: tuple[int, int] = (640, 480),
+                    seed: int = 0, colour: tuple[int, int, int] = (200, 200, 200)):
+    """Yield (BGR frame, what is signed) for a fingerspelled clip: `plan` is (letter, photo name) items,
+    a letter shown still (drifting about a pixel a frame) for `hold_s`; " " (photo None) is `space_s` of
+    frames without a hand; a letter equal to the one before is a double letter: the same hand slides
+    sideways by half its width over `slide_s`, then holds again. Letters are pasted at PHOTO_SCALE's
+    letter scale; a word's letters near one place (a signer's hand stays where it spells and changes
+    shape; the photos' own framing moves the hand a little from letter to letter), each word elsewhere."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    scale = PHOTO_SCALE[416]
+    half_w, half_h = 312 * scale / 2, 416 * scale / 2
+    blank = np.empty((h, w, 3), np.uint8)
+    blank[:] = colour
+    previous, centre, home = None, None, None
+    for letter, name in plan:
+        if name is None:
+            for _ in range(int(round(space_s * fps))):
+                yield blank.copy(), None
+            previous = home = None
+            continue
+        if home is None:
+            home = (rng.uniform(half_w + 30, w - half_w - 30), rng.uniform(half_h + 15, h - half_h - 15))
+        photo = letter_photo(name)
+        if previous == (letter, name) and centre is not None:  # a double letter: slide, then hold again
+            shift = (-1.0 if centre[0] > w / 2 else 1.0) * half_w
+            steps = int(round(slide_s * fps))
+            for k in range(1, steps + 1):
+                yield paste(photo, size, (centre[0] + shift * k / steps, centre[1]), scale, colour), None
+            centre = (centre[0] + shift, centre[1])
+        else:
+            centre = (home[0] + rng.uniform(-20, 20), home[1] + rng.uniform(-10, 10))
+        dx, dy = rng.uniform(-1.0, 1.0, size=2)
+        for k in range(int(round(hold_s * fps))):
+            yield paste(photo, size, (centre[0] + dx * k, centre[1] + dy * k), scale, colour), letter
+        previous = (letter, name)
