@@ -16,19 +16,7 @@ import videos  # noqa: E402  (tests/videos.py: synthetic clips)
 
 pytestmark = pytest.mark.shared  # real photos and the hand model from ../shared
 
-# One held-out photo (valid/ or test/ split: no shipped model trained on it) per letter, chosen once:
-# on a 10 fps clip pasted as `videos.spelling_frames` pastes them, the shipped letters model read each
-# of these as its letter on all 8 frames of a 0.8 s hold (about 140 held-out candidates measured; others
-# lose the hand in VIDEO mode, or drift to "?" after a few frames, e.g. valid/S22 and valid/O0).
-PHOTOS = {"S": "test/S16", "E": "valid/E4", "Y": "valid/Y10", "O": "valid/O13", "U": "valid/U21",
-          "H": "valid/H0", "L": "valid/L11", "W": "valid/W22", "R": "valid/R17", "D": "valid/D0",
-          "A": "valid/A3", "B": "valid/B0", "K": "valid/K0"}
 FPS = 10.0  # the speller counts seconds, so a low frame rate keeps the test short
-
-
-def plan(text: str) -> list[tuple[str, str | None]]:
-    """The clip's items for `text`: a space is frames without a hand; the clip starts and ends with one."""
-    return [(" ", None)] + [(c, None if c == " " else PHOTOS[c]) for c in text] + [(" ", None)]
 
 
 def invoke(args: list[str]):
@@ -44,7 +32,7 @@ def _hand_model(monkeypatch) -> None:
 
 def test_live_spells_words_with_a_double_letter_and_a_space(tmp_path):
     clip = tmp_path / "see-you.mp4"
-    videos.write_video(clip, videos.spelling_frames(plan("SEE YOU"), fps=FPS), fps=FPS)
+    videos.write_video(clip, videos.spelling_frames(videos.spelling_plan("SEE YOU"), fps=FPS), fps=FPS)
     out_file = tmp_path / "text.txt"
     result = invoke(["live", "--source", str(clip), "--signs", "letters", "--no-window", "--json", "--compose",
                      "--compose-out", str(out_file), "--output", str(tmp_path / "spelled.mp4")])
@@ -61,7 +49,7 @@ def test_live_spells_words_with_a_double_letter_and_a_space(tmp_path):
 
 def test_predict_compose_spells_a_folder_of_frames(tmp_path):
     frames = tmp_path / "frames"
-    videos.write_folder(frames, videos.spelling_frames(plan("HELLO"), fps=FPS))
+    videos.write_folder(frames, videos.spelling_frames(videos.spelling_plan("HELLO"), fps=FPS))
     result = invoke(["predict", str(frames), "--compose", "--signs", "letters", "--fps", str(FPS)])
     assert result.exit_code == 0, result.output
     assert result.stdout == "HELLO\n"
@@ -72,7 +60,7 @@ def test_predict_compose_spells_a_folder_of_frames(tmp_path):
 @pytest.mark.parametrize("text", ["HELLO WORLD", "BOOK A SEAL", "ADD SOY"])
 def test_live_spells_words_at_any_frame_rate(tmp_path, fps, text):
     clip = tmp_path / "words.mp4"
-    videos.write_video(clip, videos.spelling_frames(plan(text), fps=fps, seed=int(fps)), fps=fps)
+    videos.write_video(clip, videos.spelling_frames(videos.spelling_plan(text), fps=fps, seed=int(fps)), fps=fps)
     result = invoke(["live", "--source", str(clip), "--signs", "letters", "--no-window", "--compose"])
     assert result.exit_code == 0, result.output
     assert result.stdout == text + "\n"

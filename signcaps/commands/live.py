@@ -262,6 +262,10 @@ def bench_live_command(
                                help="then play the source at this frame rate, like a camera: latency and CPU share "
                                     "(0 = leave out)"),
     pace_frames: int = typer.Option(600, "--pace-frames", help="frames of the paced runs"),
+    signs: Optional[str] = SignsOption,
+    compose: bool = typer.Option(False, "--compose",
+                                 help="compose as `live --compose` does (numbers, or spelling with --signs letters), "
+                                      "timed as the compose stage"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -277,7 +281,7 @@ def bench_live_command(
     bench = bench_live_modes(source, model=model, hand_model=hand_model, hands=hands, max_frames=max_frames,
                              warmup=warmup, repeat=repeat, mode=mode, explain=explain, threads=threads,
                              detect_every=detect_every, detector=detector, reuse=reuse, draw=draw,
-                             pace=pace or None, pace_frames=pace_frames,
+                             pace=pace or None, pace_frames=pace_frames, signs=signs, compose=compose,
                              log=(lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim",
                                                                                                highlight=False)))
     if json_out:

@@ -12,6 +12,7 @@ from typing import Any
 
 from signcaps.live.loop import LiveConfig, LiveError, LiveSummary, run_live
 from signcaps.live.reuse import ReuseConfig
+from signcaps.signs.compose import ComposeConfig
 
 MODES = ("pipelined", "serial", "both")
 
@@ -218,13 +219,15 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
                      max_frames: int | None = None, warmup: int = 10, repeat: int = 1, mode: str = "both",
                      explain: bool = False, threads: int = 1, detect_every: int = 1,
                      detector: bool = True, reuse: bool = True, draw: bool = False, pace: float | None = 30.0,
-                     pace_frames: int = 600, agreement: bool = True,
-                     log: Callable[[str], None] = lambda _msg: None) -> LiveBench:
+                     pace_frames: int = 600, agreement: bool = True, signs: str | None = None,
+                     compose: bool = False, log: Callable[[str], None] = lambda _msg: None) -> LiveBench:
     """Run the loop in each requested mode (`both` = serial, then pipelined) on the same source,
     after the detector alone on the same frames (`detector=False` leaves that out); then, with
     reuse on, its answers against the full-work loop's on the same detections (`agreement`); then,
     with `pace`, the detector alone and each mode again on the source played at that frame rate
-    for `pace_frames` frames: capture-to-result latency and CPU share at a camera's pace."""
+    for `pace_frames` frames: capture-to-result latency and CPU share at a camera's pace. `signs` picks the
+    sign mode (letters: the letters model's view); `compose` adds composition (numbers, or spelling with
+    letters), timed as the "compose" stage."""
     from signcaps.live.capture import parse_source
     from signcaps.runtime.classifier import load_classifier
 
@@ -244,7 +247,7 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
         max_frames = 300  # a camera never ends by itself
     camera = parse_source(source)[0] in ("camera", "stream")
     load = _load()  # before we add our own
-    classifier = load_classifier(model, threads=threads)
+    classifier = load_classifier(model, threads=threads, signs=signs)
     detect_cfg = getattr(classifier, "detect_cfg", None)
     alone = None
     if detector:  # the fastest of `repeat` runs, like the modes: on a busy machine the best run is the least disturbed
@@ -259,7 +262,7 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
         return LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, window=False,
                           max_frames=max_frames, warmup=warmup, explain=explain, threads=threads,
                           pipeline=name == "pipelined", detect_every=detect_every, reuse=reuse_cfg, draw=draw,
-                          **extra).check()
+                          signs=signs, compose=ComposeConfig() if compose else None, **extra).check()
 
     results = {}
     for name in modes:

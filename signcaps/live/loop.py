@@ -8,6 +8,7 @@ The steps per frame, each timed for the summary and `signcaps bench live`:
               preprocessing path shared with training)
     classify  the ONNX runtime: class-capsule lengths for every hand in one batch
     draw      the overlay (`signcaps.live.overlay`)
+    compose   --compose only: numbers from digits, or spelling from letters (`signcaps.signs`)
 
 A hand that has not moved or changed shape since its answer was computed skips crop and classify
 (`signcaps.live.reuse`; both stages read 0 ms on such a frame, `--no-reuse` does the full work).
@@ -415,8 +416,10 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
             if cfg.pipeline:
                 timings["wait"] = wait_ms
             result = recogniser(rgb, hands, frame, timings)
-            if composer is not None:
+            if composer is not None:  # timed as its own stage: `bench live --compose` reports it
+                t0 = time.perf_counter()
                 result.compose = _compose(composer, result, on_number, recogniser.classes)
+                timings["compose"] = (time.perf_counter() - t0) * 1000.0
             states[result.state] = states.get(result.state, 0) + 1
             now = time.perf_counter()
             if last_tick is not None:
