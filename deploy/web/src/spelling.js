@@ -1,0 +1,129 @@
+// The page's copy of signcaps/signs/spelling.py: words from fingerspelled letters, one frame at a time.
+// A letter held still (the spotter says the hand does not travel) for holdS seconds is committed; the same
+// letter again after a slide or bounce (the hand travelled) or releaseS without it; a space after spaceS
+// without a hand or restS of a hand that signs nothing; J and Z come from the spotter (a drawn J replaces
+// the I it started from). tests/test_web.py feeds the same frames to both and checks equal text.
+
+export const SPACE = " ";
+export const MOTION_START = { J: ["I"], Z: ["D", "G"] };
+export const SPELL_DEFAULTS = Object.freeze({ hold_s: 0.3, release_s: 0.3, space_s: 0.5, rest_s: 1.0 });
+
+/** SpellConfig.check: every time 0.01 to 60 seconds. */
+export function spellConfig(cfg = {}) {
+  const out = { ...SPELL_DEFAULTS, ...cfg };
+  for (const key of Object.keys(SPELL_DEFAULTS)) {
+    const v = out[key];
+    if (!(typeof v === "number" && v >= 0.01 && v <= 60)) throw new Error(`spelling ${key} must be 0.01 to 60 seconds, got ${v}`);
+  }
+  return Object.freeze(out);
+}
+
+/** A spotter that never sees travel nor a drawn letter: where no motion spotter is given. */
+export const stillSpotter = () => ({ update: () => null, moving: () => false, reset: () => {} });
+
+export class Speller {
+  constructor(cfg = {}, spotter = stillSpotter()) {
+    this.cfg = spellConfig(cfg);
+    this.spotter = spotter;
+    this.chars = [];
+    this.runLabel = null;
+    this.runStart = null;
+    this.blocked = [];
+    this.blockedSeen = 0;
+    this.drawn = false;
+    this.goneSince = null;
+    this.restSince = null;
+    this.lastCommit = null; // [letter, time]
+  }
+
+  get text() { return this.chars.join(""); }
+
+  /** One frame at source time t (seconds): {committed, text, progress}, as Speller.update. */
+  update(t, landmarks, label, best = null, resting = false) {
+    let committed = this.spotter.update(t, landmarks, label, best);
+    const moving = this.spotter.moving();
+    if (committed !== null && committed !== undefined) this.commitMoving(committed, t);
+    else committed = null;
+    const hand = landmarks !== null && landmarks !== undefined;
+    this.goneSince = hand ? null : (this.goneSince === null ? t : this.goneSince);
+    this.restSince = resting && label === null ? (this.restSince === null ? t : this.restSince) : null;
+    if (this.dueSpace(t)) committed = this.append(SPACE, t);
+    if (moving || label === null) {
+      this.runLabel = label;
+      this.runStart = null;
+    } else if (label !== this.runLabel || this.runStart === null) {
+      this.runLabel = label;
+      this.runStart = t;
+    }
+    if (this.blocked.length) {
+      if (this.blocked.includes(this.runLabel) && !moving) this.blockedSeen = t;
+      else if ((moving && !this.drawn) || t - this.blockedSeen >= this.cfg.release_s) this.blocked = [];
+    }
+    let progress = 0;
+    if (this.runStart !== null && !this.blocked.includes(this.runLabel)) {
+      const held = t - this.runStart;
+      if (held >= this.cfg.hold_s - 1e-9) {
+        committed = this.append(this.runLabel, t);
+        this.block([this.runLabel], t, false);
+      } else {
+        progress = Math.max(0, held / this.cfg.hold_s);
+      }
+    }
+    return { committed, text: this.text, progress };
+  }
+
+  commitMoving(letter, t) {
+    const window = this.spotter.cfg?.window_s ?? 1.2;
+    const last = this.lastCommit;
+    if (last !== null && this.chars.length && this.chars[this.chars.length - 1] === last[0]
+        && (MOTION_START[letter] ?? []).includes(last[0]) && t - last[1] <= window + this.cfg.hold_s) {
+      this.chars.pop();
+    }
+    this.append(letter, t);
+    this.block([letter, ...(MOTION_START[letter] ?? [])], t, true);
+    this.runLabel = this.runStart = null;
+  }
+
+  block(letters, t, drawn) {
+    this.blocked = letters;
+    this.blockedSeen = t;
+    this.drawn = drawn;
+  }
+
+  dueSpace(t) {
+    if (!this.chars.length || this.chars[this.chars.length - 1] === SPACE) return false;
+    const gone = this.goneSince !== null && t - this.goneSince >= this.cfg.space_s - 1e-9;
+    const rest = this.restSince !== null && t - this.restSince >= this.cfg.rest_s - 1e-9;
+    return gone || rest;
+  }
+
+  append(char, t) {
+    this.chars.push(char);
+    if (char !== SPACE) this.lastCommit = [char, t];
+    return char;
+  }
+
+  /** The page's Backspace: remove the last character; the letter held on counts from now. */
+  delete() {
+    this.chars.pop();
+    this.blocked = [];
+    this.lastCommit = null;
+    this.runLabel = this.runStart = null;
+    return this.text;
+  }
+
+  /** The page's c key: start a new text. */
+  clear() {
+    this.chars = [];
+    this.blocked = [];
+    this.lastCommit = null;
+    this.runLabel = this.runStart = null;
+    this.spotter.reset();
+  }
+
+  /** The text spelled, trailing space left out (null when empty). */
+  flush() {
+    const text = this.text.replace(/ +$/, "");
+    return text || null;
+  }
+}
