@@ -12,7 +12,9 @@ import pytest
 from signcaps.signs.spelling import SpellConfig, Speller, SpellError
 
 CFG = SpellConfig(hold_s=0.4, release_s=0.3, space_s=0.5, rest_s=1.0)
+# a hand's 21 landmarks with a 60-pixel palm (wrist, joint 0, to the middle finger's base, joint 9)
 HAND = np.zeros((21, 2), np.float32)
+HAND[9] = (0.0, -60.0)
 
 
 @dataclass
@@ -36,22 +38,24 @@ class Script:
         self.resets += 1
 
 
-def frames(*parts: tuple, fps: float = 10.0) -> list[tuple[str | None, bool, bool]]:
-    """(label, hand there, moving) per frame from (label, seconds[, "slide" | "gone" | "rest"]) parts."""
-    out = []
+def frames(*parts: tuple, fps: float = 10.0) -> list[tuple[str | None, bool, bool, float]]:
+    """(label, hand there, moving, x offset) per frame from (label, seconds[, "slide" | "shake" | "gone"]) parts:
+    a slide moves the hand sideways by a palm size in 0.2 s, a shake moves it by a tenth of that, to and fro."""
+    out, x = [], 0.0
     for part in parts:
         label, seconds, *kind = part
-        for _ in range(int(round(seconds * fps))):
-            out.append((label, "gone" not in kind, "slide" in kind))
+        for k in range(int(round(seconds * fps))):
+            x += 300.0 / fps if "slide" in kind else (6.0 * (-1) ** k if "shake" in kind else 0.0)
+            out.append((label, "gone" not in kind, "slide" in kind or "shake" in kind, x))
     return out
 
 
-def spell(script: list[tuple[str | None, bool, bool]], fps: float = 10.0, cfg: SpellConfig = CFG,
+def spell(script: list[tuple[str | None, bool, bool, float]], fps: float = 10.0, cfg: SpellConfig = CFG,
           letters: dict[int, str] | None = None) -> str:
-    spotter = Script([moving for _, _, moving in script], letters or {})
+    spotter = Script([moving for _, _, moving, _ in script], letters or {})
     speller = Speller(cfg, spotter)
-    for i, (label, hand, _moving) in enumerate(script):
-        speller.update(i / fps, HAND if hand else None, label if hand else None, label,
+    for i, (label, hand, _moving, x) in enumerate(script):
+        speller.update(i / fps, HAND + (x, 0.0) if hand else None, label if hand else None, label,
                        resting=hand and label is None)  # a hand without a letter here signs "none"
     return speller.flush() or ""
 
@@ -60,7 +64,7 @@ def spell(script: list[tuple[str | None, bool, bool]], fps: float = 10.0, cfg: S
 def test_held_letters_spell_words_with_one_space_between_them(fps):
     script = frames(("H", 0.8), ("?", 0.2), ("I", 0.8), (None, 0.8, "gone"), ("O", 0.8), (None, 0.8, "gone"),
                     ("K", 0.8), fps=fps)
-    script = [(None if label == "?" else label, hand, moving) for label, hand, moving in script]
+    script = [(None if label == "?" else label, *rest) for label, *rest in script]
     assert spell(script, fps) == "HI O K"
 
 
@@ -73,6 +77,8 @@ def test_a_double_letter_is_the_same_letter_again_after_a_slide_or_a_release():
     assert spell(held) == "E"
     flicker = frames(("E", 0.8), (None, 0.1), ("E", 0.8))  # one lost frame is not a release
     assert spell(flicker) == "E"
+    shake = frames(("E", 0.8), ("E", 0.6, "shake"), ("E", 0.8))  # travel that goes nowhere: no double letter
+    assert spell(shake) == "E"
 
 
 def test_transitions_rejected_frames_and_travel_commit_nothing():

@@ -608,8 +608,10 @@ def _spelling_cases(count: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     cases = []
     for _ in range(count):
-        cfg = {k: float(rng.choice([0.1, 0.2, 0.3, 0.5, 1.0])) for k in ("hold_s", "release_s", "space_s", "rest_s")}
+        cfg = {k: float(rng.choice([0.1, 0.2, 0.3, 0.5, 1.0])) for k in ("hold_s", "release_s", "space_s", "rest_s",
+                                                                         "slide")}
         frames, t, label, hand = [], 0.0, None, True
+        marks = rng.uniform(100, 300, size=(21, 2))
         for _ in range(int(rng.integers(20, 200))):
             if rng.random() < 0.12:
                 label = str(rng.choice(["A", "B", "E", "I", "D", "L", None]))
@@ -617,7 +619,9 @@ def _spelling_cases(count: int, seed: int) -> list[dict]:
                 hand = bool(rng.random() > 0.2)
             t += float(rng.choice([1 / 30, 1 / 15, 0.1, 0.13]))
             moving = bool(rng.random() < 0.1)
-            frames.append({"t": round(t, 4), "hand": hand, "label": label if hand else None, "best": label,
+            marks = marks + rng.normal(0, 40 if moving else 1, size=2)  # the hand as a whole: travel, or jitter
+            frames.append({"t": round(t, 4), "hand": hand, "landmarks": np.round(marks, 3).tolist(),
+                           "label": label if hand else None, "best": label,
                            "resting": bool(hand and label is None and rng.random() < 0.7), "moving": moving,
                            "letter": str(rng.choice(["J", "Z"])) if moving and rng.random() < 0.2 else None,
                            "edit": str(rng.choice(["delete", "clear"])) if rng.random() < 0.01 else None})
@@ -648,7 +652,8 @@ def _python_spelling(case: dict) -> dict:
     steps = []
     for f in frames:
         spotter.frame = f
-        step = speller.update(f["t"], np.zeros((21, 2)) if f["hand"] else None, f["label"], f["best"], f["resting"])
+        step = speller.update(f["t"], np.array(f["landmarks"]) if f["hand"] else None, f["label"], f["best"],
+                              f["resting"])
         if f["edit"] == "delete":
             speller.delete()
         elif f["edit"] == "clear":

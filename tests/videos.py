@@ -242,6 +242,27 @@ def spelling_frames(plan: list[tuple[str, str | None]], fps: float = 10.0, hold_
         previous = (letter, name)
 
 
+
+def drawing_frames(name: str, path: str, fps: float = 15.0, duration_s: float = 0.8, size: float = 1.5,
+                   rest_s: float = 0.8, thumb: float = 1.0, centre: tuple[float, float] = (280, 200),
+                   frame_size: tuple[int, int] = (640, 480), colour: tuple[int, int, int] = (200, 200, 200),
+                   seed: int = 0):
+    """Yield (BGR frame, None) for a letter photo that rests, travels along `path` (tests/motionpaths.py:
+    "J", "Z" or a distractor) `size` palm sizes across in `duration_s`, then rests (`rest_s` before and
+    after: the letter's own hold): a drawn J or Z, or a
+    hand that moves without drawing one. Palm size (wrist to the middle finger's base, as the spotter
+    measures it) is taken as 0.3 of the pasted photo's height, about what MediaPipe finds on these photos."""
+    import motionpaths
+
+    photo = letter_photo(name)
+    scale = PHOTO_SCALE[416]
+    palm = 0.3 * photo.shape[0] * scale
+    offsets = motionpaths.timeline(path, fps, duration_s, size * palm, thumb, rest_s=rest_s,
+                                   rng=np.random.default_rng(seed))
+    for dx, dy in offsets:
+        yield paste(photo, frame_size, (centre[0] + dx, centre[1] + dy), scale, colour), None
+
+
 if __name__ == "__main__":  # the benchmark clips: python tests/videos.py bench.mp4 --frames 1920 --hold 8
     # (or --spell "HELLO WORLD": a fingerspelled clip, docs/LIVE.md)
     import argparse

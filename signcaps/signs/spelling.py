@@ -10,8 +10,9 @@ frames' own timestamps, so the same settings work at 10 fps and at 60 fps. The d
   the hand did not travel (`MotionSpotter.moving()`): flicker, "?", "none" and the letters a hand
   passes through while it changes shape are shorter than that and commit nothing;
 * a letter held on is not repeated. The same letter commits again (a double letter) once the hand
-  has slid or bounced (it travelled, then held still again for `hold_s`), or after `release_s`
-  without it (hand lowered, "?" while it changes shape);
+  has slid or bounced (it travelled at least `slide` palm sizes away from where the letter was
+  committed, then held still again for `hold_s`), or after `release_s` without it (hand lowered,
+  "?" while it changes shape). A shaking hand travels too, but not that far: no double letter;
 * a space is added when no hand has been seen for `space_s`, or a hand signed nothing ("none")
   for `rest_s`; never at the start of the text and never two in a row;
 * J and Z move: the MotionSpotter watches the hand's track and names them on the frame the drawn
@@ -23,6 +24,7 @@ frames' own timestamps, so the same settings work at 10 fps and at 60 fps. The d
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,12 +50,13 @@ class SpellConfig:
     release_s: float = 0.3  # this long without the committed letter lets the same letter commit again
     space_s: float = 0.5  # this long without a hand adds a space
     rest_s: float = 1.0  # this long of a hand that signs nothing ("none") adds a space too
+    slide: float = 0.5  # palm sizes (wrist to middle-finger base) a slide or bounce must reach for a double letter
 
     def check(self) -> "SpellConfig":
         for value, flag in ((self.hold_s, "--spell-hold"), (self.release_s, "--spell-release"),
-                            (self.space_s, "--spell-space"), (self.rest_s, "rest_s")):
+                            (self.space_s, "--spell-space"), (self.rest_s, "rest_s"), (self.slide, "slide")):
             if not (isinstance(value, (int, float)) and 0.01 <= value <= 60.0):  # NaN fails the comparison too
-                raise SpellError(f"{flag} must be 0.01 to 60 seconds, got {value}")
+                raise SpellError(f"{flag} must be 0.01 to 60{' seconds' if flag != 'slide' else ''}, got {value}")
         return self
 
 
@@ -97,6 +100,8 @@ class Speller:
     _blocked: tuple[str, ...] = ()  # the letter just committed (a drawn one: its shapes): not again until released
     _blocked_seen: float = 0.0  # when the blocked letter was last shown
     _drawn: bool = False  # the block is a drawn J or Z's: only a release (no travel) lifts it
+    _anchor: tuple[float, float, float] | None = None  # (x, y, palm size) of the hand when the block began
+    _reach: float = 0.0  # the farthest the hand has been from the anchor since, in palm sizes
     _gone_since: float | None = None  # no hand since
     _rest_since: float | None = None  # a hand signing nothing since
     _last_commit: tuple[str, float] | None = None  # (letter, time) of the latest letter
@@ -122,16 +127,17 @@ class Speller:
         elif label != self._run_label or self._run_start is None:  # another shape, or still again after travel
             self._run_label, self._run_start = label, t
         if self._blocked:
-            if self._run_label in self._blocked and not moving:
+            slid = moving and not self._drawn and self._travelled(landmarks) >= self.cfg.slide
+            if self._run_label in self._blocked and not slid:  # still shown (travelling or not)
                 self._blocked_seen = t
-            elif (moving and not self._drawn) or t - self._blocked_seen >= self.cfg.release_s:  # slide, bounce, release
+            elif slid or t - self._blocked_seen >= self.cfg.release_s:  # a slide, a bounce or a release
                 self._blocked = ()
         progress = 0.0
         if self._run_start is not None and self._run_label not in self._blocked:
             held = t - self._run_start
             if held >= self.cfg.hold_s - 1e-9:
                 committed = self._append(self._run_label, t)
-                self._block((self._run_label,), t)
+                self._block((self._run_label,), t, landmarks=landmarks)
             else:
                 progress = max(0.0, held / self.cfg.hold_s)
         return SpellStep(committed, self.text, progress)
@@ -147,9 +153,20 @@ class Speller:
         self._block((letter, *MOTION_START.get(letter, ())), t, drawn=True)  # a J ends on an I: not an I too
         self._run_label = self._run_start = None
 
-    def _block(self, letters: tuple[str, ...], t: float, drawn: bool = False) -> None:
+    def _block(self, letters: tuple[str, ...], t: float, drawn: bool = False, landmarks: Any = None) -> None:
         """No repeat of `letters` until released; a drawn letter's travel (`drawn`) is no slide that releases."""
         self._blocked, self._blocked_seen, self._drawn = letters, t, drawn
+        self._anchor, self._reach = _where(landmarks), 0.0
+
+    def _travelled(self, landmarks: Any) -> float:
+        """The farthest the hand has been from where the blocked letter was committed, in palm sizes."""
+        here = _where(landmarks)
+        if here is not None and self._anchor is None:
+            self._anchor = here
+        elif here is not None and self._anchor is not None:
+            x, y, size = self._anchor
+            self._reach = max(self._reach, math.hypot(here[0] - x, here[1] - y) / size)
+        return self._reach
 
     def _track_absence(self, t: float, hand: bool, resting: bool) -> None:
         self._gone_since = None if hand else (t if self._gone_since is None else self._gone_since)
@@ -187,6 +204,16 @@ class Speller:
         """The text spelled, at the end of the input (trailing space left out); None when empty."""
         text = self.text.rstrip(SPACE)
         return text or None
+
+
+def _where(landmarks: Any) -> tuple[float, float, float] | None:
+    """(centre x, centre y, palm size) of a hand's (21, 2+) landmarks: the mean of the joints, and the wrist to
+    the middle finger's base (it does not change with the handshape); None without a hand or a palm."""
+    if landmarks is None or len(landmarks) < 21:
+        return None
+    xs, ys = [float(p[0]) for p in landmarks], [float(p[1]) for p in landmarks]
+    size = math.hypot(xs[9] - xs[0], ys[9] - ys[0])
+    return (sum(xs) / len(xs), sum(ys) / len(ys), size) if size > 0 and math.isfinite(size) else None
 
 
 def spell_frames(frames: list[tuple[float, np.ndarray | None, str | None]], cfg: SpellConfig | None = None,

@@ -1,21 +1,30 @@
 // The page's copy of signcaps/signs/spelling.py: words from fingerspelled letters, one frame at a time.
-// A letter held still (the spotter says the hand does not travel) for holdS seconds is committed; the same
-// letter again after a slide or bounce (the hand travelled) or releaseS without it; a space after spaceS
+// A letter held still (the spotter says the hand does not travel) for hold_s seconds is committed; the same
+// letter again after a slide or bounce (the hand travelled `slide` palm sizes away) or release_s without it; a space after spaceS
 // without a hand or restS of a hand that signs nothing; J and Z come from the spotter (a drawn J replaces
 // the I it started from). tests/test_web.py feeds the same frames to both and checks equal text.
 
 export const SPACE = " ";
 export const MOTION_START = { J: ["I"], Z: ["D", "G"] };
-export const SPELL_DEFAULTS = Object.freeze({ hold_s: 0.3, release_s: 0.3, space_s: 0.5, rest_s: 1.0 });
+export const SPELL_DEFAULTS = Object.freeze({ hold_s: 0.3, release_s: 0.3, space_s: 0.5, rest_s: 1.0, slide: 0.5 });
 
 /** SpellConfig.check: every time 0.01 to 60 seconds. */
 export function spellConfig(cfg = {}) {
   const out = { ...SPELL_DEFAULTS, ...cfg };
   for (const key of Object.keys(SPELL_DEFAULTS)) {
     const v = out[key];
-    if (!(typeof v === "number" && v >= 0.01 && v <= 60)) throw new Error(`spelling ${key} must be 0.01 to 60 seconds, got ${v}`);
+    if (!(typeof v === "number" && v >= 0.01 && v <= 60)) throw new Error(`spelling ${key} must be 0.01 to 60, got ${v}`);
   }
   return Object.freeze(out);
+}
+
+/** _where: [centre x, centre y, palm size] of 21 landmarks (joint mean; wrist to middle-finger base), or null. */
+export function where(landmarks) {
+  if (!landmarks || landmarks.length < 21) return null;
+  let sx = 0, sy = 0;
+  for (const p of landmarks) { sx += Number(p[0]); sy += Number(p[1]); }
+  const size = Math.hypot(landmarks[9][0] - landmarks[0][0], landmarks[9][1] - landmarks[0][1]);
+  return size > 0 && Number.isFinite(size) ? [sx / landmarks.length, sy / landmarks.length, size] : null;
 }
 
 /** A spotter that never sees travel nor a drawn letter: where no motion spotter is given. */
@@ -31,6 +40,8 @@ export class Speller {
     this.blocked = [];
     this.blockedSeen = 0;
     this.drawn = false;
+    this.anchor = null;
+    this.reach = 0;
     this.goneSince = null;
     this.restSince = null;
     this.lastCommit = null; // [letter, time]
@@ -56,15 +67,16 @@ export class Speller {
       this.runStart = t;
     }
     if (this.blocked.length) {
-      if (this.blocked.includes(this.runLabel) && !moving) this.blockedSeen = t;
-      else if ((moving && !this.drawn) || t - this.blockedSeen >= this.cfg.release_s) this.blocked = [];
+      const slid = moving && !this.drawn && this.travelled(landmarks) >= this.cfg.slide;
+      if (this.blocked.includes(this.runLabel) && !slid) this.blockedSeen = t;
+      else if (slid || t - this.blockedSeen >= this.cfg.release_s) this.blocked = [];
     }
     let progress = 0;
     if (this.runStart !== null && !this.blocked.includes(this.runLabel)) {
       const held = t - this.runStart;
       if (held >= this.cfg.hold_s - 1e-9) {
         committed = this.append(this.runLabel, t);
-        this.block([this.runLabel], t, false);
+        this.block([this.runLabel], t, false, landmarks);
       } else {
         progress = Math.max(0, held / this.cfg.hold_s);
       }
@@ -84,10 +96,19 @@ export class Speller {
     this.runLabel = this.runStart = null;
   }
 
-  block(letters, t, drawn) {
+  block(letters, t, drawn, landmarks = null) {
     this.blocked = letters;
     this.blockedSeen = t;
     this.drawn = drawn;
+    this.anchor = where(landmarks);
+    this.reach = 0;
+  }
+
+  travelled(landmarks) {
+    const here = where(landmarks);
+    if (here !== null && this.anchor === null) this.anchor = here;
+    else if (here !== null) this.reach = Math.max(this.reach, Math.hypot(here[0] - this.anchor[0], here[1] - this.anchor[1]) / this.anchor[2]);
+    return this.reach;
   }
 
   dueSpace(t) {

@@ -1,7 +1,7 @@
 // Runs the page's speller (src/spelling.js) on frame sequences written by tests/test_web.py and prints each
 // frame's step as JSON, for comparison with signcaps.signs.spelling.Speller on the same frames.
 //   node test/spelling.mjs cases.json > results.json
-// A case: {cfg, window_s, frames: [{t, hand, label, best, resting, moving, letter}]}; the spotter is scripted
+// A case: {cfg, window_s, frames: [{t, hand, landmarks, label, best, resting, moving, letter, edit}]}; the spotter is scripted
 // (moving, and the drawn letter of a frame), as the Python side's is.
 import { readFileSync } from "node:fs";
 import { Speller } from "../src/spelling.js";
@@ -18,7 +18,7 @@ const results = cases.map((c) => {
   }
   const steps = c.frames.map((f) => {
     frame = f;
-    const step = speller.update(f.t, f.hand ? [] : null, f.label, f.best, f.resting);
+    const step = speller.update(f.t, f.hand ? f.landmarks : null, f.label, f.best, f.resting);
     if (f.edit === "delete") speller.delete();
     if (f.edit === "clear") speller.clear();
     return step;
