@@ -139,3 +139,9 @@ def test_hands_that_move_without_drawing_spell_no_j_or_z(tmp_path, motion):
         _drawn_clip(clip, [(name, motion, thumb, {"size": size})], 15.0)
         spelled.append((name, size, _spelled(clip)))
     assert not [s for s in spelled if set(s[2]) & {"J", "Z"}], spelled
+
+
+@pytest.mark.parametrize("flag, value", [("--spell-hold", "0"), ("--spell-release", "nan"), ("--spell-space", "61")])
+def test_spelling_settings_are_one_line_errors(flag, value):
+    result = invoke(["live", "--source", "0", "--signs", "letters", "--compose", flag, value])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and flag in result.output, result.output
