@@ -137,6 +137,23 @@ def test_progress_delete_and_clear():
     assert speller.text == "" and speller.flush() is None and spotter.resets == 1
 
 
+def test_a_deleted_space_does_not_come_back_while_the_hand_is_still_away():
+    speller = Speller(CFG, Script())
+    for i in range(5):
+        speller.update(i / 10, HAND, "A")
+    for i in range(5, 20):
+        speller.update(i / 10, None, None)
+    assert speller.text == "A " and speller.delete() == "A"
+    for i in range(20, 40):
+        speller.update(i / 10, None, None)
+    assert speller.text == "A"
+    for i in range(40, 45):
+        speller.update(i / 10, HAND, "B")
+    for i in range(45, 55):
+        speller.update(i / 10, None, None)
+    assert speller.text == "AB "
+
+
 @pytest.mark.parametrize("field_name, flag", [("hold_s", "--spell-hold"), ("release_s", "--spell-release"),
                                               ("space_s", "--spell-space")])
 @pytest.mark.parametrize("value", [0.0, -1.0, math.nan, 61.0])

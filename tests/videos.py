@@ -165,7 +165,7 @@ def changing_hands(frames: int, hold: int = 8, size: tuple[int, int] = (640, 480
 # hand in VIDEO mode, or drift to "?" after a few frames, e.g. valid/S22 and valid/O0).
 LETTER_PHOTOS = {"S": "test/S16", "E": "valid/E4", "Y": "valid/Y10", "O": "valid/O13", "U": "valid/U21",
                  "H": "valid/H0", "L": "valid/L11", "W": "valid/W22", "R": "valid/R17", "D": "valid/D0",
-                 "A": "valid/A3", "B": "valid/B0", "K": "valid/K0"}
+                 "A": "valid/A3", "B": "valid/B0", "K": "valid/K0", "I": "valid/I13"}
 
 
 def spelling_plan(text: str) -> list[tuple[str, str | None]]:

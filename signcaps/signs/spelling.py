@@ -20,7 +20,9 @@ frames' own timestamps, so the same settings work at 10 fps and at 60 fps. The d
   before drawing may have that letter committed first: when the drawn letter follows its own
   starting handshape within the motion window, it replaces it.
 
-`delete()` removes the last character and `clear()` everything (the live window's keys).
+`delete()` removes the last character and `clear()` everything (the live window's keys); after either,
+no space is added until a letter has been shown again (else the hand still away would put back the
+space just deleted).
 """
 from __future__ import annotations
 
@@ -105,6 +107,7 @@ class Speller:
     _gone_since: float | None = None  # no hand since
     _rest_since: float | None = None  # a hand signing nothing since
     _last_commit: tuple[str, float] | None = None  # (letter, time) of the latest letter
+    _edited: bool = False  # deleted or cleared: no space is added until a letter is shown again
 
     @property
     def text(self) -> str:
@@ -120,6 +123,7 @@ class Speller:
         if committed is not None:
             self._commit_moving(committed, t)
         self._track_absence(t, landmarks is not None, resting and label is None)
+        self._edited = self._edited and label is None
         if self._due_space(t):
             committed = self._append(SPACE, t)
         if moving or label is None:  # travelling, or no letter: nothing is being held
@@ -173,7 +177,7 @@ class Speller:
         self._rest_since = (t if self._rest_since is None else self._rest_since) if resting else None
 
     def _due_space(self, t: float) -> bool:
-        if not self.chars or self.chars[-1] == SPACE:
+        if not self.chars or self.chars[-1] == SPACE or self._edited:
             return False
         gone = self._gone_since is not None and t - self._gone_since >= self.cfg.space_s - 1e-9
         rest = self._rest_since is not None and t - self._rest_since >= self.cfg.rest_s - 1e-9
@@ -189,14 +193,14 @@ class Speller:
         """Remove the last character (the window's backspace key); the same letter may be signed again."""
         if self.chars:
             self.chars.pop()
-        self._blocked, self._last_commit = (), None
+        self._blocked, self._last_commit, self._edited = (), None, True  # the absent hand adds no space back
         self._run_label = self._run_start = None  # the letter held on counts from now
         return self.text
 
     def clear(self) -> None:
         """Start a new text (the window's clear key)."""
         self.chars.clear()
-        self._blocked, self._last_commit = (), None
+        self._blocked, self._last_commit, self._edited = (), None, True
         self._run_label = self._run_start = None
         self.spotter.reset()
 

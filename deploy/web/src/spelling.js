@@ -45,6 +45,7 @@ export class Speller {
     this.goneSince = null;
     this.restSince = null;
     this.lastCommit = null; // [letter, time]
+    this.edited = false; // deleted or cleared: no space until a letter is shown again
   }
 
   get text() { return this.chars.join(""); }
@@ -58,6 +59,7 @@ export class Speller {
     const hand = landmarks !== null && landmarks !== undefined;
     this.goneSince = hand ? null : (this.goneSince === null ? t : this.goneSince);
     this.restSince = resting && label === null ? (this.restSince === null ? t : this.restSince) : null;
+    this.edited = this.edited && label === null;
     if (this.dueSpace(t)) committed = this.append(SPACE, t);
     if (moving || label === null) {
       this.runLabel = label;
@@ -112,7 +114,7 @@ export class Speller {
   }
 
   dueSpace(t) {
-    if (!this.chars.length || this.chars[this.chars.length - 1] === SPACE) return false;
+    if (!this.chars.length || this.chars[this.chars.length - 1] === SPACE || this.edited) return false;
     const gone = this.goneSince !== null && t - this.goneSince >= this.cfg.space_s - 1e-9;
     const rest = this.restSince !== null && t - this.restSince >= this.cfg.rest_s - 1e-9;
     return gone || rest;
@@ -129,6 +131,7 @@ export class Speller {
     this.chars.pop();
     this.blocked = [];
     this.lastCommit = null;
+    this.edited = true;
     this.runLabel = this.runStart = null;
     return this.text;
   }
@@ -138,6 +141,7 @@ export class Speller {
     this.chars = [];
     this.blocked = [];
     this.lastCommit = null;
+    this.edited = true;
     this.runLabel = this.runStart = null;
     this.spotter.reset();
   }
