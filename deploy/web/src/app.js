@@ -15,6 +15,7 @@ import { drawFrame } from "./overlay.js";
 import { normalizePose, pixelPoints } from "./pose.js";
 import { cropHand, toTensor } from "./preprocess.js";
 import { decide, describeRule, frameState, poseError, withAccept } from "./rejection.js";
+import { MotionSpotter } from "./motion.js";
 import { Speller } from "./spelling.js";
 
 const params = new URLSearchParams(location.search);
@@ -163,9 +164,10 @@ async function run() {
   const viewCtx = view.getContext("2d");
   const slots = new HandSlots(config.hands, config.smoothing, config.keepFrames);
   const classes = meta.classes.map(String);
-  // a letters model spells (signcaps/signs/spelling.py's rules): the text shows under the view
+  // a letters model spells (signcaps/signs/spelling.py's rules, J and Z from motion.py's): the text shows under the view
   const letters = classes.filter((c) => c !== "none");
-  const speller = letters.length && letters.every((c) => c.length === 1 && /[A-Za-z]/.test(c)) ? new Speller() : null;
+  const spells = letters.length > 0 && letters.every((c) => c.length === 1 && /[A-Za-z]/.test(c));
+  const speller = spells ? new Speller({}, new MotionSpotter()) : null;
   const textLine = document.getElementById("text");
   if (speller) {
     textLine.hidden = false;

@@ -27,7 +27,7 @@ export function where(landmarks) {
   return size > 0 && Number.isFinite(size) ? [sx / landmarks.length, sy / landmarks.length, size] : null;
 }
 
-/** A spotter that never sees travel nor a drawn letter: where no motion spotter is given. */
+/** A spotter that never sees travel nor a drawn letter (tests; the page gives motion.js's MotionSpotter). */
 export const stillSpotter = () => ({ update: () => null, moving: () => false, reset: () => {} });
 
 export class Speller {
