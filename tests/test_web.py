@@ -754,3 +754,37 @@ def test_js_motion_spotter_equals_python(tmp_path):
                                                rel=1e-9, abs=1e-12)
         assert js["dtw"] == pytest.approx(strokes.dtw_distance(points, case["letter"], case["thumb"]), rel=1e-9,
                                           abs=1e-12)
+
+
+@pytest.mark.browser
+def test_page_spells_with_a_letters_model(tmp_path):
+    """A site built with --signs letters spells on the page: the fake camera plays SEE YOU (a double E by a
+    slide, a space without a hand) then a drawn J, looping; the text the page shows must read SEE YOU J."""
+    import threading
+
+    from videos import drawing_frames, spelling_frames, spelling_plan
+
+    from signcaps.web.site import build_site, make_server
+
+    reason = environment_ready(WEB)
+    if reason:
+        pytest.skip(reason)
+    site = tmp_path / "site"
+    build_site(site, hand_model=HAND_MODEL, signs="letters")
+    frames = [f for f, _ in spelling_frames(spelling_plan("SEE YOU"), fps=30.0)]
+    frames += [f for f, _ in drawing_frames("valid/I13", "J", fps=30.0, thumb=-1.0)]
+    frames += [frames[0]] * 45  # 1.5 s without a hand: a space, and a gap before the clip loops
+    write_y4m(tmp_path / "clip.y4m", frames)
+    server = make_server(site, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Chromium(find_chromium(), tmp_path / "profile", tmp_path / "clip.y4m") as browser:
+            browser.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            browser.wait_for("window.signcaps && signcaps.state === 'running'", 120)
+            # the clip loops: wait for one whole pass after the first word boundary the page saw
+            text = browser.wait_for("signcaps.text && /SEE YOU J /.test(signcaps.text) && signcaps.text", 120)
+            shown = browser.evaluate("document.getElementById('text').textContent")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "SEE YOU J " in text and shown.startswith(text[: len(text) - 1]), (text, shown)
