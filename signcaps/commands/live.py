@@ -347,7 +347,7 @@ def _print_bench_live(bench, warmup: int) -> None:
                         body))
     targets = bench.targets()
     if targets:
-        print_table(table("targets (issue 21)", ["target", "measured", "goal", "met"],
+        print_table(table("targets (issues 21, 27)", ["target", "measured", "goal", "met"],
                         [[name, "-" if t["value"] is None else f"{t['value']:.4g}",
                           (">= " if "at_least" in t else "<= ") + f"{t['target']:g}",
                           {True: "yes", False: "no", None: "-"}[t["met"]]] for name, t in targets.items()]))
