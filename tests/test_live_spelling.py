@@ -56,6 +56,17 @@ def test_predict_compose_spells_a_folder_of_frames(tmp_path):
     assert result.stdout == "HELLO\n"
 
 
+def test_predict_compose_prints_the_numbers_of_a_digits_video(tmp_path):
+    """Digits mode (the default): `predict --compose` gives the numbers, as `live --compose` does (--json: one
+    object; the letters test above reads the plain output)."""
+    clip = tmp_path / "digits.mp4"
+    videos.write_video(clip, videos.sign_frames([2, 5, 5, 7], 16, seed=10, blank_frames=3, gap=3))
+    result = invoke(["predict", str(clip), "--compose", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["numbers"] == ["2557"] and found["text"] is None and found["frames"] == 16 * 4 + 3 + 3 * 3
+
+
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("fps", [10.0, 15.0, 30.0])
 @pytest.mark.parametrize("text", ["HELLO WORLD", "BOOK A SEAL", "ADD SOY"])
