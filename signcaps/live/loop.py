@@ -47,7 +47,7 @@ from signcaps.live.window import Window, paused_loop, save_screenshot, why_no_wi
 from signcaps.live.writers import VideoWriter
 from signcaps.signs.compose import ComposeConfig, NumberComposer
 from signcaps.signs.rejection import NONE
-from signcaps.signs.spelling import SpellConfig, Speller
+from signcaps.signs.spelling import SpellConfig, Speller, SpellStep
 from signcaps.util.errors import UserError
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
@@ -268,7 +268,6 @@ class LiveSummary:
 def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,
              paused: bool = False, note: str | None = None, last: str | None = None) -> np.ndarray:
     from signcaps.live.overlay import HandView, draw_frame, draw_number, draw_spelling
-    from signcaps.signs.spelling import SpellStep
 
     cfg, rule = recogniser.cfg, recogniser.rule
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
