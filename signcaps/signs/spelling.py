@@ -48,7 +48,9 @@ class SpellError(UserError, ValueError):
 class SpellConfig:
     """How long things take, in seconds of source time (CLI: --spell-hold, --spell-release, --spell-space)."""
 
-    hold_s: float = 0.3  # a letter held steadily this long is committed (a fingerspelled letter shows ~0.5-1 s)
+    # a letter held steadily this long is committed: the test clips hold each letter 0.8 s, of which the hand's
+    # first detection, the smoothing and the shape change took up to 0.4 s (0.4 here missed letters at 10 fps)
+    hold_s: float = 0.3
     release_s: float = 0.3  # this long without the committed letter lets the same letter commit again
     space_s: float = 0.5  # this long without a hand adds a space
     rest_s: float = 1.0  # this long of a hand that signs nothing ("none") adds a space too
