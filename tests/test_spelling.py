@@ -81,6 +81,15 @@ def test_a_double_letter_is_the_same_letter_again_after_a_slide_or_a_release():
     assert spell(shake) == "E"
 
 
+def test_a_still_hand_whose_fingertips_jitter_still_commits_its_letter():
+    """The spotter's moving() flags single frames of a still hand (MediaPipe's fingertips jitter): the hold goes
+    on while the hand's centre stays, and the letter commits on the next frame that is not flagged."""
+    script = [(label, hand, i % 3 == 2, x) for i, (label, hand, _, x) in enumerate(frames(("P", 0.8), ("L", 0.8)))]
+    assert spell(script) == "PL"
+    drift = [(label, hand, False, 2.0 * i) for i, (label, hand, _, _) in enumerate(frames(("P", 0.8)))]
+    assert spell(drift) == "P"  # 2 pixels a frame, a 60-pixel palm: a hand held, not one travelling
+
+
 def test_transitions_rejected_frames_and_travel_commit_nothing():
     assert spell(frames(("A", 0.3), ("S", 0.2), ("T", 0.3))) == ""  # passing through shapes
     assert spell(frames((None, 2.0))) == ""  # "?" or "none" all along
@@ -119,6 +128,8 @@ def test_moving_letters_come_from_the_spotter_and_replace_their_starting_shape()
     assert spell(script, letters={13: "J"}) == "AJ"
     script = frames(("I", 0.8), ("I", 0.6, "slide"), ("I", 1.0))  # the hand ends the J on an I: not an I too
     assert spell(script, letters={13: "J"}) == "J"
+    script = frames(("I", 0.8), ("I", 0.6, "slide"), ("I", 0.7))  # an I again as the hook slows: both go
+    assert spell(script, letters={20: "J"}) == "J"
     script = frames(("D", 0.8), (None, 2.0), ("D", 0.6, "slide"))  # the D long before the Z stays
     assert spell(script, letters={33: "Z"}) == "D Z"
 

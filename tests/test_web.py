@@ -609,7 +609,7 @@ def _spelling_cases(count: int, seed: int) -> list[dict]:
     cases = []
     for _ in range(count):
         cfg = {k: float(rng.choice([0.1, 0.2, 0.3, 0.5, 1.0])) for k in ("hold_s", "release_s", "space_s", "rest_s",
-                                                                         "slide")}
+                                                                         "slide", "steady", "travel_s")}
         frames, t, label, hand = [], 0.0, None, True
         marks = rng.uniform(100, 300, size=(21, 2))
         for _ in range(int(rng.integers(20, 200))):
@@ -619,7 +619,7 @@ def _spelling_cases(count: int, seed: int) -> list[dict]:
                 hand = bool(rng.random() > 0.2)
             t += float(rng.choice([1 / 30, 1 / 15, 0.1, 0.13]))
             moving = bool(rng.random() < 0.1)
-            marks = marks + rng.normal(0, 40 if moving else 1, size=2)  # the hand as a whole: travel, or jitter
+            marks = marks + rng.normal(0, 40 if moving else 3, size=2)  # the hand as a whole: travel, or drift
             frames.append({"t": round(t, 4), "hand": hand, "landmarks": np.round(marks, 3).tolist(),
                            "label": label if hand else None, "best": label,
                            "resting": bool(hand and label is None and rng.random() < 0.7), "moving": moving,

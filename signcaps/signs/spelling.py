@@ -7,8 +7,13 @@ frames' own timestamps, so the same settings work at 10 fps and at 60 fps. The d
 `signcaps.signs.compose.NumberComposer`; this is its counterpart for the letters:
 
 * a letter is committed when the rule has accepted it on every frame for `hold_s` seconds while
-  the hand did not travel (`MotionSpotter.moving()`): flicker, "?", "none" and the letters a hand
-  passes through while it changes shape are shorter than that and commit nothing;
+  the hand stayed in place, on a frame where `MotionSpotter.moving()` is False: flicker, "?", "none"
+  and the letters a hand passes through while it changes shape are shorter than that and commit
+  nothing. In place: its centre (the mean of the 21 landmarks) within `steady` palm sizes of where
+  the hold began, and no travel that `moving()` reports for `travel_s` on end. A shorter `moving()`
+  only delays the commit: it follows the fingertips, and MediaPipe's fingertips jitter on a still
+  hand enough to flag a frame or two (measured 1.2-1.9 palm sizes per second on still photos at
+  15 fps, against its 1.0 limit);
 * a letter held on is not repeated. The same letter commits again (a double letter) once the hand
   has slid or bounced (it travelled at least `slide` palm sizes away from where the letter was
   committed, then held still again for `hold_s`), or after `release_s` without it (hand lowered,
@@ -17,8 +22,9 @@ frames' own timestamps, so the same settings work at 10 fps and at 60 fps. The d
   for `rest_s`; never at the start of the text and never two in a row;
 * J and Z move: the MotionSpotter watches the hand's track and names them on the frame the drawn
   shape completes. J starts from an I and Z from a D (index finger up), and a signer who pauses
-  before drawing may have that letter committed first: when the drawn letter follows its own
-  starting handshape within the motion window, it replaces it.
+  before drawing may have that letter committed first (or again, while the stroke slows down at
+  its end): the drawn letter replaces the starting handshapes committed just before it, within
+  the motion window.
 
 `delete()` removes the last character and `clear()` everything (the live window's keys); after either,
 no space is added until a letter has been shown again (else the hand still away would put back the
@@ -55,12 +61,15 @@ class SpellConfig:
     space_s: float = 0.5  # this long without a hand adds a space
     rest_s: float = 1.0  # this long of a hand that signs nothing ("none") adds a space too
     slide: float = 0.5  # palm sizes (wrist to middle-finger base) a slide or bounce must reach for a double letter
+    steady: float = 0.25  # palm sizes the hand's centre may drift while a letter is held
+    travel_s: float = 0.15  # moving() on end this long is travel (a hold starts again); shorter is jitter
 
     def check(self) -> "SpellConfig":
         for value, flag in ((self.hold_s, "--spell-hold"), (self.release_s, "--spell-release"),
-                            (self.space_s, "--spell-space"), (self.rest_s, "rest_s"), (self.slide, "slide")):
+                            (self.space_s, "--spell-space"), (self.rest_s, "rest_s"), (self.slide, "slide"),
+                            (self.steady, "steady"), (self.travel_s, "travel_s")):
             if not (isinstance(value, (int, float)) and 0.01 <= value <= 60.0):  # NaN fails the comparison too
-                raise SpellError(f"{flag} must be 0.01 to 60{' seconds' if flag != 'slide' else ''}, got {value}")
+                raise SpellError(f"{flag} must be 0.01 to 60{' seconds' if flag.startswith('-') else ''}, got {value}")
         return self
 
 
@@ -101,6 +110,8 @@ class Speller:
     chars: list[str] = field(default_factory=list)
     _run_label: str | None = None  # the letter held now
     _run_start: float | None = None  # since when it has been held still
+    _run_at: tuple[float, float, float] | None = None  # (x, y, palm size) of the hand when the hold began
+    _moving_since: float | None = None  # moving() on every frame since
     _blocked: tuple[str, ...] = ()  # the letter just committed (a drawn one: its shapes): not again until released
     _blocked_seen: float = 0.0  # when the blocked letter was last shown
     _drawn: bool = False  # the block is a drawn J or Z's: only a release (no travel) lifts it
@@ -108,7 +119,7 @@ class Speller:
     _reach: float = 0.0  # the farthest the hand has been from the anchor since, in palm sizes
     _gone_since: float | None = None  # no hand since
     _rest_since: float | None = None  # a hand signing nothing since
-    _last_commit: tuple[str, float] | None = None  # (letter, time) of the latest letter
+    _stamps: list[float] = field(default_factory=list)  # when each character was committed
     _edited: bool = False  # deleted or cleared: no space is added until a letter is shown again
 
     @property
@@ -128,10 +139,14 @@ class Speller:
         self._edited = self._edited and label is None
         if self._due_space(t):
             committed = self._append(SPACE, t)
-        if moving or label is None:  # travelling, or no letter: nothing is being held
-            self._run_label, self._run_start = label, None
-        elif label != self._run_label or self._run_start is None:  # another shape, or still again after travel
-            self._run_label, self._run_start = label, t
+        here = _where(landmarks)
+        self._moving_since = (t if self._moving_since is None else self._moving_since) if moving else None
+        travelling = self._moving_since is not None and t - self._moving_since >= self.cfg.travel_s - 1e-9
+        if label is None:  # no letter: nothing is being held
+            self._run_label, self._run_start, self._run_at = label, None, None
+        elif (label != self._run_label or self._run_start is None or travelling
+              or self._strayed(here)):  # a new hold begins
+            self._run_label, self._run_start, self._run_at = label, t, here
         if self._blocked:
             slid = moving and not self._drawn and self._travelled(landmarks) >= self.cfg.slide
             if self._run_label in self._blocked and not slid:  # still shown (travelling or not)
@@ -141,23 +156,30 @@ class Speller:
         progress = 0.0
         if self._run_start is not None and self._run_label not in self._blocked:
             held = t - self._run_start
-            if held >= self.cfg.hold_s - 1e-9:
+            if held >= self.cfg.hold_s - 1e-9 and not moving:
                 committed = self._append(self._run_label, t)
                 self._block((self._run_label,), t, landmarks=landmarks)
             else:
-                progress = max(0.0, held / self.cfg.hold_s)
+                progress = min(1.0, max(0.0, held / self.cfg.hold_s))
         return SpellStep(committed, self.text, progress)
 
+    def _strayed(self, here: tuple[float, float, float] | None) -> bool:
+        """Has the hand's centre left the place where the hold began (by more than `steady` palm sizes)?"""
+        if here is None or self._run_at is None:
+            return False
+        x, y, size = self._run_at
+        return math.hypot(here[0] - x, here[1] - y) / size > self.cfg.steady
+
     def _commit_moving(self, letter: str, t: float) -> None:
-        """A drawn J or Z: it replaces the letter it started from when that came just before it."""
+        """A drawn J or Z: it replaces the letters of its starting handshape committed just before it."""
         window = float(getattr(getattr(self.spotter, "cfg", None), "window_s", 1.2))
-        last = self._last_commit
-        if (last is not None and self.chars and self.chars[-1] == last[0] and last[0] in MOTION_START.get(letter, ())
-                and t - last[1] <= window + self.cfg.hold_s):
-            self.chars.pop()
+        starts = MOTION_START.get(letter, ())
+        while self.chars and self.chars[-1] in starts and t - self._stamps[-1] <= window + self.cfg.hold_s:
+            self.chars.pop()  # the I held before the J was drawn (or while its hook slowed down)
+            self._stamps.pop()
         self._append(letter, t)
         self._block((letter, *MOTION_START.get(letter, ())), t, drawn=True)  # a J ends on an I: not an I too
-        self._run_label = self._run_start = None
+        self._run_label = self._run_start = self._run_at = None
 
     def _block(self, letters: tuple[str, ...], t: float, drawn: bool = False, landmarks: Any = None) -> None:
         """No repeat of `letters` until released; a drawn letter's travel (`drawn`) is no slide that releases."""
@@ -187,23 +209,24 @@ class Speller:
 
     def _append(self, char: str, t: float) -> str:
         self.chars.append(char)
-        if char != SPACE:
-            self._last_commit = (char, t)
+        self._stamps.append(t)
         return char
 
     def delete(self) -> str:
         """Remove the last character (the window's backspace key); the same letter may be signed again."""
         if self.chars:
             self.chars.pop()
-        self._blocked, self._last_commit, self._edited = (), None, True  # the absent hand adds no space back
-        self._run_label = self._run_start = None  # the letter held on counts from now
+            self._stamps.pop()
+        self._blocked, self._edited = (), True  # the absent hand adds no space back
+        self._run_label = self._run_start = self._run_at = None  # the letter held on counts from now
         return self.text
 
     def clear(self) -> None:
         """Start a new text (the window's clear key)."""
         self.chars.clear()
-        self._blocked, self._last_commit, self._edited = (), None, True
-        self._run_label = self._run_start = None
+        self._stamps.clear()
+        self._blocked, self._edited = (), True
+        self._run_label = self._run_start = self._run_at = None
         self.spotter.reset()
 
     def flush(self) -> str | None:

@@ -1,12 +1,14 @@
 // The page's copy of signcaps/signs/spelling.py: words from fingerspelled letters, one frame at a time.
-// A letter held still (the spotter says the hand does not travel) for hold_s seconds is committed; the same
+// A letter held in place (its centre within `steady` palm sizes, no travel of travel_s) for hold_s seconds is
+// committed on a frame the spotter does not call moving; the same
 // letter again after a slide or bounce (the hand travelled `slide` palm sizes away) or release_s without it; a space after spaceS
 // without a hand or restS of a hand that signs nothing; J and Z come from the spotter (a drawn J replaces
 // the I it started from). tests/test_web.py feeds the same frames to both and checks equal text.
 
 export const SPACE = " ";
 export const MOTION_START = { J: ["I"], Z: ["D", "G"] };
-export const SPELL_DEFAULTS = Object.freeze({ hold_s: 0.3, release_s: 0.3, space_s: 0.5, rest_s: 1.0, slide: 0.5 });
+export const SPELL_DEFAULTS = Object.freeze({ hold_s: 0.3, release_s: 0.3, space_s: 0.5, rest_s: 1.0, slide: 0.5,
+                                               steady: 0.25, travel_s: 0.15 });
 
 /** SpellConfig.check: every time 0.01 to 60 seconds. */
 export function spellConfig(cfg = {}) {
@@ -37,6 +39,8 @@ export class Speller {
     this.chars = [];
     this.runLabel = null;
     this.runStart = null;
+    this.runAt = null;
+    this.movingSince = null;
     this.blocked = [];
     this.blockedSeen = 0;
     this.drawn = false;
@@ -44,7 +48,7 @@ export class Speller {
     this.reach = 0;
     this.goneSince = null;
     this.restSince = null;
-    this.lastCommit = null; // [letter, time]
+    this.stamps = []; // when each character was committed
     this.edited = false; // deleted or cleared: no space until a letter is shown again
   }
 
@@ -61,12 +65,16 @@ export class Speller {
     this.restSince = resting && label === null ? (this.restSince === null ? t : this.restSince) : null;
     this.edited = this.edited && label === null;
     if (this.dueSpace(t)) committed = this.append(SPACE, t);
-    if (moving || label === null) {
+    const here = where(landmarks);
+    this.movingSince = moving ? (this.movingSince === null ? t : this.movingSince) : null;
+    const travelling = this.movingSince !== null && t - this.movingSince >= this.cfg.travel_s - 1e-9;
+    if (label === null) {
       this.runLabel = label;
-      this.runStart = null;
-    } else if (label !== this.runLabel || this.runStart === null) {
+      this.runStart = this.runAt = null;
+    } else if (label !== this.runLabel || this.runStart === null || travelling || this.strayed(here)) {
       this.runLabel = label;
       this.runStart = t;
+      this.runAt = here;
     }
     if (this.blocked.length) {
       const slid = moving && !this.drawn && this.travelled(landmarks) >= this.cfg.slide;
@@ -76,26 +84,32 @@ export class Speller {
     let progress = 0;
     if (this.runStart !== null && !this.blocked.includes(this.runLabel)) {
       const held = t - this.runStart;
-      if (held >= this.cfg.hold_s - 1e-9) {
+      if (held >= this.cfg.hold_s - 1e-9 && !moving) {
         committed = this.append(this.runLabel, t);
         this.block([this.runLabel], t, false, landmarks);
       } else {
-        progress = Math.max(0, held / this.cfg.hold_s);
+        progress = Math.min(1, Math.max(0, held / this.cfg.hold_s));
       }
     }
     return { committed, text: this.text, progress };
   }
 
+  strayed(here) {
+    if (here === null || this.runAt === null) return false;
+    return Math.hypot(here[0] - this.runAt[0], here[1] - this.runAt[1]) / this.runAt[2] > this.cfg.steady;
+  }
+
   commitMoving(letter, t) {
     const window = this.spotter.cfg?.window_s ?? 1.2;
-    const last = this.lastCommit;
-    if (last !== null && this.chars.length && this.chars[this.chars.length - 1] === last[0]
-        && (MOTION_START[letter] ?? []).includes(last[0]) && t - last[1] <= window + this.cfg.hold_s) {
+    const starts = MOTION_START[letter] ?? [];
+    while (this.chars.length && starts.includes(this.chars[this.chars.length - 1])
+           && t - this.stamps[this.stamps.length - 1] <= window + this.cfg.hold_s) {
       this.chars.pop();
+      this.stamps.pop();
     }
     this.append(letter, t);
     this.block([letter, ...(MOTION_START[letter] ?? [])], t, true);
-    this.runLabel = this.runStart = null;
+    this.runLabel = this.runStart = this.runAt = null;
   }
 
   block(letters, t, drawn, landmarks = null) {
@@ -122,27 +136,27 @@ export class Speller {
 
   append(char, t) {
     this.chars.push(char);
-    if (char !== SPACE) this.lastCommit = [char, t];
+    this.stamps.push(t);
     return char;
   }
 
   /** The page's Backspace: remove the last character; the letter held on counts from now. */
   delete() {
     this.chars.pop();
+    this.stamps.pop();
     this.blocked = [];
-    this.lastCommit = null;
     this.edited = true;
-    this.runLabel = this.runStart = null;
+    this.runLabel = this.runStart = this.runAt = null;
     return this.text;
   }
 
   /** The page's c key: start a new text. */
   clear() {
     this.chars = [];
+    this.stamps = [];
     this.blocked = [];
-    this.lastCommit = null;
     this.edited = true;
-    this.runLabel = this.runStart = null;
+    this.runLabel = this.runStart = this.runAt = null;
     this.spotter.reset();
   }
 
