@@ -20,6 +20,7 @@ Numpy only (the browser page may copy it).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ from signcaps.signs import strokes
 from signcaps.util.errors import UserError
 
 WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
-INDEX_TIP, PINKY_TIP = 8, 20
+INDEX_TIP, PINKY_TIP, THUMB_TIP, RING_MCP = 8, 20, 4, 13
 # (pip, tip) of the index, middle, ring and little fingers
 FINGERS = ((6, 8), (10, 12), (14, 16), (18, 20))
 I_SHAPE, INDEX_SHAPE = "I", "index"
@@ -48,20 +49,21 @@ class MotionError(UserError, ValueError):
 @dataclass
 class MotionConfig:
     window_s: float = 2.0  # the longest stroke judged (a slower J or Z is ignored)
-    speed_s: float = 0.1  # the hand's speed is its travel over this much of the track
-    move_speed: float = 1.0  # hand sizes per second above which the hand travels
+    speed_s: float = 0.15  # the hand's speed is its travel over this much of the track
+    move_speed: float = 1.2  # hand sizes per second above which the hand travels
     still_s: float = 0.15  # a stroke ends when the hand has been slower than move_speed this long
-    gap_s: float = 0.2  # a hand missing longer than this ends the track
+    gap_s: float = 0.3  # a hand missing longer than this ends the track
     min_extent: float = 0.8  # hand sizes: the smallest J or Z (jitter is smaller)
     max_extent: float = 8.0  # hand sizes: the largest
     min_shape: float = 0.6  # the share of the stroke's frames that must show the letter's handshape
-    extended: float = 1.15  # a finger is out when its tip is this much farther from the wrist than its middle joint
+    extended: float = 1.1  # a finger is out when its tip is this much farther from the wrist than its middle joint
+    thumb_out: float = 0.9  # hand sizes from the thumb tip to the ring finger's base: a thumb out (Y, L), no I or D
     method: str = "dtw"  # how a stroke is judged: template | dtw | rule (signs.strokes)
     threshold: float = 0.12  # the largest template/dtw distance accepted (units of the stroke's longer side)
 
     def check(self) -> "MotionConfig":
         for name in ("window_s", "speed_s", "move_speed", "still_s", "gap_s", "min_extent", "max_extent",
-                     "extended", "threshold"):
+                     "extended", "thumb_out", "threshold"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise MotionError(f"motion.{name} must be a positive number, got {value!r}")
@@ -80,9 +82,12 @@ def hand_size(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(landmarks[MIDDLE_MCP] - landmarks[WRIST]))
 
 
-def handshape(landmarks: np.ndarray, extended: float = 1.15) -> str | None:
-    """I (only the little finger out), index (only the index out), or None, from the 21 landmarks."""
+def handshape(landmarks: np.ndarray, extended: float = 1.1, thumb_out: float = 0.9) -> str | None:
+    """I (only the little finger out), index (only the index out), or None, from the 21 landmarks.
+    The thumb must be folded in: a thumb far from the ring finger's base is a Y or an L."""
     wrist = landmarks[WRIST]
+    if np.linalg.norm(landmarks[THUMB_TIP] - landmarks[RING_MCP]) > thumb_out * hand_size(landmarks):
+        return None
     out = [np.linalg.norm(landmarks[tip] - wrist) > extended * np.linalg.norm(landmarks[pip] - wrist)
            for pip, tip in FINGERS]
     if out == [False, False, False, True]:
@@ -111,8 +116,11 @@ class _Frame:
 class MotionSpotter:
     """Recognises the moving letters J and Z from the recent track of one hand."""
 
-    def __init__(self, cfg: MotionConfig | None = None) -> None:
+    def __init__(self, cfg: MotionConfig | None = None,
+                 judge: Callable[[np.ndarray, str, float], bool] | None = None) -> None:
+        """`judge(path, letter, thumb)` replaces `cfg.method`'s judge (train/motion_eval.py measures others)."""
         self.cfg = (cfg or MotionConfig()).check()
+        self._judge_path = judge or self._method_judge
         self._track: deque[_Frame] = deque()
         self._last_seen = -np.inf
         self._speed = 0.0
@@ -144,7 +152,7 @@ class MotionSpotter:
         if self._track and t <= self._track[-1].t:  # a source that restarts its clock starts a new track
             self.reset()
         self._last_seen = t
-        shape = handshape(marks, self.cfg.extended) or SHAPE_OF_ANSWER.get(label or best or "")
+        shape = self._shape(marks, label, best)
         points = np.stack([marks.mean(axis=0), marks[INDEX_TIP], marks[PINKY_TIP]])
         self._track.append(_Frame(t, points, size, shape, thumb_side(marks)))
         while self._track[0].t < t - self.cfg.window_s - self.cfg.still_s - self.cfg.speed_s:
@@ -152,11 +160,18 @@ class MotionSpotter:
         self._speed = self._track[-1].speed = self._current_speed()
         return self._advance(t)
 
+    def _shape(self, marks: np.ndarray, label: str | None, best: str | None) -> str | None:
+        """The landmarks' handshape, unless the letters view accepted another letter; the view's answer
+        (accepted or best) where the landmarks show neither."""
+        if label not in (None, "none", "?") and label not in SHAPE_OF_ANSWER:
+            return None
+        return handshape(marks, self.cfg.extended, self.cfg.thumb_out) or SHAPE_OF_ANSWER.get(label or best or "")
+
     def _current_speed(self) -> float:
         """The fastest of the three tracked points over the last `speed_s`, in hand sizes per second."""
         now = self._track[-1]
-        then = next((f for f in self._track if f.t >= now.t - self.cfg.speed_s - 1e-9), now)
-        if then is now:
+        then = next((f for f in reversed(self._track) if f.t <= now.t - self.cfg.speed_s + 1e-9), None)
+        if then is None:  # less than speed_s of track yet
             return 0.0
         size = float(np.median([f.size for f in self._track]))
         travel = np.linalg.norm(now.points - then.points, axis=1).max()
@@ -200,9 +215,12 @@ class MotionSpotter:
         extent = float(np.max(path.max(axis=0) - path.min(axis=0))) / size
         if not self.cfg.min_extent <= extent <= self.cfg.max_extent:
             return None
-        letter = SHAPE_LETTER[shape]
         # J hooks toward the thumb side; a Z is taken in both orientations (a mirrored camera, a left
         # hand, and which way "right" is for the signer all flip it, and no other motion draws a Z)
+        letter = SHAPE_LETTER[shape]
         thumb = float(np.median([f.thumb for f in frames])) if letter == "J" else 0.0
         thumb = 0.0 if abs(thumb) < 0.3 else float(np.sign(thumb))
-        return letter if strokes.judge(path, letter, thumb, self.cfg.method, self.cfg.threshold) else None
+        return letter if self._judge_path(path, letter, thumb) else None
+
+    def _method_judge(self, path: np.ndarray, letter: str, thumb: float) -> bool:
+        return strokes.judge(path, letter, thumb, self.cfg.method, self.cfg.threshold)

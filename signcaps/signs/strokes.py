@@ -147,3 +147,60 @@ def judge(path: np.ndarray, letter: str, thumb: float, method: str, threshold: f
         return rule_says(path, letter, thumb)
     distance = dtw_distance if method == "dtw" else template_distance
     return distance(path, letter, thumb) <= threshold
+
+
+def canonical(path: np.ndarray, letter: str, thumb: float) -> np.ndarray:
+    """The normalised path in the template's orientation: J by the thumb side (or, seen edge-on, by
+    where the hook ends), Z so that its first stroke runs along +x."""
+    own = normalise(path)
+    if letter == "J":
+        sign = thumb if thumb else (1.0 if own[-1, 0] >= own[0, 0] else -1.0)
+    else:
+        quarter = len(own) // 4
+        sign = 1.0 if own[quarter, 0] >= own[0, 0] else -1.0
+    return own * [sign, 1.0]
+
+
+class StrokeModel:
+    """Logistic regression per letter on the canonical path's coordinates (numpy only, no torch).
+
+    Fitted on strokes the spotter cut from real tracks (train/motion_eval.py, the tuning half);
+    `says` is true where the fitted probability is above one half."""
+
+    def __init__(self, weights: dict[str, tuple[np.ndarray, float]]) -> None:
+        self.weights = weights
+
+    @staticmethod
+    def features(path: np.ndarray, letter: str, thumb: float) -> np.ndarray:
+        return canonical(path, letter, thumb).ravel()
+
+    def probability(self, path: np.ndarray, letter: str, thumb: float) -> float:
+        if letter not in self.weights:
+            return 0.0
+        w, b = self.weights[letter]
+        return float(1.0 / (1.0 + np.exp(-(self.features(path, letter, thumb) @ w + b))))
+
+    def says(self, path: np.ndarray, letter: str, thumb: float) -> bool:
+        return self.probability(path, letter, thumb) > 0.5
+
+    @classmethod
+    def fit(cls, rows: list[tuple[np.ndarray, str, float, bool]], l2: float = 0.01, steps: int = 3000,
+            rate: float = 0.5) -> "StrokeModel":
+        """Gradient descent on the mean log loss (+ l2), each letter on its own strokes; classes weighted
+        equally (there are more strokes of other paths than of letters)."""
+        weights = {}
+        for letter in LETTERS:
+            mine = [(cls.features(p, letter, t), y) for p, lt, t, y in rows if lt == letter]
+            if not mine or all(y for _, y in mine) or not any(y for _, y in mine):
+                continue
+            x = np.array([f for f, _ in mine])
+            y = np.array([float(v) for _, v in mine])
+            share = np.where(y > 0, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+            w, b = np.zeros(x.shape[1]), 0.0
+            for _ in range(steps):
+                p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+                g = share * (p - y)
+                w -= rate * (x.T @ g + l2 * w)
+                b -= rate * float(g.sum())
+            weights[letter] = (w, b)
+        return cls(weights)
