@@ -62,7 +62,9 @@ class ClipSpec:
     mirror: bool  # the photo flipped left-right (a left hand)
     orient: float  # 1 or -1: Z and distractors drawn as they are or mirrored (J always hooks to the thumb side)
     seed: int  # where in the frame, jitter
-    hand_px: float = 70.0  # the hand's size in the frame (wrist to middle-finger base; a webcam at arm's length: 60-90)
+    hand_px: float = 90.0  # the hand's size in the frame (wrist to middle-finger base, pixels)
+    distort: float = 0.0  # how much the shape is turned, stretched and sheared (motionpaths.warp), 0..1
+    corner_stops: bool = False  # the hand slows to a stop at the path's corners
 
     @property
     def expect(self) -> str | None:
@@ -125,7 +127,8 @@ def frames(spec: ClipSpec) -> list[np.ndarray]:
     scale = spec.hand_px / size
     colour = background_colour(photo)
     for _ in range(20):  # shrink the photo until the hand stays in the frame all along the path
-        offsets = timeline(spec.path, spec.fps, spec.duration, spec.size * size * scale, direction, rng=rng)
+        offsets = timeline(spec.path, spec.fps, spec.duration, spec.size * size * scale, direction,
+                           rng=np.random.default_rng(spec.seed), distort=spec.distort, corner_stops=spec.corner_stops)
         hand = marks * scale
         low = hand.min(axis=0) + offsets.min(axis=0)
         high = hand.max(axis=0) + offsets.max(axis=0)

@@ -5,9 +5,11 @@
 
 Clips (tests/motionclips.py): photos of I (ASL letters) drawn along J paths, of D (letters) and 1
 (digits) along Z paths, at random sizes (1-2.5 hand sizes; the hand 70-110 px from wrist to knuckle
-in 640x480 frames), speeds (0.6-1.4 s of motion, 25 or 30 fps), places, mirrored or not; the same
-hands along distractor paths (lines, a circle, a U-shaped arc, a vertical zigzag, jitter, a short
-slide), and other handshapes (Y, L, A) along J and Z paths.
+in 640x480 frames), speeds (0.6-1.4 s of motion, 25 or 30 fps), places, mirrored or not, the
+shape turned (up to 15 degrees), stretched (30%) and sheared (0.2) by a random amount, the hand
+stopping at the corners or not; the same hands along distractor paths (lines, a circle, a U-shaped
+arc, a vertical zigzag, a tick, a wave, an S, jitter, a short slide), and other handshapes (Y, L,
+A) along J and Z paths.
 Every frame goes through the real MediaPipe hand model (VIDEO mode) and the shipped letters model,
 as in `live`; tracks are cached in data/cache/motion/ (the first run takes a few minutes).
 
@@ -44,10 +46,11 @@ def clip_specs(part: str, seed: int) -> list[ClipSpec]:
         return ClipSpec(str(photo.relative_to(SHARED)), kind, path, size=round(float(rng.uniform(1.0, 2.5)), 2),
                         duration=round(float(rng.uniform(0.6, 1.4)), 2), fps=float(rng.choice([25.0, 30.0])),
                         mirror=bool(rng.integers(2)), orient=float(rng.choice([-1.0, 1.0])),
-                        seed=int(rng.integers(1 << 30)), hand_px=round(float(rng.uniform(70.0, 110.0)), 1))
+                        seed=int(rng.integers(1 << 30)), hand_px=round(float(rng.uniform(70.0, 110.0)), 1),
+                        distort=round(float(rng.uniform(0, 1)), 2), corner_stops=bool(rng.integers(2)))
 
-    specs = [draw(p, "I", "J") for p in sets["I"] for _ in range(4)]
-    specs += [draw(p, kind, "Z") for kind in ("D", "1") for p in sets[kind] for _ in range(2 if kind == "D" else 1)]
+    specs = [draw(p, "I", "J") for p in sets["I"] for _ in range(6)]
+    specs += [draw(p, kind, "Z") for kind in ("D", "1") for p in sets[kind] for _ in range(4 if kind == "D" else 2)]
     index_hands = [("I", p) for p in sets["I"]] + [("D", p) for p in sets["D"]] + [("1", p) for p in sets["1"]]
     for n, path in enumerate(DISTRACTOR_PATHS):
         for k in range(12):
@@ -152,6 +155,17 @@ def score(tracks: dict[ClipSpec, Track], cfg: MotionConfig, judge) -> dict[str, 
     return out
 
 
+def tracks_of(part: str, seed: int = 0, tracker: Tracker | None = None) -> dict[ClipSpec, Track]:
+    """Every clip of `part` with its (cached) track."""
+    tracker = tracker or Tracker()
+    return {spec: cached_track(spec, CACHE, tracker) for spec in clip_specs(part, seed)}
+
+
+def measure_shipped(cfg: MotionConfig, seed: int = 0) -> dict[str, list[int]]:
+    """The report half judged by `MotionSpotter(cfg)` itself (its own method and threshold)."""
+    return score(tracks_of("report", seed), cfg, None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -159,10 +173,7 @@ def main() -> None:
     parser.add_argument("--errors", action="store_true", help="list the report clips each judge got wrong")
     args = parser.parse_args()
     tracker = Tracker()
-    parts = {}
-    for part in ("tune", "report"):
-        specs = clip_specs(part, args.seed)
-        parts[part] = {spec: cached_track(spec, CACHE, tracker) for spec in specs}
+    parts = {part: tracks_of(part, args.seed, tracker) for part in ("tune", "report")}
     cfg = MotionConfig()
     results = {}
     for inputs, view in (("landmarks + letters model", lambda t: t), ("landmarks only", landmarks_only)):
@@ -173,6 +184,9 @@ def main() -> None:
             results[(inputs, method)] = score(report, cfg, judge)
             if method in ("template", "dtw"):
                 results[(inputs, method)]["threshold"] = [round(float(fitted[method]), 4)]
+    shipped = MotionConfig()
+    results[("shipped: landmarks + letters model", f"{shipped.method} (MotionConfig())")] = {
+        **score(parts["report"], shipped, None), "threshold": [shipped.threshold]}
     groups = ["J (I)", "Z (D, 1)", "distractor paths", "other hands on J/Z paths"]
     for part, tracks in parts.items():
         missing = sum(not found_at_rest(t) for t in tracks.values())

@@ -7,7 +7,8 @@ speller (`signs.spelling`) feeds every frame's landmarks here as well:
 1. each frame's handshape is read from the landmarks (which fingers are stretched out), helped by
    the letters view's answer when the landmarks are unsure;
 2. the hand's speed (hand sizes per second, over the last `speed_s`) cuts the track into strokes:
-   a stroke starts when the hand starts travelling and ends when it has rested for `still_s`;
+   a stroke starts when the hand travels faster than `move_speed` and ends when it has been slower
+   than `still_speed` for `still_s` (two speeds, so a slow part of a stroke does not cut it in two);
 3. a stroke that held one handshape, is no longer than `window_s` and spans a few hand sizes is
    judged by `signs.strokes` on its fingertip path (little finger for I, index for the index
    hand), normalised for position, size and speed. J or Z is returned on the frame the stroke ends.
@@ -37,9 +38,7 @@ SHAPE_LETTER = {I_SHAPE: "J", INDEX_SHAPE: "Z"}
 SHAPE_TIP = {I_SHAPE: PINKY_TIP, INDEX_SHAPE: INDEX_TIP}
 # the letters view's answers that show each handshape (its "1" is no letter: the landmarks judge it)
 SHAPE_OF_ANSWER = {"I": I_SHAPE, "D": INDEX_SHAPE, "1": INDEX_SHAPE}
-
-
-REST = 0.3  # a share of move_speed below which the hand rests (where a stroke began)
+SMOOTH = 3  # frames averaged at each end of the span the speed is measured over
 
 
 class MotionError(UserError, ValueError):
@@ -51,22 +50,26 @@ class MotionConfig:
     window_s: float = 2.0  # the longest stroke judged (a slower J or Z is ignored)
     speed_s: float = 0.15  # the hand's speed is its travel over this much of the track
     move_speed: float = 1.2  # hand sizes per second above which the hand travels
-    still_s: float = 0.15  # a stroke ends when the hand has been slower than move_speed this long
+    still_speed: float = 0.5  # hand sizes per second below which the hand rests
+    still_s: float = 0.15  # a stroke ends when the hand has rested this long
     gap_s: float = 0.3  # a hand missing longer than this ends the track
-    min_extent: float = 0.8  # hand sizes: the smallest J or Z (jitter is smaller)
+    min_extent: float = 0.5  # hand sizes: the smallest J or Z (a tremor is smaller)
     max_extent: float = 8.0  # hand sizes: the largest
     min_shape: float = 0.6  # the share of the stroke's frames that must show the letter's handshape
     extended: float = 1.1  # a finger is out when its tip is this much farther from the wrist than its middle joint
     thumb_out: float = 0.9  # hand sizes from the thumb tip to the ring finger's base: a thumb out (Y, L), no I or D
-    method: str = "dtw"  # how a stroke is judged: template | dtw | rule (signs.strokes)
-    threshold: float = 0.12  # the largest template/dtw distance accepted (units of the stroke's longer side)
+    method: str = "template"  # how a stroke is judged: template | dtw | rule (signs.strokes)
+    threshold: float = 0.22  # the largest template/dtw distance accepted (units of the stroke's longer side)
 
     def check(self) -> "MotionConfig":
-        for name in ("window_s", "speed_s", "move_speed", "still_s", "gap_s", "min_extent", "max_extent",
+        for name in ("window_s", "speed_s", "move_speed", "still_speed", "still_s", "gap_s", "min_extent", "max_extent",
                      "extended", "thumb_out", "threshold"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise MotionError(f"motion.{name} must be a positive number, got {value!r}")
+        if self.still_speed >= self.move_speed:
+            raise MotionError(f"motion.still_speed ({self.still_speed}) must be below motion.move_speed "
+                              f"({self.move_speed})")
         if self.min_extent >= self.max_extent:
             raise MotionError(f"motion.min_extent ({self.min_extent}) must be below "
                               f"motion.max_extent ({self.max_extent})")
@@ -133,8 +136,9 @@ class MotionSpotter:
         self._stroke_start = self._still_since = None
 
     def moving(self) -> bool:
-        """Is the hand travelling now (faster than `move_speed` hand sizes per second)?"""
-        return self._speed > self.cfg.move_speed
+        """Is the hand travelling now: a stroke began (faster than `move_speed` hand sizes per second) and
+        the hand has not slowed below `still_speed` since?"""
+        return self._stroke_start is not None and self._still_since is None
 
     def update(self, t: float, landmarks: np.ndarray | None, label: str | None, best: str | None) -> str | None:
         """One frame. t: source time in seconds; landmarks: the first hand's (21, 2) pixel landmarks
@@ -168,18 +172,26 @@ class MotionSpotter:
         return handshape(marks, self.cfg.extended, self.cfg.thumb_out) or SHAPE_OF_ANSWER.get(label or best or "")
 
     def _current_speed(self) -> float:
-        """The fastest of the three tracked points over the last `speed_s`, in hand sizes per second."""
-        now = self._track[-1]
-        then = next((f for f in reversed(self._track) if f.t <= now.t - self.cfg.speed_s + 1e-9), None)
-        if then is None:  # less than speed_s of track yet
+        """The fastest of the three tracked points over the last `speed_s`, in hand sizes per second; each
+        end of that span is the mean of `SMOOTH` frames, which keeps landmark jitter from looking like travel."""
+        track = self._track
+        now = track[-1]
+        ends = [i for i, f in enumerate(track) if f.t <= now.t - self.cfg.speed_s + 1e-9]
+        if not ends:  # less than speed_s of track yet
             return 0.0
-        size = float(np.median([f.size for f in self._track]))
-        travel = np.linalg.norm(now.points - then.points, axis=1).max()
-        return float(travel / size / (now.t - then.t))
+        then = ends[-1]
+        late = [track[i] for i in range(max(then + 1, len(track) - SMOOTH), len(track))]
+        early = [track[i] for i in range(max(0, then - SMOOTH + 1), then + 1)]
+        dt = np.mean([f.t for f in late]) - np.mean([f.t for f in early])
+        size = float(np.median([f.size for f in track]))
+        travel = np.linalg.norm(np.mean([f.points for f in late], axis=0) - np.mean([f.points for f in early], axis=0),
+                                axis=1).max()
+        return float(travel / size / dt) if dt > 0 else 0.0
 
     def _advance(self, t: float) -> str | None:
         """Start a stroke when the hand starts travelling; judge it once it has rested for `still_s`."""
-        if self.moving():
+        if self._speed > self.cfg.move_speed or (self._stroke_start is not None and
+                                                 self._speed >= self.cfg.still_speed):
             self._still_since = None
             if self._stroke_start is None:
                 self._stroke_start = self._rest_before()
@@ -197,7 +209,7 @@ class MotionSpotter:
         """When the hand last rested: a hand speeds up gradually, so the stroke began before it was fast."""
         start = self._track[-1].t - self.cfg.speed_s
         for frame in reversed(self._track):
-            if frame.speed <= REST * self.cfg.move_speed:
+            if frame.speed <= self.cfg.still_speed:
                 return min(start, frame.t)
         return self._track[0].t
 
