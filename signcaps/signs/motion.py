@@ -65,7 +65,7 @@ class MotionConfig:
         for name in ("window_s", "speed_s", "move_speed", "still_speed", "still_s", "gap_s", "min_extent", "max_extent",
                      "extended", "thumb_out", "threshold"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise MotionError(f"motion.{name} must be a positive number, got {value!r}")
         if self.still_speed >= self.move_speed:
             raise MotionError(f"motion.still_speed ({self.still_speed}) must be below motion.move_speed "
@@ -222,7 +222,7 @@ class MotionSpotter:
         if shapes.count(shape) < self.cfg.min_shape * len(frames):
             return None
         tip = 1 if shape == INDEX_SHAPE else 2
-        path = np.array([f.points[tip] for f in frames])
+        path = self._drawn(frames, tip)
         size = float(np.median([f.size for f in frames]))
         extent = float(np.max(path.max(axis=0) - path.min(axis=0))) / size
         if not self.cfg.min_extent <= extent <= self.cfg.max_extent:
@@ -233,6 +233,17 @@ class MotionSpotter:
         thumb = float(np.median([f.thumb for f in frames])) if letter == "J" else 0.0
         thumb = 0.0 if abs(thumb) < 0.3 else float(np.sign(thumb))
         return letter if self._judge_path(path, letter, thumb) else None
+
+    def _drawn(self, frames: list[_Frame], tip: int) -> np.ndarray:
+        """The tip's path while it travelled, smoothed over `SMOOTH` frames: the jitter of the rests at both
+        ends would otherwise count as drawn length (the resampling spreads points by length)."""
+        fast = [f.t for f in frames if f.speed >= self.cfg.still_speed]
+        begin, end = (fast[0] - self.cfg.speed_s, fast[-1]) if fast else (frames[0].t, frames[-1].t)
+        points = np.array([f.points[tip] for f in frames if begin - 1e-9 <= f.t <= end + 1e-9])
+        if len(points) < SMOOTH:
+            return points
+        kernel = np.ones(SMOOTH) / SMOOTH
+        return np.stack([np.convolve(points[:, k], kernel, mode="valid") for k in range(2)], axis=1)
 
     def _method_judge(self, path: np.ndarray, letter: str, thumb: float) -> bool:
         return strokes.judge(path, letter, thumb, self.cfg.method, self.cfg.threshold)

@@ -32,6 +32,8 @@ def resample(points: np.ndarray, n: int = SAMPLES) -> np.ndarray:
     """`n` points equally spaced along the polyline `points` (k, 2); a path of no length repeats its start."""
     points = np.asarray(points, np.float64)
     steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    keep = np.concatenate([[True], steps > 0])  # repeated points would make the lengths non-increasing
+    points, steps = points[keep], steps[steps > 0]
     along = np.concatenate([[0.0], np.cumsum(steps)])
     if along[-1] <= 0:
         return np.repeat(points[:1], n, axis=0)
