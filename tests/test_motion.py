@@ -136,3 +136,19 @@ def test_handshapes_and_stroke_normalisation() -> None:
         assert strokes.template_distance(path, "Z") < 0.05 and strokes.dtw_distance(path, "Z") < 0.05
     assert strokes.template_distance(np.array([[0, 0], [1, 0.0]]), "Z") > 0.3
     assert strokes.resample(np.zeros((3, 2)), 5).shape == (5, 2)  # a path of no length
+
+
+def test_motion_modules_import_numpy_only() -> None:
+    """The live hot path and the page's copy (deploy/web/src/motion.js): no cv2, torch or onnx."""
+    import ast
+    from pathlib import Path
+
+    import signcaps.signs.motion as motion
+
+    folder = Path(motion.__file__).parent
+    for name in ("motion.py", "strokes.py"):
+        tree = ast.parse((folder / name).read_text())
+        found = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        found |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert found <= {"__future__", "collections", "collections.abc", "dataclasses", "numpy", "signcaps.signs",
+                         "signcaps.util.errors"}, (name, found)

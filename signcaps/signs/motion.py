@@ -31,8 +31,8 @@ from signcaps.util.errors import UserError
 
 WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
 INDEX_TIP, PINKY_TIP, THUMB_TIP, RING_MCP = 8, 20, 4, 13
-# (pip, tip) of the index, middle, ring and little fingers
-FINGERS = ((6, 8), (10, 12), (14, 16), (18, 20))
+# the middle joints and the tips of the index, middle, ring and little fingers
+PIPS, TIPS = [6, 10, 14, 18], [8, 12, 16, 20]
 I_SHAPE, INDEX_SHAPE = "I", "index"
 SHAPE_LETTER = {I_SHAPE: "J", INDEX_SHAPE: "Z"}
 SHAPE_TIP = {I_SHAPE: PINKY_TIP, INDEX_SHAPE: INDEX_TIP}
@@ -88,11 +88,10 @@ def hand_size(landmarks: np.ndarray) -> float:
 def handshape(landmarks: np.ndarray, extended: float = 1.1, thumb_out: float = 0.9) -> str | None:
     """I (only the little finger out), index (only the index out), or None, from the 21 landmarks.
     The thumb must be folded in: a thumb far from the ring finger's base is a Y or an L."""
-    wrist = landmarks[WRIST]
     if np.linalg.norm(landmarks[THUMB_TIP] - landmarks[RING_MCP]) > thumb_out * hand_size(landmarks):
         return None
-    out = [np.linalg.norm(landmarks[tip] - wrist) > extended * np.linalg.norm(landmarks[pip] - wrist)
-           for pip, tip in FINGERS]
+    reach = np.linalg.norm(landmarks - landmarks[WRIST], axis=1)  # every joint's distance from the wrist
+    out = (reach[TIPS] > extended * reach[PIPS]).tolist()
     if out == [False, False, False, True]:
         return I_SHAPE
     if out == [True, False, False, False]:
@@ -175,18 +174,18 @@ class MotionSpotter:
         """The fastest of the three tracked points over the last `speed_s`, in hand sizes per second; each
         end of that span is the mean of `SMOOTH` frames, which keeps landmark jitter from looking like travel."""
         track = self._track
-        now = track[-1]
-        ends = [i for i, f in enumerate(track) if f.t <= now.t - self.cfg.speed_s + 1e-9]
-        if not ends:  # less than speed_s of track yet
+        then = len(track) - 1
+        while then >= 0 and track[then].t > track[-1].t - self.cfg.speed_s + 1e-9:
+            then -= 1
+        if then < 0:  # less than speed_s of track yet
             return 0.0
-        then = ends[-1]
         late = [track[i] for i in range(max(then + 1, len(track) - SMOOTH), len(track))]
         early = [track[i] for i in range(max(0, then - SMOOTH + 1), then + 1)]
-        dt = np.mean([f.t for f in late]) - np.mean([f.t for f in early])
-        size = float(np.median([f.size for f in track]))
-        travel = np.linalg.norm(np.mean([f.points for f in late], axis=0) - np.mean([f.points for f in early], axis=0),
-                                axis=1).max()
-        return float(travel / size / dt) if dt > 0 else 0.0
+        dt = sum(f.t for f in late) / len(late) - sum(f.t for f in early) / len(early)
+        size = sum(f.size for f in late + early) / (len(late) + len(early))
+        gone = sum(f.points for f in late) / len(late) - sum(f.points for f in early) / len(early)
+        travel = float(np.sqrt((gone * gone).sum(axis=1)).max())
+        return travel / size / dt if dt > 0 else 0.0
 
     def _advance(self, t: float) -> str | None:
         """Start a stroke when the hand starts travelling; judge it once it has rested for `still_s`."""

@@ -11,11 +11,13 @@ Coordinates are image pixels (y grows downwards). The shapes, for a hand whose t
 * Z: a stroke along +x, a diagonal down and back, a stroke along +x again (the index tip).
 
 Their mirror images (x -> -x) are what a hand whose thumb side is -x draws: a left hand, or a
-right hand in a mirrored camera. Three judges, compared in train/README.md ("J and Z"):
+right hand in a mirrored camera. The judges, compared in train/README.md ("J and Z"):
 
-* ``template``: mean distance between the normalised path and the letter's template, point by point;
+* ``template`` (shipped): mean distance between the normalised path and the letter's template, point by point;
 * ``dtw``: the same with dynamic time warping (forgives a part drawn faster or slower);
-* ``rule``: hand-written checks of the strokes' directions (corners for Z, down-then-up for J).
+* ``rule``: hand-written checks of the strokes' directions (corners for Z, down-then-up for J);
+* `StrokeModel`: logistic regression on the canonical path, fitted by train/motion_eval.py on the
+  tuning clips; it did no better than the template, so no weights ship and it is no `method`.
 
 Numpy only (the browser page may copy it).
 """

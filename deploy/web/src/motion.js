@@ -167,12 +167,12 @@ export class MotionSpotter {
 
   currentSpeed() {
     const track = this.track, now = track[track.length - 1];
-    let then = -1;
-    for (let i = 0; i < track.length; i++) if (track[i].t <= now.t - this.cfg.speed_s + 1e-9) then = i;
+    let then = track.length - 1;
+    while (then >= 0 && track[then].t > now.t - this.cfg.speed_s + 1e-9) then--;
     if (then < 0) return 0;
     const late = track.slice(Math.max(then + 1, track.length - SMOOTH)), early = track.slice(Math.max(0, then - SMOOTH + 1), then + 1);
     const dt = mean(late.map((f) => f.t)) - mean(early.map((f) => f.t));
-    const size = median(track.map((f) => f.size));
+    const size = mean([...late, ...early].map((f) => f.size));
     let travel = 0;
     for (let k = 0; k < 3; k++) {
       const a = [mean(late.map((f) => f.points[k][0])), mean(late.map((f) => f.points[k][1]))];
