@@ -12,7 +12,7 @@ import numpy as np
 
 LETTER_PATHS = ("J", "Z")
 DISTRACTOR_PATHS = ("line-down", "line-right", "line-diagonal", "circle", "arc", "jitter", "slide", "zigzag-v",
-                    "check", "wave", "s-curve")
+                    "check", "wave", "s-curve", "seven", "ell")
 POLYLINES = {
     "Z": [(0, 0), (1, 0), (0, 1), (1, 1)],
     "line-down": [(0, 0), (0, 1)],
@@ -22,6 +22,8 @@ POLYLINES = {
     "zigzag-v": [(0, 0), (0.2, 1), (0.4, 0), (0.6, 1)],  # down, up, down: a shake, not a Z
     "check": [(0, 0), (0.3, 0.4), (1, -0.4)],  # a tick: short down-right, long up-right
     "wave": [(0, 0), (0.6, 0), (0, 0.05), (0.6, 0.05), (0, 0.1)],  # side to side twice, as in waving
+    "seven": [(0, 0), (1, 0), (0, 1)],  # a Z without its last stroke
+    "ell": [(0, 0), (0, 0.8), (0.4, 0.8)],  # down, then sideways: a J that never turns up
 }
 
 

@@ -38,10 +38,10 @@ CASES = [
     ("D", "Z", 0, {"corner_stops": True, "orient": -1.0}),
     ("1", "Z", 2, {"mirror": True, "fps": 30.0, "size": 2.2, "duration": 0.7}),
     ("I", "circle", 1, {}),
-    ("D", "slide", 0, {"duration": 0.4}),
+    ("D", "slide", 1, {"duration": 0.4}),
     ("1", "line-diagonal", 2, {}),
     ("I", "jitter", 4, {}),
-    ("D", "wave", 0, {}),
+    ("D", "wave", 1, {}),
 ]
 
 
@@ -57,14 +57,15 @@ def test_real_hand_drawing_a_path(tracker, tmp_path: Path, kind: str, path: str,
 
 
 @pytest.mark.exhaustive
-def test_report_matrix_reaches_the_targets_with_the_shipped_settings() -> None:
-    """>= 90% of J and Z clips right, no J or Z on any other clip (train/README.md, "J and Z")."""
+def test_report_matrix_reaches_the_targets_with_the_shipped_settings(tmp_path: Path) -> None:
+    """>= 90% of J and Z clips right, no J or Z on any other clip (train/README.md, "J and Z"); the
+    report half's ~330 clips through MediaPipe (minutes)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
     import motion_eval
 
     from signcaps.signs.motion import MotionConfig
 
-    cells = motion_eval.measure_shipped(MotionConfig())
+    cells = motion_eval.measure_shipped(MotionConfig(), cache=tmp_path)
     for group in ("J (I)", "Z (D, 1)"):
         right, total = cells[group]
         assert right >= 0.9 * total, (group, cells)

@@ -2,7 +2,7 @@
 
 Random synthetic tracks (tests/motionpaths.py: letters and other paths, both hands, any speed, size,
 frame rate, landmark noise, lost frames, labels) go through both; every frame's letter and moving()
-must be the same, and the template distances equal to 1e-9.
+must be the same, and the template distances and end turns equal to 1e-9.
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def random_tracks(rng: np.random.Generator, count: int) -> list[dict]:
     paths = LETTER_PATHS * 4 + DISTRACTOR_PATHS
     for n in range(count):
         path = paths[n % len(paths)]
-        shape = str(rng.choice(["I", "index", "I", "index", "fist"]))
+        shape = {"J": "I", "Z": "index"}.get(path, "") if rng.random() < 0.6 else ""
+        shape = shape or str(rng.choice(["I", "index", "fist"]))
         fps = float(rng.choice([15.0, 25.0, 30.0, 60.0]))
         palm = float(rng.uniform(30, 120))
         thumb = float(rng.choice([-1.0, 1.0]))
@@ -52,7 +53,8 @@ def test_js_spotter_equals_python(tmp_path: Path) -> None:
     distances = [{"path": (rng.normal(0, 1, (int(rng.integers(2, 40)), 2)).cumsum(axis=0)).tolist(),
                   "letter": str(rng.choice(["J", "Z"])), "thumb": float(rng.choice([-1.0, 0.0, 1.0]))}
                  for _ in range(200)]
-    configs = [{}, {"window_s": 0}, {"still_speed": 2.0}, {"min_shape": 1.5}, {"method": "dtw"}, {"threshold": None}]
+    configs = [{}, {"window_s": 0}, {"still_speed": 2.0}, {"min_shape": 1.5}, {"method": "dtw"}, {"threshold": None},
+               {"turn": 1}, {"turn": False}]
     path = tmp_path / "cases.json"
     path.write_text(json.dumps({"tracks": tracks, "distances": distances, "configs": configs}))
     done = subprocess.run([NODE, str(WEB / "test" / "motion_parity.mjs"), str(path)], capture_output=True, text=True,
@@ -69,9 +71,10 @@ def test_js_spotter_equals_python(tmp_path: Path) -> None:
             moving.append(spotter.moving())
         assert js["letters"] == want and js["moving"] == moving, track["cfg"]
         letters += sum(x is not None for x in want)
-    assert letters >= 20  # the letters were reached, not only the "nothing" answers
-    for case, js in zip(distances, got["distances"], strict=True):
+    assert letters >= 30  # the letters were reached, not only the "nothing" answers
+    for case, js, turn in zip(distances, got["distances"], got["turns"], strict=True):
         assert abs(js - strokes.template_distance(np.array(case["path"]), case["letter"], case["thumb"])) < 1e-9
+        assert abs(turn - strokes.end_turn(np.array(case["path"]))) < 1e-9
     for cfg, js in zip(configs, got["configs"], strict=True):
         if "method" in cfg:  # the page has the shipped judge only, and says so
             assert "not ported" in js

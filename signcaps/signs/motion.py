@@ -59,7 +59,8 @@ class MotionConfig:
     extended: float = 1.1  # a finger is out when its tip is this much farther from the wrist than its middle joint
     thumb_out: float = 0.9  # hand sizes from the thumb tip to the ring finger's base: a thumb out (Y, L), no I or D
     method: str = "template"  # how a stroke is judged: template | dtw | rule (signs.strokes)
-    threshold: float = 0.22  # the largest template/dtw distance accepted (units of the stroke's longer side)
+    threshold: float = 0.25  # the largest template/dtw distance accepted (units of the stroke's longer side; fitted)
+    turn: bool = True  # template/dtw: the stroke's ends must also turn as the letter's do (strokes.TURNS)
 
     def check(self) -> "MotionConfig":
         for name in ("window_s", "speed_s", "move_speed", "still_speed", "still_s", "gap_s", "min_extent", "max_extent",
@@ -75,6 +76,8 @@ class MotionConfig:
                               f"motion.max_extent ({self.max_extent})")
         if not 0 < self.min_shape <= 1:
             raise MotionError(f"motion.min_shape must be in (0, 1], got {self.min_shape!r}")
+        if not isinstance(self.turn, bool):
+            raise MotionError(f"motion.turn must be true or false, got {self.turn!r}")
         if self.method not in strokes.METHODS:
             raise MotionError(f"motion.method must be one of {', '.join(strokes.METHODS)}, got {self.method!r}")
         return self
@@ -245,4 +248,4 @@ class MotionSpotter:
         return np.stack([np.convolve(points[:, k], kernel, mode="valid") for k in range(2)], axis=1)
 
     def _method_judge(self, path: np.ndarray, letter: str, thumb: float) -> bool:
-        return strokes.judge(path, letter, thumb, self.cfg.method, self.cfg.threshold)
+        return strokes.judge(path, letter, thumb, self.cfg.method, self.cfg.threshold, self.cfg.turn)

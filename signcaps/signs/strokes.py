@@ -13,11 +13,12 @@ Coordinates are image pixels (y grows downwards). The shapes, for a hand whose t
 Their mirror images (x -> -x) are what a hand whose thumb side is -x draws: a left hand, or a
 right hand in a mirrored camera. The judges, compared in train/README.md ("J and Z"):
 
-* ``template`` (shipped): mean distance between the normalised path and the letter's template, point by point;
-* ``dtw``: the same with dynamic time warping (forgives a part drawn faster or slower);
+* ``template`` (shipped, with the turn check): mean distance between the normalised path and the
+  letter's template, point by point, and the ends' directions turned as the letter's (`TURNS`);
+* ``dtw``: the same distance with dynamic time warping (forgives a part drawn faster or slower);
 * ``rule``: hand-written checks of the strokes' directions (corners for Z, down-then-up for J);
 * `StrokeModel`: logistic regression on the canonical path, fitted by train/motion_eval.py on the
-  tuning clips; it did no better than the template, so no weights ship and it is no `method`.
+  tuning clips; it spelled a J on a circle of the report half, so no weights ship and it is no `method`.
 
 Numpy only (the browser page may copy it).
 """
@@ -145,12 +146,33 @@ def _rule_j(p: np.ndarray) -> bool:
     return bool(down_first and up_last and toward_thumb and -4.0 < total_turn < -1.8)
 
 
-def judge(path: np.ndarray, letter: str, thumb: float, method: str, threshold: float) -> bool:
-    """Does `path` draw `letter`? `threshold`: the largest distance accepted (template, dtw)."""
+# How far the direction at the end of a stroke is turned from the one at its start, in degrees: a J
+# turns from down to up (about 180), a Z ends as it began (about 0). Distances to the template hardly
+# see it: a stroke down and then sideways (an L) is as near the J template as a sloppy J.
+TURNS = {"J": (130.0, 180.0), "Z": (0.0, 60.0)}
+TURN_SPAN = 4  # samples (of SAMPLES) each end's direction is measured over
+
+
+def end_turn(path: np.ndarray) -> float:
+    """The angle (degrees, 0..180) between the stroke's direction at its start and at its end."""
+    own = normalise(path)
+    a, b = own[TURN_SPAN] - own[0], own[-1] - own[-1 - TURN_SPAN]
+    turn = np.degrees(np.arctan2(b[1], b[0]) - np.arctan2(a[1], a[0]))
+    return float(abs((turn + 180.0) % 360.0 - 180.0))
+
+
+def turns_like(path: np.ndarray, letter: str) -> bool:
+    low, high = TURNS[letter]
+    return low <= end_turn(path) <= high
+
+
+def judge(path: np.ndarray, letter: str, thumb: float, method: str, threshold: float, turn: bool = True) -> bool:
+    """Does `path` draw `letter`? `threshold`: the largest distance accepted (template, dtw); `turn`: the
+    ends' directions must also turn as the letter's do (`TURNS`)."""
     if method == "rule":
         return rule_says(path, letter, thumb)
     distance = dtw_distance if method == "dtw" else template_distance
-    return distance(path, letter, thumb) <= threshold
+    return distance(path, letter, thumb) <= threshold and (not turn or turns_like(path, letter))
 
 
 def canonical(path: np.ndarray, letter: str, thumb: float) -> np.ndarray:

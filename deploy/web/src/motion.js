@@ -14,8 +14,9 @@ export const SAMPLES = 32;
 
 export const DEFAULT_MOTION = Object.freeze({
   window_s: 2.0, speed_s: 0.15, move_speed: 1.2, still_speed: 0.5, still_s: 0.15, gap_s: 0.3, min_extent: 0.5,
-  max_extent: 8.0, min_shape: 0.6, extended: 1.1, thumb_out: 0.9, method: "template", threshold: 0.22,
+  max_extent: 8.0, min_shape: 0.6, extended: 1.1, thumb_out: 0.9, method: "template", threshold: 0.25, turn: true,
 });
+const TURNS = { J: [130, 180], Z: [0, 60] }, TURN_SPAN = 4;
 
 const finite = (v) => typeof v === "number" && Number.isFinite(v);
 const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
@@ -36,6 +37,7 @@ export function motionConfig(overrides = {}) {
   if (cfg.still_speed >= cfg.move_speed) throw new Error("motion.still_speed must be below motion.move_speed");
   if (cfg.min_extent >= cfg.max_extent) throw new Error("motion.min_extent must be below motion.max_extent");
   if (!(finite(cfg.min_shape) && cfg.min_shape > 0 && cfg.min_shape <= 1)) throw new Error("motion.min_shape must be in (0, 1]");
+  if (typeof cfg.turn !== "boolean") throw new Error(`motion.turn must be true or false, got ${cfg.turn}`);
   if (cfg.method !== "template") throw new Error(`motion.method ${cfg.method} is not ported to the page (template only)`);
   return Object.freeze(cfg);
 }
@@ -117,6 +119,21 @@ export function templateDistance(path, letter, thumb = 0) {
   let best = Infinity;
   for (const s of orientations(thumb)) best = Math.min(best, mean(own.map((p, i) => dist([p[0] * s, p[1]], tpl[i]))));
   return best;
+}
+
+/** strokes.end_turn: degrees (0..180) between the stroke's direction at its start and at its end. */
+export function endTurn(path) {
+  const own = normalise(path), n = own.length;
+  const a = [own[TURN_SPAN][0] - own[0][0], own[TURN_SPAN][1] - own[0][1]];
+  const b = [own[n - 1][0] - own[n - 1 - TURN_SPAN][0], own[n - 1][1] - own[n - 1 - TURN_SPAN][1]];
+  const turn = ((Math.atan2(b[1], b[0]) - Math.atan2(a[1], a[0])) * 180) / Math.PI;
+  const wrapped = (turn + 180) - 360 * Math.floor((turn + 180) / 360) - 180; // Python's % is a floor modulo
+  return Math.abs(wrapped);
+}
+
+function turnsLike(path, letter) {
+  const [low, high] = TURNS[letter], turn = endTurn(path);
+  return low <= turn && turn <= high;
 }
 
 // ------------------------------------------------------------------ motion.py: the spotter
@@ -218,7 +235,8 @@ export class MotionSpotter {
     const letter = SHAPE_LETTER[shape];
     let thumb = letter === "J" ? median(frames.map((f) => f.thumb)) : 0;
     thumb = Math.abs(thumb) < 0.3 ? 0 : Math.sign(thumb);
-    return templateDistance(path, letter, thumb) <= cfg.threshold ? letter : null;
+    const ok = templateDistance(path, letter, thumb) <= cfg.threshold && (!cfg.turn || turnsLike(path, letter));
+    return ok ? letter : null;
   }
 
   drawn(frames, tip) {
