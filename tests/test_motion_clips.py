@@ -33,7 +33,6 @@ def clip(kind: str, path: str, nth: int = 0, **settings):
 
 # (handshape, path, photo, settings): photos MediaPipe finds at rest at this size; each kind of motion once
 CASES = [
-    ("I", "J", 1, {}),
     ("I", "J", 4, {"mirror": True, "size": 1.3, "duration": 1.2, "distort": 0.8}),
     ("D", "Z", 0, {"corner_stops": True, "orient": -1.0}),
     ("1", "Z", 2, {"mirror": True, "fps": 30.0, "size": 2.2, "duration": 0.7}),
@@ -41,7 +40,6 @@ CASES = [
     ("D", "slide", 1, {"duration": 0.4}),
     ("1", "line-diagonal", 2, {}),
     ("I", "jitter", 4, {}),
-    ("D", "wave", 1, {}),
 ]
 
 

@@ -9,9 +9,15 @@ speller (`signs.spelling`) feeds every frame's landmarks here as well:
 2. the hand's speed (hand sizes per second, over the last `speed_s`) cuts the track into strokes:
    a stroke starts when the hand travels faster than `move_speed` and ends when it has been slower
    than `still_speed` for `still_s` (two speeds, so a slow part of a stroke does not cut it in two);
-3. a stroke that held one handshape, is no longer than `window_s` and spans a few hand sizes is
-   judged by `signs.strokes` on its fingertip path (little finger for I, index for the index
-   hand), normalised for position, size and speed. J or Z is returned on the frame the stroke ends.
+3. a stroke that held one handshape, is no longer than `window_s` and spans at least `min_extent`
+   hand sizes is judged by `signs.strokes` on its fingertip path (little finger for I, index for the
+   index hand), normalised for position, size and speed: its distance to the letter's template, and
+   its ends turned as the letter's are. J or Z is returned on the frame the stroke ends (`still_s`
+   after the hand stopped).
+
+Measured on real photos moved along J, Z and 13 other paths through MediaPipe (train/README.md,
+"J and Z"; `train/motion_eval.py`): 100% of J and 98% of Z clips right, no J or Z on any other
+clip, 0.03 ms of CPU per frame.
 
 A hand that travels without drawing the letter (a slide between double letters, a line, a circle,
 jitter) gives nothing: the stroke's shape does not match, or it is too small or too long. `moving()`
@@ -35,7 +41,6 @@ INDEX_TIP, PINKY_TIP, THUMB_TIP, RING_MCP = 8, 20, 4, 13
 PIPS, TIPS = [6, 10, 14, 18], [8, 12, 16, 20]
 I_SHAPE, INDEX_SHAPE = "I", "index"
 SHAPE_LETTER = {I_SHAPE: "J", INDEX_SHAPE: "Z"}
-SHAPE_TIP = {I_SHAPE: PINKY_TIP, INDEX_SHAPE: INDEX_TIP}
 # the letters view's answers that show each handshape (its "1" is no letter: the landmarks judge it)
 SHAPE_OF_ANSWER = {"I": I_SHAPE, "D": INDEX_SHAPE, "1": INDEX_SHAPE}
 SMOOTH = 3  # frames averaged at each end of the span the speed is measured over
