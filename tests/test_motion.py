@@ -152,3 +152,30 @@ def test_motion_modules_import_numpy_only() -> None:
         found |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         assert found <= {"__future__", "collections", "collections.abc", "dataclasses", "numpy", "signcaps.signs",
                          "signcaps.util.errors"}, (name, found)
+
+
+def test_a_spelling_stream_gives_each_drawn_letter_once_and_flags_the_slides() -> None:
+    """I held, J drawn, I held, a double letter's slide, I held, the hand away, D held, Z drawn, D held:
+    exactly J then Z, on the frames the strokes end; moving() during the slide and the strokes only."""
+    fps, palm = 30.0, 60.0
+    rng = np.random.default_rng(0)
+    pieces = [("I", "J", 0.9), ("I", "slide", 0.35), (None, None, 0.5), ("index", "Z", 0.9), ("index", "slide", 0.3)]
+    spotter, t, place = MotionSpotter(), 0.0, np.array([300.0, 250.0])
+    letters, moving_frames, frames = [], 0, 0
+    for shape, path, duration in pieces:
+        if shape is None:  # the hand leaves the frame
+            for _ in range(int(duration * fps)):
+                assert spotter.update(t, None, None, None) is None
+                t += 1 / fps
+            continue
+        hand = synthetic_hand(shape, palm)
+        offsets = timeline(path, fps, duration, palm * (1.5 if path != "slide" else 1.2), rng=rng)
+        for off in offsets:
+            letter = spotter.update(t, hand + place + off + rng.normal(0, 0.5, (21, 2)), None, None)
+            letters += [letter] if letter else []
+            moving_frames += spotter.moving()
+            frames += 1
+            t += 1 / fps
+        place = place + offsets[-1]
+    assert letters == ["J", "Z"]
+    assert 0 < moving_frames < frames / 2  # the rests (0.5 s around each motion) are no travel
