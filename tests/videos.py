@@ -222,7 +222,7 @@ def spelling_frames(plan: list[tuple[str, str | None]], fps: float = 10.0, hold_
                     slide_s: float = 0.3, space_s: float = 0.8, size: tuple[int, int] = (640, 480),
                     seed: int = 0, colour: tuple[int, int, int] = (200, 200, 200)):
     """Yield (BGR frame, what is signed) for a fingerspelled clip: `plan` is (letter, photo name) items,
-    a letter shown still (drifting about a pixel a frame) for `hold_s`; " " (photo None) is `space_s` of
+    a letter shown still (drifting up to 10 pixels a second) for `hold_s`; " " (photo None) is `space_s` of
     frames without a hand; a letter equal to the one before is a double letter: the same hand slides
     sideways by half its width over `slide_s`, then holds again. Letters are pasted at PHOTO_SCALE's
     letter scale; a word's letters near one place (a signer's hand stays where it spells and changes
@@ -251,7 +251,7 @@ def spelling_frames(plan: list[tuple[str, str | None]], fps: float = 10.0, hold_
             centre = (centre[0] + shift, centre[1])
         else:
             centre = (home[0] + rng.uniform(-20, 20), home[1] + rng.uniform(-10, 10))
-        dx, dy = rng.uniform(-1.0, 1.0, size=2)
+        dx, dy = rng.uniform(-10.0, 10.0, size=2) / fps  # a drift of up to 10 pixels a second, at any frame rate
         for k in range(int(round(hold_s * fps))):
             yield paste(photo, size, (centre[0] + dx * k, centre[1] + dy * k), scale, colour), letter
         previous = (letter, name)

@@ -10,10 +10,9 @@ frames' own timestamps, so the same settings work at 10 fps and at 60 fps. The d
   the hand stayed in place, on a frame where `MotionSpotter.moving()` is False: flicker, "?", "none"
   and the letters a hand passes through while it changes shape are shorter than that and commit
   nothing. In place: its centre (the mean of the 21 landmarks) within `steady` palm sizes of where
-  the hold began, and no travel that `moving()` reports for `travel_s` on end. A shorter `moving()`
-  only delays the commit: it follows the fingertips, and MediaPipe's fingertips jitter on a still
-  hand enough to flag a frame or two (measured 1.2-1.9 palm sizes per second on still photos at
-  15 fps, against its 1.0 limit);
+  the hold began. `moving()` only delays the commit, it does not restart the hold: it follows the
+  fingertips too, so a change of handshape alone keeps it on for a while (about 0.5 s at 10 fps,
+  measured), and a letter held 0.8 s would be lost;
 * a letter held on is not repeated. The same letter commits again (a double letter) once the hand
   has slid or bounced (it travelled at least `slide` palm sizes away from where the letter was
   committed, then held still again for `hold_s`), or after `release_s` without it (hand lowered,
@@ -62,12 +61,11 @@ class SpellConfig:
     rest_s: float = 1.0  # this long of a hand that signs nothing ("none") adds a space too
     slide: float = 0.5  # palm sizes (wrist to middle-finger base) a slide or bounce must reach for a double letter
     steady: float = 0.25  # palm sizes the hand's centre may drift while a letter is held
-    travel_s: float = 0.15  # moving() on end this long is travel (a hold starts again); shorter is jitter
 
     def check(self) -> "SpellConfig":
         for value, flag in ((self.hold_s, "--spell-hold"), (self.release_s, "--spell-release"),
                             (self.space_s, "--spell-space"), (self.rest_s, "rest_s"), (self.slide, "slide"),
-                            (self.steady, "steady"), (self.travel_s, "travel_s")):
+                            (self.steady, "steady")):
             if not (isinstance(value, (int, float)) and 0.01 <= value <= 60.0):  # NaN fails the comparison too
                 raise SpellError(f"{flag} must be 0.01 to 60{' seconds' if flag.startswith('-') else ''}, got {value}")
         return self
@@ -111,7 +109,6 @@ class Speller:
     _run_label: str | None = None  # the letter held now
     _run_start: float | None = None  # since when it has been held still
     _run_at: tuple[float, float, float] | None = None  # (x, y, palm size) of the hand when the hold began
-    _moving_since: float | None = None  # moving() on every frame since
     _blocked: tuple[str, ...] = ()  # the letter just committed (a drawn one: its shapes): not again until released
     _blocked_seen: float = 0.0  # when the blocked letter was last shown
     _drawn: bool = False  # the block is a drawn J or Z's: only a release (no travel) lifts it
@@ -140,12 +137,9 @@ class Speller:
         if self._due_space(t):
             committed = self._append(SPACE, t)
         here = _where(landmarks)
-        self._moving_since = (t if self._moving_since is None else self._moving_since) if moving else None
-        travelling = self._moving_since is not None and t - self._moving_since >= self.cfg.travel_s - 1e-9
         if label is None:  # no letter: nothing is being held
             self._run_label, self._run_start, self._run_at = label, None, None
-        elif (label != self._run_label or self._run_start is None or travelling
-              or self._strayed(here)):  # a new hold begins
+        elif label != self._run_label or self._run_start is None or self._strayed(here):  # a new hold begins
             self._run_label, self._run_start, self._run_at = label, t, here
         if self._blocked:
             slid = moving and not self._drawn and self._travelled(landmarks) >= self.cfg.slide

@@ -11,11 +11,14 @@ Coordinates are image pixels (y grows downwards). The shapes, for a hand whose t
 * Z: a stroke along +x, a diagonal down and back, a stroke along +x again (the index tip).
 
 Their mirror images (x -> -x) are what a hand whose thumb side is -x draws: a left hand, or a
-right hand in a mirrored camera. Three judges, compared in train/README.md ("J and Z"):
+right hand in a mirrored camera. The judges, compared in train/README.md ("J and Z"):
 
-* ``template``: mean distance between the normalised path and the letter's template, point by point;
-* ``dtw``: the same with dynamic time warping (forgives a part drawn faster or slower);
-* ``rule``: hand-written checks of the strokes' directions (corners for Z, down-then-up for J).
+* ``template`` (shipped, with the turn check): mean distance between the normalised path and the
+  letter's template, point by point, and the ends' directions turned as the letter's (`TURNS`);
+* ``dtw``: the same distance with dynamic time warping (forgives a part drawn faster or slower);
+* ``rule``: hand-written checks of the strokes' directions (corners for Z, down-then-up for J);
+* `StrokeModel`: logistic regression on the canonical path, fitted by train/motion_eval.py on the
+  tuning clips; it spelled a J on a circle of the report half, so no weights ship and it is no `method`.
 
 Numpy only (the browser page may copy it).
 """
@@ -32,6 +35,8 @@ def resample(points: np.ndarray, n: int = SAMPLES) -> np.ndarray:
     """`n` points equally spaced along the polyline `points` (k, 2); a path of no length repeats its start."""
     points = np.asarray(points, np.float64)
     steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    keep = np.concatenate([[True], steps > 0])  # repeated points would make the lengths non-increasing
+    points, steps = points[keep], steps[steps > 0]
     along = np.concatenate([[0.0], np.cumsum(steps)])
     if along[-1] <= 0:
         return np.repeat(points[:1], n, axis=0)
@@ -141,9 +146,87 @@ def _rule_j(p: np.ndarray) -> bool:
     return bool(down_first and up_last and toward_thumb and -4.0 < total_turn < -1.8)
 
 
-def judge(path: np.ndarray, letter: str, thumb: float, method: str, threshold: float) -> bool:
-    """Does `path` draw `letter`? `threshold`: the largest distance accepted (template, dtw)."""
+# How far the direction at the end of a stroke is turned from the one at its start, in degrees: a J
+# turns from down to up (about 180), a Z ends as it began (about 0). Distances to the template hardly
+# see it: a stroke down and then sideways (an L) is as near the J template as a sloppy J.
+TURNS = {"J": (130.0, 180.0), "Z": (0.0, 60.0)}
+TURN_SPAN = 4  # samples (of SAMPLES) each end's direction is measured over
+
+
+def end_turn(path: np.ndarray) -> float:
+    """The angle (degrees, 0..180) between the stroke's direction at its start and at its end."""
+    own = normalise(path)
+    a, b = own[TURN_SPAN] - own[0], own[-1] - own[-1 - TURN_SPAN]
+    turn = np.degrees(np.arctan2(b[1], b[0]) - np.arctan2(a[1], a[0]))
+    return float(abs((turn + 180.0) % 360.0 - 180.0))
+
+
+def turns_like(path: np.ndarray, letter: str) -> bool:
+    low, high = TURNS[letter]
+    return low <= end_turn(path) <= high
+
+
+def judge(path: np.ndarray, letter: str, thumb: float, method: str, threshold: float, turn: bool = True) -> bool:
+    """Does `path` draw `letter`? `threshold`: the largest distance accepted (template, dtw); `turn`: the
+    ends' directions must also turn as the letter's do (`TURNS`)."""
     if method == "rule":
         return rule_says(path, letter, thumb)
     distance = dtw_distance if method == "dtw" else template_distance
-    return distance(path, letter, thumb) <= threshold
+    return distance(path, letter, thumb) <= threshold and (not turn or turns_like(path, letter))
+
+
+def canonical(path: np.ndarray, letter: str, thumb: float) -> np.ndarray:
+    """The normalised path in the template's orientation: J by the thumb side (or, seen edge-on, by
+    where the hook ends), Z so that its first stroke runs along +x."""
+    own = normalise(path)
+    if letter == "J":
+        sign = thumb if thumb else (1.0 if own[-1, 0] >= own[0, 0] else -1.0)
+    else:
+        quarter = len(own) // 4
+        sign = 1.0 if own[quarter, 0] >= own[0, 0] else -1.0
+    return own * [sign, 1.0]
+
+
+class StrokeModel:
+    """Logistic regression per letter on the canonical path's coordinates (numpy only, no torch).
+
+    Fitted on strokes the spotter cut from real tracks (train/motion_eval.py, the tuning half);
+    `says` is true where the fitted probability is above one half."""
+
+    def __init__(self, weights: dict[str, tuple[np.ndarray, float]]) -> None:
+        self.weights = weights
+
+    @staticmethod
+    def features(path: np.ndarray, letter: str, thumb: float) -> np.ndarray:
+        return canonical(path, letter, thumb).ravel()
+
+    def probability(self, path: np.ndarray, letter: str, thumb: float) -> float:
+        if letter not in self.weights:
+            return 0.0
+        w, b = self.weights[letter]
+        return float(1.0 / (1.0 + np.exp(-(self.features(path, letter, thumb) @ w + b))))
+
+    def says(self, path: np.ndarray, letter: str, thumb: float) -> bool:
+        return self.probability(path, letter, thumb) > 0.5
+
+    @classmethod
+    def fit(cls, rows: list[tuple[np.ndarray, str, float, bool]], l2: float = 0.01, steps: int = 3000,
+            rate: float = 0.5) -> "StrokeModel":
+        """Gradient descent on the mean log loss (+ l2), each letter on its own strokes; classes weighted
+        equally (there are more strokes of other paths than of letters)."""
+        weights = {}
+        for letter in LETTERS:
+            mine = [(cls.features(p, letter, t), y) for p, lt, t, y in rows if lt == letter]
+            if not mine or all(y for _, y in mine) or not any(y for _, y in mine):
+                continue
+            x = np.array([f for f, _ in mine])
+            y = np.array([float(v) for _, v in mine])
+            share = np.where(y > 0, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+            w, b = np.zeros(x.shape[1]), 0.0
+            for _ in range(steps):
+                p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+                g = share * (p - y)
+                w -= rate * (x.T @ g + l2 * w)
+                b -= rate * float(g.sum())
+            weights[letter] = (w, b)
+        return cls(weights)

@@ -1,14 +1,13 @@
 // The page's copy of signcaps/signs/spelling.py: words from fingerspelled letters, one frame at a time.
-// A letter held in place (its centre within `steady` palm sizes, no travel of travel_s) for hold_s seconds is
-// committed on a frame the spotter does not call moving; the same
-// letter again after a slide or bounce (the hand travelled `slide` palm sizes away) or release_s without it; a space after spaceS
-// without a hand or restS of a hand that signs nothing; J and Z come from the spotter (a drawn J replaces
-// the I it started from). tests/test_web.py feeds the same frames to both and checks equal text.
+// A letter held in place (its centre within `steady` palm sizes) for hold_s seconds is committed on a frame
+// the spotter does not call moving; the same letter again after a slide or bounce (the hand travelled
+// `slide` palm sizes away) or release_s without it; a space after space_s without a hand or rest_s of a
+// hand that signs nothing; J and Z come from the spotter (a drawn J replaces the I it started from). tests/test_web.py feeds the same frames to both and checks equal text.
 
 export const SPACE = " ";
 export const MOTION_START = { J: ["I"], Z: ["D", "G"] };
 export const SPELL_DEFAULTS = Object.freeze({ hold_s: 0.3, release_s: 0.3, space_s: 0.5, rest_s: 1.0, slide: 0.5,
-                                               steady: 0.25, travel_s: 0.15 });
+                                               steady: 0.25 });
 
 /** SpellConfig.check: every time 0.01 to 60 seconds. */
 export function spellConfig(cfg = {}) {
@@ -40,7 +39,6 @@ export class Speller {
     this.runLabel = null;
     this.runStart = null;
     this.runAt = null;
-    this.movingSince = null;
     this.blocked = [];
     this.blockedSeen = 0;
     this.drawn = false;
@@ -66,12 +64,10 @@ export class Speller {
     this.edited = this.edited && label === null;
     if (this.dueSpace(t)) committed = this.append(SPACE, t);
     const here = where(landmarks);
-    this.movingSince = moving ? (this.movingSince === null ? t : this.movingSince) : null;
-    const travelling = this.movingSince !== null && t - this.movingSince >= this.cfg.travel_s - 1e-9;
     if (label === null) {
       this.runLabel = label;
       this.runStart = this.runAt = null;
-    } else if (label !== this.runLabel || this.runStart === null || travelling || this.strayed(here)) {
+    } else if (label !== this.runLabel || this.runStart === null || this.strayed(here)) {
       this.runLabel = label;
       this.runStart = t;
       this.runAt = here;
