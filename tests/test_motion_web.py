@@ -49,7 +49,7 @@ def random_tracks(rng: np.random.Generator, count: int) -> list[dict]:
 
 def test_js_spotter_equals_python(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    tracks = random_tracks(rng, 160)
+    tracks = random_tracks(rng, 100)
     distances = [{"path": (rng.normal(0, 1, (int(rng.integers(2, 40)), 2)).cumsum(axis=0)).tolist(),
                   "letter": str(rng.choice(["J", "Z"])), "thumb": float(rng.choice([-1.0, 0.0, 1.0]))}
                  for _ in range(200)]
@@ -71,7 +71,7 @@ def test_js_spotter_equals_python(tmp_path: Path) -> None:
             moving.append(spotter.moving())
         assert js["letters"] == want and js["moving"] == moving, track["cfg"]
         letters += sum(x is not None for x in want)
-    assert letters >= 30  # the letters were reached, not only the "nothing" answers
+    assert letters >= 20  # the letters were reached, not only the "nothing" answers
     for case, js, turn in zip(distances, got["distances"], got["turns"], strict=True):
         assert abs(js - strokes.template_distance(np.array(case["path"]), case["letter"], case["thumb"])) < 1e-9
         assert abs(turn - strokes.end_turn(np.array(case["path"]))) < 1e-9
