@@ -874,7 +874,7 @@ def test_bench_live_reports_latency_reuse_and_targets(clip, onnx_model):
                    "--warmup", "2", "--mode", "pipelined", "--pace-frames", "12"])
     assert text.exit_code == 0, text.output
     assert "answers equal to the full-work loop's" in text.stdout and "at a camera's pace" in text.stdout
-    assert "capture to result" in text.stdout and "targets (issue 21)" in text.stdout
+    assert "capture to result" in text.stdout and "targets (issues 21, 27)" in text.stdout
 
 
 def test_bench_live_pace_settings_are_one_line_errors(clip):

@@ -127,3 +127,18 @@ def test_the_readme_screenshot_renders_from_a_real_photo(written):
     assert image.shape == (480, 640, 3)
     assert written[0] == "3" and {"sign", "none"} <= set(written)  # the answer, the lines' labels
     assert any(t.endswith(" hand") for t in written) and any(t.startswith("processing ") for t in written)
+
+
+def test_the_spelled_text_is_drawn_and_a_long_one_shows_its_end():
+    """live --compose on letters: the text line at the bottom left; a text wider than the frame keeps its newest
+    letters (led by "...") inside the frame."""
+    import numpy as np
+
+    from signcaps.live.overlay import draw_spelling
+
+    short = draw_spelling(np.full((480, 640, 3), 200, np.uint8), "SEE YOU", 0.5)
+    changed = np.argwhere((short != 200).any(axis=2))
+    assert len(changed) and changed[:, 0].min() > 300 and changed[:, 1].max() < 320  # bottom left, not wide
+    long = draw_spelling(np.full((480, 640, 3), 200, np.uint8), "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG " * 3, 0.0)
+    changed = np.argwhere((long != 200).any(axis=2))
+    assert changed[:, 1].max() < 640 - 8 and changed[:, 1].max() > 400  # as wide as fits, and no wider

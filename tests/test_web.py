@@ -597,3 +597,121 @@ def test_page_applies_the_models_rejection_rule(page_runs, built_site):
             checked += 1
         assert record["state"] in ("no_hand", "none", "uncertain", "ok")
     assert checked >= 20 and seen == {"ok", "uncertain", "none"}, seen
+
+
+# ------------------------------------------------------------------ spelling (node)
+
+
+def _spelling_cases(count: int, seed: int) -> list[dict]:
+    """Random frame sequences: letters held for random times, "?" and "none", hands leaving, travel, drawn
+    J/Z, uneven frame times, edits (Backspace, clear), and random settings."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(count):
+        cfg = {k: float(rng.choice([0.1, 0.2, 0.3, 0.5, 1.0])) for k in ("hold_s", "release_s", "space_s", "rest_s",
+                                                                         "slide", "steady")}
+        frames, t, label, hand = [], 0.0, None, True
+        marks = rng.uniform(100, 300, size=(21, 2))
+        for _ in range(int(rng.integers(20, 200))):
+            if rng.random() < 0.12:
+                label = str(rng.choice(["A", "B", "E", "I", "D", "L", None]))
+                label = None if label == "None" else label
+                hand = bool(rng.random() > 0.2)
+            t += float(rng.choice([1 / 30, 1 / 15, 0.1, 0.13]))
+            moving = bool(rng.random() < 0.1)
+            marks = marks + rng.normal(0, 40 if moving else 3, size=2)  # the hand as a whole: travel, or drift
+            frames.append({"t": round(t, 4), "hand": hand, "landmarks": np.round(marks, 3).tolist(),
+                           "label": label if hand else None, "best": label,
+                           "resting": bool(hand and label is None and rng.random() < 0.7), "moving": moving,
+                           "letter": str(rng.choice(["J", "Z"])) if moving and rng.random() < 0.2 else None,
+                           "edit": str(rng.choice(["delete", "clear"])) if rng.random() < 0.01 else None})
+        cases.append({"cfg": cfg, "window_s": float(rng.choice([1.2, 2.0])), "frames": frames})
+    return cases
+
+
+def _python_spelling(case: dict) -> dict:
+    from signcaps.signs.spelling import SpellConfig, Speller
+
+    frames = case["frames"]
+
+    class Script:
+        cfg = type("cfg", (), {"window_s": case["window_s"]})()
+        frame: dict = {}
+
+        def update(self, t, landmarks, label, best):
+            return self.frame["letter"]
+
+        def moving(self) -> bool:
+            return self.frame["moving"]
+
+        def reset(self) -> None:
+            pass
+
+    spotter = Script()
+    speller = Speller(SpellConfig(**case["cfg"]).check(), spotter)
+    steps = []
+    for f in frames:
+        spotter.frame = f
+        step = speller.update(f["t"], np.array(f["landmarks"]) if f["hand"] else None, f["label"], f["best"],
+                              f["resting"])
+        if f["edit"] == "delete":
+            speller.delete()
+        elif f["edit"] == "clear":
+            speller.clear()
+        steps.append({"committed": step.committed, "text": step.text, "progress": step.progress})
+    return {"steps": steps, "flush": speller.flush()}
+
+
+@needs_node
+def test_js_speller_spells_exactly_as_python(tmp_path):
+    """deploy/web/src/spelling.js commits the same characters on the same frames as signcaps.signs.spelling on
+    150 random frame sequences (scripted travel and drawn letters on both sides), with equal progress bars."""
+    cases = _spelling_cases(150, seed=27)
+    path = tmp_path / "spelling.json"
+    path.write_text(json.dumps(cases))
+    done = subprocess.run([NODE, str(WEB / "test" / "spelling.mjs"), str(path)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout)
+    texts = set()
+    for case, js in zip(cases, got):
+        py = _python_spelling(case)
+        assert [s["committed"] for s in js["steps"]] == [s["committed"] for s in py["steps"]]
+        assert [s["text"] for s in js["steps"]] == [s["text"] for s in py["steps"]] and js["flush"] == py["flush"]
+        assert np.allclose([s["progress"] for s in js["steps"]], [s["progress"] for s in py["steps"]], atol=1e-9)
+        texts.add(py["flush"])
+    assert len(texts) > 50  # the cases spell many different texts, not all nothing
+
+
+@pytest.mark.browser
+def test_page_spells_with_a_letters_model(tmp_path):
+    """A site built with --signs letters spells on the page: the fake camera plays SEE YOU (a double E by a
+    slide, a space without a hand) then a drawn J, looping; the text the page shows must read SEE YOU J."""
+    import threading
+
+    from videos import drawing_frames, spelling_frames, spelling_plan
+
+    from signcaps.web.site import build_site, make_server
+
+    reason = environment_ready(WEB)
+    if reason:
+        pytest.skip(reason)
+    site = tmp_path / "site"
+    build_site(site, hand_model=HAND_MODEL, signs="letters")
+    frames = [f for f, _ in spelling_frames(spelling_plan("SEE YOU"), fps=30.0)]
+    frames += [f for f, _ in drawing_frames("valid/I13", "J", fps=30.0, thumb=-1.0)]
+    frames += [frames[0]] * 45  # 1.5 s without a hand: a space, and a gap before the clip loops
+    write_y4m(tmp_path / "clip.y4m", frames)
+    server = make_server(site, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Chromium(find_chromium(), tmp_path / "profile", tmp_path / "clip.y4m") as browser:
+            browser.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            browser.wait_for("window.signcaps && signcaps.state === 'running'", 120)
+            # the clip loops: wait for one whole pass after the first word boundary the page saw
+            text = browser.wait_for("signcaps.text && /SEE YOU J /.test(signcaps.text) && signcaps.text", 120)
+            shown = browser.evaluate("document.getElementById('text').textContent")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "SEE YOU J " in text and shown.startswith(text[: len(text) - 1]), (text, shown)

@@ -11,6 +11,7 @@ from signcaps.commands.common import (
     HandModelOption,
     JsonOption,
     SignsOption,
+    echo,
     err,
     out,
     print_json,
@@ -119,10 +120,19 @@ def predict_command(
     signs: Optional[str] = SignsOption,
     wide: bool = typer.Option(False, "--wide", help="one column per capsule length (the table is wider than "
                                                     "80 columns; --json has them too)"),
+    compose: bool = typer.Option(False, "--compose",
+                                 help="one video file or folder of frames read as a clip (as `live` reads it): "
+                                      "print the numbers signed (digits) or the text spelled (--signs letters)"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="with --compose: frame rate of a folder of frames "
+                                                            "(default 30)"),
     json_out: bool = JsonOption,
 ) -> None:
     """Find the hand in each image and classify it with the model's rejection rule: a sign, '?' (uncertain)
-    or 'none' (no sign); files without a hand or unreadable ones are reported."""
+    or 'none' (no sign); files without a hand or unreadable ones are reported. With --compose, one video or
+    folder of frames is a clip: the numbers signed in it, or the text spelled, are printed."""
+    if compose:
+        _predict_compose(inputs, model, threads, threshold, hand_model, signs, fps, json_out)
+        return
     from signcaps.commands.predict_table import print_predict_table
     from signcaps.runtime.classifier import load_classifier
     from signcaps.runtime.predict import NO_HAND, UNREADABLE, Predictor, collect_images
@@ -155,6 +165,40 @@ def predict_command(
               "no sign (the best sign in brackets; every capsule length: --wide or --json)", highlight=False,
               markup=False, soft_wrap=True)
     _require_one_classified(rows)
+
+
+def _predict_compose(inputs: list[Path], model: Optional[Path], threads: int, threshold: Optional[float],
+                     hand_model: Optional[str], signs: Optional[str], fps: Optional[float], json_out: bool) -> None:
+    """predict --compose: the clip through the live loop (its recognition, smoothing and composition, no
+    window): the finished numbers one per line, or the spelled text; --json: one object."""
+    from signcaps.live.loop import LiveConfig, run_live
+    from signcaps.runtime.predict import PredictInputError
+    from signcaps.signs.compose import ComposeConfig
+    from signcaps.signs.spelling import SpellConfig
+
+    if len(inputs) != 1:
+        raise PredictInputError(f"--compose reads one video file or folder of frames, got {len(inputs)} inputs")
+    source = inputs[0].expanduser()
+    if not source.exists():
+        raise PredictInputError(f"no such file or directory: {source}")
+    cfg = LiveConfig(source=str(source), model=str(model) if model else None, signs=signs, hand_model=hand_model,
+                     threshold=threshold, window=False, fps=fps, threads=threads, compose=ComposeConfig(),
+                     spell=SpellConfig())
+    summary = run_live(cfg, log=lambda msg: err.print(msg, style="dim", highlight=False))
+    if summary.error is not None:
+        raise summary.error
+    if summary.frames == 0:
+        raise PredictInputError(f"no frame of {source} could be read")
+    if json_out:
+        print_json({"source": summary.source, "frames": summary.frames, "numbers": summary.numbers,
+                    "text": summary.text})
+    elif summary.text is not None:
+        echo(summary.text)
+    else:
+        for number in summary.numbers or []:
+            echo(number)
+    what = f"text {summary.text!r}" if summary.text is not None else f"{len(summary.numbers or [])} number(s)"
+    err.print(f"{summary.frames} frames of {summary.source}: {what}", highlight=False, markup=False, soft_wrap=True)
 
 
 def describe_rule(meta: dict[str, Any]) -> str:

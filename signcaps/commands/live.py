@@ -18,9 +18,11 @@ from signcaps.commands.common import (
     table,
     user_errors,
 )
+from signcaps.signs.spelling import SpellConfig
 
 SourceOption = typer.Option("0", "--source", "-s",
                             help="camera index (0), video file, folder of images (natural order) or stream URL")
+SPELL = SpellConfig()  # spelling's defaults, shown by --help
 ModelOption = typer.Option(None, "--model", "-m", help="ONNX model (default: the shipped default model)")
 
 
@@ -86,14 +88,22 @@ def live_command(
     json_out: bool = typer.Option(False, "--json",
                                   help="one JSON line per frame on stdout (time, frame, state, hands)"),
     compose: bool = typer.Option(False, "--compose",
-                                 help="compose numbers: hold each digit, lower the hand to finish the number"),
+                                 help="compose numbers: hold each digit, lower the hand to finish the number; with "
+                                      "--signs letters spell words: hold each letter, lower the hand for a space"),
     compose_hold: int = typer.Option(8, "--compose-hold", help="frames a digit must be held to be committed"),
     compose_gap: int = typer.Option(2, "--compose-gap",
                                     help="frames without a digit before the same digit counts again"),
     compose_end: int = typer.Option(20, "--compose-end", help="frames without a hand that finish the number"),
     compose_out: Optional[Path] = typer.Option(None, "--compose-out",
-                                               help="append finished numbers to this file (default: stdout; with "
-                                                    "--json only in the JSON lines)"),
+                                               help="append finished numbers (or the spelled text) to this file "
+                                                    "(default: stdout; with --json only in the JSON lines)"),
+    spell_hold: float = typer.Option(SPELL.hold_s, "--spell-hold",
+                                     help="spelling: seconds a letter must be held still to be committed"),
+    spell_release: float = typer.Option(SPELL.release_s, "--spell-release",
+                                        help="spelling: seconds without a letter before it counts again (a slide "
+                                             "or bounce of the hand releases it at once)"),
+    spell_space: float = typer.Option(SPELL.space_s, "--spell-space",
+                                      help="spelling: seconds without a hand that add a space"),
 ) -> None:
     """Recognise signed digits (or letters, --signs letters) live: camera, video, image folder or stream,
     with an annotated view.
@@ -109,11 +119,16 @@ def live_command(
 
     With --compose, a digit held for --compose-hold frames is added to the number being built (shown
     bottom left), the same digit again needs a short pause, and --compose-end frames without a hand
-    finish the number: it is printed on stdout (or appended to --compose-out).
+    finish the number: it is printed on stdout (or appended to --compose-out). With --signs letters,
+    --compose spells: a letter held still for --spell-hold seconds is added to the text, a double letter
+    is the same letter again after a slide or bounce, --spell-space seconds without a hand add a space;
+    Backspace deletes the last letter, c clears; the text is printed when the input ends. JSON lines
+    carry it as "text".
     """
     from signcaps.live.loop import LiveConfig, run_live
     from signcaps.live.reuse import ReuseConfig
     from signcaps.signs.compose import ComposeConfig
+    from signcaps.signs.spelling import SpellConfig
 
     cfg = LiveConfig(source=source, model=model, signs=signs, hand_model=hand_model, hands=hands, smoothing=smoothing,
                      threshold=threshold, window=window, output=str(output) if output else None, json=json_out,
@@ -121,7 +136,8 @@ def live_command(
                      camera_size=_size(camera_size), screenshot_dir=str(screenshots), threads=threads,
                      pipeline=not serial, detect_every=detect_every, reuse=ReuseConfig() if reuse else None,
                      compose=ComposeConfig(compose_hold, compose_gap,
-                                           compose_end) if compose or compose_out else None).check()
+                                           compose_end) if compose or compose_out else None,
+                     spell=SpellConfig(spell_hold, spell_release, spell_space)).check()
     on_result = (lambda result, classes: print_json(result.to_json(classes))) if json_out else None
     on_number = (_number_sink(compose_out, to_stdout=not json_out, inputs=[source, model, output])
                  if cfg.compose is not None else None)
@@ -169,6 +185,8 @@ def print_summary(summary, to_stderr: bool) -> None:
         extras.append(f"video: {summary.output}")
     if summary.numbers is not None:
         extras.append(f"numbers: {', '.join(summary.numbers) or 'none'}")
+    if getattr(summary, "text", None) is not None:
+        extras.append(f"text: {summary.text!r}")
     if summary.reuse_rate is not None:
         extras.append(f"{summary.reuse_rate:.0%} of the hands answered again without a model run (--no-reuse: none)")
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.states.items()))
@@ -244,6 +262,10 @@ def bench_live_command(
                                help="then play the source at this frame rate, like a camera: latency and CPU share "
                                     "(0 = leave out)"),
     pace_frames: int = typer.Option(600, "--pace-frames", help="frames of the paced runs"),
+    signs: Optional[str] = SignsOption,
+    compose: bool = typer.Option(False, "--compose",
+                                 help="compose as `live --compose` does (numbers, or spelling with --signs letters), "
+                                      "timed as the compose stage"),
     hand_model: Optional[str] = HandModelOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -259,7 +281,7 @@ def bench_live_command(
     bench = bench_live_modes(source, model=model, hand_model=hand_model, hands=hands, max_frames=max_frames,
                              warmup=warmup, repeat=repeat, mode=mode, explain=explain, threads=threads,
                              detect_every=detect_every, detector=detector, reuse=reuse, draw=draw,
-                             pace=pace or None, pace_frames=pace_frames,
+                             pace=pace or None, pace_frames=pace_frames, signs=signs, compose=compose,
                              log=(lambda _msg: None) if json_out else (lambda msg: err.print(f"{msg} …", style="dim",
                                                                                                highlight=False)))
     if json_out:
@@ -325,7 +347,7 @@ def _print_bench_live(bench, warmup: int) -> None:
                         body))
     targets = bench.targets()
     if targets:
-        print_table(table("targets (issue 21)", ["target", "measured", "goal", "met"],
+        print_table(table("targets (issues 21, 27)", ["target", "measured", "goal", "met"],
                         [[name, "-" if t["value"] is None else f"{t['value']:.4g}",
                           (">= " if "at_least" in t else "<= ") + f"{t['target']:g}",
                           {True: "yes", False: "no", None: "-"}[t["met"]]] for name, t in targets.items()]))

@@ -12,6 +12,7 @@ from typing import Any
 
 from signcaps.live.loop import LiveConfig, LiveError, LiveSummary, run_live
 from signcaps.live.reuse import ReuseConfig
+from signcaps.signs.compose import ComposeConfig
 
 MODES = ("pipelined", "serial", "both")
 
@@ -114,7 +115,8 @@ def detector_alone(source: str, hand_model: str | None = None, hands: int = 1, m
 
 # The targets of issue 21 (2 CPU cores, one run of `bench live`): what `LiveBench.targets` checks.
 TARGETS = {"pipelined_ratio": 0.95, "serial_ratio": 0.90, "beyond_detector_ms": 1.0, "same_answers": 0.995,
-           "latency_p95_ratio": 1.5}
+           "latency_p95_ratio": 1.5,
+           "compose_ms": 0.2}  # issue 27: composition (numbers, spelling) adds at most this much per frame (mean)
 
 
 @dataclass
@@ -155,11 +157,14 @@ class LiveBench:
         return loop / alone if loop is not None and alone else None
 
     def targets(self) -> dict[str, dict[str, Any]]:
-        """Each target of issue 21 with the measured value and whether it is met (None: not measured)."""
+        """Each target of issues 21 and 27 with the measured value and whether it is met (None: not measured)."""
         rows: dict[str, tuple[float | None, float, bool]] = {}
         for mode in self.results:
             rows[f"{mode}_ratio"] = (self.ratio(mode), TARGETS[f"{mode}_ratio"], True)
             rows[f"{mode}_beyond_detector_ms"] = (self.beyond_detector_ms(mode), TARGETS["beyond_detector_ms"], False)
+            compose = self.results[mode].stages.get("compose")  # --compose: the mean of the compose stage
+            if compose is not None:
+                rows[f"{mode}_compose_ms"] = (compose["mean"], TARGETS["compose_ms"], False)
         if self.agreement is not None:
             rows["same_answers"] = (self.agreement.fraction, TARGETS["same_answers"], True)
         for mode in self.paced or {}:
@@ -218,13 +223,15 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
                      max_frames: int | None = None, warmup: int = 10, repeat: int = 1, mode: str = "both",
                      explain: bool = False, threads: int = 1, detect_every: int = 1,
                      detector: bool = True, reuse: bool = True, draw: bool = False, pace: float | None = 30.0,
-                     pace_frames: int = 600, agreement: bool = True,
-                     log: Callable[[str], None] = lambda _msg: None) -> LiveBench:
+                     pace_frames: int = 600, agreement: bool = True, signs: str | None = None,
+                     compose: bool = False, log: Callable[[str], None] = lambda _msg: None) -> LiveBench:
     """Run the loop in each requested mode (`both` = serial, then pipelined) on the same source,
     after the detector alone on the same frames (`detector=False` leaves that out); then, with
     reuse on, its answers against the full-work loop's on the same detections (`agreement`); then,
     with `pace`, the detector alone and each mode again on the source played at that frame rate
-    for `pace_frames` frames: capture-to-result latency and CPU share at a camera's pace."""
+    for `pace_frames` frames: capture-to-result latency and CPU share at a camera's pace. `signs` picks the
+    sign mode (letters: the letters model's view); `compose` adds composition (numbers, or spelling with
+    letters), timed as the "compose" stage."""
     from signcaps.live.capture import parse_source
     from signcaps.runtime.classifier import load_classifier
 
@@ -244,7 +251,7 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
         max_frames = 300  # a camera never ends by itself
     camera = parse_source(source)[0] in ("camera", "stream")
     load = _load()  # before we add our own
-    classifier = load_classifier(model, threads=threads)
+    classifier = load_classifier(model, threads=threads, signs=signs)
     detect_cfg = getattr(classifier, "detect_cfg", None)
     alone = None
     if detector:  # the fastest of `repeat` runs, like the modes: on a busy machine the best run is the least disturbed
@@ -259,7 +266,7 @@ def bench_live_modes(source: str, model: str | None = None, hand_model: str | No
         return LiveConfig(source=source, model=model, hand_model=hand_model, hands=hands, window=False,
                           max_frames=max_frames, warmup=warmup, explain=explain, threads=threads,
                           pipeline=name == "pipelined", detect_every=detect_every, reuse=reuse_cfg, draw=draw,
-                          **extra).check()
+                          signs=signs, compose=ComposeConfig() if compose else None, **extra).check()
 
     results = {}
     for name in modes:

@@ -8,6 +8,7 @@ The steps per frame, each timed for the summary and `signcaps bench live`:
               preprocessing path shared with training)
     classify  the ONNX runtime: class-capsule lengths for every hand in one batch
     draw      the overlay (`signcaps.live.overlay`)
+    compose   --compose only: numbers from digits, or spelling from letters (`signcaps.signs`)
 
 A hand that has not moved or changed shape since its answer was computed skips crop and classify
 (`signcaps.live.reuse`; both stages read 0 ms on such a frame, `--no-reuse` does the full work).
@@ -45,6 +46,8 @@ from signcaps.live.reuse import ReuseConfig
 from signcaps.live.window import Window, paused_loop, save_screenshot, why_no_window, window_step
 from signcaps.live.writers import VideoWriter
 from signcaps.signs.compose import ComposeConfig, NumberComposer
+from signcaps.signs.rejection import NONE
+from signcaps.signs.spelling import SpellConfig, Speller, SpellStep
 from signcaps.util.errors import UserError
 
 STAGES = ("capture", "detect", "crop", "classify", "draw")
@@ -89,6 +92,7 @@ class LiveConfig:
     warmup: int = 0  # frames left out of the latency statistics (model and detector warm-up)
     detect_every: int = 1  # run the hand detector on every n-th frame (others reuse its hands)
     compose: ComposeConfig | None = None  # compose numbers from held digits (live --compose)
+    spell: SpellConfig | None = None  # spelling's timing when --compose runs on letters (None: the defaults)
     reuse: ReuseConfig | None = field(default_factory=ReuseConfig)  # keep a still hand's answer; None = full work
     pace: float | None = None  # play a recorded source at this frame rate, like a camera (bench live's latency)
 
@@ -111,6 +115,8 @@ class LiveConfig:
             raise LiveError("keep_frames must be >= 0")
         if self.compose is not None:
             self.compose.check()
+        if self.spell is not None:
+            self.spell.check()
         if self.reuse is not None:
             self.reuse.check()
         shots = Path(self.screenshot_dir).expanduser()
@@ -235,7 +241,8 @@ class LiveSummary:
     pipeline: bool = True
     error: UserError | None = None
     cpu_ms_per_frame: float | None = None
-    numbers: list[str] | None = None  # finished numbers (live --compose)
+    numbers: list[str] | None = None  # finished numbers (live --compose, digits)
+    text: str | None = None  # the text spelled (live --compose, letters; trailing space left out)
     cpu_share: float | None = None  # process CPU time / wall time
     reuse_rate: float | None = None  # fraction of hands answered from the reuse cache (None: reuse off)
 
@@ -249,6 +256,7 @@ class LiveSummary:
             "error": str(self.error) if self.error else None,
             "cpu_ms_per_frame": None if self.cpu_ms_per_frame is None else round(self.cpu_ms_per_frame, 3),
             "numbers": self.numbers,
+            "text": self.text,
             "cpu_share": None if self.cpu_share is None else round(self.cpu_share, 4),
             "reuse_rate": None if self.reuse_rate is None else round(self.reuse_rate, 4),
         }
@@ -259,7 +267,7 @@ class LiveSummary:
 
 def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps: float | None,
              paused: bool = False, note: str | None = None, last: str | None = None) -> np.ndarray:
-    from signcaps.live.overlay import HandView, draw_frame, draw_number
+    from signcaps.live.overlay import HandView, draw_frame, draw_number, draw_spelling
 
     cfg, rule = recogniser.cfg, recogniser.rule
     views = [HandView(h.slot, h.hand.landmarks, (h.crop_box.x0, h.crop_box.y0, h.crop_box.x1, h.crop_box.y1),
@@ -268,7 +276,9 @@ def annotate(image: np.ndarray, result: FrameResult, recogniser: Recogniser, fps
              for h in result.hands]
     draw_frame(image, views, recogniser.classes, rule.accept, cfg.hands, fps, recogniser.explain, paused, note,
                none_below=rule.none_below)
-    if result.compose is not None:
+    if isinstance(result.compose, SpellStep):
+        draw_spelling(image, result.compose.text, result.compose.progress)
+    elif result.compose is not None:
         draw_number(image, result.compose.building, result.compose.progress, last)
     return image
 
@@ -372,7 +382,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
     size: tuple[int, int] | None = None
     pace_origin: float | None = None
     detect = _Detect(detector, cfg.detect_every)
-    composer = NumberComposer(cfg.compose) if cfg.compose is not None else None
+    composer = _composer(cfg, classifier)
     cv_threads: int | None = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -405,8 +415,10 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
             if cfg.pipeline:
                 timings["wait"] = wait_ms
             result = recogniser(rgb, hands, frame, timings)
-            if composer is not None:
-                result.compose = _compose(composer, result, on_number)
+            if composer is not None:  # timed as its own stage: `bench live --compose` reports it
+                t0 = time.perf_counter()
+                result.compose = _compose(composer, result, on_number, recogniser.classes)
+                timings["compose"] = (time.perf_counter() - t0) * 1000.0
             states[result.state] = states.get(result.state, 0) + 1
             now = time.perf_counter()
             if last_tick is not None:
@@ -419,7 +431,7 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                 # how fast this machine recognises frames, for a camera and a file alike (a file's own
                 # rate is in its container; the corner is there to show whether the loop keeps up)
                 image = annotate(image, result, recogniser, fps_ema, note=note if now < note_until else None,
-                                 last=composer.finished[-1] if composer is not None and composer.finished else None)
+                                 last=_last_number(composer))
                 timings["draw"] = (time.perf_counter() - t0) * 1000.0
             if cfg.output:
                 if writer is None:
@@ -441,6 +453,9 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
                         pace_origin = time.perf_counter() - frame.timestamp_ms / 1000.0
                     wait_ms = max(1, int((pace_origin + frame.timestamp_ms / 1000.0 - time.perf_counter()) * 1000.0))
                 action = window_step(window, image, wait_ms)
+                if action in ("delete", "clear"):
+                    _edit(composer, action)
+                    action = None
                 while action in ("pause", "shot"):
                     if action == "shot":
                         saved = save_screenshot(image, cfg.screenshot_dir, frame.index)
@@ -487,15 +502,45 @@ def _run_live(cfg: LiveConfig, classifier, on_result: Callable[[FrameResult, lis
         size=size, dropped=reader.dropped if reader else 0,
         skipped=len(getattr(source, "skipped", [])), states=states, output=writer.path if writer else None,
         pipeline=cfg.pipeline, error=error, cpu_ms_per_frame=stats.cpu_ms_per_frame,
-        numbers=composer.finished if composer is not None else None, cpu_share=stats.cpu_share,
+        numbers=composer.finished if isinstance(composer, NumberComposer) else None, cpu_share=stats.cpu_share,
+        text=(composer.flush() or "") if isinstance(composer, Speller) else None,
         reuse_rate=recogniser.reuse.reuse_rate if cfg.reuse is not None else None,
     )
 
 
-def _compose(composer: NumberComposer, result: FrameResult, on_number: Callable[[str], None] | None):
-    """Feed the first hand's accepted label (None when the rule rejected it) to the composer; hand a
-    finished number on."""
+def _composer(cfg: LiveConfig, classifier) -> NumberComposer | Speller | None:
+    """--compose: a Speller for a letters model (or view), else a NumberComposer."""
+    if cfg.compose is None:
+        return None
+    from signcaps.signs.modes import looks_like
+
+    mode = getattr(classifier, "signs", None) or looks_like([str(c) for c in classifier.classes])
+    return Speller(cfg.spell or SpellConfig()) if mode == "letters" else NumberComposer(cfg.compose)
+
+
+def _last_number(composer: NumberComposer | Speller | None) -> str | None:
+    return composer.finished[-1] if isinstance(composer, NumberComposer) and composer.finished else None
+
+
+def _edit(composer: NumberComposer | Speller | None, action: str) -> None:
+    """The window's delete and clear keys act on the text being spelled (numbers are left as they are)."""
+    if isinstance(composer, Speller):
+        if action == "delete":
+            composer.delete()
+        else:
+            composer.clear()
+
+
+def _compose(composer: NumberComposer | Speller, result: FrameResult, on_number: Callable[[str], None] | None,
+             classes: list[str] | None = None):
+    """Feed the first hand to the composer: its accepted label (None when the rule rejected it), and for
+    spelling its landmarks and longest capsule too; hand a finished number on."""
     first = result.hands[0] if result.hands else None
+    if isinstance(composer, Speller):
+        return composer.update(result.time_s, None if first is None else first.hand.landmarks,
+                               None if first is None else first.label,
+                               None if first is None or classes is None else classes[first.best],
+                               resting=first is not None and first.status == NONE)
     step = composer.update(first.label if first is not None else None, hand=first is not None)
     if step.finished is not None and on_number is not None:
         on_number(step.finished)

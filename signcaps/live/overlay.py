@@ -431,3 +431,18 @@ def draw_number(img: np.ndarray, building: str, progress: float, last: str | Non
         cv2.rectangle(img, (x0 + pad, bar_y), (x0 + pad + int(round(progress * tw)), bar_y + max(2, int(round(3 * s)))),
                       WIN, -1)
     return img
+
+
+def draw_spelling(img: np.ndarray, text: str, progress: float) -> np.ndarray:
+    """The text being spelled (live --compose on letters) at the bottom left, drawn as numbers are, with the
+    bar filling while a letter is held towards being committed. A text wider than the frame shows its end
+    (the newest letters), led by "..."."""
+    s = scale_for(img.shape)
+    size, thick = 1.0 * s, max(2, int(round(2 * s)))
+    room = img.shape[1] - int(round(32 * s))
+    shown = text
+    while len(shown) > 4 and cv2.getTextSize(shown + "_", FONT, size, thick)[0][0] > room:
+        shown = shown[1:]
+    if shown != text:
+        shown = "..." + shown[3:]
+    return draw_number(img, shown, progress)

@@ -67,7 +67,8 @@ class FrameResult:
     time_s: float  # source timestamp in seconds
     hands: list[HandResult]
     state: str  # no_hand | none | uncertain | ok (ok: a hand is recognised; see rejection.frame_state)
-    compose: Any = None  # signcaps.signs.compose.ComposeStep when numbers are composed (live --compose)
+    # live --compose: signcaps.signs.compose.ComposeStep (numbers) or signcaps.signs.spelling.SpellStep (letters)
+    compose: Any = None
 
     def to_json(self, classes: list[str]) -> dict[str, Any]:
         row = {
@@ -93,6 +94,8 @@ class FrameResult:
         }
         if self.compose is not None:
             row["compose"] = self.compose.to_json()
+            if hasattr(self.compose, "text"):  # spelling: the text so far on every line
+                row["text"] = self.compose.text
         return row
 
 

@@ -6,7 +6,8 @@ uses `why_no_window` too, to preview without pulling in the live loop.
 
 Keys (`KEYS`, listed in the window by h; `KEY_HINT` stays at the bottom of the window, so a
 person who has never read the docs sees how to leave): q or Esc quits, s saves a screenshot,
-p pauses (s and q work while paused), f toggles fullscreen, h shows the keys.
+p pauses (s and q work while paused), f toggles fullscreen, h shows the keys; while spelling
+(`--compose` on letters) Backspace deletes the last letter and c clears the text.
 """
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ KEYS = (
     ("s", "save a screenshot"),
     ("f", "fullscreen on / off"),
     ("h", "show / hide these keys"),
+    ("Backspace", "delete the last letter (spelling, --compose)"),
+    ("c", "clear the text (spelling, --compose)"),
 )
+BACKSPACE = (8, 127)  # waitKey's Backspace: 8 on X11 and Windows, 127 (DEL) on macOS
 KEY_HINT = "q quit  p pause  s save  f fullscreen  h keys"  # drawn in the window only, never in videos or shots
 
 
@@ -185,7 +189,8 @@ class Window:
 
 
 def window_step(window: Window, image: np.ndarray, wait_ms: int = 1) -> str | None:
-    """Show one frame and wait up to `wait_ms` for a key: "quit", "shot", "pause" or None."""
+    """Show one frame and wait up to `wait_ms` for a key: "quit", "shot", "pause", "delete" (Backspace),
+    "clear" (c) or None."""
     if not window.show(image):
         return None
     key = window.key(wait_ms)
@@ -195,6 +200,10 @@ def window_step(window: Window, image: np.ndarray, wait_ms: int = 1) -> str | No
         return "shot"
     if key == ord("p"):
         return "pause"
+    if key in BACKSPACE:
+        return "delete"
+    if key == ord("c"):
+        return "clear"
     if window.closed_by_user():
         return "quit"
     return None

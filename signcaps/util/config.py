@@ -574,6 +574,9 @@ OPTION_CHECKS: dict[str, tuple[str, Check]] = {
     "compose_hold": ("--compose-hold", between(1, 300)),
     "compose_gap": ("--compose-gap", between(1, 300)),
     "compose_end": ("--compose-end", between(1, 3000)),
+    "spell_hold": ("--spell-hold", between(0.01, 60)),  # seconds (signs.spelling.SpellConfig checks the same)
+    "spell_release": ("--spell-release", between(0.01, 60)),
+    "spell_space": ("--spell-space", between(0.01, 60)),
     "every": ("--every", between(1, 10**6)),
     "hold": ("--hold", between(1, 10**6)),  # adapt --source: frames per sign
     "settle": ("--settle", between(0, 10**6)),

@@ -15,6 +15,8 @@ import { drawFrame } from "./overlay.js";
 import { normalizePose, pixelPoints } from "./pose.js";
 import { cropHand, toTensor } from "./preprocess.js";
 import { decide, describeRule, frameState, poseError, withAccept } from "./rejection.js";
+import { MotionSpotter } from "./motion.js";
+import { Speller } from "./spelling.js";
 
 const params = new URLSearchParams(location.search);
 const config = {
@@ -162,6 +164,21 @@ async function run() {
   const viewCtx = view.getContext("2d");
   const slots = new HandSlots(config.hands, config.smoothing, config.keepFrames);
   const classes = meta.classes.map(String);
+  // a letters model spells (signcaps/signs/spelling.py's rules, J and Z from motion.py's): the text shows under the view
+  const letters = classes.filter((c) => c !== "none");
+  const spells = letters.length > 0 && letters.every((c) => c.length === 1 && /[A-Za-z]/.test(c));
+  const speller = spells ? new Speller({}, new MotionSpotter()) : null;
+  const textLine = document.getElementById("text");
+  if (speller) {
+    textLine.hidden = false;
+    document.addEventListener("keydown", (event) => { // the live window's keys: Backspace deletes, c clears
+      if (event.key === "Backspace") speller.delete();
+      else if (event.key === "c") speller.clear();
+      else return;
+      textLine.textContent = speller.text + "_";
+      event.preventDefault();
+    });
+  }
   const cropCfg = { ...meta, mirror_left: Boolean(meta.mirror_left) };
   let lastTick = null, lastTs = -1;
   state.state = "running";
@@ -240,6 +257,14 @@ async function run() {
     });
     drawFrame(viewCtx, views, classes, rule.accept, config.hands, state.fps, rule.none_below);
     ms.draw = performance.now() - t0;
+    if (speller) { // the first hand, as live feeds its Speller
+      const first = hands.findIndex((_, i) => assigned[i]);
+      const d = first >= 0 ? decisions[first] : null;
+      const step = speller.update(ts / 1000, d ? hands[first].xy : null, d ? d.label : null, d ? classes[d.index] : null,
+                                  Boolean(d && d.status === "none"));
+      textLine.textContent = step.text + "_";
+      state.text = step.text;
+    }
     state.frames += 1;
     if (config.test) {
       state.records.push({
