@@ -138,7 +138,9 @@ def read(classifier, hands: Hands) -> Read:
     return Read(lengths, capsules, poses, labels, hands.lit, hands.paths)
 
 
-METHODS = ("shipped", "adapted", "nearest capsule shot", "prototypes on lengths", "nearest landmark shot")
+METHODS = ("shipped", "adapted", "adapted v1 (no lift)", "nearest capsule shot", "prototypes on lengths",
+           "nearest landmark shot")
+REFUSING = ("shipped", "adapted", "adapted v1 (no lift)", "prototypes on lengths")  # negatives measured for these
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -156,17 +158,21 @@ def relabelled(lengths: np.ndarray, label: np.ndarray, shot_classes: np.ndarray)
     return out
 
 
-def method_lengths(method: str, shots: Read, judged: Read, temperature: float) -> np.ndarray:
+def method_lengths(method: str, shots: Read, judged: Read, temperature: float, classifier=None) -> np.ndarray:
     """(N, K) lengths of the judged hands under `method`. The nearest-shot methods answer with the class of
-    the most similar shot and keep the shipped rule's status (the same guard as the adapted rule)."""
-    from signcaps.runtime.adapt import Prototypes, adapt_lengths, features
+    the most similar shot and keep the shipped rule's status (the same guard as the adapted rule).
+    "adapted" is what `signcaps adapt` writes (with its mode's lift, `runtime.adapt.LIFTS`), "adapted v1"
+    the re-pick alone (round 1's rule)."""
+    from signcaps.runtime.adapt import LIFTS, Prototypes, adapt_lengths, features, with_rule
 
     k = judged.lengths.shape[1]
     if method == "shipped":
         return judged.lengths
-    if method == "adapted":
-        return adapt_lengths(judged.lengths, judged.capsules,
-                             Prototypes(features(shots.capsules), shots.labels, k, temperature))
+    if method in ("adapted", "adapted v1 (no lift)"):
+        protos = Prototypes(features(shots.capsules), shots.labels, k, temperature)
+        if method == "adapted":
+            protos = with_rule(protos, classifier, LIFTS.get(classifier.signs or ""))
+        return adapt_lengths(judged.lengths, judged.capsules, protos)
     if method == "prototypes on lengths":
         return adapt_lengths(judged.lengths, judged.lengths[..., None],
                              Prototypes(features(shots.lengths[..., None]), shots.labels, k, temperature))
@@ -252,6 +258,27 @@ def letter_groups(data: Read, draws: int = 5) -> list[tuple[str, np.ndarray, np.
     return out
 
 
+def letter_split_groups(data: Read, shots_from: str = "valid/", judged_from: str = "test/", draws: int = 5,
+                        seed: int = 100) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, shot index, judged index) per seeded draw of 3 photos (as taken) per letter from `shots_from`,
+    the judged ones every photo of `judged_from` but the shots (as taken and relit). valid/ -> test/: the
+    judged photos are never the shots nor the photos train/adapt_lift.py chose the lift on (valid/ -> valid/)."""
+    photos = sorted({p for p, lit in zip(data.paths, data.lit) if not lit and p.startswith(shots_from)})
+    label_of = {p: int(c) for p, c, lit in zip(data.paths, data.labels, data.lit) if not lit}
+    keep_one = 1 if shots_from == judged_from else 0
+    out = []
+    for draw in range(draws):
+        rng = np.random.default_rng(seed + draw)
+        chosen: set[str] = set()
+        for label in sorted({label_of[p] for p in photos}):
+            mine = [p for p in photos if label_of[p] == label]
+            chosen.update(rng.choice(mine, size=min(SHOTS, len(mine) - keep_one), replace=False).tolist())
+        shots = np.array([i for i, (p, lit) in enumerate(zip(data.paths, data.lit)) if p in chosen and not lit])
+        judged = np.array([i for i, p in enumerate(data.paths) if p not in chosen and p.startswith(judged_from)])
+        out.append((f"draw {draw}", shots, judged))
+    return out
+
+
 def evaluate(classifier, data: Read, groups, negatives: Read, temperature: float) -> list[dict]:
     """Per group and method: right with the rule (as taken, relit), and the negatives refused."""
     rows = []
@@ -259,12 +286,12 @@ def evaluate(classifier, data: Read, groups, negatives: Read, temperature: float
         part = data.subset(judged)
         shot = data.subset(shots)
         for method in METHODS:
-            lengths = method_lengths(method, shot, part, temperature)
+            lengths = method_lengths(method, shot, part, temperature, classifier)
             row = {"group": name, "method": method, "shots": len(shots)}
             for light_name, mask in (("as taken", ~part.lit), ("relit", part.lit)):
                 row[light_name] = scores(classifier, lengths[mask], part.labels[mask])
-            if method in ("shipped", "adapted", "prototypes on lengths"):
-                row["negatives"] = refused(classifier, method_lengths(method, shot, negatives, temperature))
+            if method in REFUSING:
+                row["negatives"] = refused(classifier, method_lengths(method, shot, negatives, temperature, classifier))
             rows.append(row)
     return rows
 
@@ -326,6 +353,7 @@ PROXIES = {
         ("digits_test", own_photo_groups, "digits_negatives"),
     "letters: 3 shots per letter from the held-out pool, the rest judged": ("letters", letter_groups,
                                                                             "letters_negatives"),
+    "letters: 3 shots per letter from valid/, test/ judged": ("letters", letter_split_groups, "letters_negatives"),
 }
 
 
