@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,8 +63,10 @@ class Hands:
     lit: np.ndarray  # True: the relit copy
 
 
-def detect(files: list[tuple[Path, str]], root: Path, stretch_x: float, cache: Path) -> Hands:
-    """Hands of each file, as photographed and relit (`other_light`), cached in `cache` (.npz)."""
+def detect(files: list[tuple[Path, str]], root: Path, stretch_x: float, cache: Path,
+           relight: Callable[[np.ndarray, int], np.ndarray] | None = other_light, taken: bool = True) -> Hands:
+    """Hands of each file, as photographed (unless not `taken`) and relit by `relight` (photo, index ->
+    photo; None: not relit), cached in `cache` (.npz)."""
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as npz:
             meta = json.loads(str(npz["meta"]))
@@ -77,7 +80,8 @@ def detect(files: list[tuple[Path, str]], root: Path, stretch_x: float, cache: P
     with HandDetector(resolve_hand_model(None), replace(clf.detect_cfg, num_hands=1), mode="image") as detector:
         for i, (path, label) in enumerate(files):
             image = stretch(read_image_rgb(path), stretch_x)
-            for lit, frame in ((False, image), (True, other_light(image, i))):
+            frames = ([(False, image)] if taken else []) + ([(True, relight(image, i))] if relight else [])
+            for lit, frame in frames:
                 hands = detector.detect(frame)
                 if hands:
                     crop, points, _, left = crop_sample(frame, hands[0], clf.crop_cfg)

@@ -131,7 +131,8 @@ def main() -> None:
         print(f"\n{name} (points vs no lift: right with the rule / negatives accepted)")
         found = candidates(clf, sets["val"][next(k for k in sets["val"] if k.split()[0] == name.split()[0])][3])
         base = rates(clf, data, groups, negatives, found["no lift (v1)"])
-        print(f"  no lift (v1): right {base[0]:.2%} of {base[2]}, negatives accepted {base[1]:.2%} of {base[3]} (negatives x groups)")
+        print(f"  no lift (v1): right {base[0]:.2%} of {base[2]}, negatives accepted {base[1]:.2%} of {base[3]} "
+              "(negatives x groups)")
         for label, method in found.items():
             if label == "no lift (v1)":
                 continue
