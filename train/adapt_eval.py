@@ -371,6 +371,26 @@ def report(sets: dict, temperature: float) -> dict:
     return out
 
 
+def misses(classifier, data: Read, groups, temperature: float, close: float = 0.8) -> dict[str, int]:
+    """What the adapted model still gets wrong over every group's judged hands: its status ("?", "none",
+    a wrong sign) and whether the hand's nearest shot is close (capsule cosine >= `close`, the lift's)."""
+    from collections import Counter
+
+    from signcaps.runtime.adapt import features
+    from signcaps.signs.rejection import decide_all
+
+    counts: Counter = Counter()
+    for _, shot_index, judged_index in groups:
+        shots, judged = data.subset(shot_index), data.subset(judged_index)
+        lengths = method_lengths("adapted", shots, judged, temperature, classifier)
+        nearest = (features(judged.capsules) @ features(shots.capsules).T).max(axis=1)
+        for d, label, cos in zip(decide_all(lengths, classifier.classes, classifier.rule), judged.labels, nearest):
+            if not (d.status == "ok" and d.index == label):
+                status = {"ok": "wrong sign", "uncertain": "?"}.get(d.status, d.status)
+                counts[f"{status}, nearest shot {'close' if cos >= close else 'far'}"] += 1
+    return dict(sorted(counts.items()))
+
+
 def cell(value: float) -> str:
     return "-" if value != value else f"{value:.2%}"
 
@@ -398,11 +418,14 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = report(load_sets(args.out), args.temperature)
+    sets = load_sets(args.out)
+    result = report(sets, args.temperature)
     if args.json:
         print(json.dumps(result, indent=1))
         return
     print(markdown(result))
+    print("\nletters pool: what the adapted model still gets wrong (as taken and relit, 5 draws; close = cosine"
+          " >= 0.8):", misses(sets["letters_clf"], sets["letters"], letter_groups(sets["letters"]), args.temperature))
     for proxy, entry in result.items():
         base = {r["group"]: r for r in entry["rows"] if r["method"] == "shipped"}
         changed = [r for r in entry["rows"] if r["method"] == "adapted" and any(
