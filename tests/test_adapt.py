@@ -17,6 +17,8 @@ from conftest import DIGITS, SHARED
 
 from signcaps.runtime.adapt import (
     ADAPTED_KEY,
+    LIFTS,
+    METHOD,
     AdaptError,
     CapsuleReader,
     Prototypes,
@@ -24,6 +26,7 @@ from signcaps.runtime.adapt import (
     adapt,
     adapt_lengths,
     features,
+    with_rule,
 )
 from signcaps.runtime.classifier import load_classifier
 from signcaps.signs.rejection import decide_all
@@ -67,24 +70,60 @@ def test_rule_keeps_every_status_and_classes_without_shots(digits_clf) -> None:
     assert not np.array_equal(adapted.argmax(1)[~no_shots], lengths.argmax(1)[~no_shots])  # it re-picks
 
 
+def second_longest_sign(lengths: np.ndarray, clf) -> np.ndarray:
+    """Each hand's second-longest sign capsule (the none class left out): shots the lift must look past top 1."""
+    signs = lengths.copy()
+    if clf.rule.none_class is not None:
+        signs[:, clf.classes.index(clf.rule.none_class)] = -1
+    return np.argsort(-signs, axis=1)[:, 1]
+
+
 @pytest.mark.parametrize("signs", ["digits", "letters"])
 def test_graph_agrees_with_the_numpy_rule(tmp_path: Path, signs: str) -> None:
     """The adapted ONNX, written and run by onnxruntime, gives the numpy rule's lengths, in both sign modes
-    (a letters view's "none" column included)."""
+    (a letters view's "none" column and its lift included: the shots are some of the judged hands, so the
+    lift fires on the "?" ones among them)."""
     import onnx
     import onnxruntime as ort
 
     from signcaps.runtime.adapt import adapted_graph
 
     clf = load_classifier(None, signs=signs)
-    feed = clf.feed(random_hands(clf, 12))
+    feed = clf.feed(random_hands(clf, 64))
     lengths, capsules = CapsuleReader(clf).session.run(["lengths", "class_poses"], feed)
-    labels = np.arange(12) % (len(clf.classes) - (1 if signs == "letters" else 0))
-    protos = Prototypes(features(capsules), labels, len(clf.classes))
+    labels = second_longest_sign(lengths[:16], clf)
+    protos = with_rule(Prototypes(features(capsules[:16]), labels, len(clf.classes)), clf, LIFTS.get(signs))
     path = tmp_path / "mine.onnx"
     onnx.save(adapted_graph(clf.graph, protos), str(path))
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["lengths"], feed)[0]
-    np.testing.assert_allclose(got, adapt_lengths(lengths, capsules, protos), atol=1e-5)
+    expected = adapt_lengths(lengths, capsules, protos)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    if protos.lift is not None:  # the lift's nodes changed something here, so the parity covers them
+        import dataclasses
+
+        assert (expected != adapt_lengths(lengths, capsules, dataclasses.replace(protos, lift=None))).any()
+    statuses = [d.status for d in decide_all(got, clf.classes, clf.rule)]
+    assert [d.status for d in decide_all(expected, clf.classes, clf.rule)] == statuses
+
+
+def test_the_letters_lift_only_turns_close_question_marks_into_signs() -> None:
+    """Letters mode: a hand the shipped rule shows as "?" becomes "ok" only as its nearest shot's sign (and
+    some do here); "ok" and "none" hands keep their status (a refused hand is never let through); a lifted
+    hand's sign sits exactly at the threshold. Digits mode has no lift: every status stays as shipped."""
+    assert "digits" not in LIFTS
+    clf = load_classifier(None, signs="letters")
+    feed = clf.feed(random_hands(clf, 64, seed=2))
+    lengths, capsules = CapsuleReader(clf).session.run(["lengths", "class_poses"], feed)
+    labels = second_longest_sign(lengths[:24], clf)
+    protos = with_rule(Prototypes(features(capsules[:24]), labels, len(clf.classes)), clf, LIFTS["letters"])
+    adapted = adapt_lengths(lengths, capsules, protos)
+    before, after = decide_all(lengths, clf.classes, clf.rule), decide_all(adapted, clf.classes, clf.rule)
+    nearest = labels[(features(capsules) @ protos.vectors.T).argmax(axis=1)]
+    lifted = [i for i, (b, a) in enumerate(zip(before, after)) if b.status != a.status]
+    assert lifted and all(before[i].status == "uncertain" and after[i].status == "ok" for i in lifted)
+    assert all(after[i].index == nearest[i] and adapted[i, nearest[i]] == np.float32(clf.rule.accept)
+               for i in lifted)
+    assert all(a.status == b.status for b, a in zip(before, after) if b.status in ("ok", "none"))
 
 
 def _relit(src: Path, dst: Path, index: int) -> Path:
@@ -122,6 +161,7 @@ def test_adapt_end_to_end_beats_the_shipped_model(tmp_path: Path) -> None:
     assert report["shots"]["3"] == 2 and report["shots"]["0"] == 2 and report["without_shots"] == []
     record = load_classifier(out).meta[ADAPTED_KEY]
     assert record["from"] == "default_model.onnx" and record["signs"] == "digits" and record["shots"]["6"] == 2
+    assert record["method"] == METHOD and record["lift"] is None  # digits: no lift
     judged = [_relit(DIGITS / rel, tmp_path / f"relit-{i}.png", i) for i, rel in enumerate(OWN)]
     labels = [rel.split("/")[0] for rel in OWN]
     shipped, mine = _right(None, judged, labels), _right(out, judged, labels)

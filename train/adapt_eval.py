@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,8 +63,10 @@ class Hands:
     lit: np.ndarray  # True: the relit copy
 
 
-def detect(files: list[tuple[Path, str]], root: Path, stretch_x: float, cache: Path) -> Hands:
-    """Hands of each file, as photographed and relit (`other_light`), cached in `cache` (.npz)."""
+def detect(files: list[tuple[Path, str]], root: Path, stretch_x: float, cache: Path,
+           relight: Callable[[np.ndarray, int], np.ndarray] | None = other_light, taken: bool = True) -> Hands:
+    """Hands of each file, as photographed (unless not `taken`) and relit by `relight` (photo, index ->
+    photo; None: not relit), cached in `cache` (.npz)."""
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as npz:
             meta = json.loads(str(npz["meta"]))
@@ -77,7 +80,8 @@ def detect(files: list[tuple[Path, str]], root: Path, stretch_x: float, cache: P
     with HandDetector(resolve_hand_model(None), replace(clf.detect_cfg, num_hands=1), mode="image") as detector:
         for i, (path, label) in enumerate(files):
             image = stretch(read_image_rgb(path), stretch_x)
-            for lit, frame in ((False, image), (True, other_light(image, i))):
+            frames = ([(False, image)] if taken else []) + ([(True, relight(image, i))] if relight else [])
+            for lit, frame in frames:
                 hands = detector.detect(frame)
                 if hands:
                     crop, points, _, left = crop_sample(frame, hands[0], clf.crop_cfg)
@@ -138,7 +142,9 @@ def read(classifier, hands: Hands) -> Read:
     return Read(lengths, capsules, poses, labels, hands.lit, hands.paths)
 
 
-METHODS = ("shipped", "adapted", "nearest capsule shot", "prototypes on lengths", "nearest landmark shot")
+METHODS = ("shipped", "adapted", "adapted v1 (no lift)", "nearest capsule shot", "prototypes on lengths",
+           "nearest landmark shot")
+REFUSING = ("shipped", "adapted", "adapted v1 (no lift)", "prototypes on lengths")  # negatives measured for these
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -156,17 +162,21 @@ def relabelled(lengths: np.ndarray, label: np.ndarray, shot_classes: np.ndarray)
     return out
 
 
-def method_lengths(method: str, shots: Read, judged: Read, temperature: float) -> np.ndarray:
+def method_lengths(method: str, shots: Read, judged: Read, temperature: float, classifier=None) -> np.ndarray:
     """(N, K) lengths of the judged hands under `method`. The nearest-shot methods answer with the class of
-    the most similar shot and keep the shipped rule's status (the same guard as the adapted rule)."""
-    from signcaps.runtime.adapt import Prototypes, adapt_lengths, features
+    the most similar shot and keep the shipped rule's status (the same guard as the adapted rule).
+    "adapted" is what `signcaps adapt` writes (with its mode's lift, `runtime.adapt.LIFTS`), "adapted v1"
+    the re-pick alone (round 1's rule)."""
+    from signcaps.runtime.adapt import LIFTS, Prototypes, adapt_lengths, features, with_rule
 
     k = judged.lengths.shape[1]
     if method == "shipped":
         return judged.lengths
-    if method == "adapted":
-        return adapt_lengths(judged.lengths, judged.capsules,
-                             Prototypes(features(shots.capsules), shots.labels, k, temperature))
+    if method in ("adapted", "adapted v1 (no lift)"):
+        protos = Prototypes(features(shots.capsules), shots.labels, k, temperature)
+        if method == "adapted":
+            protos = with_rule(protos, classifier, LIFTS.get(classifier.signs or ""))
+        return adapt_lengths(judged.lengths, judged.capsules, protos)
     if method == "prototypes on lengths":
         return adapt_lengths(judged.lengths, judged.lengths[..., None],
                              Prototypes(features(shots.lengths[..., None]), shots.labels, k, temperature))
@@ -252,6 +262,27 @@ def letter_groups(data: Read, draws: int = 5) -> list[tuple[str, np.ndarray, np.
     return out
 
 
+def letter_split_groups(data: Read, shots_from: str = "valid/", judged_from: str = "test/", draws: int = 5,
+                        seed: int = 100) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, shot index, judged index) per seeded draw of 3 photos (as taken) per letter from `shots_from`,
+    the judged ones every photo of `judged_from` but the shots (as taken and relit). valid/ -> test/: the
+    judged photos are never the shots nor the photos train/adapt_lift.py chose the lift on (valid/ -> valid/)."""
+    photos = sorted({p for p, lit in zip(data.paths, data.lit) if not lit and p.startswith(shots_from)})
+    label_of = {p: int(c) for p, c, lit in zip(data.paths, data.labels, data.lit) if not lit}
+    keep_one = 1 if shots_from == judged_from else 0
+    out = []
+    for draw in range(draws):
+        rng = np.random.default_rng(seed + draw)
+        chosen: set[str] = set()
+        for label in sorted({label_of[p] for p in photos}):
+            mine = [p for p in photos if label_of[p] == label]
+            chosen.update(rng.choice(mine, size=min(SHOTS, len(mine) - keep_one), replace=False).tolist())
+        shots = np.array([i for i, (p, lit) in enumerate(zip(data.paths, data.lit)) if p in chosen and not lit])
+        judged = np.array([i for i, p in enumerate(data.paths) if p not in chosen and p.startswith(judged_from)])
+        out.append((f"draw {draw}", shots, judged))
+    return out
+
+
 def evaluate(classifier, data: Read, groups, negatives: Read, temperature: float) -> list[dict]:
     """Per group and method: right with the rule (as taken, relit), and the negatives refused."""
     rows = []
@@ -259,12 +290,12 @@ def evaluate(classifier, data: Read, groups, negatives: Read, temperature: float
         part = data.subset(judged)
         shot = data.subset(shots)
         for method in METHODS:
-            lengths = method_lengths(method, shot, part, temperature)
+            lengths = method_lengths(method, shot, part, temperature, classifier)
             row = {"group": name, "method": method, "shots": len(shots)}
             for light_name, mask in (("as taken", ~part.lit), ("relit", part.lit)):
                 row[light_name] = scores(classifier, lengths[mask], part.labels[mask])
-            if method in ("shipped", "adapted", "prototypes on lengths"):
-                row["negatives"] = refused(classifier, method_lengths(method, shot, negatives, temperature))
+            if method in REFUSING:
+                row["negatives"] = refused(classifier, method_lengths(method, shot, negatives, temperature, classifier))
             rows.append(row)
     return rows
 
@@ -326,6 +357,7 @@ PROXIES = {
         ("digits_test", own_photo_groups, "digits_negatives"),
     "letters: 3 shots per letter from the held-out pool, the rest judged": ("letters", letter_groups,
                                                                             "letters_negatives"),
+    "letters: 3 shots per letter from valid/, test/ judged": ("letters", letter_split_groups, "letters_negatives"),
 }
 
 
@@ -337,6 +369,26 @@ def report(sets: dict, temperature: float) -> dict:
         rows = evaluate(clf, sets[data], groups(sets[data]), sets[negatives], temperature)
         out[name] = {"rows": rows, "summary": summary(rows)}
     return out
+
+
+def misses(classifier, data: Read, groups, temperature: float, close: float = 0.8) -> dict[str, int]:
+    """What the adapted model still gets wrong over every group's judged hands: its status ("?", "none",
+    a wrong sign) and whether the hand's nearest shot is close (capsule cosine >= `close`, the lift's)."""
+    from collections import Counter
+
+    from signcaps.runtime.adapt import features
+    from signcaps.signs.rejection import decide_all
+
+    counts: Counter = Counter()
+    for _, shot_index, judged_index in groups:
+        shots, judged = data.subset(shot_index), data.subset(judged_index)
+        lengths = method_lengths("adapted", shots, judged, temperature, classifier)
+        nearest = (features(judged.capsules) @ features(shots.capsules).T).max(axis=1)
+        for d, label, cos in zip(decide_all(lengths, classifier.classes, classifier.rule), judged.labels, nearest):
+            if not (d.status == "ok" and d.index == label):
+                status = {"ok": "wrong sign", "uncertain": "?"}.get(d.status, d.status)
+                counts[f"{status}, nearest shot {'close' if cos >= close else 'far'}"] += 1
+    return dict(sorted(counts.items()))
 
 
 def cell(value: float) -> str:
@@ -366,11 +418,14 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = report(load_sets(args.out), args.temperature)
+    sets = load_sets(args.out)
+    result = report(sets, args.temperature)
     if args.json:
         print(json.dumps(result, indent=1))
         return
     print(markdown(result))
+    print("\nletters pool: what the adapted model still gets wrong (as taken and relit, 5 draws; close = cosine"
+          " >= 0.8):", misses(sets["letters_clf"], sets["letters"], letter_groups(sets["letters"]), args.temperature))
     for proxy, entry in result.items():
         base = {r["group"]: r for r in entry["rows"] if r["method"] == "shipped"}
         changed = [r for r in entry["rows"] if r["method"] == "adapted" and any(

@@ -46,8 +46,9 @@ def adapt_command(
     json_out: bool = JsonOption,
 ) -> None:
     """Adapt a model to one signer from a few shots per sign, without torch: the shots' class-capsule poses
-    re-pick the winner among the signs they show; the rejection rule ("none", "?") stays as shipped, and a
-    sign without shots answers as shipped. Use the result anywhere with --model (predict, live, web build).
+    re-pick the winner among the signs they show, and (letters) a "?" hand close to a shot shows that
+    shot's sign; a hand refused as "none" stays refused, and a sign without shots answers as shipped. Use
+    the result anywhere with --model (predict, live, web build).
 
     Measured: train/README.md, "Adapting to a signer" (train/adapt_eval.py).
     """

@@ -13,9 +13,17 @@ that got shots wins:
              every other capsule (and a sign-mode view's "none") as shipped
 
 So the winner's length is exactly what the shipped model gave the longest shot class: the rule says
-"none", "?" or a sign for every hand as the shipped model did (the negatives are refused exactly as
-often), a class without shots answers as shipped (its capsule, when longest, stays longest), and only
-which of the person's signs wins changes. It is two dozen ONNX nodes after the class capsules, so
+"none", "?" or a sign for every hand as the shipped model did, a class without shots answers as shipped
+(its capsule, when longest, stays longest), and only which of the person's signs wins changes.
+
+One exception, the *lift* (`Lift`, letters mode only): most of what a shipped letters model misses is a
+right hand shown as "?", not a confusion. A hand the shipped rule shows as "?" (never one it says "none"
+for) becomes its nearest shot's sign, at exactly the threshold, when that shot is close (cosine >= 0.8),
+the sign is among the shipped model's 2 longest sign capsules and its capsule is >= 0.3 long. Chosen on
+validation data only (train/adapt_lift.py); in digits mode it gained nothing there and let a no-digit
+letter through, so digits keep no lift. Hands the rule refuses as "none" stay refused in both modes.
+
+It is a few dozen ONNX nodes after the class capsules, so
 `predict`, `live`, `web build` and the API run the adapted file like any model; adapting is numpy on
 the model's own outputs for the shots, in the base install. T = 0.05, the exponent 2 and the 0.99
 were chosen on the proxy of train/adapt_eval.py (train/README.md, "Adapting to a signer", with the
@@ -37,12 +45,27 @@ from signcaps.util.errors import UserError
 
 POSES = "class_poses"  # the class capsules (N, K, D) as an extra output of the graph
 SHIPPED = "lengths_shipped"  # the shipped lengths, renamed inside the adapted graph
-METHOD = "capsule-prototypes-v1"
+METHOD = "capsule-prototypes-v2"  # v2: v1 (re-pick among the shot classes) + the letters' lift
 DEFAULT_TEMPERATURE = 0.05  # train/adapt_eval.py: the proxy groups
 PRIOR = 2.0  # the exponent of the shipped lengths that weigh the votes
 NEAR_COPY = 0.99  # a hand this similar to one shot answers as that shot
 EPS = 1e-12
 ADAPTED_KEY = "adapted"  # metadata entry: what the model was adapted from, on how many shots
+
+
+@dataclass(frozen=True)
+class Lift:
+    """When a "?" hand answers as its nearest shot's sign (train/adapt_lift.py chose these on validation data)."""
+
+    cosine: float = 0.8  # the nearest shot at least this similar (the features' cosine)
+    top: int = 2  # its sign among the shipped model's `top` longest sign capsules
+    floor: float = 0.3  # and its shipped capsule at least this long
+
+    def to_meta(self) -> dict[str, float]:
+        return {"cosine": float(self.cosine), "top": int(self.top), "floor": float(self.floor)}
+
+
+LIFTS: dict[str, Lift] = {"letters": Lift()}  # digits: none (on validation it gained nothing, cost a refusal)
 
 
 class AdaptError(UserError, ValueError):
@@ -91,6 +114,10 @@ class Prototypes:
     classes: np.ndarray  # (S,) class index of each shot
     num_classes: int  # K: the lengths' width
     temperature: float = DEFAULT_TEMPERATURE
+    lift: Lift | None = None  # None: the rejection rule's status of every hand stays the shipped one
+    accept: float = 0.5  # the rule's threshold, none_below and none class (the lift needs them)
+    none_below: float = 0.0
+    none_index: int | None = None
 
     @property
     def shot_classes(self) -> np.ndarray:
@@ -109,6 +136,28 @@ class Prototypes:
         mask[self.shot_classes] = 1.0
         return mask
 
+    def none_mask(self) -> np.ndarray:
+        """(K,) 1 at the rule's none class (all 0 without one)."""
+        mask = np.zeros(self.num_classes, np.float32)
+        if self.none_index is not None:
+            mask[self.none_index] = 1.0
+        return mask
+
+    def lifted_length(self) -> np.float32:
+        """The threshold as float32, never below it (the rule compares float32 lengths with a float)."""
+        value = np.float32(self.accept)
+        return value if float(value) >= self.accept else np.nextafter(value, np.float32(2))
+
+
+def with_rule(protos: Prototypes, classifier: Any, lift: Lift | None) -> Prototypes:
+    """`protos` with the classifier's rule (threshold, none_below, none class) and a lift (or none)."""
+    import dataclasses
+
+    rule = classifier.rule
+    none = classifier.classes.index(rule.none_class) if rule.none_class is not None else None
+    return dataclasses.replace(protos, lift=lift, accept=float(rule.accept), none_below=float(rule.none_below),
+                               none_index=none)
+
 
 def adapt_lengths(lengths: np.ndarray, poses: np.ndarray, protos: Prototypes) -> np.ndarray:
     """The adapted rule in numpy, node for node what `adapted_graph` adds (tests check they agree)."""
@@ -124,7 +173,25 @@ def adapt_lengths(lengths: np.ndarray, poses: np.ndarray, protos: Prototypes) ->
     share = share / np.maximum(share.max(axis=1, keepdims=True), np.float32(EPS))
     share = np.where(cosine.max(axis=1, keepdims=True) >= np.float32(NEAR_COPY), assignment[cosine.argmax(axis=1)],
                      share)
-    return (lengths * (1.0 - mask) + mass * share).astype(np.float32)
+    adapted = (lengths * (1.0 - mask) + mass * share).astype(np.float32)
+    return adapted if protos.lift is None else lift_lengths(lengths, adapted, cosine, protos)
+
+
+def lift_lengths(lengths: np.ndarray, adapted: np.ndarray, cosine: np.ndarray, protos: Prototypes) -> np.ndarray:
+    """The lift: a hand the shipped rule shows as "?" (its longest sign in [none_below, accept), the none
+    class strictly shorter) whose nearest shot is close, of a sign among the `top` longest and >= `floor`,
+    gets that sign at exactly the threshold; every other capsule is already below it, so it wins as "ok"."""
+    lift = protos.lift
+    signs = lengths * (1.0 - protos.none_mask())
+    best = signs.max(axis=1)
+    none_len = (lengths * protos.none_mask()).max(axis=1)
+    uncertain = (best >= np.float32(protos.none_below)) & (best < np.float32(protos.accept)) & (none_len < best)
+    near = protos.assignment()[cosine.argmax(axis=1)]  # (N, K) one-hot: the nearest shot's class
+    near_len = (lengths * near).max(axis=1)
+    longer = (signs > near_len[:, None]).astype(np.float32).sum(axis=1)
+    go = (uncertain & (cosine.max(axis=1) >= np.float32(lift.cosine)) & (longer < np.float32(lift.top))
+          & (near_len >= np.float32(lift.floor)))
+    return np.maximum(adapted, go[:, None].astype(np.float32) * near * protos.lifted_length()).astype(np.float32)
 
 
 def adapted_graph(model: Any, protos: Prototypes) -> Any:
@@ -171,16 +238,52 @@ def adapted_graph(model: Any, protos: Prototypes) -> Any:
         node("Where", ["adapt_is_copy", "adapt_nearest_class", "adapt_voted"], ["adapt_share"]),
         node("Mul", ["adapt_mass", "adapt_share"], ["adapt_new"]),
         node("Mul", [SHIPPED, const("keep", 1.0 - protos.mask())], ["adapt_kept"]),
-        node("Add", ["adapt_kept", "adapt_new"], ["lengths"]),
+        node("Add", ["adapt_kept", "adapt_new"], ["lengths" if protos.lift is None else "adapt_repicked"]),
     ])
+    if protos.lift is not None:
+        graph.node.extend(lift_nodes(protos, const))
     return out
 
 
-def provenance(source: Path, signs: str | None, shots: dict[str, int], temperature: float) -> dict[str, Any]:
+def lift_nodes(protos: Prototypes, const: Any) -> list[Any]:
+    """`lift_lengths` as ONNX nodes after the re-pick (``adapt_repicked`` -> ``lengths``)."""
+    from onnx import TensorProto, helper
+
+    node, lift = helper.make_node, protos.lift
+    return [
+        node("Mul", [SHIPPED, const("signs", 1.0 - protos.none_mask())], ["lift_signs"]),
+        node("ReduceMax", ["lift_signs"], ["lift_best"], axes=[1], keepdims=1),
+        node("Mul", [SHIPPED, const("none", protos.none_mask())], ["lift_none_all"]),
+        node("ReduceMax", ["lift_none_all"], ["lift_none"], axes=[1], keepdims=1),
+        node("GreaterOrEqual", ["lift_best", const("none_below", protos.none_below)], ["lift_not_short"]),
+        node("Less", ["lift_best", const("accept", protos.accept)], ["lift_below"]),
+        node("Less", ["lift_none", "lift_best"], ["lift_none_shorter"]),
+        node("Mul", [SHIPPED, "adapt_nearest_class"], ["lift_near_all"]),
+        node("ReduceMax", ["lift_near_all"], ["lift_near"], axes=[1], keepdims=1),
+        node("Greater", ["lift_signs", "lift_near"], ["lift_longer_bool"]),
+        node("Cast", ["lift_longer_bool"], ["lift_longer_each"], to=TensorProto.FLOAT),
+        node("MatMul", ["lift_longer_each", const("ones", np.ones((protos.num_classes, 1)))], ["lift_longer"]),
+        node("Less", ["lift_longer", const("top", lift.top)], ["lift_in_top"]),
+        node("GreaterOrEqual", ["lift_near", const("floor", lift.floor)], ["lift_long_enough"]),
+        node("GreaterOrEqual", ["adapt_best", const("cosine", lift.cosine)], ["lift_close"]),
+        node("And", ["lift_not_short", "lift_below"], ["lift_and1"]),
+        node("And", ["lift_and1", "lift_none_shorter"], ["lift_uncertain"]),
+        node("And", ["lift_uncertain", "lift_in_top"], ["lift_and2"]),
+        node("And", ["lift_and2", "lift_long_enough"], ["lift_and3"]),
+        node("And", ["lift_and3", "lift_close"], ["lift_go"]),
+        node("Cast", ["lift_go"], ["lift_go_f"], to=TensorProto.FLOAT),
+        node("Mul", ["lift_go_f", "adapt_nearest_class"], ["lift_onehot"]),
+        node("Mul", ["lift_onehot", const("lifted", protos.lifted_length())], ["lift_raise"]),
+        node("Max", ["adapt_repicked", "lift_raise"], ["lengths"]),
+    ]
+
+
+def provenance(source: Path, signs: str | None, shots: dict[str, int], temperature: float,
+               lift: Lift | None = None) -> dict[str, Any]:
     """What the adapted model records under the metadata key `ADAPTED_KEY`."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     return {"method": METHOD, "from": source.name, "from_sha256": digest, "signs": signs,
-            "shots": dict(shots), "temperature": float(temperature),
+            "shots": dict(shots), "temperature": float(temperature), "lift": lift and lift.to_meta(),
             "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}
 
 
@@ -302,13 +405,15 @@ def adapt(classifier: Any, shots: Shots, temperature: float = DEFAULT_TEMPERATUR
         raise AdaptError("no hand found in any shot: nothing to adapt to (photos with one clear hand, 3 per sign)")
     reader = CapsuleReader(classifier)
     lengths, capsules = reader.read(shots.crops, shots.poses)
-    protos = Prototypes(features(capsules), shots.labels, len(classifier.classes), float(temperature))
-    counts = shots.counts(sign_classes(classifier))
-    model = adapted_graph(classifier.graph, protos)
     from signcaps.signs.modes import looks_like
 
     signs = classifier.signs or looks_like(sign_classes(classifier))
-    meta = adapted_meta(classifier.meta, provenance(classifier.path, signs, counts, temperature))
+    lift = LIFTS.get(signs or "")
+    protos = with_rule(Prototypes(features(capsules), shots.labels, len(classifier.classes), float(temperature)),
+                       classifier, lift)
+    counts = shots.counts(sign_classes(classifier))
+    model = adapted_graph(classifier.graph, protos)
+    meta = adapted_meta(classifier.meta, provenance(classifier.path, signs, counts, temperature, lift))
     import onnx
 
     from signcaps.runtime.signmodes import with_meta
