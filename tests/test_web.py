@@ -326,7 +326,25 @@ def built_site(tmp_path_factory) -> Path:
     for name, image in (("v2-fused.onnx", True), ("v2-pose.onnx", False)):
         make_v2_model(site / "models" / name, with_image=image)
     with_rule(default_model_path(), site / "models" / "v3-rule.onnx", PAGE_RULE)
+    adapted_letters_model(site / "models" / "adapted-letters.onnx", tmp_path_factory.mktemp("shots"))
     return site
+
+
+def adapted_letters_model(path: Path, shots: Path) -> Path:
+    """`signcaps adapt --signs letters` on two real photos of each of a few letters: its graph carries the
+    prototype vote and the letters' lift (And, Cast, Less, Greater after the class capsules)."""
+    from conftest import SHARED
+
+    from signcaps.runtime.adapt import adapt, save, shots_from_folder
+    from signcaps.runtime.classifier import load_classifier
+
+    letters = SHARED / "datasets" / "asl-letters" / "valid"
+    for letter in ("A", "B", "C", "L", "Y"):
+        (shots / letter).mkdir()
+        for photo in sorted((letters / letter).glob("*.jpg"))[:2]:
+            (shots / letter / photo.name).symlink_to(photo)
+    clf = load_classifier(None, signs="letters")
+    return save(adapt(clf, shots_from_folder(shots, clf, HAND_MODEL)), path)
 
 
 def test_web_build_writes_an_offline_site(built_site, tmp_path):
@@ -425,7 +443,7 @@ SAME_LANDMARKS_TOL = 0.01  # Python crops the page's landmarks: only the browser
 OWN_DETECTION_MEDIAN = 0.01
 OWN_DETECTION_MAX = 0.3
 PAGE_FRAMES = {"models/model.onnx": 90, "models/v2-fused.onnx": 40, "models/v2-pose.onnx": 40,
-               "models/v3-rule.onnx": 60}
+               "models/v3-rule.onnx": 60, "models/adapted-letters.onnx": 30}
 # ... and, for v3-rule, until a record of the digit 7 (frames 105-116): at full speed the first 60 records
 # are the digits 0-3 alone, none of which its rule accepts (5, 6 and 7 are: a slower page skipped to them)
 PAGE_UNTIL_FRAME = {"models/v3-rule.onnx": 110}
@@ -553,6 +571,29 @@ def test_page_feeds_version2_inputs(page_runs, built_site, model):
             want = v2_reference(built_site / model, decoded[r["frame"]], np.array(hand["landmarks"], np.float32),
                                 hand["handedness"])
             assert int(np.argmax(hand["raw"])) == int(want.argmax())
+            assert np.abs(np.array(hand["raw"]) - want).max() <= SAME_LANDMARKS_TOL
+            checked += 1
+    assert checked >= 10, f"only {checked} hands"
+
+
+@pytest.mark.browser
+def test_page_runs_an_adapted_model(page_runs, built_site):
+    """A model from `signcaps adapt` (letters, with the lift's nodes) runs on the page as in Python: the same
+    capsule lengths from the same landmarks (the digits the clip shows are mostly "none" to it)."""
+    from signcaps.hands.detector import Hand
+    from signcaps.hands.preprocess import hand_sample
+    from signcaps.runtime.classifier import load_classifier
+
+    decoded, run = page_runs["decoded"], page_runs["runs"]["models/adapted-letters.onnx"]
+    clf = load_classifier(built_site / "models" / "adapted-letters.onnx")
+    assert clf.meta["adapted"]["lift"] is not None, "the letters' adapted graph must carry the lift"
+    checked = 0
+    for r in run["records"]:
+        for hand in r["hands"]:
+            points = np.array(hand["landmarks"], np.float32)
+            crop, pose = hand_sample(decoded[r["frame"]], Hand(points[:, :2], hand["handedness"], 1.0, points[:, 2]),
+                                     clf.crop_cfg)
+            want = clf.classify_crops([crop], [pose])[0]
             assert np.abs(np.array(hand["raw"]) - want).max() <= SAME_LANDMARKS_TOL
             checked += 1
     assert checked >= 10, f"only {checked} hands"

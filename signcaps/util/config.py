@@ -246,7 +246,8 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
     if unknown:
-        raise ConfigError(f"{where or 'recipe'}: unknown key(s) {sorted(str(key) for key in unknown)}; known: {sorted(known)}")
+        names = sorted(str(key) for key in unknown)  # YAML keys may be numbers too
+        raise ConfigError(f"{where or 'recipe'}: unknown key(s) {names}; known: {sorted(known)}")
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
