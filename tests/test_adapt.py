@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from badinput import cli
+from badinput import cli, subprocess_cli
 from conftest import DIGITS, SHARED
 
 from signcaps.runtime.adapt import (
@@ -208,6 +208,15 @@ def test_mistakes_are_one_line(tmp_path: Path) -> None:
         result = cli(args)
         assert result.code == 1 and result.exception is None, (args, result.output)
         assert message in result.output and result.output.count("error:") == 1, (args, result.output)
+
+
+def test_a_camera_that_cannot_open_is_one_line_in_a_process_of_its_own(tmp_path: Path) -> None:
+    """The guided session opens the source before the hand detector: nothing is left to fail at exit
+    (a detector made first was never closed, and its __del__ printed a traceback as Python shut down)."""
+    result = subprocess_cli(["adapt", "--source", "9", "-o", tmp_path / "m.onnx"])
+    assert result.code == 1 and "cannot open camera 9" in result.output, result.output
+    assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_an_adapted_model_is_not_adapted_again(tmp_path: Path, digits_clf) -> None:

@@ -74,16 +74,17 @@ def record(cfg: GuidedConfig, classifier: Any, log: Callable[[str], None] = lamb
     cfg.check(classes)
     plan = cfg.plan or classes
     parse_source(cfg.source)  # a missing file or an impossible camera: one line before anything opens
-    why = why_no_window() if cfg.window else None
-    window = Window() if cfg.window and why is None else None
-    if cfg.window and window is None:
-        log(f"{why}: recording without a window")
     crops, points, left, labels = [], [], [], []
-    detector = HandDetector(resolve_hand_model(cfg.hand_model, log=log),
-                            dataclasses.replace(classifier.detect_cfg, num_hands=1), mode="video")
-    reader = ThreadedReader(open_source(cfg.source))
     crop_cfg = dataclasses.replace(classifier.crop_cfg, fallback_whole_image=False)
+    reader = ThreadedReader(open_source(cfg.source))  # a camera that cannot open fails before anything loads
+    detector = window = None
     try:
+        detector = HandDetector(resolve_hand_model(cfg.hand_model, log=log),
+                                dataclasses.replace(classifier.detect_cfg, num_hands=1), mode="video")
+        why = why_no_window() if cfg.window else None
+        window = Window() if cfg.window and why is None else None
+        if cfg.window and window is None:
+            log(f"{why}: recording without a window")
         for sign in plan:
             segment = Segment(sign)
             while segment.frame < cfg.hold:
@@ -119,7 +120,8 @@ def record(cfg: GuidedConfig, classifier: Any, log: Callable[[str], None] = lamb
         raise AdaptError(f"the source stopped: {err}") from None
     finally:
         reader.close()
-        detector.close()
+        if detector is not None:
+            detector.close()
         if window:
             window.close()
     return _shots(crops, points, left, labels, classifier, crop_cfg.input_size)
