@@ -144,6 +144,21 @@ def test_wheel_installs_and_runs_without_the_repository(tmp_path):
                                                        "--json", "--signs", "letters"], home, env).stdout.splitlines()]
     assert {f["hands"][0]["best"] for f in letter_frames if f["hands"]} >= {"V", "F"}  # 2 and 9 are V and F
 
+    # composing a clip, and adapting to a signer, need no torch either
+    composed = json.loads(run([signcaps, "predict", home / "clip.mp4", "--compose", "--json"], home, env).stdout)
+    assert composed["numbers"] == ["29"], composed
+    shots = home / "shots"
+    for digit in (2, 9):
+        (shots / str(digit)).mkdir(parents=True)
+        for shot in digit_images(digit, 3, start=5):
+            shutil.copy(shot, shots / str(digit) / shot.name)
+    adapted = json.loads(run([signcaps, "adapt", "--data", shots, "-o", home / "mine.onnx", "--json"], home,
+                             env).stdout)
+    assert adapted["signs"] == "digits" and adapted["shots"]["2"] == 3 and adapted["shots"]["9"] == 3, adapted
+    mine = [json.loads(line) for line in run([signcaps, "predict", photo, "--model", home / "mine.onnx", "--json"],
+                                             home, env).stdout.splitlines()]
+    assert mine[0]["class"] == rows[0]["class"]  # a 7, which got no shots: answered as shipped
+
     refused = subprocess.run([signcaps, "train"], cwd=home, env=env, capture_output=True, text=True)
     assert refused.returncode == 1 and "pip install 'signcaps[train]'" in refused.stderr, refused.stderr
 

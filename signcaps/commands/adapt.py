@@ -72,7 +72,7 @@ def adapt_command(
         taken = record(cfg, classifier, log=lambda msg: err.print(msg, highlight=False, soft_wrap=True))
     adapted = adapt(classifier, taken)
     save(adapted, output)
-    report = {"model": str(output), "from": adapted.meta["adapted"]["from"], "signs": classifier.signs,
+    report = {"model": str(output), "from": adapted.meta["adapted"]["from"], "signs": adapted.meta["adapted"]["signs"],
               "shots": adapted.shots, "without_shots": adapted.without_shots, "skipped": adapted.skipped,
               "shipped_right": adapted.shipped_right, "seconds": round(adapted.seconds, 3)}
     _warn(adapted)
