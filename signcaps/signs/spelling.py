@@ -142,7 +142,7 @@ class Speller:
         elif label != self._run_label or self._run_start is None or self._strayed(here):  # a new hold begins
             self._run_label, self._run_start, self._run_at = label, t, here
         if self._blocked:
-            slid = moving and not self._drawn and self._travelled(landmarks) >= self.cfg.slide
+            slid = moving and not self._drawn and self._travelled(here) >= self.cfg.slide
             if self._run_label in self._blocked and not slid:  # still shown (travelling or not)
                 self._blocked_seen = t
             elif slid or t - self._blocked_seen >= self.cfg.release_s:  # a slide, a bounce or a release
@@ -152,7 +152,7 @@ class Speller:
             held = t - self._run_start
             if held >= self.cfg.hold_s - 1e-9 and not moving:
                 committed = self._append(self._run_label, t)
-                self._block((self._run_label,), t, landmarks=landmarks)
+                self._block((self._run_label,), t, anchor=here)
             else:
                 progress = min(1.0, max(0.0, held / self.cfg.hold_s))
         return SpellStep(committed, self.text, progress)
@@ -175,14 +175,15 @@ class Speller:
         self._block((letter, *MOTION_START.get(letter, ())), t, drawn=True)  # a J ends on an I: not an I too
         self._run_label = self._run_start = self._run_at = None
 
-    def _block(self, letters: tuple[str, ...], t: float, drawn: bool = False, landmarks: Any = None) -> None:
+    def _block(self, letters: tuple[str, ...], t: float, drawn: bool = False,
+               anchor: tuple[float, float, float] | None = None) -> None:
         """No repeat of `letters` until released; a drawn letter's travel (`drawn`) is no slide that releases."""
         self._blocked, self._blocked_seen, self._drawn = letters, t, drawn
-        self._anchor, self._reach = _where(landmarks), 0.0
+        self._anchor, self._reach = anchor, 0.0
 
-    def _travelled(self, landmarks: Any) -> float:
-        """The farthest the hand has been from where the blocked letter was committed, in palm sizes."""
-        here = _where(landmarks)
+    def _travelled(self, here: tuple[float, float, float] | None) -> float:
+        """The farthest the hand (`_where` of this frame) has been from where the blocked letter was
+        committed, in palm sizes."""
         if here is not None and self._anchor is None:
             self._anchor = here
         elif here is not None and self._anchor is not None:
@@ -211,17 +212,20 @@ class Speller:
         if self.chars:
             self.chars.pop()
             self._stamps.pop()
-        self._blocked, self._edited = (), True  # the absent hand adds no space back
-        self._run_label = self._run_start = self._run_at = None  # the letter held on counts from now
+        self._restart()
         return self.text
 
     def clear(self) -> None:
         """Start a new text (the window's clear key)."""
         self.chars.clear()
         self._stamps.clear()
+        self._restart()
+        self.spotter.reset()
+
+    def _restart(self) -> None:
+        """After an edit: the absent hand adds no space back, and the letter held on counts from now."""
         self._blocked, self._edited = (), True
         self._run_label = self._run_start = self._run_at = None
-        self.spotter.reset()
 
     def flush(self) -> str | None:
         """The text spelled, at the end of the input (trailing space left out); None when empty."""
